@@ -1,0 +1,1 @@
+"""Python helpers that medtune runs inside its managed venv. Each module is a CLI speaking NDJSON on stdout."""

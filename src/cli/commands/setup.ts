@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { action } from '../command.js';
+import { ensureVenv, type SetupEvent } from '../../runtime/venv.js';
+
+export const order = 10;
+
+export function register(program: Command): void {
+  program
+    .command('setup')
+    .description('build the managed Python venv (LLaMA-Factory and its pinned stack); fast when already built')
+    .option('--force', 'rebuild even if a venv for these pins exists')
+    .option('--json', 'print the result as JSON')
+    .action(action(async (ctx, opts: { force?: boolean }) => {
+      const r = ctx.reporter;
+      const started = Date.now();
+      let phase = 'setup';
+      let packages = 0;
+      let current = '';
+      const timer = setInterval(() => r.progress(phase, packages, null, current), 500);
+      try {
+        const { venv, built } = await ensureVenv({
+          force: opts.force,
+          onEvent: (e: SetupEvent) => {
+            if (e.kind === 'phase') {
+              if (e.phase !== 'done') r.step(e.message);
+              phase = e.phase === 'install' || e.phase === 'install-nodeps' ? 'pip install' : e.phase;
+              current = '';
+            } else if (e.kind === 'package') {
+              if (e.action === 'collecting') packages++;
+              current = e.action === 'installing' ? `installing ${e.name.split(',').length} packages (the long part: unpacking torch)` : `${e.action} ${e.name}`;
+            }
+          },
+        });
+        clearInterval(timer);
+        const seconds = Math.round((Date.now() - started) / 1000);
+        r.result(
+          { ok: true, built, dir: venv.dir, hash: venv.hash, seconds, python: venv.marker.pythonVersion, llamafactory: venv.marker.packages['llamafactory'] ?? null },
+          built
+            ? `✓ venv built in ${seconds} s at ${venv.dir}\n  next: medtune doctor`
+            : `✓ venv already built for these pins: ${venv.dir} (checked in ${seconds} s)`,
+        );
+      } finally {
+        clearInterval(timer);
+      }
+    }));
+}

@@ -1,0 +1,113 @@
+/** `medtune doctor`: every check a newcomer's first run depends on, each failure with its fix. */
+import { statfs, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { execa } from 'execa';
+import { checkPackageRanges, diskCheck, parseLlamafactoryEnv, type Check } from '../core/doctor.js';
+import { MedtuneError } from '../core/errors.js';
+import { MIN_PYTHON, findPython } from './python.js';
+import { locateVenv } from './venv.js';
+import { cacheRoot } from './paths.js';
+import { helperEnv } from './helpers.js';
+import type { Workspace } from './workspace.js';
+
+const GiB = 2 ** 30;
+
+export interface GpuInfo {
+  index: number;
+  name: string;
+  memoryTotalMiB: number | null;
+}
+
+export interface DoctorReport {
+  ok: boolean;
+  checks: Check[];
+  python: string | null;
+  venv: { dir: string; ready: boolean; hash: string } | null;
+  llamafactoryEnv: Record<string, string> | null;
+  packages: Record<string, string>;
+  gpus: GpuInfo[];
+  disk: { workspace: number | null; cache: number | null };
+}
+
+async function freeBytes(path: string): Promise<number | null> {
+  let p = path;
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
+  try {
+    const s = await statfs(p);
+    return s.bavail * s.bsize;
+  } catch {
+    return null;
+  }
+}
+
+/** One-shot GPU listing; the live monitor lives in gpu-monitor.ts. */
+export async function listGpus(env: NodeJS.ProcessEnv = process.env): Promise<{ gpus: GpuInfo[]; reason?: string }> {
+  const smi = env.MEDTUNE_NVIDIA_SMI || 'nvidia-smi';
+  try {
+    const r = await execa(smi, ['--query-gpu=index,name,memory.total', '--format=csv,noheader,nounits'], { timeout: 15_000, reject: false });
+    if (r.exitCode === undefined) return { gpus: [], reason: `${smi} not found on PATH` };
+    if (r.exitCode !== 0) return { gpus: [], reason: `${smi} failed: ${String(r.stderr || r.stdout).trim().split('\n')[0]}` };
+    const gpus = String(r.stdout).trim().split('\n').filter(Boolean).map((line) => {
+      const [index, name, mem] = line.split(',').map((s) => s.trim());
+      const m = Number(mem);
+      return { index: Number(index), name: name ?? '?', memoryTotalMiB: Number.isFinite(m) ? m : null };
+    });
+    return { gpus };
+  } catch {
+    return { gpus: [], reason: `${smi} not found on PATH` };
+  }
+}
+
+export async function runDoctor(ws: Workspace, env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {
+  const checks: Check[] = [];
+  const report: DoctorReport = { ok: false, checks, python: null, venv: null, llamafactoryEnv: null, packages: {}, gpus: [], disk: { workspace: null, cache: null } };
+
+  try {
+    const py = await findPython(env);
+    report.python = `${py.version} (${py.executable})`;
+    checks.push({ name: 'python', level: 'ok', detail: report.python });
+  } catch (err) {
+    const e = err as MedtuneError;
+    checks.push({ name: 'python', level: 'fail', detail: e.problem ?? String(err), fix: e.next ?? `install Python ${MIN_PYTHON}+` });
+  }
+
+  if (report.python) {
+    const loc = await locateVenv(env);
+    report.venv = { dir: loc.dir, ready: loc.ready, hash: loc.hash };
+    if (!loc.ready) {
+      checks.push({ name: 'venv', level: 'fail', detail: `not built for the current pins (${loc.dir})`, fix: 'run `medtune setup`' });
+    } else {
+      checks.push({ name: 'venv', level: 'ok', detail: `${loc.dir} (pins ${loc.hash}, built ${loc.marker?.createdAt})` });
+      const venvEnv = helperEnv({ dir: loc.dir, bin: `${loc.dir}/bin`, python: `${loc.dir}/bin/python`, hash: loc.hash, marker: loc.marker! });
+      const lf = await execa(`${loc.dir}/bin/llamafactory-cli`, ['env'], { env: venvEnv, extendEnv: false, reject: false, timeout: 120_000 });
+      if (lf.exitCode === 0) {
+        report.llamafactoryEnv = parseLlamafactoryEnv(String(lf.stdout));
+        const v = report.llamafactoryEnv['llamafactory version'];
+        checks.push({ name: 'llamafactory-cli env', level: v ? 'ok' : 'fail', detail: v ? `llamafactory ${v}, PyTorch ${report.llamafactoryEnv['PyTorch version'] ?? '?'}` : 'printed no version', fix: v ? undefined : 'run `medtune setup --force`' });
+      } else {
+        checks.push({ name: 'llamafactory-cli env', level: 'fail', detail: String(lf.stderr).trim().split('\n').pop() ?? `exit ${lf.exitCode}`, fix: 'run `medtune setup --force` to rebuild the venv' });
+      }
+      const pkgs = await execa(`${loc.dir}/bin/python`, ['-c', 'import json, importlib.metadata as m; print(json.dumps({d.metadata["Name"]: d.version for d in m.distributions()}))'], { reject: false });
+      if (pkgs.exitCode === 0) report.packages = JSON.parse(String(pkgs.stdout)) as Record<string, string>;
+      checks.push(...checkPackageRanges(report.packages));
+    }
+  }
+
+  const gpu = await listGpus(env);
+  report.gpus = gpu.gpus;
+  checks.push(
+    gpu.gpus.length
+      ? { name: 'gpus', level: 'ok', detail: gpu.gpus.map((g) => `${g.index}: ${g.name} ${g.memoryTotalMiB ?? '?'} MiB`).join('; ') }
+      : { name: 'gpus', level: 'warn', detail: `none (${gpu.reason ?? 'nvidia-smi listed no GPU'}): training runs on the CPU, fine for the demo only`, fix: 'for real runs use a machine with an NVIDIA GPU and its driver (nvidia-smi on PATH)' },
+  );
+
+  await mkdir(cacheRoot(env), { recursive: true }).catch(() => undefined);
+  report.disk.workspace = await freeBytes(ws.root);
+  report.disk.cache = await freeBytes(cacheRoot(env));
+  if (report.disk.workspace !== null) checks.push(diskCheck('disk (workspace)', ws.root, report.disk.workspace, 20 * GiB, 1 * GiB));
+  if (report.disk.cache !== null) checks.push(diskCheck('disk (cache)', cacheRoot(env), report.disk.cache, report.venv?.ready ? 2 * GiB : 10 * GiB, report.venv?.ready ? 0.2 * GiB : 8 * GiB));
+
+  report.ok = !checks.some((c) => c.level === 'fail');
+  return report;
+}
