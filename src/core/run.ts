@@ -76,6 +76,15 @@ export interface PhaseProgress {
   name: string;
   done: number;
   total: number | null;
+  /** What the bar's description adds, e.g. `num_proc=16`, or the checkpoint being saved. */
+  detail?: string;
+  /** The bar's unit: `it`, `examples`. */
+  unit?: string;
+  /** Units per second, as the bar reports it. */
+  ratePerSecond?: number;
+  elapsedSeconds?: number;
+  /** The bar's own estimate of the time left in this phase. */
+  etaSeconds?: number;
 }
 
 /** The status of a run (or of any LLaMA-Factory output_dir), as `medtune status --json` prints it. */

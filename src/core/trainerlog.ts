@@ -1,0 +1,275 @@
+/**
+ * Reader for LLaMA-Factory's trainer_log.jsonl (one JSON object per Trainer `on_log`).
+ *
+ * The file is appended to by every attempt of a run (auto-resume reuses it), so the raw lines can repeat and go
+ * back in steps. The reader keeps two views: `raw`, every record in file order with the attempt that wrote it,
+ * and `records`, the merged series with one record per step, where a later attempt's record replaces an
+ * earlier one and the records of one attempt at the same step (training, eval, final summary) are combined.
+ */
+import type { TrainerRecord } from './run.js';
+
+/** A raw line decoded into a record, before merging. */
+export interface RawTrainerRecord extends TrainerRecord {
+  /** 0-based line number in the file. */
+  line: number;
+  /** Seconds since the attempt's training began, from `elapsed_time`. */
+  elapsedSeconds?: number;
+}
+
+export interface TrainerLogParse {
+  /** One record per step, across attempts: the series to plot and to read the latest values from. */
+  records: TrainerRecord[];
+  /** Every decoded line in file order. */
+  raw: RawTrainerRecord[];
+  /** How many attempts wrote to the file (0 for an empty file). */
+  attempts: number;
+  /** The steps each attempt's first record was at, by attempt index. */
+  attemptStartSteps: number[];
+  /** Text after the last newline: a line still being written. */
+  remainder: string;
+  /** Complete lines that were not records (blank lines excluded). */
+  skipped: number;
+}
+
+/**
+ * Python's `str(timedelta)` as LLaMA-Factory writes it: `0:12:34`, `1 day, 2:03:04`, `3 days, 0:00:01`
+ * (whole seconds; a fraction is accepted). Returns undefined for anything else.
+ */
+export function parseTimedelta(text: string): number | undefined {
+  const m = /^\s*(?:(-?\d+) days?, )?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)\s*$/.exec(text);
+  if (!m) return undefined;
+  const days = m[1] ? Number(m[1]) : 0;
+  return days * 86_400 + Number(m[2]) * 3600 + Number(m[3]) * 60 + Number(m[4]);
+}
+
+// Python's json.dumps writes NaN and ±Infinity as bare words, which JSON.parse rejects; a diverged loss must
+// still be read (as NaN), not dropped with its whole line.
+const NON_FINITE = /(:\s*)(NaN|-?Infinity)(?=\s*[,}])/g;
+
+function parseJsonLine(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    if (!NON_FINITE.test(line)) return undefined;
+    NON_FINITE.lastIndex = 0;
+    try {
+      return JSON.parse(line.replace(NON_FINITE, '$1"$2"'));
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function num(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  if (value === 'NaN') return Number.NaN;
+  if (value === 'Infinity') return Number.POSITIVE_INFINITY;
+  if (value === '-Infinity') return Number.NEGATIVE_INFINITY;
+  return undefined;
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Decodes one trainer_log.jsonl line; undefined when it is not a record (garbage, half a line, other JSON). */
+export function decodeTrainerLine(line: string): Omit<TrainerRecord, 'attempt'> | undefined {
+  const trimmed = line.trim();
+  if (!trimmed.startsWith('{')) return undefined;
+  const obj = parseJsonLine(trimmed);
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return undefined;
+  const o = obj as Record<string, unknown>;
+  const step = num(o.current_steps);
+  const totalSteps = num(o.total_steps);
+  if (step === undefined || totalSteps === undefined || !Number.isInteger(step) || step < 0) return undefined;
+  const rec: Omit<TrainerRecord, 'attempt'> = { step, totalSteps };
+  const fields: [keyof TrainerRecord, number | string | undefined][] = [
+    ['loss', num(o.loss)],
+    ['evalLoss', num(o.eval_loss)],
+    ['lr', num(o.lr)],
+    ['epoch', num(o.epoch)],
+    ['percent', num(o.percentage)],
+    ['elapsed', str(o.elapsed_time)],
+    ['remaining', str(o.remaining_time)],
+    ['throughput', num(o.throughput)],
+    ['totalTokens', num(o.total_tokens)],
+    ['vramAllocated', num(o.vram_allocated)],
+    ['vramReserved', num(o.vram_reserved)],
+  ];
+  for (const [key, value] of fields) {
+    if (value !== undefined) (rec as Record<string, unknown>)[key] = value;
+  }
+  return rec;
+}
+
+/**
+ * Incremental reader: feed it the file's text as it grows (any chunking); it keeps a half-written last line
+ * until its newline arrives. Call `reset()` when the file is truncated or replaced.
+ */
+export class TrainerLogReader {
+  private pending = '';
+  private lineNo = 0;
+  private skippedLines = 0;
+  private rawRecords: RawTrainerRecord[] = [];
+  private merged = new Map<number, TrainerRecord>();
+  private starts: number[] = [];
+  private attempt = -1;
+  private prev: RawTrainerRecord | undefined;
+
+  /** Consumes a chunk; returns the raw records completed by it. */
+  feed(chunk: string): RawTrainerRecord[] {
+    const text = this.pending + chunk;
+    const cut = text.lastIndexOf('\n');
+    if (cut < 0) {
+      this.pending = text;
+      return [];
+    }
+    this.pending = text.slice(cut + 1);
+    const out: RawTrainerRecord[] = [];
+    for (const line of text.slice(0, cut).split('\n')) {
+      const rec = this.consume(line);
+      if (rec) out.push(rec);
+    }
+    return out;
+  }
+
+  /**
+   * Takes the unterminated tail as a line if it is a complete record (a file read once, after its writer
+   * is gone). A tail that does not decode stays pending.
+   */
+  flush(): RawTrainerRecord | undefined {
+    if (this.pending.trim() === '' || decodeTrainerLine(this.pending) === undefined) return undefined;
+    const line = this.pending;
+    this.pending = '';
+    return this.consume(line);
+  }
+
+  reset(): void {
+    this.pending = '';
+    this.lineNo = 0;
+    this.skippedLines = 0;
+    this.rawRecords = [];
+    this.merged = new Map();
+    this.starts = [];
+    this.attempt = -1;
+    this.prev = undefined;
+  }
+
+  get remainder(): string {
+    return this.pending;
+  }
+
+  get raw(): readonly RawTrainerRecord[] {
+    return this.rawRecords;
+  }
+
+  /** The merged series, ordered by step. */
+  records(): TrainerRecord[] {
+    return [...this.merged.values()].sort((a, b) => a.step - b.step);
+  }
+
+  result(): TrainerLogParse {
+    return {
+      records: this.records(),
+      raw: [...this.rawRecords],
+      attempts: this.attempt + 1,
+      attemptStartSteps: [...this.starts],
+      remainder: this.pending,
+      skipped: this.skippedLines,
+    };
+  }
+
+  private consume(line: string): RawTrainerRecord | undefined {
+    const n = this.lineNo++;
+    if (line.trim() === '') return undefined;
+    const decoded = decodeTrainerLine(line);
+    if (!decoded) {
+      this.skippedLines++;
+      return undefined;
+    }
+    const elapsedSeconds = decoded.elapsed === undefined ? undefined : parseTimedelta(decoded.elapsed);
+    const candidate = { ...decoded, attempt: this.attempt, line: n, ...(elapsedSeconds === undefined ? {} : { elapsedSeconds }) };
+    if (this.startsNewAttempt(candidate)) {
+      this.attempt++;
+      this.starts.push(candidate.step);
+      candidate.attempt = this.attempt;
+      // The new attempt rolled back to a checkpoint: what the old one logged from here on is superseded.
+      for (const step of [...this.merged.keys()]) if (step >= candidate.step) this.merged.delete(step);
+    }
+    this.rawRecords.push(candidate);
+    this.prev = candidate;
+    this.merge(candidate);
+    return candidate;
+  }
+
+  /**
+   * Each attempt restarts LLaMA-Factory's clock (on_train_begin), and a resumed one restarts from a checkpoint
+   * at or before the last logged step, so a step or elapsed time that goes back, a second training record at the
+   * same step, or a changed total means another attempt wrote the line.
+   */
+  private startsNewAttempt(rec: RawTrainerRecord): boolean {
+    const prev = this.prev;
+    if (!prev) return true;
+    if (rec.step < prev.step) return true;
+    if (rec.totalSteps !== prev.totalSteps) return true;
+    if (rec.elapsedSeconds !== undefined && prev.elapsedSeconds !== undefined && rec.elapsedSeconds < prev.elapsedSeconds) {
+      return true;
+    }
+    return rec.step === prev.step && rec.loss !== undefined && prev.loss !== undefined;
+  }
+
+  private merge(rec: RawTrainerRecord): void {
+    const { line: _line, elapsedSeconds: _elapsed, ...record } = rec;
+    const existing = this.merged.get(rec.step);
+    if (existing && existing.attempt === rec.attempt) {
+      // Same attempt, same step: a training record and its eval record or the final summary. Combine them,
+      // newer values winning, so the summary's throughput updates the step without erasing its loss.
+      const combined: TrainerRecord = { ...existing };
+      for (const [k, v] of Object.entries(record)) if (v !== undefined) (combined as unknown as Record<string, unknown>)[k] = v;
+      this.merged.set(rec.step, combined);
+    } else {
+      this.merged.set(rec.step, record);
+    }
+  }
+}
+
+/** Parses a whole trainer_log.jsonl. A complete record without its final newline is taken as well. */
+export function parseTrainerLog(text: string): TrainerLogParse {
+  const reader = new TrainerLogReader();
+  reader.feed(text);
+  reader.flush();
+  return reader.result();
+}
+
+/**
+ * Records from an HF `trainer_state.json` `log_history`, for output dirs whose trainer_log.jsonl is gone
+ * (deleted with `overwrite_output_dir`, or written by a run without LLaMA-Factory's LogCallback).
+ * Everything is attempt 0: trainer_state.json holds only the history that led to its checkpoint.
+ */
+export function recordsFromTrainerState(state: unknown): TrainerRecord[] {
+  if (state === null || typeof state !== 'object') return [];
+  const s = state as Record<string, unknown>;
+  const history = Array.isArray(s.log_history) ? s.log_history : [];
+  const totalSteps = num(s.max_steps) ?? 0;
+  const merged = new Map<number, TrainerRecord>();
+  for (const entry of history) {
+    if (entry === null || typeof entry !== 'object') continue;
+    const e = entry as Record<string, unknown>;
+    const step = num(e.step);
+    if (step === undefined || !Number.isInteger(step)) continue;
+    const rec: TrainerRecord = merged.get(step) ?? { step, totalSteps, attempt: 0 };
+    const loss = num(e.loss);
+    const evalLoss = num(e.eval_loss);
+    const lr = num(e.learning_rate);
+    const epoch = num(e.epoch);
+    const tokens = num(e.num_input_tokens_seen);
+    if (loss !== undefined) rec.loss = loss;
+    if (evalLoss !== undefined) rec.evalLoss = evalLoss;
+    if (lr !== undefined) rec.lr = lr;
+    if (epoch !== undefined) rec.epoch = epoch;
+    if (tokens !== undefined && tokens > 0) rec.totalTokens = tokens;
+    if (totalSteps > 0) rec.percent = Math.round((step / totalSteps) * 10_000) / 100;
+    merged.set(step, rec);
+  }
+  return [...merged.values()].sort((a, b) => a.step - b.step);
+}
