@@ -1,0 +1,128 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { action } from '../command.js';
+import { requireVenv } from '../../runtime/venv.js';
+import { checkDataset, listDatasets, prepareDataset, previewDataset } from '../../runtime/datasets.js';
+import { LANGS, MODALITIES, checkSummaryLines, defaultDatasetName, formatCounts, mergeHistograms, prepareSummaryLines, type Lang } from '../../core/dataset.js';
+
+export const order = 20;
+
+function int(min: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected a whole number ≥ ${min}`);
+    return n;
+  };
+}
+
+function ratio(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('expected a number from 0 up to (not including) 1');
+  return n;
+}
+
+function lang(v: string): Lang {
+  if (!(LANGS as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${LANGS.join(', ')}`);
+  return v as Lang;
+}
+
+function clip(text: string, width: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
+}
+
+interface PrepareFlags {
+  source: string;
+  name?: string;
+  limit?: number;
+  valRatio?: number;
+  modality?: string;
+  lang?: Lang;
+  workers?: number;
+  maxPixels?: number;
+  force?: boolean;
+}
+
+export function register(program: Command): void {
+  const data = program.command('data').description('prepare, list, preview and check datasets (MedTrinity-25M → LLaMA-Factory)');
+
+  data
+    .command('prepare')
+    .description('convert MedTrinity-25M rows into a LLaMA-Factory dataset in data/<name>/ and register it (resumable)')
+    .option('-s, --source <source>', 'sample (offline sample set), hub:25M_demo, hub:25M_full (gated: set HF_TOKEN), or a parquet file / folder', 'sample')
+    .option('-n, --name <name>', 'dataset name; entries <name> (train) and <name>_val (val) go into data/dataset_info.json')
+    .option('--limit <n>', 'keep at most n rows (the first n usable rows in source order)', int(1))
+    .option('--val-ratio <r>', 'share of rows for <name>_val, chosen by a hash of each id (default 0.05)', ratio)
+    .option('--modality <list>', `keep only these modalities, comma-separated: ${MODALITIES.join(', ')}`)
+    .option('--lang <lang>', 'language of the questions: en, zh or mixed (answers stay as captioned)', lang)
+    .option('--workers <n>', 'parallel worker processes (default: one per CPU core)', int(1))
+    .option('--max-pixels <n>', 'skip images larger than this many pixels (default 4096×4096)', int(1))
+    .option('--force', 'replace an existing dataset of this name prepared from other data or options')
+    .option('--json', 'print the result as JSON')
+    .action(action(async (ctx, opts: PrepareFlags) => {
+      const name = opts.name ?? defaultDatasetName(opts.source);
+      const venv = await requireVenv();
+      const r = ctx.reporter;
+      const result = await prepareDataset(ctx.workspace, venv, {
+        source: opts.source,
+        name,
+        limit: opts.limit,
+        valRatio: opts.valRatio,
+        modality: opts.modality,
+        lang: opts.lang,
+        workers: opts.workers,
+        maxPixels: opts.maxPixels,
+        force: opts.force,
+        onLog: (m) => r.info(m),
+      }, (p) => r.progress(p.phase, p.done, p.total, p.message));
+      r.result(result, prepareSummaryLines(result));
+    }));
+
+  data
+    .command('list')
+    .description('datasets registered in data/dataset_info.json, with row counts and modalities')
+    .option('--json', 'print the list as JSON')
+    .action(action(async (ctx) => {
+      const list = await listDatasets(ctx.workspace);
+      const lines = list.length
+        ? list.map((d) => `${d.registered ? ' ' : '!'} ${d.entry.padEnd(28)} ${String(d.rows ?? '?').padStart(7)} rows  ${clip(formatCounts(d.modalities), 60).padEnd(60)}  ${d.source ?? d.file ?? ''}`)
+        : ['No datasets yet. Prepare one: medtune data prepare --source sample'];
+      if (list.some((d) => !d.registered)) lines.push('! = prepared but not registered; run the same `data prepare` again to register it');
+      ctx.reporter.result({ datasets: list }, lines);
+    }));
+
+  data
+    .command('preview <name>')
+    .description('counts, modality histogram and sample rows (question, answer, image) of a dataset entry')
+    .option('--limit <n>', 'rows to show', int(1), 3)
+    .option('--offset <n>', 'first row to show (0-based)', int(0), 0)
+    .option('--json', 'print the preview as JSON')
+    .action(action(async (ctx, name: string, opts: { limit: number; offset: number }) => {
+      const p = await previewDataset(ctx.workspace, name, { limit: opts.limit, offset: opts.offset });
+      const m = p.manifest;
+      const lines = [`${p.entry}: ${p.total} rows in data/${p.file}${m ? ` (from ${m.source.spec}, ${m.created_at})` : ''}`];
+      if (m) {
+        lines.push(`  modalities (${p.split}): ${formatCounts(m.modalities[p.split ?? 'train'])}`);
+        lines.push(`  all splits: ${formatCounts(mergeHistograms(m.modalities.train, m.modalities.val))} · train ${m.counts.train} / val ${m.counts.val}`);
+        lines.push(`  skipped when prepared: ${formatCounts(m.counts.skipped)}`);
+      }
+      for (const row of p.rows) {
+        lines.push('', `#${row.line}${row.modality ? ` [${row.modality}]` : ''}${row.id ? ` ${clip(row.id, 40)}` : ''}`);
+        lines.push(`  Q: ${row.question}`);
+        lines.push(`  A: ${clip(row.answer, 400)}`);
+        for (const img of row.imagePaths) lines.push(`  image: ${img}`);
+      }
+      ctx.reporter.result(p, lines);
+    }));
+
+  data
+    .command('check <name>')
+    .description('LLaMA-Factory\'s row checks over <name> and <name>_val: roles, message count, placeholders = images, images exist and decode')
+    .option('--json', 'print the report as JSON')
+    .action(action(async (ctx, name: string) => {
+      const venv = await requireVenv();
+      const r = ctx.reporter;
+      const result = await checkDataset(ctx.workspace, venv, name, (p) => r.progress(p.phase, p.done, p.total, p.message));
+      r.result(result, checkSummaryLines(result));
+      return result.ok ? 0 : 1;
+    }));
+}

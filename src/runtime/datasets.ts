@@ -1,0 +1,262 @@
+/**
+ * Datasets in a workspace: prepare (Python helper data_prepare), register in dataset_info.json (under a lock,
+ * atomically, other entries untouched), list, preview and check (Python helper data_check).
+ */
+import { createReadStream, existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { MedtuneError } from '../core/errors.js';
+import {
+  CheckResult,
+  DatasetManifest,
+  PrepareResult as HelperResult,
+  datasetNameProblem,
+  entryNames,
+  listingsFor,
+  parseDatasetInfo,
+  previewRow,
+  sourceKind,
+  withDatasetEntries,
+  type DataProgress,
+  type DatasetInfo,
+  type DatasetListing,
+  type Lang,
+  type PrepareResult,
+  type PreviewRow,
+} from '../core/dataset.js';
+import type { HelperEvent } from '../core/protocol.js';
+import { withLock, writeJsonAtomic } from './atomic.js';
+import { runHelper } from './helpers.js';
+import { cacheRoot, TEMPLATES_DIR } from './paths.js';
+import type { Venv } from './venv.js';
+import type { Workspace } from './workspace.js';
+
+export interface PrepareOptions {
+  /** `sample`, `hub:25M_demo`, `hub:25M_full`, or a parquet file / folder (relative to the current directory). */
+  source: string;
+  name: string;
+  limit?: number;
+  /** Share of rows (by a hash of the id) written to val.jsonl; default 0.05. */
+  valRatio?: number;
+  /** Comma-separated modalities to keep, e.g. `CT,MRI`. */
+  modality?: string;
+  lang?: Lang;
+  /** Parallel worker processes; default one per core. */
+  workers?: number;
+  maxPixels?: number;
+  /** Rows per resumable unit of work (row groups are grouped up to this); default 1000. */
+  unitRows?: number;
+  /** Replace a dataset of the same name prepared from other data or options. */
+  force?: boolean;
+  signal?: AbortSignal;
+  onLog?: (message: string) => void;
+}
+
+type OnProgress = (p: DataProgress) => void;
+
+function relay(onProgress?: OnProgress, onLog?: (m: string) => void): (e: HelperEvent) => void {
+  return (e) => {
+    if (e.event === 'progress') onProgress?.({ phase: e.phase, done: e.done ?? 0, total: e.total ?? null, message: e.message });
+    else if (e.event === 'log') onLog?.(e.message);
+  };
+}
+
+/** dataset_info.json as entries; {} when it does not exist yet; a clear error (and no write) when it is broken. */
+export async function readDatasetInfo(ws: Workspace): Promise<DatasetInfo> {
+  let text: string;
+  try {
+    text = await readFile(ws.datasetInfo, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw err;
+  }
+  try {
+    return parseDatasetInfo(text);
+  } catch (err) {
+    throw new MedtuneError({
+      doing: `reading ${ws.datasetInfo}`,
+      problem: `it is not a valid dataset_info.json: ${(err as Error).message}`,
+      next: 'fix the file by hand (medtune never overwrites a file it cannot read), then run the command again',
+      code: 'BAD_DATASET_INFO',
+    });
+  }
+}
+
+/** Sets the entries of `name` in dataset_info.json, under its lock, leaving every other entry as it was. */
+export async function registerDataset(ws: Workspace, name: string, hasVal: boolean): Promise<{ train: string; val: string | null }> {
+  await withLock(ws.datasetInfo, async () => {
+    const info = await readDatasetInfo(ws);
+    await writeJsonAtomic(ws.datasetInfo, withDatasetEntries(info, name, hasVal));
+  });
+  const names = entryNames(name);
+  return { train: names.train, val: hasVal ? names.val : null };
+}
+
+/** The data_prepare helper's arguments for these options (the same options always give the same arguments). */
+export function prepareArgs(ws: Workspace, opts: PrepareOptions): string[] {
+  const source = sourceKind(opts.source) === 'local' && !isAbsolute(opts.source) ? resolve(opts.source) : opts.source;
+  const args = ['--data-dir', ws.dataDir, '--name', opts.name, '--source', source,
+    '--templates', join(TEMPLATES_DIR, 'questions'), '--cache', join(cacheRoot(), 'datasets')];
+  if (opts.limit !== undefined) args.push('--limit', String(opts.limit));
+  if (opts.valRatio !== undefined) args.push('--val-ratio', String(opts.valRatio));
+  if (opts.modality) args.push('--modality', opts.modality);
+  if (opts.lang) args.push('--lang', opts.lang);
+  if (opts.workers !== undefined) args.push('--workers', String(opts.workers));
+  if (opts.maxPixels !== undefined) args.push('--max-pixels', String(opts.maxPixels));
+  if (opts.unitRows !== undefined) args.push('--unit-rows', String(opts.unitRows));
+  if (opts.force) args.push('--force');
+  return args;
+}
+
+/** Converts a source into data/<name>/ and registers it; resumes an interrupted run of the same command. */
+export async function prepareDataset(ws: Workspace, venv: Venv, opts: PrepareOptions, onProgress?: OnProgress): Promise<PrepareResult> {
+  const doing = `preparing dataset ${opts.name}`;
+  const nameProblem = datasetNameProblem(opts.name);
+  if (nameProblem) throw new MedtuneError({ doing, problem: nameProblem, next: 'pass another --name', code: 'BAD_NAME' });
+  // Fail before a long conversion, not after it, when the registry cannot be updated.
+  await readDatasetInfo(ws);
+  const args = prepareArgs(ws, opts);
+  const ev = await runHelper('data_prepare', args, { venv, doing, onEvent: relay(onProgress, opts.onLog), signal: opts.signal });
+  const parsed = HelperResult.safeParse(ev);
+  if (!parsed.success) {
+    throw new MedtuneError({ doing, problem: `the data_prepare helper returned an unexpected result: ${parsed.error.issues[0]?.message}`, code: 'HELPER_PROTOCOL' });
+  }
+  const entries = await registerDataset(ws, opts.name, parsed.data.val > 0);
+  return { ...parsed.data, entries };
+}
+
+/** Runs LLaMA-Factory's row checks (and image decoding) over `name` and `name_val`. */
+export async function checkDataset(ws: Workspace, venv: Venv, name: string, onProgress?: OnProgress, signal?: AbortSignal): Promise<CheckResult> {
+  const doing = `checking dataset ${name}`;
+  const ev = await runHelper('data_check', ['--data-dir', ws.dataDir, '--name', name], { venv, doing, onEvent: relay(onProgress), signal });
+  const parsed = CheckResult.safeParse(ev);
+  if (!parsed.success) {
+    throw new MedtuneError({ doing, problem: `the data_check helper returned an unexpected result: ${parsed.error.issues[0]?.message}`, code: 'HELPER_PROTOCOL' });
+  }
+  return parsed.data;
+}
+
+/** Manifests of the prepared datasets in data/, by folder name (folders without a readable manifest are left out). */
+export async function readManifests(ws: Workspace): Promise<Record<string, DatasetManifest>> {
+  const out: Record<string, DatasetManifest> = {};
+  let dirs: string[];
+  try {
+    dirs = (await readdir(ws.dataDir, { withFileTypes: true })).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name);
+  } catch {
+    return out;
+  }
+  for (const d of dirs.sort()) {
+    const text = await readFile(join(ws.dataDir, d, 'manifest.json'), 'utf8').catch(() => null);
+    if (text === null) continue;
+    try {
+      const m = DatasetManifest.safeParse(JSON.parse(text));
+      if (m.success) out[d] = m.data;
+    } catch {
+      // a half-written or foreign manifest: the folder is not listed as a medtune dataset
+    }
+  }
+  return out;
+}
+
+export interface DatasetListingEntry extends DatasetListing {
+  registered: boolean;
+}
+
+/** Every dataset_info.json entry, plus prepared datasets whose entries are missing (registered: false). */
+export async function listDatasets(ws: Workspace): Promise<DatasetListingEntry[]> {
+  const [info, manifests] = await Promise.all([readDatasetInfo(ws), readManifests(ws)]);
+  const listed: DatasetListingEntry[] = listingsFor(info, manifests).map((l) => ({ ...l, registered: true }));
+  for (const [name, m] of Object.entries(manifests)) {
+    if (info[name]) continue;
+    listed.push({ entry: name, dataset: name, split: 'train', file: `${name}/train.jsonl`, rows: m.counts.train, modalities: m.modalities.train, source: m.source.spec, createdAt: m.created_at, registered: false });
+  }
+  return listed;
+}
+
+export interface PreviewOptions {
+  limit?: number;
+  offset?: number;
+}
+
+export interface DatasetPreviewResult {
+  entry: string;
+  dataset: string | null;
+  file: string;
+  split: 'train' | 'val' | null;
+  /** Rows in the file (from the manifest; counted when there is none). */
+  total: number;
+  manifest: DatasetManifest | null;
+  rows: (PreviewRow & { imagePaths: string[] })[];
+}
+
+/** Reads `limit` rows of an entry's file from `offset` (streamed: a 25M-row file costs no more than a small one). */
+export async function previewDataset(ws: Workspace, entry: string, opts: PreviewOptions = {}): Promise<DatasetPreviewResult> {
+  const limit = opts.limit ?? 5;
+  const offset = opts.offset ?? 0;
+  const info = await readDatasetInfo(ws);
+  const e = info[entry];
+  if (!e?.file_name) {
+    throw new MedtuneError({
+      doing: `previewing dataset ${entry}`,
+      problem: e ? `${entry} is not a local file entry` : `${entry} is not registered in ${ws.datasetInfo}`,
+      next: `registered: ${Object.keys(info).join(', ') || 'none'} (see \`medtune data list\`)`,
+      code: 'UNKNOWN_DATASET',
+    });
+  }
+  const file = join(ws.dataDir, e.file_name);
+  const manifests = await readManifests(ws);
+  const listing = listingsFor({ [entry]: e }, manifests)[0]!;
+  const manifest = listing.dataset ? manifests[listing.dataset] ?? null : null;
+  const rows: DatasetPreviewResult['rows'] = [];
+  let count = 0;
+  const toAbs = (p: string) => (existsSync(join(ws.dataDir, p)) ? join(ws.dataDir, p) : resolve(p));
+  if (e.file_name.endsWith('.json')) {
+    const all = JSON.parse(await readFile(file, 'utf8')) as unknown[];
+    count = all.length;
+    all.slice(offset, offset + limit).forEach((r, i) => {
+      const row = previewRow(offset + i + 1, r);
+      rows.push({ ...row, imagePaths: row.images.map(toAbs) });
+    });
+  } else {
+    const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    let lineNo = 0;
+    for await (const line of lines) {
+      lineNo++;
+      if (!line.trim()) continue;
+      if (count >= offset && rows.length < limit) {
+        let parsed: unknown = null;
+        try {
+          parsed = JSON.parse(line);
+        } catch {
+          // shown as an empty row; `medtune data check` reports why
+        }
+        const row = previewRow(lineNo, parsed);
+        rows.push({ ...row, imagePaths: row.images.map(toAbs) });
+      }
+      count++;
+      if (listing.rows !== null && rows.length >= limit) break;
+    }
+  }
+  return { entry, dataset: listing.dataset, file: e.file_name, split: listing.split, total: listing.rows ?? count, manifest, rows };
+}
+
+export interface DataSourceInfo {
+  id: string;
+  label: string;
+  description: string;
+  available: boolean;
+  detail?: string;
+}
+
+/** Where `data prepare` can read from on this machine. */
+export function listDataSources(env: NodeJS.ProcessEnv = process.env): DataSourceInfo[] {
+  const offline = /^(1|true|yes|on)$/i.test(env.HF_HUB_OFFLINE ?? '');
+  const token = !!(env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN);
+  const hubDetail = offline ? 'HF_HUB_OFFLINE is set' : token ? 'HF_TOKEN is set (the dataset is gated: accept its conditions first)' : 'gated: set HF_TOKEN after accepting the conditions on the dataset page';
+  return [
+    { id: 'sample', label: 'Sample set (offline)', description: '240 synthetic scans of 8 modalities in MedTrinity-25M\'s schema; generated locally', available: true },
+    { id: 'hub:25M_demo', label: 'MedTrinity-25M demo (Hub)', description: '161,630 rows with images, 10 parquet shards', available: !offline, detail: hubDetail },
+    { id: 'hub:25M_full', label: 'MedTrinity-25M full (Hub)', description: 'captions parquet + 25M_accessible/*.tar.zst images (very large)', available: !offline, detail: hubDetail },
+  ];
+}
