@@ -235,8 +235,13 @@ export async function fetchModel(ws: Workspace, venv: Venv, name: string, hub: H
   const result = await runHelper('fetch_model', args, {
     venv,
     doing: `fetching ${target.title} (${target.repoId}) from ${HUB_TITLES[hub]}`,
-    // Short per-request timeouts: a dead connection fails the download instead of hanging it.
-    env: { HF_HUB_ETAG_TIMEOUT: String(probe), HF_HUB_DOWNLOAD_TIMEOUT: '30', ...opts.env },
+    // Short per-request timeouts (unless the user set their own): a dead connection fails the download
+    // instead of hanging it.
+    env: {
+      HF_HUB_ETAG_TIMEOUT: process.env.HF_HUB_ETAG_TIMEOUT ?? String(probe),
+      HF_HUB_DOWNLOAD_TIMEOUT: process.env.HF_HUB_DOWNLOAD_TIMEOUT ?? '30',
+      ...opts.env,
+    },
     signal: opts.signal,
     onEvent: (e) => { if (e.event === 'progress') opts.onProgress?.(e); },
   });
