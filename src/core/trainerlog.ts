@@ -102,6 +102,8 @@ export function decodeTrainerLine(line: string): Omit<TrainerRecord, 'attempt'> 
   return rec;
 }
 
+const MAX_LINE = 1 << 20;
+
 /**
  * Incremental reader: feed it the file's text as it grows (any chunking); it keeps a half-written last line
  * until its newline arrives. Call `reset()` when the file is truncated or replaced.
@@ -112,9 +114,12 @@ export class TrainerLogReader {
   private skippedLines = 0;
   private rawRecords: RawTrainerRecord[] = [];
   private merged = new Map<number, TrainerRecord>();
+  private sorted: TrainerRecord[] | null = null;
   private starts: number[] = [];
   private attempt = -1;
   private prev: RawTrainerRecord | undefined;
+  /** Inside a line too long to be a record (a file that is not a trainer log): drop it up to its end. */
+  private discarding = false;
 
   /** Consumes a chunk; returns the raw records completed by it. */
   feed(chunk: string): RawTrainerRecord[] {
@@ -122,11 +127,21 @@ export class TrainerLogReader {
     const cut = text.lastIndexOf('\n');
     if (cut < 0) {
       this.pending = text;
+      if (text.length > MAX_LINE) {
+        this.pending = '';
+        this.discarding = true;
+      }
       return [];
     }
     this.pending = text.slice(cut + 1);
     const out: RawTrainerRecord[] = [];
-    for (const line of text.slice(0, cut).split('\n')) {
+    const lines = text.slice(0, cut).split('\n');
+    if (this.discarding) {
+      lines[0] = '';
+      this.skippedLines++;
+      this.discarding = false;
+    }
+    for (const line of lines) {
       const rec = this.consume(line);
       if (rec) out.push(rec);
     }
@@ -150,9 +165,11 @@ export class TrainerLogReader {
     this.skippedLines = 0;
     this.rawRecords = [];
     this.merged = new Map();
+    this.sorted = null;
     this.starts = [];
     this.attempt = -1;
     this.prev = undefined;
+    this.discarding = false;
   }
 
   get remainder(): string {
@@ -165,7 +182,8 @@ export class TrainerLogReader {
 
   /** The merged series, ordered by step. */
   records(): TrainerRecord[] {
-    return [...this.merged.values()].sort((a, b) => a.step - b.step);
+    this.sorted ??= [...this.merged.values()].sort((a, b) => a.step - b.step);
+    return [...this.sorted];
   }
 
   result(): TrainerLogParse {
@@ -187,8 +205,11 @@ export class TrainerLogReader {
       this.skippedLines++;
       return undefined;
     }
+    const candidate = decoded as RawTrainerRecord;
+    candidate.attempt = this.attempt;
+    candidate.line = n;
     const elapsedSeconds = decoded.elapsed === undefined ? undefined : parseTimedelta(decoded.elapsed);
-    const candidate = { ...decoded, attempt: this.attempt, line: n, ...(elapsedSeconds === undefined ? {} : { elapsedSeconds }) };
+    if (elapsedSeconds !== undefined) candidate.elapsedSeconds = elapsedSeconds;
     if (this.startsNewAttempt(candidate)) {
       this.attempt++;
       this.starts.push(candidate.step);
@@ -219,17 +240,18 @@ export class TrainerLogReader {
   }
 
   private merge(rec: RawTrainerRecord): void {
-    const { line: _line, elapsedSeconds: _elapsed, ...record } = rec;
     const existing = this.merged.get(rec.step);
-    if (existing && existing.attempt === rec.attempt) {
-      // Same attempt, same step: a training record and its eval record or the final summary. Combine them,
-      // newer values winning, so the summary's throughput updates the step without erasing its loss.
-      const combined: TrainerRecord = { ...existing };
-      for (const [k, v] of Object.entries(record)) if (v !== undefined) (combined as unknown as Record<string, unknown>)[k] = v;
-      this.merged.set(rec.step, combined);
-    } else {
-      this.merged.set(rec.step, record);
+    // Same attempt, same step: a training record and its eval record or the final summary. Combine them,
+    // newer values winning, so the summary's throughput updates the step without erasing its loss.
+    // A record handed out by records() is never changed afterwards: combining makes a new one.
+    const target: Record<string, unknown> = existing && existing.attempt === rec.attempt ? { ...existing } : {};
+    for (const key in rec) {
+      if (key === 'line' || key === 'elapsedSeconds') continue;
+      const v = (rec as unknown as Record<string, unknown>)[key];
+      if (v !== undefined) target[key] = v;
     }
+    this.merged.set(rec.step, target as unknown as TrainerRecord);
+    this.sorted = null;
   }
 }
 

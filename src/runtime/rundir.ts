@@ -8,8 +8,8 @@ import { MedtuneError } from '../core/errors.js';
 import type { RunManifest, RunView } from '../core/run.js';
 import { buildRunView } from '../core/runview.js';
 import { ConsoleTracker, type ConsoleState } from '../core/stderr.js';
-import { parseTrainerLog, recordsFromTrainerState, type TrainerLogParse } from '../core/trainerlog.js';
-import { readAll, readHeadTail } from './follow.js';
+import { TrainerLogReader, parseTrainerLog, recordsFromTrainerState, type TrainerLogParse } from '../core/trainerlog.js';
+import { followFile, readAll, readHeadTail, type Follower } from './follow.js';
 import { readManifest } from './runstore.js';
 
 export interface CheckpointInfo {
@@ -131,37 +131,60 @@ async function findRun(dir: string): Promise<{ root: string; manifest: RunManife
   return { root, manifest: null };
 }
 
-export async function readRunContents(dir: string): Promise<RunDirContents> {
+interface RunLocation {
+  kind: 'run' | 'output';
+  root: string;
+  manifest: RunManifest | null;
+  outputDir: string;
+  logs: { path: string; stream: 'stdout' | 'stderr' }[];
+}
+
+async function locateRun(dir: string): Promise<RunLocation> {
   const { root, manifest } = await findRun(dir);
-  let kind: 'run' | 'output';
-  let outputDir: string;
-  const tracker = new ConsoleTracker();
-  const logs: string[] = [];
   if (manifest) {
-    kind = 'run';
-    outputDir = outputDirOf(manifest);
-    logs.push(join(root, 'stdout.log'), join(root, 'stderr.log'));
-    await feedLog(tracker, 'stdout', join(root, 'stdout.log'));
-    await feedLog(tracker, 'stderr', join(root, 'stderr.log'));
-  } else if (await isOutputDir(root)) {
-    kind = 'output';
-    outputDir = root;
-    // LLaMA Board's child writes its logger lines to running_log.txt ([main]: everything to webui_subprocess.log).
-    for (const name of ['running_log.txt', 'webui_subprocess.log']) {
-      logs.push(join(root, name));
-      await feedLog(tracker, 'stderr', join(root, name));
-    }
-  } else {
-    const exists = await stat(root).then((s) => s.isDirectory()).catch(() => false);
-    throw new MedtuneError({
-      doing: `reading ${dir}`,
-      problem: exists
-        ? 'it is neither a medtune run (no run.json) nor a LLaMA-Factory output_dir (no trainer_log.jsonl, trainer_state.json or checkpoint-*)'
-        : 'no such folder',
-      next: 'pass a run id (`medtune runs` lists them), runs/<id>, or the output_dir of a LLaMA-Factory run',
-      code: 'NOT_A_RUN',
-    });
+    return {
+      kind: 'run',
+      root,
+      manifest,
+      outputDir: outputDirOf(manifest),
+      logs: [
+        { path: join(root, 'stdout.log'), stream: 'stdout' },
+        { path: join(root, 'stderr.log'), stream: 'stderr' },
+      ],
+    };
   }
+  if (await isOutputDir(root)) {
+    // LLaMA Board's child writes its logger lines to running_log.txt ([main]: everything to webui_subprocess.log).
+    return {
+      kind: 'output',
+      root,
+      manifest: null,
+      outputDir: root,
+      logs: ['running_log.txt', 'webui_subprocess.log'].map((name) => ({ path: join(root, name), stream: 'stderr' as const })),
+    };
+  }
+  const exists = await stat(root).then((s) => s.isDirectory()).catch(() => false);
+  throw new MedtuneError({
+    doing: `reading ${dir}`,
+    problem: exists
+      ? 'it is neither a medtune run (no run.json) nor a LLaMA-Factory output_dir (no trainer_log.jsonl, trainer_state.json or checkpoint-*)'
+      : 'no such folder',
+    next: 'pass a run id (`medtune runs` lists them), runs/<id>, or the output_dir of a LLaMA-Factory run',
+    code: 'NOT_A_RUN',
+  });
+}
+
+async function readResults(outputDir: string): Promise<RunDirContents['results']> {
+  return {
+    trainResults: await nonEmptyFile(join(outputDir, 'train_results.json')),
+    allResults: await nonEmptyFile(join(outputDir, 'all_results.json')),
+  };
+}
+
+export async function readRunContents(dir: string): Promise<RunDirContents> {
+  const { kind, root, manifest, outputDir, logs } = await locateRun(dir);
+  const tracker = new ConsoleTracker();
+  for (const log of logs) await feedLog(tracker, log.stream, log.path);
 
   const logPath = join(outputDir, 'trainer_log.jsonl');
   const logText = await readAll(logPath);
@@ -183,7 +206,7 @@ export async function readRunContents(dir: string): Promise<RunDirContents> {
     }
   }
 
-  const stamps = await Promise.all([logPath, ...logs].map(mtimeMs));
+  const stamps = await Promise.all([logPath, ...logs.map((l) => l.path)].map(mtimeMs));
   const valid = stamps.filter((s): s is number => s !== null);
   return {
     kind,
@@ -194,10 +217,7 @@ export async function readRunContents(dir: string): Promise<RunDirContents> {
     records,
     console: tracker.state,
     checkpoints,
-    results: {
-      trainResults: await nonEmptyFile(join(outputDir, 'train_results.json')),
-      allResults: await nonEmptyFile(join(outputDir, 'all_results.json')),
-    },
+    results: await readResults(outputDir),
     lastActivityMs: valid.length > 0 ? Math.max(...valid) : null,
     lastRecordMs: stamps[0] ?? null,
   };
@@ -225,4 +245,149 @@ export async function readRunDir(dir: string, opts: ReadRunOptions = {}): Promis
     now: opts.now ?? Date.now(),
     ...(opts.staleAfterSeconds === undefined ? {} : { staleAfterSeconds: opts.staleAfterSeconds }),
   });
+}
+
+export interface FollowRunOptions {
+  /** Wait this long after a change before building a view, so a burst of lines gives one view (default 150 ms). */
+  debounceMs?: number;
+  /** Build a view at least this often, so the ETA counts down and staleness shows (default 1000 ms). */
+  tickMs?: number;
+  /** The followers' stat poll (default 2000 ms). */
+  pollMs?: number;
+  staleAfterSeconds?: number;
+  onError?: (err: Error) => void;
+}
+
+export interface RunFollower {
+  /** The latest view (null until the first one is built). */
+  readonly view: RunView | null;
+  close(): Promise<void>;
+}
+
+/**
+ * Follows a run folder or output_dir as it is written, reading each file once by offset (not again every
+ * second), and calls `onView` with a fresh RunView after changes and on a tick. Resolves once the files
+ * present at the start have been read and the first view delivered.
+ */
+export async function followRunDir(dir: string, onView: (v: RunView) => void, opts: FollowRunOptions = {}): Promise<RunFollower> {
+  const loc = await locateRun(dir);
+  let manifest = loc.manifest;
+  const reader = new TrainerLogReader();
+  const tracker = new ConsoleTracker();
+  let checkpoints: CheckpointInfo[] = [];
+  let listedFor = -1;
+  let listedAt = 0;
+  let results: RunDirContents['results'] = { trainResults: false, allResults: false };
+  const stamps = await Promise.all([join(loc.outputDir, 'trainer_log.jsonl'), ...loc.logs.map((l) => l.path)].map(mtimeMs));
+  let lastRecordMs = stamps[0] ?? null;
+  let lastActivityMs: number | null = Math.max(...stamps.map((t) => t ?? 0)) || null;
+  let current: RunView | null = null;
+  let closed = false;
+  // Until the files present at the start are read, their mtimes (not the reading) say when they were written.
+  let ready = false;
+  let timer: NodeJS.Timeout | null = null;
+  let building: Promise<void> | null = null;
+  let rebuild = false;
+  const report = (err: Error) => opts.onError?.(err);
+
+  const build = async () => {
+    // Checkpoints are listed again when the console saw a save, and otherwise every few seconds.
+    const saved = tracker.state.checkpointsSaved.length;
+    if (saved !== listedFor || Date.now() - listedAt > 5000) {
+      checkpoints = await listCheckpoints(loc.outputDir);
+      results = await readResults(loc.outputDir);
+      listedFor = saved;
+      listedAt = Date.now();
+    }
+    current = buildRunView({
+      id: manifest?.id ?? basename(loc.root),
+      dir: loc.root,
+      manifest,
+      records: reader.records(),
+      console: tracker.state,
+      checkpoints: checkpoints.filter((k) => k.complete).map((k) => k.step),
+      results,
+      lastActivityMs,
+      lastRecordMs,
+      now: Date.now(),
+      ...(opts.staleAfterSeconds === undefined ? {} : { staleAfterSeconds: opts.staleAfterSeconds }),
+    });
+    if (!closed) onView(current);
+  };
+
+  const refresh = (): Promise<void> => {
+    if (building) {
+      rebuild = true;
+      return building;
+    }
+    building = (async () => {
+      do {
+        rebuild = false;
+        await build().catch(report);
+      } while (rebuild && !closed);
+      building = null;
+    })();
+    return building;
+  };
+
+  const changed = () => {
+    if (!ready) return;
+    lastActivityMs = Date.now();
+    if (closed || timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      void refresh();
+    }, opts.debounceMs ?? 150);
+  };
+
+  const followers: Follower[] = [];
+  const follow = (path: string, on: Parameters<typeof followFile>[1]) =>
+    followers.push(followFile(path, on, { pollMs: opts.pollMs ?? 2000 }));
+
+  follow(join(loc.outputDir, 'trainer_log.jsonl'), (e) => {
+    if (e.type === 'data') reader.feed(e.text);
+    else if (e.type === 'reset') reader.reset();
+    else if (e.type === 'error') return report(e.error);
+    if (ready) lastRecordMs = Date.now();
+    changed();
+  });
+  for (const log of loc.logs) {
+    follow(log.path, (e) => {
+      if (e.type === 'data') tracker.feed(log.stream, e.text);
+      else if (e.type === 'reset') tracker.resetStream(log.stream);
+      else if (e.type === 'error') return report(e.error);
+      changed();
+    });
+  }
+  if (loc.kind === 'run') {
+    // run.json is replaced atomically by its writers: read it whole on every change.
+    follow(join(loc.root, 'run.json'), (e) => {
+      if (e.type === 'error') return report(e.error);
+      if (e.type !== 'data') return;
+      void readManifest(loc.root)
+        .then((m) => {
+          if (m) manifest = m;
+          changed();
+        })
+        .catch(report);
+    });
+  }
+
+  await Promise.all(followers.map((f) => f.poll()));
+  ready = true;
+  await refresh();
+  const tick = setInterval(() => void refresh(), opts.tickMs ?? 1000);
+
+  return {
+    get view() {
+      return current;
+    },
+    async close() {
+      closed = true;
+      clearInterval(tick);
+      if (timer) clearTimeout(timer);
+      await Promise.all(followers.map((f) => f.close()));
+      await building;
+    },
+  };
 }

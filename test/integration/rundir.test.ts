@@ -1,10 +1,11 @@
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MedtuneError } from '../../src/core/errors.js';
 import { RunManifest } from '../../src/core/run.js';
-import { latestCompleteCheckpoint, listCheckpoints, readRunContents, readRunDir } from '../../src/runtime/rundir.js';
+import type { RunView } from '../../src/core/run.js';
+import { followRunDir, latestCompleteCheckpoint, listCheckpoints, readRunContents, readRunDir } from '../../src/runtime/rundir.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'llamafactory');
 const FAR_FUTURE = Date.parse('2100-01-01T00:00:00Z');
@@ -167,5 +168,73 @@ describe('listCheckpoints and latestCompleteCheckpoint', () => {
     writeFileSync(join(tmp, 'checkpoint-7'), 'a file');
     expect((await listCheckpoints(tmp)).map((c) => c.step)).toEqual([20, 100]);
     expect(await listCheckpoints(join(tmp, 'missing'))).toEqual([]);
+  });
+});
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('followRunDir', () => {
+  it('follows a run as its files are written: phases, records across attempts, then the final status', async () => {
+    const dir = resumeRunFolder('training');
+    const out = join(dir, 'output');
+    const stderr = readFileSync(join(dir, 'stderr.log'), 'utf8');
+    const stdout = readFileSync(join(dir, 'stdout.log'), 'utf8');
+    const log = readFileSync(join(out, 'trainer_log.jsonl'), 'utf8').split('\n');
+    rmSync(out, { recursive: true });
+    writeFileSync(join(dir, 'stderr.log'), '');
+    writeFileSync(join(dir, 'stdout.log'), '');
+
+    const views: RunView[] = [];
+    const f = await followRunDir(dir, (v) => views.push(v), { debounceMs: 20, tickMs: 3_600_000, pollMs: 50 });
+    try {
+      const last = () => views[views.length - 1];
+      expect(last()).toMatchObject({ id: 'run-1', status: 'training', step: 0, records: [] });
+
+      const tokenizing = stderr.indexOf('Running tokenizer on dataset');
+      appendFileSync(join(dir, 'stderr.log'), stderr.slice(0, stderr.indexOf('\r', tokenizing + 80)));
+      await waitFor(() => last()?.phase?.name === 'tokenizing dataset', 'the tokenizing phase');
+
+      mkdirSync(out);
+      appendFileSync(join(out, 'trainer_log.jsonl'), `${log.slice(0, 13).join('\n')}\n${log[13]!.slice(0, 40)}`);
+      await waitFor(() => last()?.step === 13, 'step 13');
+      expect(last()?.records).toHaveLength(13);
+
+      appendFileSync(join(out, 'trainer_log.jsonl'), `${log[13]!.slice(40)}\n${log.slice(14).join('\n')}`);
+      appendFileSync(join(dir, 'stderr.log'), stderr.slice(stderr.indexOf('\r', tokenizing + 80)));
+      appendFileSync(join(dir, 'stdout.log'), stdout);
+      await waitFor(() => last()?.records.length === 30, 'all 30 records');
+      expect(last()?.records.map((r) => r.attempt)).toEqual([...Array(10).fill(0), ...Array(20).fill(1)]);
+
+      const m = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as Record<string, unknown>;
+      writeFileSync(join(dir, 'run.json.tmp'), JSON.stringify({ ...m, status: 'completed' }));
+      renameSync(join(dir, 'run.json.tmp'), join(dir, 'run.json'));
+      await waitFor(() => last()?.status === 'completed', 'the completed status');
+      expect(last()).toMatchObject({ step: 30, percent: 100, etaSeconds: 0, phase: null, attempts: 2 });
+      expect(f.view).toBe(last());
+    } finally {
+      await f.close();
+    }
+    const n = views.length;
+    appendFileSync(join(out, 'trainer_log.jsonl'), 'more\n');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(views).toHaveLength(n);
+  });
+
+  it('a bare output_dir read at start is not taken for a live one', async () => {
+    const out = join(tmp, 'out');
+    cpSync(join(FIX, 'abort', 'output'), out, { recursive: true });
+    for (const f of ['train_results.json', 'all_results.json']) unlinkSync(join(out, f));
+    const old = new Date('2026-01-01T00:00:00Z');
+    for (const name of readdirSync(out)) utimesSync(join(out, name), old, old);
+    const views: RunView[] = [];
+    const f = await followRunDir(out, (v) => views.push(v), { tickMs: 3_600_000 });
+    await f.close();
+    expect(views[0]).toMatchObject({ status: 'unknown', step: 12 });
   });
 });

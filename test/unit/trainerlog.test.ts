@@ -197,6 +197,17 @@ describe('TrainerLogReader (incremental)', () => {
     expect(r.records.map((x) => `${x.step}:${x.attempt}`).slice(-3)).toEqual(['9:0', '10:0', '11:1']);
   });
 
+  it('drops a line too long to be a record instead of holding it', () => {
+    const all = lines('abort/output/trainer_log.jsonl');
+    const reader = new TrainerLogReader();
+    reader.feed(`${all[0]}\n`);
+    for (let i = 0; i < 3; i++) reader.feed('x'.repeat(600_000));
+    expect(reader.remainder.length).toBeLessThan(1_300_000);
+    reader.feed(`tail of it\n${all[1]}\n`);
+    expect(reader.records().map((r) => r.step)).toEqual([1, 2]);
+    expect(reader.result().skipped).toBe(1);
+  });
+
   it('reset() forgets everything (the file was replaced)', () => {
     const reader = new TrainerLogReader();
     reader.feed(fixture('abort/output/trainer_log.jsonl'));
