@@ -44,6 +44,10 @@ export const RunManifest = z.object({
   outputDir: z.string(),
   trainYaml: z.string(),
   command: z.array(z.string()),
+  /** Variables set for llamafactory-cli on top of the supervisor's environment (nothing secret). */
+  env: z.record(z.string(), z.string()).default({}),
+  /** The workspace root, which is the trainer's working directory. */
+  cwd: z.string(),
   attempts: z.array(Attempt),
   cause: FailureCause.optional(),
   /** Automatic resumes allowed after a crash (0 = off). */

@@ -1,0 +1,54 @@
+/** Text rendering of a run for the CLI (attach, status, runs). */
+import type { RunView } from '../core/run.js';
+import { formatDuration, progressBar } from '../core/format.js';
+import type { Reporter } from './output.js';
+
+export function runLine(v: RunView): string {
+  const step = v.totalSteps ? `step ${v.step}/${v.totalSteps}` : `step ${v.step}`;
+  const loss = v.loss !== null ? ` loss ${v.loss.toFixed(4)}` : '';
+  const evalLoss = v.evalLoss !== null ? ` eval ${v.evalLoss.toFixed(4)}` : '';
+  const epoch = v.epoch !== null ? ` epoch ${v.epoch.toFixed(2)}` : '';
+  const eta = v.etaSeconds !== null ? ` eta ${formatDuration(v.etaSeconds)}` : '';
+  return `${step}${epoch}${loss}${evalLoss}${eta}`;
+}
+
+/** Feeds successive views to a reporter: progress bars, plus one line per notable change. */
+export function createRunPrinter(r: Reporter): (v: RunView) => void {
+  let lastStatus = '';
+  let lastAttempts = 0;
+  let lastCkpts = 0;
+  return (v) => {
+    if (v.attempts !== lastAttempts && v.attempts > 1) r.step(`attempt ${v.attempts} started`);
+    lastAttempts = v.attempts;
+    if (v.status !== lastStatus) {
+      if (lastStatus) r.step(`run ${v.status}`);
+      lastStatus = v.status;
+    }
+    if (v.checkpoints.length > lastCkpts) {
+      r.step(`checkpoint-${v.checkpoints[v.checkpoints.length - 1]} saved`);
+      lastCkpts = v.checkpoints.length;
+    }
+    if (v.step > 0 || v.status === 'training') {
+      r.progress('training', v.step, v.totalSteps, runLine(v));
+    } else if (v.phase) {
+      r.progress(v.phase.name, v.phase.done, v.phase.total);
+    } else if (v.status === 'preparing' || v.status === 'queued') {
+      r.progress('starting', 0, null, 'loading LLaMA-Factory and the model');
+    }
+  };
+}
+
+export function runSummary(v: RunView): string[] {
+  const lines = [`${v.status === 'completed' ? '✓' : v.status === 'failed' ? '✗' : '•'} run ${v.id}: ${v.status} — ${runLine(v)}`];
+  if (v.cause) {
+    lines.push(`  cause: ${v.cause.summary}`);
+    if (v.cause.evidence) lines.push(`  log:   ${v.cause.evidence}`);
+    lines.push(`  → ${v.cause.next}`);
+  }
+  lines.push(`  folder: ${v.dir}`);
+  return lines;
+}
+
+export function bar(v: RunView, width = 20): string {
+  return progressBar(v.step, v.totalSteps, width);
+}

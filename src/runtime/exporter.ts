@@ -1,0 +1,127 @@
+/**
+ * `medtune export`: merge a run's LoRA adapter into its base model with `llamafactory-cli export`, into
+ * exports/<name>/ — written to a pending folder and renamed only when the export succeeded, so a failed or
+ * interrupted export never leaves something that looks like a model.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { MedtuneError } from '../core/errors.js';
+import { parseConfigYaml, toYaml, commandLine, type TrainConfig } from '../core/trainconfig.js';
+import { helperEnv } from './helpers.js';
+import { TEMPLATES_DIR } from './paths.js';
+import { readManifest, resolveRunDir } from './runstore.js';
+import type { Venv } from './venv.js';
+import type { Workspace } from './workspace.js';
+
+export interface ExportRequest {
+  run: string;
+  /** checkpoint-N to merge instead of the final adapter. */
+  checkpoint?: number;
+  name?: string;
+  overrides?: string[];
+}
+
+export interface ExportResult {
+  name: string;
+  dir: string;
+  adapter: string;
+  base: string;
+  yaml: string;
+  log: string;
+  seconds: number;
+  files: string[];
+}
+
+function hasAdapter(dir: string): boolean {
+  return existsSync(join(dir, 'adapter_config.json')) && (existsSync(join(dir, 'adapter_model.safetensors')) || existsSync(join(dir, 'adapter_model.bin')));
+}
+
+/** Phases of an export as its log shows them. */
+export function exportPhase(line: string): string | null {
+  if (/Loading checkpoint shards|loading weights file|Instantiating/i.test(line)) return 'loading base model';
+  if (/Loaded adapter|Merged \d+ adapter|Merging/i.test(line)) return 'merging adapter';
+  if (/Convert model dtype/i.test(line)) return 'converting dtype';
+  if (/Model weights saved|Saving|save_pretrained|Ollama modelfile/i.test(line)) return 'saving';
+  return null;
+}
+
+export async function exportRun(ws: Workspace, venv: Venv, req: ExportRequest, onPhase: (phase: string) => void = () => {}): Promise<ExportResult> {
+  const runDir = await resolveRunDir(ws, req.run);
+  const m = await readManifest(runDir);
+  if (!m) throw new MedtuneError({ doing: `exporting ${req.run}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
+  const adapter = req.checkpoint !== undefined ? join(m.outputDir, `checkpoint-${req.checkpoint}`) : m.outputDir;
+  if (!hasAdapter(adapter)) {
+    const ckpts = (await readdir(m.outputDir).catch(() => [] as string[])).filter((e) => /^checkpoint-\d+$/.test(e));
+    throw new MedtuneError({
+      doing: `exporting run ${m.id}`,
+      problem: `${adapter} holds no LoRA adapter (adapter_config.json + adapter_model.safetensors)${m.status !== 'completed' ? `; the run is ${m.status}` : ''}`,
+      next: ckpts.length ? `export a checkpoint instead: --checkpoint ${ckpts.map((c) => c.slice(11)).join(' or --checkpoint ')}` : 'wait for the run to finish, or `medtune resume` it',
+      code: 'NO_ADAPTER',
+    });
+  }
+  const name = req.name ?? `${m.id}${req.checkpoint !== undefined ? `-ckpt${req.checkpoint}` : ''}`;
+  const dir = join(ws.exportsDir, name);
+  if (existsSync(dir)) {
+    throw new MedtuneError({ doing: `exporting run ${m.id}`, problem: `${dir} already exists`, next: 'pass --name NEW_NAME, or remove the old export first', code: 'EXPORT_EXISTS' });
+  }
+  const pending = join(ws.exportsDir, `.pending-${name}`);
+  await rm(pending, { recursive: true, force: true });
+  await mkdir(pending, { recursive: true });
+  const templateFile = join(TEMPLATES_DIR, 'export', 'merge_lora.yaml');
+  const trainCfg = parseYaml(await readFile(m.trainYaml, 'utf8')) as TrainConfig;
+  const config: TrainConfig = {
+    ...parseConfigYaml(await readFile(templateFile, 'utf8'), templateFile),
+    model_name_or_path: m.model,
+    adapter_name_or_path: adapter,
+    template: trainCfg.template ?? 'qwen2_vl',
+    export_dir: dir,
+  };
+  for (const o of req.overrides ?? []) {
+    const i = o.indexOf('=');
+    if (i > 0) config[o.slice(0, i)] = parseYaml(o.slice(i + 1)) as TrainConfig[string];
+  }
+  const yamlFile = join(pending, 'export.yaml');
+  const command = [join(venv.bin, 'llamafactory-cli'), 'export', yamlFile];
+  const env = { HF_HUB_OFFLINE: '1', PYTHONUNBUFFERED: '1' };
+  const log = join(runDir, `export-${name}.log`);
+  const fd = openSync(log, 'a');
+  const started = Date.now();
+  // LLaMA-Factory writes into export_dir itself; point it at the pending folder and rename afterwards.
+  await writeFile(yamlFile, toYaml({ ...config, export_dir: pending }, `written by medtune: merge of run ${m.id}`));
+  const child = spawn(command[0]!, command.slice(1), { cwd: ws.root, env: { ...helperEnv(venv), ...env }, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const poll = setInterval(async () => {
+    const text = await readFile(log, 'utf8').catch(() => '');
+    const lines = text.split(/[\r\n]+/).reverse();
+    for (const l of lines) {
+      const p = exportPhase(l);
+      if (p) {
+        onPhase(p);
+        break;
+      }
+    }
+  }, 500);
+  const code = await new Promise<number | null>((res) => {
+    child.on('exit', (c) => res(c));
+    child.on('error', () => res(127));
+  });
+  clearInterval(poll);
+  if (code !== 0) {
+    const tail = (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').slice(-12);
+    await rm(pending, { recursive: true, force: true });
+    throw new MedtuneError({
+      doing: `exporting run ${m.id}`,
+      problem: `llamafactory-cli export exited with code ${code}`,
+      details: tail,
+      next: `full log: ${log}`,
+      code: 'EXPORT_FAILED',
+    });
+  }
+  // Record the YAML with the final export_dir, as a user would rerun it.
+  await writeFile(yamlFile, toYaml(config, `written by medtune: merge of run ${m.id}\n  ${commandLine(command.map((c) => (c === yamlFile ? join(dir, 'export.yaml') : c)), env)}`));
+  await rename(pending, dir);
+  return { name, dir, adapter, base: m.model, yaml: join(dir, 'export.yaml'), log, seconds: Math.round((Date.now() - started) / 1000), files: (await readdir(dir)).sort() };
+}

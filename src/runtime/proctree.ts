@@ -1,0 +1,108 @@
+/** Process trees from /proc: which processes a run owns, which are leaves, whether any is still alive. */
+import { readdirSync, readFileSync } from 'node:fs';
+
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  comm: string;
+}
+
+/** Parses /proc/<pid>/stat; the command name is in parentheses and may itself contain spaces or ')'. */
+export function parseProcStat(text: string): ProcInfo | null {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return null;
+  const pid = Number(text.slice(0, open).trim());
+  const rest = text.slice(close + 2).split(' ');
+  const ppid = Number(rest[1]);
+  const pgid = Number(rest[2]);
+  if (!Number.isFinite(pid) || !Number.isFinite(ppid)) return null;
+  return { pid, ppid, pgid, comm: text.slice(open + 1, close) };
+}
+
+export function listProcesses(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const info = parseProcStat(readFileSync(`/proc/${e}/stat`, 'utf8'));
+      if (info) out.push(info);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return out;
+}
+
+/** The root and all its descendants, parents before children. */
+export function descendants(root: number, procs: ProcInfo[] = listProcesses()): ProcInfo[] {
+  const byParent = new Map<number, ProcInfo[]>();
+  for (const p of procs) {
+    const list = byParent.get(p.ppid) ?? [];
+    list.push(p);
+    byParent.set(p.ppid, list);
+  }
+  const self = procs.find((p) => p.pid === root);
+  const out: ProcInfo[] = self ? [self] : [];
+  const queue = [root];
+  while (queue.length) {
+    const pid = queue.shift()!;
+    for (const c of byParent.get(pid) ?? []) {
+      out.push(c);
+      queue.push(c.pid);
+    }
+  }
+  return out;
+}
+
+/** Processes in the tree that have no children: the workers that hold the model. */
+export function leaves(tree: ProcInfo[]): ProcInfo[] {
+  const parents = new Set(tree.map((p) => p.ppid));
+  return tree.filter((p) => !parents.has(p.pid));
+}
+
+export function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A zombie still answers kill(0); it holds no memory, so it counts as gone.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Members of a process group that are still alive. */
+export function groupMembers(pgid: number, procs: ProcInfo[] = listProcesses()): ProcInfo[] {
+  return procs.filter((p) => p.pgid === pgid);
+}
+
+export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function signalPid(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,87 @@
+/** runs/<id>/run.json: read, and read-modify-write under a lock so the supervisor and `stop` never clobber each other. */
+import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { MedtuneError } from '../core/errors.js';
+import { RunManifest } from '../core/run.js';
+import { readJsonIfExists, withLock, writeJsonAtomic } from './atomic.js';
+import type { Workspace } from './workspace.js';
+
+export interface RunPaths {
+  dir: string;
+  manifest: string;
+  trainYaml: string;
+  stdout: string;
+  stderr: string;
+  supervisorLog: string;
+  outputDir: string;
+}
+
+export function runPaths(dir: string): RunPaths {
+  return {
+    dir,
+    manifest: join(dir, 'run.json'),
+    trainYaml: join(dir, 'train.yaml'),
+    stdout: join(dir, 'stdout.log'),
+    stderr: join(dir, 'stderr.log'),
+    supervisorLog: join(dir, 'supervisor.log'),
+    outputDir: join(dir, 'output'),
+  };
+}
+
+export async function readManifest(dir: string): Promise<RunManifest | undefined> {
+  const raw = await readJsonIfExists<unknown>(join(dir, 'run.json'));
+  if (raw === undefined) return undefined;
+  const parsed = RunManifest.safeParse(raw);
+  if (!parsed.success) {
+    throw new MedtuneError({
+      doing: `reading ${join(dir, 'run.json')}`,
+      problem: `the file does not match medtune's run format (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message})`,
+      next: 'it may come from a newer medtune; `medtune status PATH/output` still reads the LLaMA-Factory output',
+      code: 'BAD_MANIFEST',
+    });
+  }
+  return parsed.data;
+}
+
+export async function writeManifest(dir: string, m: RunManifest): Promise<void> {
+  await writeJsonAtomic(join(dir, 'run.json'), { ...m, updatedAt: new Date().toISOString() });
+}
+
+/** Applies `fn` to the current manifest under the run's lock and writes the result atomically. */
+export async function updateManifest(dir: string, fn: (m: RunManifest) => RunManifest | void): Promise<RunManifest> {
+  return withLock(join(dir, 'run.json'), async () => {
+    const m = await readManifest(dir);
+    if (!m) throw new MedtuneError({ doing: `updating run ${dir}`, problem: 'run.json is missing', next: 'check the run id with `medtune runs`', code: 'NO_RUN' });
+    const next = fn(m) ?? m;
+    next.updatedAt = new Date().toISOString();
+    await writeJsonAtomic(join(dir, 'run.json'), next);
+    return next;
+  });
+}
+
+/** Resolves a run id, a unique id prefix, or a path to a run folder. */
+export async function resolveRunDir(ws: Workspace, ref: string): Promise<string> {
+  if (existsSync(join(ref, 'run.json'))) return ref;
+  const direct = join(ws.runsDir, ref);
+  if (existsSync(join(direct, 'run.json'))) return direct;
+  const ids = await listRunIds(ws);
+  const matches = ref === 'latest' ? ids.slice(-1) : ids.filter((id) => id.startsWith(ref));
+  if (matches.length === 1) return join(ws.runsDir, matches[0]!);
+  throw new MedtuneError({
+    doing: `finding run "${ref}"`,
+    problem: matches.length ? `"${ref}" matches ${matches.length} runs (${matches.slice(0, 4).join(', ')})` : `no run "${ref}" in ${ws.runsDir}`,
+    next: matches.length ? 'give more of the id' : 'list runs with `medtune runs`',
+    code: matches.length ? 'AMBIGUOUS_RUN' : 'NO_RUN',
+  });
+}
+
+/** Run ids, oldest first (ids start with a timestamp). */
+export async function listRunIds(ws: Workspace): Promise<string[]> {
+  try {
+    const entries = await readdir(ws.runsDir, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && existsSync(join(ws.runsDir, e.name, 'run.json'))).map((e) => e.name).sort();
+  } catch {
+    return [];
+  }
+}

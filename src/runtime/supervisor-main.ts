@@ -1,0 +1,26 @@
+/** Entry of the detached supervisor process: `node supervisor-main.js <runDir> [--resume-from DIR]`. */
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { supervise } from './supervisor.js';
+import { updateManifest } from './runstore.js';
+
+const [runDir, flag, resumeFrom] = process.argv.slice(2);
+// A closed terminal must not end the run; the supervisor has no terminal anyway (own session), but be explicit.
+process.on('SIGHUP', () => undefined);
+
+if (!runDir) {
+  process.stderr.write('usage: supervisor-main.js <runDir> [--resume-from DIR]\n');
+  process.exit(2);
+}
+
+supervise(runDir, flag === '--resume-from' ? resumeFrom : undefined).then(
+  () => process.exit(0),
+  async (err: Error) => {
+    appendFileSync(join(runDir, 'supervisor.log'), `[${new Date().toISOString()}] supervisor crashed: ${err.stack ?? err.message}\n`);
+    await updateManifest(runDir, (m) => {
+      m.status = 'failed';
+      m.cause = { code: 'SUPERVISOR_CRASHED', summary: `the medtune supervisor crashed: ${err.message}`, next: `see ${join(runDir, 'supervisor.log')}; \`medtune resume\` continues from the last checkpoint` };
+    }).catch(() => undefined);
+    process.exit(1);
+  },
+);

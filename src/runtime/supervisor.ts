@@ -1,0 +1,160 @@
+/**
+ * The run supervisor: a small detached Node process (its own session) that launches llamafactory-cli, waits for
+ * it, and records every attempt in run.json. It belongs to no terminal: closing the TUI, the CLI or the SSH
+ * session does nothing to it. stdout and stderr go to files, never to a pipe that could fill and stall the run.
+ */
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, existsSync, statSync, appendFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Attempt, FailureCause, RunManifest } from '../core/run.js';
+import { diagnoseFailure } from '../core/diagnose.js';
+import { latestCompleteCheckpoint } from './rundir.js';
+import { readManifest, runPaths, updateManifest, type RunPaths } from './runstore.js';
+import { readSettings } from './settings.js';
+import { workspaceAt } from './workspace.js';
+
+async function tailOf(file: string, bytes = 64 * 1024): Promise<string> {
+  try {
+    const fh = await open(file, 'r');
+    try {
+      const { size } = await fh.stat();
+      const start = Math.max(0, size - bytes);
+      const buf = Buffer.alloc(size - start);
+      await fh.read(buf, 0, buf.length, start);
+      return buf.toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return '';
+  }
+}
+
+function log(paths: RunPaths, message: string): void {
+  appendFileSync(paths.supervisorLog, `[${new Date().toISOString()}] ${message}\n`);
+}
+
+/** Causes worth an automatic resume: the run itself was fine, the machine or the process was not. */
+const RETRYABLE = new Set(['HOST_OOM', 'KILLED', 'NCCL', 'NATIVE_CRASH', 'ABORTED', 'WORKER_FAILED', 'UNKNOWN']);
+
+async function runAttempt(paths: RunPaths, m: RunManifest, resumeFrom: string | undefined): Promise<{ exitCode: number | null; signal: string | null }> {
+  const n = m.attempts.length + 1;
+  const banner = `\n===== medtune attempt ${n} started ${new Date().toISOString()}${resumeFrom ? ` (resuming from ${resumeFrom})` : ''} =====\n`;
+  appendFileSync(paths.stdout, banner);
+  appendFileSync(paths.stderr, banner);
+  const out = openSync(paths.stdout, 'a');
+  const err = openSync(paths.stderr, 'a');
+  const args = m.command.slice(1);
+  // OmegaConf dot-list override after the YAML: resume exactly from the checkpoint medtune checked is complete.
+  if (resumeFrom) args.push(`resume_from_checkpoint=${resumeFrom}`);
+  const child = spawn(m.command[0]!, args, {
+    cwd: m.cwd,
+    env: { ...process.env, ...m.env },
+    stdio: ['ignore', out, err],
+    detached: true,
+  });
+  closeSync(out);
+  closeSync(err);
+  const startStep = resumeFrom ? Number(/checkpoint-(\d+)/.exec(resumeFrom)?.[1] ?? 0) : 0;
+  const attempt: Attempt = {
+    n,
+    startedAt: new Date().toISOString(),
+    supervisorPid: process.pid,
+    pid: child.pid,
+    pgid: child.pid,
+    startStep,
+    ...(resumeFrom ? { resumedFrom: resumeFrom } : {}),
+  };
+  await updateManifest(paths.dir, (cur) => {
+    cur.attempts.push(attempt);
+    if (!cur.stopRequested) cur.status = 'preparing';
+    delete cur.cause;
+  });
+  log(paths, `attempt ${n}: started pid ${child.pid}: ${m.command.join(' ')}${resumeFrom ? ` resume_from_checkpoint=${resumeFrom}` : ''}`);
+
+  const trainerLog = join(paths.outputDir, 'trainer_log.jsonl');
+  const baseSize = existsSync(trainerLog) ? statSync(trainerLog).size : 0;
+  const watch = setInterval(() => {
+    const size = existsSync(trainerLog) ? statSync(trainerLog).size : 0;
+    if (size > baseSize) {
+      void updateManifest(paths.dir, (cur) => {
+        if (cur.status === 'preparing') cur.status = 'training';
+      }).catch(() => undefined);
+    }
+  }, 1000);
+
+  const result = await new Promise<{ exitCode: number | null; signal: string | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ exitCode: code, signal }));
+    child.on('error', (e) => {
+      appendFileSync(paths.stderr, `medtune: could not start ${m.command[0]}: ${e.message}\n`);
+      resolve({ exitCode: 127, signal: null });
+    });
+  });
+  clearInterval(watch);
+  log(paths, `attempt ${n}: exited code=${result.exitCode} signal=${result.signal}`);
+  return result;
+}
+
+async function notify(paths: RunPaths, m: RunManifest): Promise<void> {
+  const settings = await readSettings(workspaceAt(m.cwd)).catch(() => ({} as Awaited<ReturnType<typeof readSettings>>));
+  const cmd = settings.notify?.command;
+  if (!cmd) return;
+  const r = await execa(cmd, {
+    shell: true,
+    reject: false,
+    timeout: 60_000,
+    cwd: m.cwd,
+    env: { MEDTUNE_RUN_ID: m.id, MEDTUNE_RUN_STATUS: m.status, MEDTUNE_RUN_DIR: paths.dir, MEDTUNE_RUN_CAUSE: m.cause?.summary ?? '' },
+  });
+  log(paths, `notify hook exited ${r.exitCode}`);
+}
+
+/** Supervises attempts until the run completes, is stopped, or fails beyond its automatic-resume budget. */
+export async function supervise(runDir: string, firstResumeFrom?: string): Promise<RunManifest> {
+  const paths = runPaths(runDir);
+  let resumeFrom = firstResumeFrom;
+  let autoResumesUsed = 0;
+  for (;;) {
+    const m = await readManifest(runDir);
+    if (!m) throw new Error(`no run.json in ${runDir}`);
+    const { exitCode, signal } = await runAttempt(paths, m, resumeFrom);
+    const after = (await readManifest(runDir))!;
+    let cause: FailureCause | undefined;
+    let status: RunManifest['status'];
+    if (after.stopRequested) {
+      status = 'stopped';
+    } else if (exitCode === 0) {
+      status = 'completed';
+    } else {
+      status = 'failed';
+      cause = diagnoseFailure({
+        exitCode,
+        signal,
+        stdoutTail: await tailOf(paths.stdout),
+        stderrTail: await tailOf(paths.stderr),
+      }) ?? { code: 'UNKNOWN', summary: `llamafactory-cli ended with code ${exitCode} (signal ${signal ?? 'none'})`, next: `read ${paths.stderr}; \`medtune resume\` continues from the last checkpoint` };
+    }
+    const next = await updateManifest(runDir, (cur) => {
+      const a = cur.attempts[cur.attempts.length - 1]!;
+      a.endedAt = new Date().toISOString();
+      a.exitCode = exitCode;
+      a.signal = signal;
+      if (cause) a.cause = cause;
+      cur.status = status;
+      if (cause) cur.cause = cause;
+    });
+    if (status === 'failed' && cause && RETRYABLE.has(cause.code) && autoResumesUsed < next.autoResume) {
+      const ckpt = await latestCompleteCheckpoint(paths.outputDir);
+      if (ckpt) {
+        autoResumesUsed++;
+        resumeFrom = ckpt;
+        log(paths, `automatic resume ${autoResumesUsed}/${next.autoResume} from ${ckpt} after ${cause.code}`);
+        continue;
+      }
+    }
+    await notify(paths, next).catch((e: Error) => log(paths, `notify hook failed: ${e.message}`));
+    return next;
+  }
+}
