@@ -1,0 +1,30 @@
+import { Box, Text } from 'ink';
+import type { RunView } from '../../core/run.js';
+import { meter } from '../../core/chart.js';
+import { useTheme } from '../context.js';
+import { statusColor } from '../theme.js';
+import { etaText, lossText, percentOf, stepText } from '../view.js';
+
+/** One run on a line: id, status, progress, step, latest loss, ETA; a failed run shows its cause instead. */
+export function RunRow({ run, width }: { run: RunView; width: number }) {
+  const theme = useTheme();
+  const idW = Math.max(14, Math.min(36, width - 63));
+  const pct = percentOf(run);
+  return (
+    <Box height={1} flexShrink={0}>
+      <Box width={idW} flexShrink={0} marginRight={1}><Text wrap="truncate-middle">{run.id}</Text></Box>
+      <Box width={11} flexShrink={0}><Text color={statusColor(theme, run.status)} bold={run.status === 'failed'}>{run.status}</Text></Box>
+      {run.status === 'failed' && run.cause
+        ? <Text color={theme.error} wrap="truncate-end">{run.cause.code}: {run.cause.summary}</Text>
+        : (
+          <>
+            <Text color={statusColor(theme, run.status)}>{meter((pct ?? 0) / 100, 10)}</Text>
+            <Box width={5} flexShrink={0} justifyContent="flex-end"><Text>{pct === null ? '' : `${Math.floor(pct)}%`}</Text></Box>
+            <Box width={11} flexShrink={0} justifyContent="flex-end"><Text>{stepText(run)}</Text></Box>
+            <Box width={12} flexShrink={0} justifyContent="flex-end"><Text>loss {lossText(run.loss)}</Text></Box>
+            <Box width={10} flexShrink={0} justifyContent="flex-end"><Text dimColor={!run.etaSeconds}>{etaText(run)}</Text></Box>
+          </>
+        )}
+    </Box>
+  );
+}

@@ -1,0 +1,182 @@
+import { useState } from 'react';
+import { Box, Text } from 'ink';
+import { checkForm, cycleChoice, defaultText, TRAIN_FIELDS, type FieldSpec } from '../../core/trainform.js';
+import { mixShares, type DatasetWeight } from '../../core/mix.js';
+import { useAppState, useTheme, useUi } from '../context.js';
+import { useKeys } from '../hooks/useKeys.js';
+import { usePoll } from '../hooks/usePoll.js';
+import { useTask } from '../hooks/useTask.js';
+import { useTextEdit } from '../hooks/useTextEdit.js';
+import { Section } from '../components/Section.js';
+import { FormRow } from '../components/FormRow.js';
+import { CheckList } from '../components/CheckList.js';
+import { ErrorLines } from '../components/ErrorLines.js';
+import { TaskView } from '../components/TaskView.js';
+import type { TrainParams, TrainPlan } from '../source.js';
+import type { ScreenProps } from './types.js';
+
+const CHOICE_KEYS = ['model', 'profile', 'datasets'] as const;
+const KEYS = [...CHOICE_KEYS, ...TRAIN_FIELDS.map((f) => f.key)];
+const SPEC = new Map<string, FieldSpec>(TRAIN_FIELDS.map((f) => [f.key, f]));
+/** Wide enough to show the form and the plan side by side. */
+const WIDE = 150;
+
+function cycle<T>(items: readonly T[], current: T | undefined, step: 1 | -1): T | undefined {
+  if (items.length === 0) return undefined;
+  const i = current === undefined ? -1 : items.indexOf(current);
+  return items[((i < 0 ? 0 : i + step) % items.length + items.length) % items.length];
+}
+
+function mixText(ds: readonly DatasetWeight[]): string {
+  if (ds.length === 0) return 'none';
+  if (ds.length === 1) return ds[0]!.name;
+  return mixShares(ds).map((d) => `${d.name} ${Math.round(d.share * 100)}%`).join(' + ');
+}
+
+/** Train: model, datasets, profile and the main parameters, checked as you type; pre-flight; launch. */
+export function TrainScreen({ width, height }: ScreenProps) {
+  const { source } = useUi();
+  const theme = useTheme();
+  const { state, dispatch } = useAppState();
+  const models = usePoll('listModels', () => source.listModels(), [], 'once');
+  const datasets = usePoll('listDatasets', () => source.listDatasets(), [], 'once');
+  const profiles = usePoll('listProfiles', () => source.listProfiles(), [], 'once');
+  const plan = useTask('plan');
+  const launch = useTask('launch');
+  const [focus, setFocus] = useState(0);
+  const [showPlan, setShowPlan] = useState(false);
+
+  const modelNames = (models.data ?? []).map((m) => m.name);
+  const model = state.draft.model ?? modelNames[0] ?? null;
+  const profileList = profiles.data ?? [];
+  const profile = profileList.find((p) => p.name === state.draft.profile) ?? profileList[0];
+  const datasetNames = (datasets.data ?? []).map((d) => d.name);
+  const dsets = state.draft.datasets.length > 0 ? state.draft.datasets : datasetNames[0] ? [{ name: datasetNames[0], weight: 1 }] : [];
+
+  const text = (key: string): string => {
+    const typed = state.draft.texts[key];
+    if (typed !== undefined) return typed;
+    const fromProfile = profile?.defaults[key];
+    if (fromProfile !== undefined) return String(fromProfile);
+    const spec = SPEC.get(key);
+    return spec ? defaultText(spec) : '';
+  };
+  const form = checkForm(Object.fromEntries(TRAIN_FIELDS.map((f) => [f.key, text(f.key)])));
+  const formOk = Object.keys(form.errors).length === 0;
+  const params: TrainParams | null = model && profile && dsets.length > 0 && formOk
+    ? { model, profile: profile.name, datasets: dsets, overrides: form.values }
+    : null;
+  const tag = params ? JSON.stringify(params) : null;
+  const planState = plan.state;
+  const planFresh = !!planState && planState.tag === tag;
+  const planDone: TrainPlan | undefined = planFresh && planState.status === 'done' ? planState.result : undefined;
+
+  const focusedKey = KEYS[focus]!;
+  const spec = SPEC.get(focusedKey);
+  const edit = useTextEdit({
+    keys: KEYS,
+    isText: (k) => { const s = SPEC.get(k); return !!s && s.kind !== 'choice'; },
+    focus,
+    setFocus,
+    get: text,
+    update: (key, fn) => dispatch({ type: 'draftText', key, update: (old) => fn(old ?? text(key)) }),
+  });
+
+  const choose = (step: 1 | -1) => {
+    if (focusedKey === 'model') dispatch({ type: 'draft', patch: { model: cycle(modelNames, model ?? undefined, step) ?? null } });
+    else if (focusedKey === 'profile') dispatch({ type: 'draft', patch: { profile: cycle(profileList.map((p) => p.name), profile?.name, step) ?? null } });
+    else if (focusedKey === 'datasets') {
+      const next = cycle(datasetNames, dsets.length === 1 ? dsets[0]!.name : undefined, step);
+      if (next) dispatch({ type: 'draft', patch: { datasets: [{ name: next, weight: 1 }] } });
+    } else if (spec?.kind === 'choice') dispatch({ type: 'draftText', key: spec.key, update: () => cycleChoice(spec, text(spec.key), step) });
+  };
+  const isChoice = (CHOICE_KEYS as readonly string[]).includes(focusedKey) || spec?.kind === 'choice';
+  const runPlan = () => {
+    if (!params) return;
+    plan.start('pre-flight', (onProgress, signal) => source.planTrain(params, onProgress, signal), { tag: tag!, onDone: () => setShowPlan(true) });
+  };
+
+  const wide = width >= WIDE;
+  // While the plan covers the form (narrow terminals), the form's keys would act on fields nobody sees.
+  const formKeys = wide || !showPlan || !planDone;
+  useKeys('train', edit.editing ? edit.handlers : {
+    up: formKeys ? () => setFocus((focus - 1 + KEYS.length) % KEYS.length) : null,
+    down: formKeys ? () => setFocus((focus + 1) % KEYS.length) : null,
+    edit: formKeys && !isChoice ? () => edit.begin(focusedKey) : null,
+    prevChoice: formKeys && isChoice ? () => choose(-1) : null,
+    nextChoice: formKeys && isChoice ? () => choose(1) : null,
+    preflight: params && !plan.running ? runPlan : null,
+    toggleView: !wide && planDone ? () => setShowPlan(!showPlan) : null,
+    launch: params && planDone?.ok && !launch.running ? () => {
+      launch.start('launching the run', () => source.startTrain(params), { onDone: (r) => dispatch({ type: 'openRun', id: r.runId }) });
+    } : null,
+    reset: Object.keys(state.draft.texts).length > 0 ? () => dispatch({ type: 'draftReset' }) : null,
+  }, edit.capture);
+
+  const formW = wide ? 96 : width;
+  const loadError = models.error ?? datasets.error ?? profiles.error;
+  const status = (
+    <Box flexDirection="column" flexShrink={0}>
+      {loadError ? <ErrorLines error={loadError} maxLines={3} /> : null}
+      {launch.state ? <TaskView task={launch.state} width={formW} done={(r) => <Text color={theme.ok}>✓ launched {r.runId}</Text>} /> : null}
+      {planState && planFresh
+        ? <TaskView task={planState} width={formW} done={(r) => (
+          <Text color={r.ok ? theme.ok : theme.error} bold>
+            {r.ok ? `✓ pre-flight passed (${r.checks.length} checks) · L launches` : `✗ pre-flight failed: ${r.checks.filter((c) => c.level === 'fail').map((c) => c.name).join(', ')}`}
+            {wide ? '' : ' · v shows the plan'}
+          </Text>
+        )} />
+        : <Text dimColor>{params ? (planState ? 'the parameters changed: press p for a new pre-flight' : 'press p for a pre-flight (config, dataset, VRAM, disk), then L to launch') : !model ? 'no model yet: build the tiny one with the demo (d on Home) or `medtune model tiny`' : dsets.length === 0 ? 'no dataset yet: prepare one on the Data screen (2)' : 'fix the fields in red'}</Text>}
+    </Box>
+  );
+  const formView = (
+    <Box flexDirection="column" width={formW}>
+      <Section title="New training run" right={profile ? `profile ${profile.name}` : undefined}>
+        <FormRow label="model" value={model ?? 'none'} choice focused={focus === 0} editing={false} help={(models.data ?? []).find((m) => m.name === model)?.path} />
+        <FormRow label="profile" value={profile?.name ?? 'none'} choice focused={focus === 1} editing={false} help={profile?.description} />
+        <FormRow label="datasets" value={mixText(dsets)} choice focused={focus === 2} editing={false} valueWidth={Math.max(22, formW - 22)} />
+        {TRAIN_FIELDS.map((f, i) => (
+          <FormRow key={f.key} label={f.label} value={text(f.key)} choice={f.kind === 'choice'} focused={focus === i + 3} editing={edit.editing === f.key}
+            error={form.errors[f.key]} help={f.help} />
+        ))}
+      </Section>
+      {status}
+    </Box>
+  );
+  const planView = planDone ? <PlanView plan={planDone} width={wide ? width - formW - 1 : width} height={wide ? height : height - 2} /> : null;
+  if (wide) {
+    return (
+      <Box width={width} height={height}>
+        {formView}
+        <Text> </Text>
+        {planView ?? <Box flexDirection="column"><Text dimColor>the pre-flight plan shows here</Text></Box>}
+      </Box>
+    );
+  }
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      {showPlan && planView ? <>{planView}</> : formView}
+      {showPlan && planView ? status : null}
+    </Box>
+  );
+}
+
+/** Pre-flight checks, the command, and the YAML that will be launched. */
+function PlanView({ plan, width, height }: { plan: TrainPlan; width: number; height: number }) {
+  const yaml = plan.yaml.trimEnd().split('\n');
+  const checkRows = Math.min(plan.checks.length * 2, Math.max(3, Math.floor(height / 3)));
+  const yamlRows = Math.max(3, height - checkRows - 8);
+  return (
+    <Box flexDirection="column" width={width}>
+      <Section title="Pre-flight">
+        <CheckList checks={plan.checks} maxRows={checkRows} />
+      </Section>
+      <Section title="Command">
+        <Text wrap="truncate-end">{plan.command.join(' ')}</Text>
+      </Section>
+      <Section title="train.yaml" right={yaml.length > yamlRows ? `${yamlRows} of ${yaml.length} lines` : undefined}>
+        {yaml.slice(0, yamlRows).map((l, i) => <Text key={i} wrap="truncate-end">{l}</Text>)}
+      </Section>
+    </Box>
+  );
+}

@@ -1,0 +1,48 @@
+/**
+ * Opens the TUI on the real terminal: alternate screen, bounded frame rate, keys from stdin.
+ * Leaving (q, Ctrl-C, or the process ending) always puts the terminal back as it was.
+ */
+import { render } from 'ink';
+import { App } from './App.js';
+import { themeFromEnv } from './theme.js';
+import type { WorkspaceSource } from './source.js';
+import type { ScreenId } from './keys.js';
+
+export interface OpenTuiOptions {
+  source: WorkspaceSource;
+  initialScreen?: ScreenId;
+  stdout?: NodeJS.WriteStream;
+  stdin?: NodeJS.ReadStream;
+  env?: NodeJS.ProcessEnv;
+}
+
+const ENTER_ALT = '\x1b[?1049h\x1b[H';
+const LEAVE_ALT = '\x1b[?1049l';
+
+export async function openTui(opts: OpenTuiOptions): Promise<void> {
+  const stdout = opts.stdout ?? process.stdout;
+  const stdin = opts.stdin ?? process.stdin;
+  const alt = !!stdout.isTTY;
+  let left = false;
+  const leave = () => {
+    if (alt && !left) stdout.write(LEAVE_ALT);
+    left = true;
+  };
+  if (alt) stdout.write(ENTER_ALT);
+  process.once('exit', leave);
+  try {
+    const app = render(<App source={opts.source} theme={themeFromEnv(opts.env)} initialScreen={opts.initialScreen} />, {
+      stdout,
+      stdin,
+      // q and Ctrl-C go through the key map, so tasks are cancelled before Ink lets go of the terminal.
+      exitOnCtrlC: false,
+      patchConsole: true,
+      maxFps: 10,
+      incrementalRendering: false,
+    });
+    await app.waitUntilExit();
+  } finally {
+    leave();
+    process.off('exit', leave);
+  }
+}

@@ -1,0 +1,50 @@
+/** How run numbers read on screen. Pure: no React, no I/O. */
+import { formatDuration } from '../core/format.js';
+import { TERMINAL_STATUSES, type RunView } from '../core/run.js';
+
+export function isActive(run: RunView): boolean {
+  return run.status !== 'unknown' && !TERMINAL_STATUSES.includes(run.status);
+}
+
+/** Active runs first, then the most recently updated. */
+export function sortRuns(runs: readonly RunView[]): RunView[] {
+  return [...runs].sort((a, b) => {
+    const act = Number(isActive(b)) - Number(isActive(a));
+    if (act !== 0) return act;
+    return (b.updatedAt ?? '').localeCompare(a.updatedAt ?? '') || b.id.localeCompare(a.id);
+  });
+}
+
+export function lossText(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(4);
+}
+
+export function lrText(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  return v.toExponential(2);
+}
+
+export function stepText(run: RunView): string {
+  return run.totalSteps ? `${run.step}/${run.totalSteps}` : run.step > 0 ? String(run.step) : '–';
+}
+
+export function percentOf(run: RunView): number | null {
+  if (run.percent !== null) return run.percent;
+  return run.totalSteps ? (run.step / run.totalSteps) * 100 : null;
+}
+
+export function etaText(run: RunView): string {
+  if (run.status === 'completed') return 'done';
+  if (!isActive(run)) return '–';
+  return run.etaSeconds === null ? '--:--' : formatDuration(run.etaSeconds);
+}
+
+/** Compact counts: 950, 12.3k, 4.5M. */
+export function countText(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '–';
+  if (Math.abs(n) < 1000) return String(Math.round(n));
+  if (Math.abs(n) < 1e6) return `${(n / 1e3).toFixed(1)}k`;
+  if (Math.abs(n) < 1e9) return `${(n / 1e6).toFixed(1)}M`;
+  return `${(n / 1e9).toFixed(1)}G`;
+}

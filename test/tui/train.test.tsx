@@ -1,0 +1,131 @@
+import { afterEach, expect, it } from 'vitest';
+import { KEY, renderApp, type Tui } from './harness.js';
+import { deferred, FakeSource, makeDataset } from './fake-source.js';
+import type { TrainParams } from '../../src/ui/source.js';
+
+let tui: Tui | undefined;
+afterEach(() => tui?.unmount());
+
+function workspace(): FakeSource {
+  const src = new FakeSource();
+  src.datasets = [makeDataset('medtrinity-sample'), makeDataset('mt-ct')];
+  src.models = [
+    { name: 'tiny-qwen2-vl', path: '/ws/models/tiny-qwen2-vl', kind: 'tiny', template: 'qwen2_vl', bytes: 12_000_000 },
+    { name: 'Qwen2-VL-2B-Instruct', path: '/ws/models/Qwen2-VL-2B-Instruct', kind: 'base', template: 'qwen2_vl', bytes: 4.4e9 },
+  ];
+  return src;
+}
+
+async function openTrain(src: FakeSource, columns = 80, rows = 24): Promise<Tui> {
+  const t = renderApp({ source: src, initialScreen: 'train' }, { columns, rows });
+  await t.waitFor('press p for a pre-flight');
+  return t;
+}
+
+it('shows model, profile, datasets and the main parameters with the profile\'s values', async () => {
+  tui = await openTrain(workspace());
+  const s = tui.screen();
+  expect(s).toContain('New training run profile cpu-tiny');
+  expect(s).toMatch(/▸ model\s+‹ tiny-qwen2-vl ›\s+\/ws\/models\/tiny-qwen2-vl/);
+  expect(s).toMatch(/profile\s+‹ cpu-tiny ›/);
+  expect(s).toMatch(/datasets\s+‹ medtrinity-sample ›/);
+  expect(s).toMatch(/epochs\s+1\n/);
+  expect(s).toMatch(/cutoff length\s+1024/);
+  expect(s).toMatch(/learning rate\s+0\.0001/);
+  expect(s).toMatch(/LR schedule\s+‹ cosine ›/);
+  expect(s).toContain('↑↓ fields  ←→ choose  p pre-flight');
+  await tui.press(KEY.down, KEY.right);
+  const next = await tui.waitFor('‹ lora-1gpu ›');
+  expect(next).toMatch(/cutoff length\s+2048/);
+  expect(next).toMatch(/batch size\s+2/);
+  expect(next).toContain('Qwen2-VL-2B LoRA on one 24 GB GPU');
+});
+
+it('validates as you type: a bad value turns red at once and pre-flight goes away until it is fixed', async () => {
+  tui = await openTrain(workspace());
+  await tui.press(KEY.down, KEY.down, KEY.down, KEY.enter);
+  await tui.waitFor('enter done  esc cancel');
+  await tui.press(KEY.ctrlU, '0');
+  let s = await tui.waitFor('must be > 0');
+  expect(s).toMatch(/learning rate\s+0▏\s+must be > 0/);
+  await tui.press('x');
+  s = await tui.waitFor('not a number');
+  await tui.press(KEY.enter);
+  s = await tui.waitFor('fix the fields in red');
+  expect(s).not.toContain('p pre-flight');
+  await tui.press(KEY.enter, KEY.backspace, KEY.backspace, '5', 'e', '-', '5', KEY.tab);
+  s = await tui.waitFor(/epochs\s+1▏/);
+  expect(s).toMatch(/learning rate\s+5e-5\s/);
+  await tui.press(KEY.esc);
+  s = await tui.waitFor('p pre-flight');
+  expect(s).not.toContain('must be');
+});
+
+it('esc while typing puts the old value back; q is typed, not obeyed', async () => {
+  tui = await openTrain(workspace());
+  await tui.press(KEY.down, KEY.down, KEY.down, KEY.down, KEY.enter, 'q', '?');
+  const s = await tui.waitFor(/epochs\s+1q\?▏/);
+  expect(s).toContain('not a number');
+  await tui.press(KEY.esc);
+  await tui.waitFor(/▸ epochs\s+1\s{3}/);
+  expect(tui.exited()).toBe(false);
+});
+
+it('runs the pre-flight, shows checks, YAML and command, and launches into the run monitor', async () => {
+  const src = workspace();
+  const gate = deferred<void>();
+  src.gate = gate.promise;
+  tui = await openTrain(src);
+  expect(tui.screen()).not.toContain('L launch');
+  await tui.press('p');
+  await tui.waitFor('⟳ pre-flight · checking');
+  gate.resolve();
+  let s = await tui.waitFor('Pre-flight');
+  expect(s).toMatch(/✓ config\s+LLaMA-Factory parsed every key/);
+  expect(s).toMatch(/! VRAM\s+no GPU: training runs on the CPU/);
+  expect(s).toContain('llamafactory-cli train runs/r1/train.yaml');
+  expect(s).toContain('finetuning_type: lora');
+  expect(s).toContain('✓ pre-flight passed (4 checks) · L launches · v shows the plan');
+  expect(s).toContain('v form/plan  L launch');
+  await tui.press('v');
+  s = await tui.waitFor('New training run');
+  await tui.press('L');
+  s = await tui.waitFor('Stats');
+  expect(s).toMatch(/r-new preparing · tokenizing 10\/200/);
+  const params = src.callsTo('startTrain')[0]!.args[0] as TrainParams;
+  expect(params.model).toBe('tiny-qwen2-vl');
+  expect(params.profile).toBe('cpu-tiny');
+  expect(params.datasets).toEqual([{ name: 'medtrinity-sample', weight: 1 }]);
+  expect(params.overrides).toMatchObject({ learning_rate: 1e-4, num_train_epochs: 1, cutoff_len: 1024, lr_scheduler_type: 'cosine', image_max_pixels: '768*768' });
+  expect(src.callsTo('planTrain')[0]!.args[0]).toEqual(params);
+});
+
+it('asks for a new pre-flight when a parameter changes after one passed', async () => {
+  tui = await openTrain(workspace());
+  await tui.press('p');
+  await tui.waitFor('pre-flight passed');
+  await tui.press('v', KEY.down, KEY.down, KEY.down, KEY.down, KEY.enter, '0', KEY.enter);
+  const s = await tui.waitFor('the parameters changed');
+  expect(s).toMatch(/epochs\s+10\s/);
+  expect(s).not.toContain('L launch');
+});
+
+it('shows a failed pre-flight and does not offer launch', async () => {
+  const src = workspace();
+  src.plan = { ...src.plan, ok: false, checks: [{ name: 'disk', level: 'fail', detail: 'needs ~3 GiB, 1 GiB free', next: 'free disk' }] };
+  tui = await openTrain(src);
+  await tui.press('p');
+  const s = await tui.waitFor('pre-flight failed');
+  expect(s).toContain('✗ pre-flight failed: disk');
+  expect(s).toMatch(/✗ disk\s+needs ~3 GiB, 1 GiB free/);
+  expect(s).not.toContain('L launch');
+});
+
+it('puts the plan beside the form on a wide terminal', async () => {
+  tui = await openTrain(workspace(), 160, 40);
+  await tui.press('p');
+  const s = await tui.waitFor('train.yaml');
+  const row = s.split('\n').find((l) => l.includes('▸ model'))!;
+  expect(row).toMatch(/✓ config\s+LLaMA-Factory parsed every key/);
+  expect(s).not.toContain('v form/plan');
+});
