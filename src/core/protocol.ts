@@ -15,6 +15,8 @@ export const LogEvent = z.object({
   message: z.string(),
 });
 export const ResultEvent = z.object({ event: z.literal('result') }).passthrough();
+/** A piece of generated text, streamed as the model produces it (python/medtune_py/infer.py `ask`). */
+export const TokenEvent = z.object({ event: z.literal('token'), text: z.string() });
 export const ErrorEvent = z.object({
   event: z.literal('error'),
   code: z.string(),
@@ -22,12 +24,13 @@ export const ErrorEvent = z.object({
   next: z.string().optional(),
   details: z.array(z.string()).optional(),
 });
-export const HelperEvent = z.discriminatedUnion('event', [ProgressEvent, LogEvent, ResultEvent, ErrorEvent]);
+export const HelperEvent = z.discriminatedUnion('event', [ProgressEvent, LogEvent, ResultEvent, ErrorEvent, TokenEvent]);
 
 export type ProgressEvent = z.infer<typeof ProgressEvent>;
 export type LogEvent = z.infer<typeof LogEvent>;
 export type ResultEvent = z.infer<typeof ResultEvent>;
 export type ErrorEvent = z.infer<typeof ErrorEvent>;
+export type TokenEvent = z.infer<typeof TokenEvent>;
 export type HelperEvent = z.infer<typeof HelperEvent>;
 
 /** Parses one stdout line; lines that are not protocol events (a stray print) become log events. */
