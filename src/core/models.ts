@@ -2,6 +2,7 @@
  * Base models medtune knows, and what a model folder must hold to be trained, exported and served.
  * Pure: callers pass file lists and parsed JSON; nothing here touches the disk.
  */
+import { z } from 'zod';
 import { formatBytes } from './format.js';
 
 export type Hub = 'hf' | 'modelscope';
@@ -193,3 +194,52 @@ export function describeProgress(e: { unit?: string; done?: number; total?: numb
   if (e.unit === 'B' && e.done !== undefined) return e.total ? `${formatBytes(e.done)} of ${formatBytes(e.total)}` : formatBytes(e.done);
   return e.message;
 }
+
+/** medtune's note in a model folder of where it came from; transformers ignores it. */
+export const MODEL_RECORD = 'medtune-model.json';
+
+export const ModelRecord = z.object({
+  name: z.string(),
+  source: z.enum(['built', 'hf', 'modelscope']),
+  repoId: z.string().optional(),
+  revision: z.string().optional(),
+  seed: z.number().int().optional(),
+  params: z.number().int().optional(),
+  createdAt: z.string(),
+});
+export type ModelRecord = z.infer<typeof ModelRecord>;
+
+export const TinyModelResult = z.object({
+  dir: z.string(),
+  params: z.number().int(),
+  bytes: z.number().int(),
+  files: z.array(z.object({ name: z.string(), bytes: z.number().int(), sha256: z.string() })),
+  vocab: z.number().int(),
+  sizes: z.record(z.string(), z.number()),
+  seed: z.number().int(),
+  seconds: z.number(),
+});
+export type TinyModelResult = z.infer<typeof TinyModelResult>;
+
+export interface FetchResult {
+  dir: string;
+  repoId: string;
+  hub: Hub;
+  revision?: string;
+  bytes: number;
+  files: string[];
+  seconds: number;
+  /** True when the folder was already complete and nothing was downloaded. */
+  alreadyPresent: boolean;
+}
+
+/** The result event of python/medtune_py/fetch_model.py. */
+export const FetchHelperResult = z.object({
+  dir: z.string(),
+  repo_id: z.string(),
+  hub: z.enum(['hf', 'modelscope']),
+  revision: z.string(),
+  bytes: z.number(),
+  files: z.array(z.string()),
+  seconds: z.number(),
+});

@@ -2,20 +2,24 @@
 import { existsSync } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
-import { z } from 'zod';
 import { MedtuneError } from '../core/errors.js';
 import {
   classifyModel,
   countSafetensorsParams,
   describeMissing,
+  FetchHelperResult,
   findKnownModel,
+  type FetchResult,
   HUB_TITLES,
   inspectModelFiles,
+  MODEL_RECORD,
+  ModelRecord,
   modelDirName,
   shardsInIndex,
   templateForModelType,
   TINY_MODEL_DIR,
   TINY_MODEL_NAME,
+  TinyModelResult,
   type Hub,
 } from '../core/models.js';
 import type { ProgressEvent } from '../core/protocol.js';
@@ -23,20 +27,6 @@ import { readJsonIfExists, writeJsonAtomic } from './atomic.js';
 import { runHelper } from './helpers.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
-
-/** medtune's note in a model folder of where it came from; transformers ignores it. */
-export const MODEL_RECORD = 'medtune-model.json';
-
-export const ModelRecord = z.object({
-  name: z.string(),
-  source: z.enum(['built', 'hf', 'modelscope']),
-  repoId: z.string().optional(),
-  revision: z.string().optional(),
-  seed: z.number().int().optional(),
-  params: z.number().int().optional(),
-  createdAt: z.string(),
-});
-export type ModelRecord = z.infer<typeof ModelRecord>;
 
 export interface ModelEntry {
   /** Folder name under models/. */
@@ -95,7 +85,7 @@ export async function inspectModelDir(dir: string): Promise<ModelEntry> {
   const rec = record?.success ? record.data : undefined;
   let params: number | null = rec?.params ?? null;
   if (params === null) {
-    const headers = await Promise.all(names.filter((n) => n.endsWith('.safetensors')).map((n) => safetensorsHeader(join(dir, n))));
+    const headers = await Promise.all(names.filter((n) => !n.includes('/') && n.endsWith('.safetensors')).map((n) => safetensorsHeader(join(dir, n))));
     params = headers.every((h) => h) && headers.length ? headers.reduce((s, h) => s + countSafetensorsParams(h!), 0) : null;
   }
   const kind = classifyModel({ dirName: basename(dir), modelType: config?.model_type, recordedName: rec?.name });
@@ -122,18 +112,6 @@ export async function listModels(ws: Workspace): Promise<ModelEntry[]> {
   return Promise.all(dirs.map((d) => inspectModelDir(join(ws.modelsDir, d))));
 }
 
-export const TinyModelResult = z.object({
-  dir: z.string(),
-  params: z.number().int(),
-  bytes: z.number().int(),
-  files: z.array(z.object({ name: z.string(), bytes: z.number().int(), sha256: z.string() })),
-  vocab: z.number().int(),
-  sizes: z.record(z.string(), z.number()),
-  seed: z.number().int(),
-  seconds: z.number(),
-});
-export type TinyModelResult = z.infer<typeof TinyModelResult>;
-
 export interface TinyModelOptions {
   /** Target folder; default <workspace>/models/tiny-qwen2-vl. */
   out?: string;
@@ -158,19 +136,6 @@ export async function buildTinyModel(ws: Workspace, venv: Venv, onProgress?: (e:
   } satisfies ModelRecord);
   return parsed;
 }
-
-export const FetchResult = z.object({
-  dir: z.string(),
-  repoId: z.string(),
-  hub: z.enum(['hf', 'modelscope']),
-  revision: z.string().optional(),
-  bytes: z.number(),
-  files: z.array(z.string()),
-  seconds: z.number(),
-  /** True when the folder was already complete and nothing was downloaded. */
-  alreadyPresent: z.boolean(),
-});
-export type FetchResult = z.infer<typeof FetchResult>;
 
 export interface FetchOptions {
   onProgress?: (e: ProgressEvent) => void;
@@ -245,7 +210,7 @@ export async function fetchModel(ws: Workspace, venv: Venv, name: string, hub: H
     signal: opts.signal,
     onEvent: (e) => { if (e.event === 'progress') opts.onProgress?.(e); },
   });
-  const parsed = FetchResult.omit({ alreadyPresent: true, repoId: true }).extend({ repo_id: z.string() }).parse(result);
+  const parsed = FetchHelperResult.parse(result);
   const known = findKnownModel(name);
   await writeJsonAtomic(join(target.dir, MODEL_RECORD), {
     name: known?.name ?? target.repoId, source: hub, repoId: target.repoId, revision: parsed.revision, createdAt: new Date().toISOString(),

@@ -15,7 +15,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MedtuneError } from '../../src/core/errors.js';
 import type { ProgressEvent } from '../../src/core/protocol.js';
-import { buildTinyModel, fetchModel, listModels, MODEL_RECORD, type TinyModelResult } from '../../src/runtime/models.js';
+import { MODEL_RECORD, type TinyModelResult } from '../../src/core/models.js';
+import { buildTinyModel, fetchModel, listModels } from '../../src/runtime/models.js';
 import { PACKAGE_ROOT } from '../../src/runtime/paths.js';
 import { verifyExport } from '../../src/runtime/verify.js';
 import { requireVenv, type Venv } from '../../src/runtime/venv.js';
@@ -79,7 +80,7 @@ describe('tiny model', () => {
     expect(hashes(again)).toEqual(hashes(tiny));
     expect(hashes(other)['model.safetensors']).not.toBe(hashes(tiny)['model.safetensors']);
     expect(hashes(other)['tokenizer.json']).toBe(hashes(tiny)['tokenizer.json']);
-  }, 120_000);
+  }, 300_000);
 
   it('loads offline with AutoTokenizer, AutoProcessor and AutoModelForImageTextToText and runs a step', async () => {
     const script = `
@@ -122,7 +123,7 @@ print(json.dumps({
     expect([got.eos, got.pad]).toEqual(['<|im_end|>', '<|endoftext|>']);
     expect(Object.values(got.words as Record<string, number>).every((n) => n === 1)).toBe(true);
     expect(Number.isFinite(got.loss)).toBe(true);
-  }, 60_000);
+  }, 180_000);
 
   it('is listed by the runtime and by `medtune model list --json`', async () => {
     const models = await listModels(ws);
@@ -234,7 +235,7 @@ describe('LLaMA-Factory and export verification', () => {
       'finetuning_type: lora', `export_dir: ${exportDir}`, 'export_size: 1', 'export_device: cpu', ''].join('\n'));
     const x = await execa(join(venv.bin, 'llamafactory-cli'), ['export', exportYaml], { env: OFFLINE, reject: false, all: true });
     expect(x.exitCode, String(x.all).slice(-3000)).toBe(0);
-  }, 180_000);
+  }, 600_000);
 
   it('passes verify_export with one generation on the image', async () => {
     const events: ProgressEvent[] = [];
@@ -247,7 +248,7 @@ describe('LLaMA-Factory and export verification', () => {
     expect(v.generation!.tokens).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(join(exportDir, 'verify.json'), 'utf8'))).toMatchObject({ ok: true });
     expect(events.map((e) => e.phase)).toEqual(['files', 'load', 'generate', 'done']);
-  }, 60_000);
+  }, 180_000);
 
   it('copies a removed chat template back from the base model', async () => {
     await rm(join(exportDir, 'chat_template.jinja'));
@@ -256,7 +257,7 @@ describe('LLaMA-Factory and export verification', () => {
     expect(v.copied).toEqual(['chat_template.jinja']);
     expect(v.checks[0]!.detail).toContain('copied from base: chat_template.jinja');
     expect(readFileSync(join(exportDir, 'chat_template.jinja'), 'utf8')).toBe(readFileSync(join(tiny.dir, 'chat_template.jinja'), 'utf8'));
-  }, 60_000);
+  }, 180_000);
 
   it('fails with the processor error and a next step when no chat template can be found', async () => {
     await rm(join(exportDir, 'chat_template.jinja'));
@@ -268,7 +269,7 @@ describe('LLaMA-Factory and export verification', () => {
     expect(v.failure!.next).toContain('chat_template.jinja');
     expect(v.checks.find((c) => c.name === 'chat_template')).toEqual({ name: 'chat_template', ok: false, detail: 'No chat template is set for this processor' });
     expect(v.generation).toBeNull();
-  }, 60_000);
+  }, 180_000);
 
   it('fails on missing weights without loading anything', async () => {
     await rm(join(exportDir, 'model.safetensors'));
@@ -276,7 +277,7 @@ describe('LLaMA-Factory and export verification', () => {
     expect(v.failure).toMatchObject({ code: 'EXPORT_FILES_MISSING' });
     expect(v.checks).toHaveLength(1);
     expect(v.checks[0]!.detail).toContain('model.safetensors');
-  }, 60_000);
+  }, 180_000);
 });
 
 /** Runs fn against test/fixtures/hub/fake_hub.py serving `folder` as Qwen/Qwen2-VL-2B-Instruct. */
