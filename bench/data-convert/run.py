@@ -6,7 +6,7 @@ The venv is medtune's (`medtune doctor` prints its path). Rows come from the sam
 (about 50 KB each, like 25M_demo's images). Each variant runs as its own process tree, --repeat times, the variants
 taking turns so that a burst of load elsewhere does not land on one of them only. Reported: median wall time,
 median CPU time of the whole tree (user + system, from getrusage of the reaped children, so it holds up on a busy
-machine where wall time does not), the peak resident memory of the whole tree (sampled every 20 ms with psutil),
+machine where wall time does not), the peak resident memory of the whole tree, in all and anonymous only (sampled every 20 ms with psutil),
 and the output size. Prints a Markdown table and a JSON line; results are recorded in bench/results/data-convert.md.
 """
 from __future__ import annotations
@@ -30,17 +30,19 @@ ROOT = Path(__file__).resolve().parents[2]
 PYTHONPATH = str(ROOT / "python")
 
 
-def tree_rss(proc: psutil.Process) -> tuple[int, int]:
-    """(sum, max) resident bytes over a process and all its descendants."""
-    total = biggest = 0
+def tree_rss(proc: psutil.Process) -> tuple[int, int, int]:
+    """(sum, max, anonymous sum) resident bytes over a process and all its descendants. Anonymous = RSS minus
+    shared (file-backed) pages: what the kernel cannot simply drop, unlike the pages of a memory-mapped file."""
+    total = biggest = anon = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            rss = p.memory_info().rss
+            info = p.memory_info()
         except psutil.Error:
             continue
-        total += rss
-        biggest = max(biggest, rss)
-    return total, biggest
+        total += info.rss
+        biggest = max(biggest, info.rss)
+        anon += info.rss - getattr(info, "shared", 0)
+    return total, biggest, anon
 
 
 def measure(cmd: list[str], cwd: Path) -> dict:
@@ -49,11 +51,11 @@ def measure(cmd: list[str], cwd: Path) -> dict:
     start = time.perf_counter()
     child = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     proc = psutil.Process(child.pid)
-    peak_sum = peak_one = 0
+    peak_sum = peak_one = peak_anon = 0
     while child.poll() is None:
         try:
-            s, m = tree_rss(proc)
-            peak_sum, peak_one = max(peak_sum, s), max(peak_one, m)
+            s, m, an = tree_rss(proc)
+            peak_sum, peak_one, peak_anon = max(peak_sum, s), max(peak_one, m), max(peak_anon, an)
         except psutil.Error:
             pass
         time.sleep(0.02)
@@ -63,7 +65,8 @@ def measure(cmd: list[str], cwd: Path) -> dict:
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({child.returncode}):\n{err[-3000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"seconds": wall, "cpu_seconds": cpu, "peak_rss": peak_sum, "peak_rss_one_process": peak_one, "stdout": out}
+    return {"seconds": wall, "cpu_seconds": cpu, "peak_rss": peak_sum, "peak_rss_one_process": peak_one,
+            "peak_anon": peak_anon, "stdout": out}
 
 
 def du(path: Path) -> int:
@@ -123,6 +126,7 @@ def main() -> None:
                          "cpu_seconds": round(cpu_s, 2), "rows_per_cpu_s": round(a.rows / cpu_s, 1),
                          "peak_rss_mib": round(max(r["peak_rss"] for r in rs) / 2**20),
                          "peak_rss_one_process_mib": round(max(r["peak_rss_one_process"] for r in rs) / 2**20),
+                         "peak_anon_mib": round(max(r["peak_anon"] for r in rs) / 2**20),
                          "output_mib": round(outputs[name] / 2**20, 1)})
 
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), platform.processor())
@@ -131,12 +135,12 @@ def main() -> None:
           f"({round(src_bytes / 2**20, 1)} MiB of parquet); {a.repeat} runs each, medians; "
           f"1-min load average during the runs {min(load):.1f}-{max(load):.1f}\n")
     print("| variant | rows/s (wall) | wall s (all runs) | rows per CPU-second | CPU s | peak RSS, tree MiB | "
-          "peak RSS, largest process MiB | output MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "peak RSS, largest process MiB | peak anonymous RSS, tree MiB | output MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['variant']} | {r['rows_per_s']} | {r['seconds']} ({', '.join(map(str, r['seconds_all']))}) | "
               f"{r['rows_per_cpu_s']} | {r['cpu_seconds']} | {r['peak_rss_mib']} | {r['peak_rss_one_process_mib']} | "
-              f"{r['output_mib']} |")
+              f"{r['peak_anon_mib']} | {r['output_mib']} |")
     print(json.dumps({"rows": a.rows, "size": a.size, "source_mib": round(src_bytes / 2**20, 1), "load": load,
                       "results": results}))
 
