@@ -179,7 +179,11 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
     PYTHONUNBUFFERED: '1',
     HF_HUB_OFFLINE: '1',
   };
-  if (gpus.gpus.length) env.RECORD_VRAM = '1';
+  if (gpus.gpus.length) {
+    env.RECORD_VRAM = '1';
+    // CUDA's default order differs from nvidia-smi's on mixed hosts; PCI order makes --gpus indices match the GPU panel.
+    env.CUDA_DEVICE_ORDER = 'PCI_BUS_ID';
+  }
   if (req.gpus) env.CUDA_VISIBLE_DEVICES = req.gpus;
   if (config.deepspeed) env.FORCE_TORCHRUN = '1';
   const trainYaml = join(runDir, 'train.yaml');

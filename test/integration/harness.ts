@@ -39,7 +39,8 @@ export function medtune(ws: Workspace, args: string[], opts: { timeout?: number 
 }
 
 export function lastJson<T = Record<string, unknown>>(stdout: string): T {
-  const start = stdout.indexOf('{');
+  const start = stdout.search(/^[[{]/m);
+  if (start < 0) throw new Error(`expected JSON on stdout, got: ${JSON.stringify(stdout.slice(0, 500))}`);
   return JSON.parse(stdout.slice(start)) as T;
 }
 

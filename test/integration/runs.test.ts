@@ -29,10 +29,22 @@ describe('detached runs: kill, resume, stop', () => {
     t = await makeWorkspace('runs');
   });
   afterAll(async () => {
+    // A failed test must not leave a trainer running on the CI machine.
+    for (const pid of strayProcesses(t.ws)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     await t.cleanup();
   });
 
-  const status = async (id: string): Promise<Status> => lastJson<Status>((await medtune(t.ws, ['status', id, '--json'])).stdout);
+  const status = async (id: string): Promise<Status> => {
+    const r = await medtune(t.ws, ['status', id, '--json']);
+    if (r.exitCode !== 0) throw new Error(`medtune status ${id} exited ${r.exitCode} (${r.signal ?? 'no signal'}): ${r.all?.slice(-1500)}`);
+    return lastJson<Status>(r.stdout);
+  };
   const latestId = async () => (await medtune(t.ws, ['runs', '--json'])).stdout;
 
   it('keeps training when the CLI that started it is killed, and status shows every record', async () => {
@@ -50,7 +62,7 @@ describe('detached runs: kill, resume, stop', () => {
     expect(s.step).toBe(60);
     expect(s.records.map((r) => r.step)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
     expect(strayProcesses(t.ws)).toEqual([]);
-  });
+  }, 900_000);
 
   it('marks a run killed after a checkpoint as failed with a cause, then resume finishes it at the full step count', async () => {
     const started = lastJson<{ id: string }>((await medtune(t.ws, [...TRAIN, '--model', t.modelDir, '--name', 'trainer-killed', '--detach', '--json'])).stdout);
@@ -74,7 +86,7 @@ describe('detached runs: kill, resume, stop', () => {
     const manifest = await readManifest(join(t.ws.runsDir, id));
     expect(manifest!.attempts[1]!.resumedFrom).toMatch(/checkpoint-\d+$/);
     expect(strayProcesses(t.ws)).toEqual([]);
-  });
+  }, 1_200_000);
 
   it('stops gracefully with a saved adapter', async () => {
     const started = lastJson<{ id: string }>((await medtune(t.ws, [...TRAIN, '--model', t.modelDir, '--name', 'stopped', '--detach', '--json'])).stdout);
@@ -90,7 +102,7 @@ describe('detached runs: kill, resume, stop', () => {
     const manifest = JSON.parse(readFileSync(join(t.ws.runsDir, id, 'run.json'), 'utf8'));
     expect(manifest.attempts[0].exitCode).toBe(0);
     expect(strayProcesses(t.ws)).toEqual([]);
-  });
+  }, 900_000);
 
   it('refuses a bad config before creating anything, with the parser\'s reason', async () => {
     const r = await medtune(t.ws, [...TRAIN, '--model', t.modelDir, '--set', 'no_such_key=1', '--json']);
@@ -100,5 +112,5 @@ describe('detached runs: kill, resume, stop', () => {
     const runs = JSON.parse((await latestId()) || '[]') as Status[];
     expect(runs.some((x) => x.id.includes('no_such_key'))).toBe(false);
     expect(runs).toHaveLength(3);
-  });
+  }, 300_000);
 });
