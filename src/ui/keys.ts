@@ -111,6 +111,8 @@ export const KEYMAP: Record<Scope, readonly KeyBinding[]> = {
     { action: 'nextChoice', keys: ['right'], label: 'choose', help: 'next choice', bar: false, pairOf: 'prevChoice' },
     { action: 'preflight', keys: ['p'], label: 'pre-flight', help: 'check the config with LLaMA-Factory, the dataset, VRAM and disk; show YAML and command' },
     { action: 'toggleView', keys: ['v'], label: 'form/plan', help: 'switch between the form and the pre-flight plan' },
+    { action: 'scrollUp', keys: ['pgup', 'u'], barKeys: 'pgup/dn', label: 'yaml', help: 'scroll the YAML up' },
+    { action: 'scrollDown', keys: ['pgdn', 'd'], label: 'yaml', help: 'scroll the YAML down', bar: false, pairOf: 'scrollUp' },
     { action: 'launch', keys: ['L'], label: 'launch', help: 'start the run (after a pre-flight that passed)' },
     { action: 'reset', keys: ['R'], label: 'defaults', help: 'put the profile\'s defaults back', bar: false },
   ],

@@ -16,7 +16,7 @@ import type { FieldValue } from '../core/trainform.js';
 import { listDataSources, listDatasets, prepareDataset, previewDataset, checkDataset } from '../runtime/datasets.js';
 import { buildTinyModel, listModels } from '../runtime/models.js';
 import { planRun, preflight, launchRun, loadProfiles, stopRun, resumeRun, type RunPlan, type TrainRequest } from '../runtime/runs.js';
-import { readRunDir } from '../runtime/rundir.js';
+import { followRunDir, readRunDir, type RunFollower } from '../runtime/rundir.js';
 import { readHeadTail } from '../runtime/follow.js';
 import { compareModels } from '../runtime/infer.js';
 import { exportRun } from '../runtime/exporter.js';
@@ -45,6 +45,8 @@ export interface RuntimeSourceOptions {
 
 /** Datasets up to this many rows are checked row by row during a pre-flight; bigger ones on request (Data › c). */
 const CHECK_ROWS_IN_PREFLIGHT = 5000;
+/** A run nobody has looked at for this long stops being followed. */
+const FOLLOW_IDLE_MS = 30_000;
 /** Bytes read from the end of each log for a tail. */
 const TAIL_BYTES = 64 * 1024;
 const ATTEMPT_MARK = '===== medtune attempt';
@@ -107,17 +109,45 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions): 
   /** Parameters whose pre-flight passed in this session: launching them again skips LLaMA-Factory's 8 s parse. */
   const passed = new Set<string>();
   /**
-   * Views of ended runs, by run.json's mtime: the run list is read every second, and an ended run's logs
-   * (possibly hundreds of MB) only change again when run.json does (a resume).
+   * The run list and the monitor read runs every second. Runs that are going are followed (each log read
+   * once, by offset); ended runs are read once and kept until run.json changes (a resume), because their
+   * logs can be hundreds of MB.
    */
   const ended = new Map<string, { mtimeMs: number; view: RunView }>();
+  const followed = new Map<string, { follower: Promise<RunFollower>; lastRead: number }>();
+  const unfollow = (dir: string) => {
+    const f = followed.get(dir);
+    followed.delete(dir);
+    void f?.follower.then((x) => x.close(), () => undefined);
+  };
+  const follow = async (dir: string): Promise<RunView> => {
+    let f = followed.get(dir);
+    if (!f) {
+      f = { follower: followRunDir(dir, () => {}), lastRead: Date.now() };
+      followed.set(dir, f);
+    }
+    f.lastRead = Date.now();
+    for (const [d, other] of followed) if (Date.now() - other.lastRead > FOLLOW_IDLE_MS) unfollow(d);
+    try {
+      return (await f.follower).view ?? (await readRunDir(dir));
+    } catch (err) {
+      unfollow(dir);
+      throw err;
+    }
+  };
   const readRun = async (dir: string): Promise<RunView> => {
     const mtimeMs = (await stat(join(dir, 'run.json')).catch(() => null))?.mtimeMs ?? -1;
     const hit = ended.get(dir);
     if (hit && hit.mtimeMs === mtimeMs) return hit.view;
-    const view = await readRunDir(dir);
-    if (view.status !== 'unknown' && TERMINAL_STATUSES.includes(view.status) && mtimeMs >= 0) ended.set(dir, { mtimeMs, view });
-    else ended.delete(dir);
+    const view = await follow(dir);
+    if (view.status !== 'unknown' && TERMINAL_STATUSES.includes(view.status) && mtimeMs >= 0) {
+      // One last full read: the follower's view may trail the files by its debounce.
+      const final = await readRunDir(dir);
+      ended.set(dir, { mtimeMs, view: final });
+      unfollow(dir);
+      return final;
+    }
+    ended.delete(dir);
     return view;
   };
 
@@ -182,6 +212,11 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions): 
 
   return {
     info: () => ({ root: ws.root, name: basename(ws.root) }),
+    async close() {
+      const all = [...followed.values()];
+      followed.clear();
+      await Promise.all(all.map((f) => f.follower.then((x) => x.close(), () => undefined)));
+    },
 
     async listRuns() {
       const ids = await listRunIds(ws);
@@ -325,10 +360,13 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions): 
 
     async compare(req, onProgress, signal) {
       const v = await venv();
+      // Held-out rows when the dataset has a val split: the tuned model has not seen them.
+      const val = `${req.dataset}_val`;
+      const dataset = (await listDatasets(ws)).some((l) => l.entry === val) ? val : req.dataset;
       const report = await compareModels(ws, v, {
         base: req.base,
         tuned: req.tuned,
-        dataset: req.dataset,
+        dataset,
         samples: req.samples,
         prompt: req.prompt === '' ? undefined : req.prompt,
         maxNewTokens: req.maxNewTokens,

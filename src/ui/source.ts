@@ -251,4 +251,7 @@ export interface WorkspaceSource {
 
   /** Prepares the demo sample set, builds the tiny model and launches a short run on it. */
   runDemo(onProgress: OnProgress, signal?: AbortSignal): Promise<LaunchResult>;
+
+  /** Lets go of watchers and timers; called once when the TUI closes. */
+  close(): Promise<void>;
 }

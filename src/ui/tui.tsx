@@ -42,6 +42,7 @@ export async function openTui(opts: OpenTuiOptions): Promise<void> {
     });
     await app.waitUntilExit();
   } finally {
+    await opts.source.close();
     leave();
     process.off('exit', leave);
   }

@@ -24,7 +24,7 @@ it('exports a run\'s final adapter or a checkpoint with live progress and shows 
   src.gate = gate.promise;
   tui = renderApp({ source: src, initialScreen: 'export' });
   let s = await tui.waitFor('press e to export');
-  expect(s).toMatch(/▸ run\s+‹ r-done ›\s+completed, 2 checkpoints/);
+  expect(s).toMatch(/▸ run\s+‹ r-done ›\s+completed, 2 ckpts/);
   expect(s).toMatch(/checkpoint\s+‹ final adapter ›/);
   expect(s).toMatch(/export name\s+r-done-merged/);
   expect(s).toMatch(/device\s+‹ cpu ›/);
@@ -37,7 +37,7 @@ it('exports a run\'s final adapter or a checkpoint with live progress and shows 
   s = await tui.waitFor(/device\s+‹ auto ›/);
   await tui.press('e');
   s = await tui.waitFor('⟳ exporting r-done-ckpt200-merged · merging');
-  expect(s).toMatch(/merging █+░+ 37% 3\/8 la/);
+  expect(s).toMatch(/merging █+░+ 37% 3\/8$/m);
   gate.resolve();
   s = await tui.waitFor('✓ verified');
   expect(s).toContain('✓ verified: /ws/demo/exports/r-done-ckpt200-merged');
@@ -59,7 +59,7 @@ it('refuses a bad export name as it is typed', async () => {
 it('says what to do when nothing can be exported yet', async () => {
   const src = new FakeSource();
   tui = renderApp({ source: src, initialScreen: 'export' });
-  const s = await tui.waitFor('no run with an adapter yet');
+  const s = await tui.waitFor('nothing to export yet');
   expect(s).toContain('pick a run, then press e');
 });
 

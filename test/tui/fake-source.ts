@@ -256,6 +256,9 @@ export class FakeSource implements WorkspaceSource {
       })),
     };
   }
+  async close() {
+    this.record('close');
+  }
   async runDemo(onProgress: OnProgress): Promise<LaunchResult> {
     this.record('runDemo');
     onProgress({ phase: 'preparing demo data', done: 50, total: 200 });

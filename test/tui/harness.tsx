@@ -62,6 +62,8 @@ export const KEY = {
   backspace: '\u007f',
   ctrlC: '\u0003',
   ctrlU: '\u0015',
+  pageUp: '\u001b[5~',
+  pageDown: '\u001b[6~',
 } as const;
 
 export interface Tui {

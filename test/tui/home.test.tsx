@@ -22,7 +22,7 @@ it('shows runs with status, progress, step, latest loss and ETA; datasets; model
   const s = await tui.waitFor('tiny-qwen2-vl');
   const train = s.split('\n').find((l) => l.includes('r-train'))!;
   expect(train).toMatch(/▸ r-train\s+training\s+█+░+\s+60%\s+120\/200 loss 0\.\d{4}\s+12:34/);
-  expect(s).toMatch(/r-done\s+completed\s+█{10}\s+100%.*done/);
+  expect(s).toMatch(/r-done\s+completed\s+█{8}\s+100%.*done/);
   expect(s).toContain('r-oom');
   expect(s).toContain('CUDA_OOM: CUDA ran out of memory at step 12');
   expect(s).toMatch(/medtrinity-sample\s+190 rows \+10 val/);

@@ -129,3 +129,18 @@ it('puts the plan beside the form on a wide terminal', async () => {
   expect(row).toMatch(/✓ config\s+LLaMA-Factory parsed every key/);
   expect(s).not.toContain('v form/plan');
 });
+
+it('scrolls a long YAML with page keys', async () => {
+  const src = workspace();
+  src.plan = { ...src.plan, yaml: Array.from({ length: 60 }, (_, i) => `key_${i}: ${i}`).join('\n') };
+  tui = await openTrain(src);
+  await tui.press('p');
+  let s = await tui.waitFor('key_0: 0');
+  expect(s).toMatch(/train\.yaml lines 1-\d+ of 60/);
+  expect(s).toContain('pgup/dn yaml');
+  await tui.press(KEY.pageDown);
+  s = await tui.waitFor((x) => !x.includes('key_0: 0'));
+  expect(s).toMatch(/lines \d+-\d+ of 60/);
+  await tui.press(KEY.pageUp);
+  await tui.waitFor('key_0: 0');
+});

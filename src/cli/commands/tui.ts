@@ -22,19 +22,9 @@ async function run(ctx: ActionContext): Promise<void> {
 
 /** `medtune` with no command, and `medtune tui`, open the terminal UI on the workspace. */
 export function register(program: Command): void {
-  program.action(action(async (ctx) => {
-    // With an action on the root, commander hands unknown words to it instead of complaining.
-    const stray = ctx.command.args;
-    if (stray.length > 0) {
-      throw new MedtuneError({
-        doing: 'reading the command line',
-        problem: `unknown command "${stray[0]}"`,
-        next: '`medtune --help` lists the commands; `medtune` alone opens the TUI',
-        code: 'UNKNOWN_COMMAND',
-      });
-    }
-    await run(ctx);
-  }));
+  // A mistyped command reaches the root as an extra argument, which commander refuses on its own
+  // ("too many arguments"); allowing excess arguments here would be inherited by every later command.
+  program.action(action(async (ctx) => run(ctx)));
   program
     .command('tui')
     .description('open the terminal UI (the same as `medtune` with no command)')

@@ -9,7 +9,7 @@ export function CheckList({ checks, nameWidth = 18, maxRows }: { checks: readonl
   const rows = checks.flatMap((c) => {
     const line = (
       <Box key={c.name} height={1} flexShrink={0}>
-        <Text color={levelColor(theme, c.level)} bold>{LEVEL_MARK[c.level]} </Text>
+        <Box width={2} flexShrink={0}><Text color={levelColor(theme, c.level)} bold>{LEVEL_MARK[c.level]}</Text></Box>
         <Box width={nameWidth} flexShrink={0}><Text wrap="truncate-end">{c.name}</Text></Box>
         <Text wrap="truncate-end">{c.detail}</Text>
       </Box>

@@ -40,16 +40,21 @@ export function TaskLine({ label, phase, done, total, message, width }: { label:
   const theme = useTheme();
   const barW = Math.max(8, Math.min(24, width - 56));
   const frac = total ? Math.min(1, done / total) : 0;
+  const counts = ` ${total ? `${Math.floor(frac * 100)}% ${done}/${total}` : done ? String(done) : '…'}`;
+  const head = phase ? `${label} · ${phase}` : label;
+  // The bar and the counts always show; the label and phase get what is left, then the message.
+  const free = Math.max(8, width - 2 - 1 - barW - counts.length);
+  const headW = Math.min([...head].length, free);
+  const messageW = free - headW - 1;
   return (
     <Box height={1} flexShrink={0}>
       <Box width={2} flexShrink={0}><Text color={theme.accent}>⟳</Text></Box>
-      <Box flexShrink={0}>
-        <Text bold>{label}</Text>
-        {phase ? <Text> · {phase} </Text> : <Text> </Text>}
+      <Box width={headW} flexShrink={0}><Text bold wrap="truncate-middle">{head}</Text></Box>
+      <Box flexShrink={0} marginLeft={1}>
         <Text color={theme.accent}>{meter(frac, barW)}</Text>
-        <Text> {total ? `${Math.floor(frac * 100)}% ${done}/${total}` : done ? String(done) : '…'}</Text>
+        <Text>{counts}</Text>
       </Box>
-      {message ? <Text dimColor wrap="truncate-end"> {message}</Text> : null}
+      {message && messageW > 3 ? <Box width={messageW + 1} flexShrink={0}><Text dimColor wrap="truncate-end"> {message}</Text></Box> : null}
     </Box>
   );
 }

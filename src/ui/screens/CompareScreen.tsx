@@ -31,7 +31,6 @@ function step(i: number, n: number, s: 1 | -1): number {
 /** Compare / Ask: the base model and the tuned one answer the same images and prompt, side by side. */
 export function CompareScreen({ width, height }: ScreenProps) {
   const { source } = useUi();
-  const theme = useTheme();
   const models = usePoll('listModels', () => source.listModels(), [], 'once');
   const exports = usePoll('listExports', () => source.listExports(), [], 'once');
   const runs = usePoll('listRuns', () => source.listRuns(), [], 'once');
@@ -122,12 +121,12 @@ interface AnswerProps {
   height: number;
 }
 
-function Side({ title, side, text, width, color }: { title: string; side: CompareSide; text: string; width: number; color?: string }) {
+function Side({ title, side, text, width, height, color }: { title: string; side: CompareSide; text: string; width: number; height: number; color?: string }) {
   return (
-    <Box flexDirection="column" width={width} paddingRight={1}>
-      <Text wrap="truncate-end"><Text bold underline color={color}>{title}</Text><Text dimColor> {side.label}</Text></Text>
-      {side.score ? <Text dimColor wrap="truncate-end">{side.score}</Text> : null}
-      <Text>{text}</Text>
+    <Box flexDirection="column" width={width} height={height} paddingRight={1} overflow="hidden">
+      <Box height={1} flexShrink={0}><Text wrap="truncate-end"><Text bold underline color={color}>{title}</Text><Text dimColor> {side.label}</Text></Text></Box>
+      {side.score ? <Box height={1} flexShrink={0}><Text dimColor wrap="truncate-end">{side.score}</Text></Box> : null}
+      <Box flexShrink={1} overflow="hidden"><Text>{text.trim() === '' ? '(no answer)' : text}</Text></Box>
     </Box>
   );
 }
@@ -144,16 +143,16 @@ function Answer({ item, base, tuned, index, count, width, height }: AnswerProps)
         <Text dimColor> · sample {item.sample + 1} · </Text>
         <Text wrap="truncate-end">{item.question}</Text>
       </Box>
-      <Box height={bodyH}>
+      <Box height={bodyH} overflow="hidden">
         {item.image ? (
           <Box width={imgCols + 1} flexShrink={0}>
             <HalfBlockImage image={item.image} maxCols={imgCols} maxRows={bodyH} />
           </Box>
         ) : null}
-        <Side title="Base" side={base} text={item.base} width={colW} />
-        <Side title="Tuned" side={tuned} text={item.tuned} width={colW} color={theme.ok} />
+        <Side title="Base" side={base} text={item.base} width={colW} height={bodyH} />
+        <Side title="Tuned" side={tuned} text={item.tuned} width={colW} height={bodyH} color={theme.ok} />
       </Box>
-      {item.reference ? <Text dimColor wrap="truncate-end">reference: {item.reference}</Text> : null}
+      {item.reference ? <Box height={1} flexShrink={0}><Text dimColor wrap="truncate-end">reference: {item.reference}</Text></Box> : null}
     </Box>
   );
 }

@@ -75,9 +75,9 @@ function DatasetList(p: ViewProps & { width: number }) {
       height={p.height - 1}
       itemKey={(d) => d.name}
       renderItem={(d) => (
-        <Box>
-          <Box flexGrow={1}><Text wrap="truncate-end">{d.name}</Text></Box>
-          <Text dimColor> {countText(d.rows)}</Text>
+        <Box flexGrow={1}>
+          <Box flexGrow={1} flexShrink={1}><Text wrap="truncate-end">{d.name}</Text></Box>
+          <Box flexShrink={0}><Text dimColor> {countText(d.rows)}</Text></Box>
         </Box>
       )}
     />

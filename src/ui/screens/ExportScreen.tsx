@@ -19,6 +19,8 @@ const NAME: FieldSpec = { key: 'name', label: 'export name', kind: 'name', defau
 const SHARD: FieldSpec = { key: 'shard', label: 'shard size (GB)', kind: 'integer', min: 1, max: 100, minInclusive: true, default: 5, help: 'largest safetensors file; smaller shards load with less memory' };
 const DEVICES = ['cpu', 'auto'] as const;
 const KEYS = ['run', 'checkpoint', 'name', 'device', 'shard'];
+/** Run ids and export names run to 40 characters; the rest of the line keeps room for a short note. */
+const valueWidth = (width: number) => Math.max(22, Math.min(42, width - 46));
 
 function cycleIndex(i: number, n: number, step: 1 | -1): number {
   return n === 0 ? 0 : (i + step + n) % n;
@@ -88,19 +90,19 @@ export function ExportScreen({ width, height }: ScreenProps) {
     <Box flexDirection="column" width={width} height={height}>
       <Section title="Export" right="merge the LoRA adapter into the base model and verify it">
         {runs.error ? <ErrorLines error={runs.error} maxLines={3} /> : null}
-        <FormRow label="run" value={run?.id ?? (runs.loading ? 'reading…' : 'none')} choice focused={focus === 0} editing={false}
-          error={!runs.loading && !run ? 'no run with an adapter yet' : undefined} help={run ? `${run.status}, ${run.checkpoints.length} checkpoints` : undefined} />
-        <FormRow label="checkpoint" value={!run ? '–' : checkpoint === null ? 'final adapter' : `checkpoint-${checkpoint}`} choice focused={focus === 1} editing={false}
+        <FormRow valueWidth={valueWidth(width)} label="run" value={run?.id ?? (runs.loading ? 'reading…' : 'none')} choice focused={focus === 0} editing={false}
+          error={!runs.loading && !run ? 'nothing to export yet' : undefined} help={run ? `${run.status}, ${run.checkpoints.length} ckpts` : undefined} />
+        <FormRow valueWidth={valueWidth(width)} label="checkpoint" value={!run ? '–' : checkpoint === null ? 'final adapter' : `checkpoint-${checkpoint}`} choice focused={focus === 1} editing={false}
           help="the final adapter, or any saved checkpoint" />
-        <FormRow label={NAME.label} value={text(texts, 'name')} focused={focus === 2} editing={edit.editing === 'name'} error={nameCheck.ok ? undefined : nameCheck.message} help={NAME.help} />
-        <FormRow label="device" value={device} choice focused={focus === 3} editing={false} help={device === 'cpu' ? 'merge in RAM: slower, never runs out of GPU memory' : 'merge on the GPU(s): faster, needs free VRAM'} />
-        <FormRow label={SHARD.label} value={text(texts, 'shard')} focused={focus === 4} editing={edit.editing === 'shard'} error={shardCheck.ok ? undefined : shardCheck.message} help={SHARD.help} />
+        <FormRow valueWidth={valueWidth(width)} label={NAME.label} value={text(texts, 'name')} focused={focus === 2} editing={edit.editing === 'name'} error={nameCheck.ok ? undefined : nameCheck.message} help={NAME.help} />
+        <FormRow valueWidth={valueWidth(width)} label="device" value={device} choice focused={focus === 3} editing={false} help={device === 'cpu' ? 'merge in RAM: slower, never runs out of GPU memory' : 'merge on the GPU(s): faster, needs free VRAM'} />
+        <FormRow valueWidth={valueWidth(width)} label={SHARD.label} value={text(texts, 'shard')} focused={focus === 4} editing={edit.editing === 'shard'} error={shardCheck.ok ? undefined : shardCheck.message} help={SHARD.help} />
       </Section>
       <Box flexDirection="column" marginTop={1} flexShrink={0}>
         {task.state ? (
           <TaskView task={task.state} width={width} done={(r) => (
             <Box flexDirection="column">
-              <Text bold color={r.ok ? theme.ok : theme.error}>{r.ok ? '✓ verified' : '✗ verification failed'}: {r.dir}</Text>
+              <Text bold color={r.ok ? theme.ok : theme.error} wrap="truncate-middle">{r.ok ? '✓ verified' : '✗ verification failed'}: {r.dir}</Text>
               <CheckList checks={r.checks} maxRows={Math.max(2, height - 14)} />
             </Box>
           )} />
@@ -110,9 +112,9 @@ export function ExportScreen({ width, height }: ScreenProps) {
       <Section title="Exports" right={String(exportList.length)} height={Math.min(5, exportList.length + 1)}>
         {exportList.map((x) => (
           <Box key={x.name} height={1} flexShrink={0}>
-            <Text color={x.ok === false ? theme.error : x.ok ? theme.ok : undefined}>{x.ok === null ? '? ' : x.ok ? '✓ ' : '✗ '}</Text>
-            <Text wrap="truncate-end">{x.name}</Text>
-            <Text dimColor wrap="truncate-start">  {x.dir}</Text>
+            <Box width={2} flexShrink={0}><Text color={x.ok === false ? theme.error : x.ok ? theme.ok : undefined}>{x.ok === null ? '?' : x.ok ? '✓' : '✗'}</Text></Box>
+            <Box flexShrink={0}><Text>{x.name}</Text></Box>
+            {x.runId ? <Text dimColor wrap="truncate-end">  from {x.runId}</Text> : null}
           </Box>
         ))}
       </Section>

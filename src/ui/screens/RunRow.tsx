@@ -8,21 +8,21 @@ import { etaText, lossText, percentOf, stepText } from '../view.js';
 /** One run on a line: id, status, progress, step, latest loss, ETA; a failed run shows its cause instead. */
 export function RunRow({ run, width }: { run: RunView; width: number }) {
   const theme = useTheme();
-  const idW = Math.max(14, Math.min(36, width - 63));
+  const idW = Math.max(14, Math.min(36, width - 57));
   const pct = percentOf(run);
   return (
-    <Box height={1} flexShrink={0}>
+    <Box height={1} flexShrink={0} width={width}>
       <Box width={idW} flexShrink={0} marginRight={1}><Text wrap="truncate-middle">{run.id}</Text></Box>
-      <Box width={11} flexShrink={0}><Text color={statusColor(theme, run.status)} bold={run.status === 'failed'}>{run.status}</Text></Box>
+      <Box width={10} flexShrink={0}><Text color={statusColor(theme, run.status)} bold={run.status === 'failed'}>{run.status}</Text></Box>
       {run.status === 'failed' && run.cause
         ? <Text color={theme.error} wrap="truncate-end">{run.cause.code}: {run.cause.summary}</Text>
         : (
           <>
-            <Text color={statusColor(theme, run.status)}>{meter((pct ?? 0) / 100, 10)}</Text>
+            <Text color={statusColor(theme, run.status)}>{meter((pct ?? 0) / 100, 8)}</Text>
             <Box width={5} flexShrink={0} justifyContent="flex-end"><Text>{pct === null ? '' : `${Math.floor(pct)}%`}</Text></Box>
-            <Box width={11} flexShrink={0} justifyContent="flex-end"><Text>{stepText(run)}</Text></Box>
+            <Box width={10} flexShrink={0} justifyContent="flex-end"><Text>{stepText(run)}</Text></Box>
             <Box width={12} flexShrink={0} justifyContent="flex-end"><Text>loss {lossText(run.loss)}</Text></Box>
-            <Box width={10} flexShrink={0} justifyContent="flex-end"><Text dimColor={!run.etaSeconds}>{etaText(run)}</Text></Box>
+            <Box width={9} flexShrink={0} justifyContent="flex-end"><Text dimColor={!run.etaSeconds}>{etaText(run)}</Text></Box>
           </>
         )}
     </Box>

@@ -20,6 +20,7 @@ const KEYS = [...CHOICE_KEYS, ...TRAIN_FIELDS.map((f) => f.key)];
 const SPEC = new Map<string, FieldSpec>(TRAIN_FIELDS.map((f) => [f.key, f]));
 /** Wide enough to show the form and the plan side by side. */
 const WIDE = 150;
+const FORM_W = 96;
 
 function cycle<T>(items: readonly T[], current: T | undefined, step: 1 | -1): T | undefined {
   if (items.length === 0) return undefined;
@@ -45,6 +46,7 @@ export function TrainScreen({ width, height }: ScreenProps) {
   const launch = useTask('launch');
   const [focus, setFocus] = useState(0);
   const [showPlan, setShowPlan] = useState(false);
+  const [yamlTop, setYamlTop] = useState(0);
 
   const modelNames = (models.data ?? []).map((m) => m.name);
   const model = state.draft.model ?? modelNames[0] ?? null;
@@ -93,12 +95,25 @@ export function TrainScreen({ width, height }: ScreenProps) {
   const isChoice = (CHOICE_KEYS as readonly string[]).includes(focusedKey) || spec?.kind === 'choice';
   const runPlan = () => {
     if (!params) return;
-    plan.start('pre-flight', (onProgress, signal) => source.planTrain(params, onProgress, signal), { tag: tag!, onDone: () => setShowPlan(true) });
+    plan.start('pre-flight', (onProgress, signal) => source.planTrain(params, onProgress, signal), {
+      tag: tag!,
+      onDone: () => {
+        setShowPlan(true);
+        setYamlTop(0);
+      },
+    });
   };
 
   const wide = width >= WIDE;
   // While the plan covers the form (narrow terminals), the form's keys would act on fields nobody sees.
   const formKeys = wide || !showPlan || !planDone;
+  const planVisible = !!planDone && (wide || showPlan);
+  const planW = wide ? width - FORM_W - 1 : width;
+  const planH = wide ? height : height - 2;
+  const yamlLines = planDone ? planDone.yaml.trimEnd().split('\n') : [];
+  const yamlRows = planDone ? yamlRowsFor(planDone, planH) : 0;
+  const maxTop = Math.max(0, yamlLines.length - yamlRows);
+  const top = Math.min(yamlTop, maxTop);
   useKeys('train', edit.editing ? edit.handlers : {
     up: formKeys ? () => setFocus((focus - 1 + KEYS.length) % KEYS.length) : null,
     down: formKeys ? () => setFocus((focus + 1) % KEYS.length) : null,
@@ -111,9 +126,11 @@ export function TrainScreen({ width, height }: ScreenProps) {
       launch.start('launching the run', () => source.startTrain(params), { onDone: (r) => dispatch({ type: 'openRun', id: r.runId }) });
     } : null,
     reset: Object.keys(state.draft.texts).length > 0 ? () => dispatch({ type: 'draftReset' }) : null,
+    scrollUp: planVisible && top > 0 ? () => setYamlTop(Math.max(0, top - Math.max(1, yamlRows - 1))) : null,
+    scrollDown: planVisible && top < maxTop ? () => setYamlTop(Math.min(maxTop, top + Math.max(1, yamlRows - 1))) : null,
   }, edit.capture);
 
-  const formW = wide ? 96 : width;
+  const formW = wide ? FORM_W : width;
   const loadError = models.error ?? datasets.error ?? profiles.error;
   const status = (
     <Box flexDirection="column" flexShrink={0}>
@@ -143,7 +160,7 @@ export function TrainScreen({ width, height }: ScreenProps) {
       {status}
     </Box>
   );
-  const planView = planDone ? <PlanView plan={planDone} width={wide ? width - formW - 1 : width} height={wide ? height : height - 2} /> : null;
+  const planView = planDone ? <PlanView plan={planDone} width={planW} height={planH} yaml={yamlLines} top={top} rows={yamlRows} /> : null;
   if (wide) {
     return (
       <Box width={width} height={height}>
@@ -161,21 +178,36 @@ export function TrainScreen({ width, height }: ScreenProps) {
   );
 }
 
-/** Pre-flight checks, the command, and the YAML that will be launched. */
-function PlanView({ plan, width, height }: { plan: TrainPlan; width: number; height: number }) {
-  const yaml = plan.yaml.trimEnd().split('\n');
-  const checkRows = Math.min(plan.checks.length * 2, Math.max(3, Math.floor(height / 3)));
-  const yamlRows = Math.max(3, height - checkRows - 8);
+/** Rows a check list takes: one per check, plus one for the advice of each that did not pass. */
+function checkRows(plan: TrainPlan): number {
+  return plan.checks.reduce((n, c) => n + (c.next && c.level !== 'ok' ? 2 : 1), 0);
+}
+
+const COMMAND_ROWS = 3;
+
+/** The checks get up to a third of the plan's rows. */
+function checkRowsShown(plan: TrainPlan, height: number): number {
+  return Math.max(1, Math.min(checkRows(plan), Math.floor(height / 3)));
+}
+
+/** What is left for the YAML once the checks, the command and three headings have their rows. */
+function yamlRowsFor(plan: TrainPlan, height: number): number {
+  return Math.max(3, height - checkRowsShown(plan, height) - COMMAND_ROWS - 3);
+}
+
+/** Pre-flight checks, the command, and the YAML that will be launched (scrolled to `top`). */
+function PlanView({ plan, width, height, yaml, top, rows }: { plan: TrainPlan; width: number; height: number; yaml: readonly string[]; top: number; rows: number }) {
+  const shown = yaml.slice(top, top + rows);
   return (
     <Box flexDirection="column" width={width}>
       <Section title="Pre-flight">
-        <CheckList checks={plan.checks} maxRows={checkRows} />
+        <CheckList checks={plan.checks} maxRows={checkRowsShown(plan, height)} />
       </Section>
       <Section title="Command">
-        <Text wrap="truncate-end">{plan.command.join(' ')}</Text>
+        <Box height={COMMAND_ROWS} overflow="hidden"><Text>{plan.command.join(' ')}</Text></Box>
       </Section>
-      <Section title="train.yaml" right={yaml.length > yamlRows ? `${yamlRows} of ${yaml.length} lines` : undefined}>
-        {yaml.slice(0, yamlRows).map((l, i) => <Text key={i} wrap="truncate-end">{l}</Text>)}
+      <Section title="train.yaml" right={yaml.length > rows ? `lines ${top + 1}-${top + shown.length} of ${yaml.length}` : undefined}>
+        {shown.map((l, i) => <Text key={top + i} wrap="truncate-end">{l}</Text>)}
       </Section>
     </Box>
   );
