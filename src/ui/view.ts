@@ -48,3 +48,11 @@ export function countText(n: number | null | undefined): string {
   if (Math.abs(n) < 1e9) return `${(n / 1e6).toFixed(1)}M`;
   return `${(n / 1e9).toFixed(1)}G`;
 }
+
+/** `env K=V … prog args` as the program's own words and the variables set for it. */
+export function splitEnvCommand(argv: readonly string[]): { command: string[]; env: string[] } {
+  if (argv[0] !== 'env') return { command: [...argv], env: [] };
+  const rest = argv.slice(1);
+  const n = rest.findIndex((a) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(a));
+  return n < 0 ? { command: [], env: rest } : { command: rest.slice(n), env: rest.slice(0, n) };
+}

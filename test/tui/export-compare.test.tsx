@@ -106,3 +106,18 @@ it('shows why compare is not possible in place', async () => {
   const s = await tui.waitFor('not available in this build');
   expect(s).toContain('✗ While comparing the base and the tuned model: not available in this build');
 });
+
+it('keeps the answer counter whole when the question is long', async () => {
+  const src = workspace();
+  const long = 'Which imaging technique was used here, and what is abnormal in the region of interest shown on the left?';
+  const compare = src.compare.bind(src);
+  src.compare = async (req, onProgress) => {
+    const r = await compare(req, onProgress);
+    return { ...r, items: r.items.map((i) => ({ ...i, question: long })) };
+  };
+  tui = renderApp({ source: src, initialScreen: 'compare' });
+  await tui.waitFor('press a to ask');
+  await tui.press('a');
+  const s = await tui.waitFor('answer 1/3');
+  expect(s).toContain('answer 1/3 · sample 1 · Which imaging technique');
+});

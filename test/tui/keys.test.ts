@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Key } from 'ink';
 import { KEYMAP, keyIs, type Scope } from '../../src/ui/keys.js';
 import { KeyRouter, splitKeys } from '../../src/ui/keyrouter.js';
-import { barBindings } from '../../src/ui/components/KeyBar.js';
+import { barBindings, fitBar } from '../../src/ui/components/KeyBar.js';
 import { TaskStore } from '../../src/ui/tasks.js';
 
 const NO: Key = {
@@ -49,6 +49,13 @@ describe('the key map', () => {
     expect(labels(['prevResult', 'nextResult'])).toEqual(['[] answer', '? help', 'q quit']);
     expect(labels([])).toEqual(['? help', 'q quit']);
     expect(barBindings('help', ['close'], ['help', 'quit'], true).map((b) => b.label)).toEqual(['close']);
+  });
+
+  it('drops esc back before anything else when the bar is too long', () => {
+    const all = barBindings('data-mix', ['nextView', 'up', 'toggle', 'more', 'use'], ['back', 'help', 'quit'], false);
+    expect(all.map((b) => b.action)).toContain('back');
+    expect(fitBar(all, 200)).toEqual(all);
+    expect(fitBar(all, 80).map((b) => b.action)).toEqual(['nextView', 'up', 'toggle', 'more', 'use', 'help', 'quit']);
   });
 });
 

@@ -4,6 +4,7 @@ import { checkField, checkForm, cycleChoice, evalPixels, TRAIN_FIELDS, type Choi
 import { mixOverrides, mixShares, nudgeWeight } from '../../src/core/mix.js';
 import { parseIndexList } from '../../src/core/indexlist.js';
 import { classifyLogLine, lastRedraw } from '../../src/core/loglines.js';
+import { splitEnvCommand } from '../../src/ui/view.js';
 
 const spec = (key: string): FieldSpec => TRAIN_FIELDS.find((f) => f.key === key)!;
 
@@ -121,3 +122,9 @@ describe('classifyLogLine', () => {
     expect(lastRedraw('\r')).toBe('');
   });
 });
+
+it.each([
+  [['env', 'A=1', 'B=x y', 'llamafactory-cli', 'train', 'a.yaml'], { command: ['llamafactory-cli', 'train', 'a.yaml'], env: ['A=1', 'B=x y'] }],
+  [['llamafactory-cli', 'train'], { command: ['llamafactory-cli', 'train'], env: [] }],
+  [['env', 'A=1'], { command: [], env: ['A=1'] }],
+])('splitEnvCommand(%j)', (argv, expected) => expect(splitEnvCommand(argv)).toEqual(expected));

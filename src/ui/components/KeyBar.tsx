@@ -2,6 +2,7 @@ import { Box, Text } from 'ink';
 import { barKeys, KEYMAP, type KeyBinding } from '../keys.js';
 import { useKeySnapshot } from '../hooks/useKeys.js';
 import { useTheme } from '../context.js';
+import { useTerminalSize } from '../hooks/useTerminalSize.js';
 
 const GLOBAL_IN_BAR = ['back', 'help', 'quit'];
 
@@ -14,10 +15,17 @@ export function barBindings(scope: keyof typeof KEYMAP, enabled: readonly string
   return [...local, ...global];
 }
 
+/** Drops `esc back` first when the bar would not fit: help and quit stay, and back is in the help. */
+export function fitBar(bindings: KeyBinding[], columns: number): KeyBinding[] {
+  const width = (bs: KeyBinding[]) => bs.reduce((n, b) => n + 2 + [...barKeys(b)].length + 1 + [...b.label].length, 0);
+  return width(bindings) <= columns ? bindings : bindings.filter((b) => b.action !== 'back');
+}
+
 export function KeyBar() {
   const theme = useTheme();
   const snap = useKeySnapshot();
-  const bindings = barBindings(snap.scope, snap.enabled, snap.globalEnabled, snap.modal);
+  const { columns } = useTerminalSize();
+  const bindings = fitBar(barBindings(snap.scope, snap.enabled, snap.globalEnabled, snap.modal), columns);
   return (
     <Box height={1} overflow="hidden">
       <Text wrap="truncate-end">

@@ -139,8 +139,10 @@ function Answer({ item, base, tuned, index, count, width, height }: AnswerProps)
   return (
     <Box flexDirection="column">
       <Box height={1} flexShrink={0}>
-        <Text bold color={theme.accent}>answer {index + 1}/{count}</Text>
-        <Text dimColor> · sample {item.sample + 1} · </Text>
+        <Box flexShrink={0}>
+          <Text bold color={theme.accent}>answer {index + 1}/{count}</Text>
+          <Text dimColor> · sample {item.sample + 1} · </Text>
+        </Box>
         <Text wrap="truncate-end">{item.question}</Text>
       </Box>
       <Box height={bodyH} overflow="hidden">

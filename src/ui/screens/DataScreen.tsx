@@ -108,7 +108,12 @@ function DatasetsView(p: ViewProps & { error: unknown; loading: boolean }) {
       {d ? (
         <Section title={d.name} width={detailW}>
           <Text wrap="truncate-end"><Text dimColor>file    </Text>{d.file}</Text>
-          <Text wrap="truncate-end"><Text dimColor>rows    </Text>{countText(d.rows)} train · {countText(d.valRows)} val · {countText(d.images)} images · {formatBytes(d.bytes)}</Text>
+          <Text wrap="truncate-end"><Text dimColor>rows    </Text>{[
+            `${countText(d.rows)} train`,
+            d.valRows === null ? null : `${countText(d.valRows)} val`,
+            d.images === null ? null : `${countText(d.images)} images`,
+            d.bytes === null ? null : formatBytes(d.bytes),
+          ].filter(Boolean).join(' · ')}</Text>
           <Text wrap="truncate-end"><Text dimColor>source  </Text>{d.source ?? '–'}{d.createdAt ? <Text dimColor>  {d.createdAt.slice(0, 16).replace('T', ' ')}</Text> : null}</Text>
           <Text bold>Modalities</Text>
           <Histogram counts={d.modalities} width={detailW} maxRows={Math.max(2, Math.min(6, p.height - 10))} />

@@ -13,6 +13,7 @@ import { CheckList } from '../components/CheckList.js';
 import { ErrorLines } from '../components/ErrorLines.js';
 import { TaskView } from '../components/TaskView.js';
 import type { TrainParams, TrainPlan } from '../source.js';
+import { splitEnvCommand } from '../view.js';
 import type { ScreenProps } from './types.js';
 
 const CHOICE_KEYS = ['model', 'profile', 'datasets'] as const;
@@ -198,13 +199,17 @@ function yamlRowsFor(plan: TrainPlan, height: number): number {
 /** Pre-flight checks, the command, and the YAML that will be launched (scrolled to `top`). */
 function PlanView({ plan, width, height, yaml, top, rows }: { plan: TrainPlan; width: number; height: number; yaml: readonly string[]; top: number; rows: number }) {
   const shown = yaml.slice(top, top + rows);
+  const cmd = splitEnvCommand(plan.command);
   return (
     <Box flexDirection="column" width={width}>
       <Section title="Pre-flight">
         <CheckList checks={plan.checks} maxRows={checkRowsShown(plan, height)} />
       </Section>
       <Section title="Command">
-        <Box height={COMMAND_ROWS} overflow="hidden"><Text>{plan.command.join(' ')}</Text></Box>
+        <Box height={COMMAND_ROWS} flexDirection="column" overflow="hidden">
+          <Box height={1} flexShrink={0}><Text wrap="truncate-middle">{cmd.command.join(' ')}</Text></Box>
+          {cmd.env.length ? <Box flexShrink={1} overflow="hidden"><Text dimColor>with {cmd.env.join(' ')}</Text></Box> : null}
+        </Box>
       </Section>
       <Section title="train.yaml" right={yaml.length > rows ? `lines ${top + 1}-${top + shown.length} of ${yaml.length}` : undefined}>
         {shown.map((l, i) => <Text key={top + i} wrap="truncate-end">{l}</Text>)}
