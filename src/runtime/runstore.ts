@@ -1,9 +1,10 @@
 /** runs/<id>/run.json: read, and read-modify-write under a lock so the supervisor and `stop` never clobber each other. */
 import { readdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
-import { RunManifest } from '../core/run.js';
+import { RunManifest, TERMINAL_STATUSES } from '../core/run.js';
+import { descendants, isAlive, listProcesses } from './proctree.js';
 import { readJsonIfExists, withLock, writeJsonAtomic } from './atomic.js';
 import type { Workspace } from './workspace.js';
 
@@ -84,4 +85,33 @@ export async function listRunIds(ws: Workspace): Promise<string[]> {
   } catch {
     return [];
   }
+}
+
+/**
+ * Pids of every live process of the workspace's active runs (trainers and their children), read synchronously
+ * so the GPU monitor can call it on each process poll to mark the run's own GPU processes.
+ */
+export function activeRunPids(ws: Workspace): Set<number> {
+  const out = new Set<number>();
+  let ids: string[];
+  try {
+    ids = readdirSync(ws.runsDir);
+  } catch {
+    return out;
+  }
+  const roots: number[] = [];
+  for (const id of ids) {
+    try {
+      const m = JSON.parse(readFileSync(join(ws.runsDir, id, 'run.json'), 'utf8')) as RunManifest;
+      if (TERMINAL_STATUSES.includes(m.status)) continue;
+      const pid = m.attempts[m.attempts.length - 1]?.pid;
+      if (pid && isAlive(pid)) roots.push(pid);
+    } catch {
+      // not a run folder, or run.json mid-rename
+    }
+  }
+  if (!roots.length) return out;
+  const procs = listProcesses();
+  for (const r of roots) for (const p of descendants(r, procs)) out.add(p.pid);
+  return out;
 }

@@ -14,6 +14,8 @@ export interface OpenTuiOptions {
   stdout?: NodeJS.WriteStream;
   stdin?: NodeJS.ReadStream;
   env?: NodeJS.ProcessEnv;
+  /** Pids of the workspace's running trainers, so the GPU panels mark the run's own processes. */
+  ownPids?: () => ReadonlySet<number>;
 }
 
 const ENTER_ALT = '\x1b[?1049h\x1b[H';
@@ -31,7 +33,7 @@ export async function openTui(opts: OpenTuiOptions): Promise<void> {
   if (alt) stdout.write(ENTER_ALT);
   process.once('exit', leave);
   try {
-    const app = render(<App source={opts.source} theme={themeFromEnv(opts.env)} initialScreen={opts.initialScreen} />, {
+    const app = render(<App source={opts.source} theme={themeFromEnv(opts.env)} initialScreen={opts.initialScreen} gpuOptions={opts.ownPids ? { ownPids: opts.ownPids } : undefined} />, {
       stdout,
       stdin,
       // q and Ctrl-C go through the key map, so tasks are cancelled before Ink lets go of the terminal.

@@ -4,6 +4,7 @@ import { action, type ActionContext } from '../command.js';
 import { createRuntimeSource } from '../../ui/runtime-source.js';
 import { openTui } from '../../ui/tui.js';
 import { DEMO_TRAIN } from './demo.js';
+import { activeRunPids } from '../../runtime/runstore.js';
 
 export const order = 0;
 
@@ -17,7 +18,7 @@ async function run(ctx: ActionContext): Promise<void> {
     });
   }
   const source = createRuntimeSource(ctx.workspace, { demo: DEMO_TRAIN });
-  await openTui({ source });
+  await openTui({ source, ownPids: () => activeRunPids(ctx.workspace) });
 }
 
 /** `medtune` with no command, and `medtune tui`, open the terminal UI on the workspace. */
