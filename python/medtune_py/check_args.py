@@ -18,8 +18,8 @@ def _explain(message: str) -> str | None:
     """What to change for the parser errors users meet most."""
     if "Some keys are not used by the HfArgumentParser" in message:
         keys = re.findall(r"'([^']+)'", message)
-        return (f"remove or rename {', '.join(keys) or 'the unknown keys'}: LLaMA-Factory 0.9.5 with transformers 5 "
-                "does not know them (e.g. warmup_ratio is gone; use a float warmup_steps below 1 for a ratio)")
+        return (f"remove or rename {', '.join(keys) or 'the unknown keys'}: LLaMA-Factory 0.9.5 does not know them "
+                "(its keys: `llamafactory-cli train -h` in the venv)")
     if "FP16 Mixed precision" in message or "bf16" in message.lower() and "device" in message.lower():
         return "this machine has no GPU: drop fp16/bf16 (use --profile cpu)"
     if "pure_bf16" in message:
@@ -35,12 +35,17 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", choices=["train", "export"], required=True)
     ap.add_argument("--yaml", required=True)
+    ap.add_argument("--label", help="how to name the config in messages (the file may be a scratch copy)")
+    ap.add_argument("--cpu-check", action="store_true",
+                    help="drop bf16/fp16 before parsing: checks a GPU config on a machine without a GPU")
     args = ap.parse_args(argv)
+    label = args.label or args.yaml
 
     with open(args.yaml, encoding="utf-8") as f:
         cfg = yaml.safe_load(f) or {}
     if not isinstance(cfg, dict):
-        protocol.fail("BAD_YAML", f"{args.yaml} is not a mapping of keys to values")
+        protocol.fail("BAD_YAML", f"{label} is not a mapping of keys to values")
+    dropped = [k for k in ("bf16", "fp16", "pure_bf16") if args.cpu_check and cfg.pop(k, None)]
 
     protocol.progress("importing LLaMA-Factory")
     # The check must not download anything or touch the hub.
@@ -75,8 +80,8 @@ def main(argv: list[str]) -> int:
     except (ValueError, TypeError, ImportError) as err:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         protocol.fail("INVALID_ARGS", f"LLaMA-Factory rejects the {args.mode} config: {message}",
-                      next=_explain(str(err)) or f"fix {args.yaml} (or the --set overrides) and try again")
-    protocol.result(ok=True, mode=args.mode, resolved=resolved)
+                      next=_explain(str(err)) or f"fix {label} (or the --set overrides) and try again")
+    protocol.result(ok=True, mode=args.mode, resolved=resolved, droppedForCpuCheck=dropped)
     return 0
 
 

@@ -78,7 +78,7 @@ export function createReporter(opts: { json?: boolean; stream?: NodeJS.WriteStre
 
 /** Prints an error the way the user needs it; with --json, as a JSON object on stdout. */
 export function reportError(err: unknown, json: boolean): void {
-  process.stderr.write('\r\x1b[2K');
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
   if (json) {
     const body = err instanceof MedtuneError ? err.toJSON() : { error: true, code: 'INTERNAL', problem: String((err as Error)?.message ?? err) };
     process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);

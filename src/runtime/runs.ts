@@ -44,6 +44,7 @@ export interface RunPlan {
   command: string[];
   env: Record<string, string>;
   commandLine: string;
+  outputDir: string;
   profile: Profile;
   modelDir: string;
   samples: number;
@@ -175,7 +176,8 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
 
   const env: Record<string, string> = {
     LLAMABOARD_ENABLED: '1',
-    LLAMABOARD_WORKDIR: join(runDir, 'output'),
+    // An --set output_dir=… override moves the whole output, running_log.txt included.
+    LLAMABOARD_WORKDIR: resolve(String(config.output_dir)),
     PYTHONUNBUFFERED: '1',
     HF_HUB_OFFLINE: '1',
   };
@@ -189,12 +191,17 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
   const trainYaml = join(runDir, 'train.yaml');
   const command = [join(venv.bin, 'llamafactory-cli'), 'train', trainYaml];
   const yaml = toYaml(config, `written by medtune for run ${id} (profile ${req.profile}); launched as:\n  ${commandLine(command, env)}`);
-  return { id, config, yaml, command, env, commandLine: commandLine(command, env), profile, modelDir, samples, totalSteps: steps, disk, warnings };
+  return { id, config, yaml, command, env, commandLine: commandLine(command, env), outputDir: resolve(String(config.output_dir)), profile, modelDir, samples, totalSteps: steps, disk, warnings };
 }
 
-/** Everything that must pass before a run folder exists. Throws one clear error on the first hard failure. */
-export async function preflight(ws: Workspace, venv: Venv, plan: RunPlan, progress: Progress = () => {}): Promise<void> {
-  const hard = plan.warnings.filter((w) => /needs a GPU|too short|deletes trainer_log|breaks LLaMA-Factory/.test(w));
+/**
+ * Everything that must pass before a run folder exists. Throws one clear error on the first hard failure.
+ * `forLaunch: false` (a dry run) lets through what only this machine's hardware forbids, so a GPU config can be
+ * prepared and checked on a laptop.
+ */
+export async function preflight(ws: Workspace, venv: Venv, plan: RunPlan, progress: Progress = () => {}, opts: { forLaunch?: boolean } = {}): Promise<void> {
+  const forLaunch = opts.forLaunch ?? true;
+  const hard = plan.warnings.filter((w) => (forLaunch && /needs a GPU/.test(w)) || /too short|deletes trainer_log|breaks LLaMA-Factory/.test(w));
   if (hard.length) {
     throw new MedtuneError({ doing: 'checking the train config', problem: hard[0]!, details: hard.slice(1), next: 'change the profile or the --set overrides', code: 'BAD_CONFIG' });
   }
@@ -213,7 +220,9 @@ export async function preflight(ws: Workspace, venv: Venv, plan: RunPlan, progre
   try {
     const file = join(scratch, 'train.yaml');
     await writeFile(file, plan.yaml);
-    await runHelper('check_args', ['--mode', 'train', '--yaml', file], { venv, doing: 'checking the train config with LLaMA-Factory', cwd: ws.root, timeoutMs: 180_000 });
+    const gpuOnly = !forLaunch && plan.warnings.some((w) => /needs a GPU/.test(w));
+    const args = ['--mode', 'train', '--yaml', file, '--label', `the train config of run ${plan.id}`, ...(gpuOnly ? ['--cpu-check'] : [])];
+    await runHelper('check_args', args, { venv, doing: 'checking the train config with LLaMA-Factory', cwd: ws.root, timeoutMs: 180_000 });
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
@@ -251,7 +260,7 @@ export async function launchRun(ws: Workspace, venv: Venv, req: TrainRequest, pl
     model: plan.modelDir,
     datasets: req.datasets,
     profile: req.profile,
-    outputDir: paths.outputDir,
+    outputDir: plan.outputDir,
     trainYaml: paths.trainYaml,
     command: plan.command,
     env: plan.env,

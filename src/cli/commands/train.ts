@@ -45,7 +45,7 @@ export function register(program: Command): void {
       r.progress('plan', 0, null, 'building the train config');
       const plan = await planRun(ctx.workspace, venv, req);
       for (const w of plan.warnings) r.warn(w);
-      await preflight(ctx.workspace, venv, plan, (phase, msg) => r.progress(phase, 0, null, msg));
+      await preflight(ctx.workspace, venv, plan, (phase, msg) => r.progress(phase, 0, null, msg), { forLaunch: !opts.dryRun });
       r.step(`config checked by LLaMA-Factory's parser (${plan.samples} samples, ${plan.totalSteps} steps, profile ${req.profile})`);
       if (opts.dryRun) {
         r.result({ dryRun: true, id: plan.id, yaml: plan.yaml, command: plan.command, env: plan.env, commandLine: plan.commandLine, samples: plan.samples, totalSteps: plan.totalSteps, disk: plan.disk, warnings: plan.warnings },
