@@ -213,7 +213,7 @@ export const LEARNING_TARGET = 0.8;
 
 /** Evaluates the tuned model (the export when given, else the run's adapter) and its base on the held-out split. */
 export async function learningCheck(ws: Workspace, venv: Venv, opts: { run: string; export?: string; dataset?: string }, onProgress: Progress = () => {}): Promise<LearningCheck> {
-  const target = opts.export ?? opts.run;
+  const target = opts.export ? `export:${opts.export}` : opts.run;
   const tuned = await evaluate(ws, venv, { target, dataset: opts.dataset, maxNewTokens: 32 }, (p, d, t, m) => onProgress(`tuned model: ${p}`, d, t, m));
   const base = await evaluate(ws, venv, { target, base: true, dataset: tuned.report.dataset, maxNewTokens: 32 }, (p, d, t, m) => onProgress(`base model: ${p}`, d, t, m));
   const run = await resolveModel(ws, opts.run);

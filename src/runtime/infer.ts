@@ -103,8 +103,9 @@ async function fromExport(dir: string, ref: string): Promise<ModelTarget> {
 }
 
 /**
- * What a MODEL argument names, tried in this order: a folder path (a model, or a run's adapter folder), an export
- * under exports/, a model under models/, a run id (unique prefix, or `latest`).
+ * What a MODEL argument names, tried in this order: `run:ID`, `export:NAME` or `model:NAME`; a folder path (a
+ * model, or a run's adapter folder); a model under models/; an exact run id; an export under exports/; a run id
+ * prefix or `latest`.
  */
 export async function resolveModel(ws: Workspace, ref: string | ModelSpec, opts: { checkpoint?: number } = {}): Promise<ModelTarget> {
   if (typeof ref !== 'string') {
@@ -114,6 +115,11 @@ export async function resolveModel(ws: Workspace, ref: string | ModelSpec, opts:
     return ref.kind === 'export' ? fromExport(dir, ref.name) : { kind: 'model', ref: ref.name, label: `model ${ref.name}`, modelDir: dir, adapterDir: null, baseDir: dir, runDir: null, exportDir: null, train: null };
   }
   if (opts.checkpoint !== undefined) return fromRun(ws, ref, opts.checkpoint);
+  const typed = /^(run|export|model):(.+)$/.exec(ref);
+  if (typed) {
+    const name = typed[2]!;
+    return resolveModel(ws, typed[1] === 'run' ? { kind: 'run', id: name, checkpoint: null } : { kind: typed[1] === 'export' ? 'export' : 'model', name });
+  }
   const path = isAbsolute(ref) ? ref : resolve(ref);
   if (existsSync(path) && (ref.includes('/') || ref.startsWith('.'))) {
     if (isModelDir(path)) {
@@ -126,11 +132,14 @@ export async function resolveModel(ws: Workspace, ref: string | ModelSpec, opts:
       return fromRun(ws, runDir, ckpt ? Number(ckpt[1]) : null);
     }
   }
-  if (isModelDir(join(ws.exportsDir, ref))) return fromExport(join(ws.exportsDir, ref), ref);
   if (isModelDir(join(ws.modelsDir, ref))) {
     const dir = join(ws.modelsDir, ref);
     return { kind: 'model', ref, label: `model ${ref}`, modelDir: dir, adapterDir: null, baseDir: dir, runDir: null, exportDir: null, train: null };
   }
+  // `medtune export` names an export after its run: the exact run id wins, so results land next to the run and
+  // the adapter that was trained is what answers (`export:NAME` picks the export).
+  if (existsSync(join(ws.runsDir, ref, 'run.json'))) return fromRun(ws, ref, null);
+  if (isModelDir(join(ws.exportsDir, ref))) return fromExport(join(ws.exportsDir, ref), ref);
   try {
     return await fromRun(ws, ref, null);
   } catch (err) {

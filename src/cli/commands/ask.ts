@@ -11,7 +11,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 export function register(program: Command): void {
   program
     .command('ask')
-    .argument('<model>', 'a model folder, an export name, a model under models/, or a run id (its adapter on its base)')
+    .argument('<model>', 'a model folder, a model under models/, a run id (its adapter on its base) or an export name; prefix run:, export: or model: when names collide')
     .argument('<question...>', 'the question (Chinese or English); quote it or not')
     .description('ask a model about one or more images (several --image flags go into one question); the answer streams as it is generated')
     .requiredOption('-i, --image <file>', 'an image (repeat for several, in order)', collect)

@@ -11,7 +11,7 @@ export function register(program: Command): void {
   program
     .command('compare')
     .description('the same questions to the base and the tuned model, answers side by side, with references and metrics')
-    .requiredOption('-t, --tuned <run|export>', 'the tuned model: a run id (adapter on its base) or an export name')
+    .requiredOption('-t, --tuned <run|export>', 'the tuned model: a run id (adapter on its base) or an export name (export:NAME when a run has the same id)')
     .option('-b, --base <model>', 'the base model: a folder, a name under models/ or an export (default: the one the tuned model was trained from)')
     .option('--images <files...>', 'ask about these images, one question each (default: rows of the held-out dataset)')
     .option('-p, --prompt <text>', "the question for every image (default: each row's own question)")

@@ -10,6 +10,8 @@ import { planRun, preflight, launchRun, type TrainRequest } from '../../runtime/
 import { watchRun } from '../../runtime/attach.js';
 import { exportRun } from '../../runtime/exporter.js';
 import { verifyExport } from '../../runtime/verify.js';
+import { learningCheck } from '../../runtime/evaluate.js';
+import { pct } from '../../core/evalreport.js';
 import { formatDuration } from '../../core/format.js';
 import { createRunPrinter, runSummary } from '../runview.js';
 
@@ -82,6 +84,9 @@ export function register(program: Command): void {
       r.step(`merged model at ${exported.dir} (${times.export} s)`);
       const verify = await timed('verify', () => verifyExport({ workspace: ws, venv, exportDir: exported.dir, baseDir: exported.base }));
       r.step(`verification ${verify.ok ? 'passed' : 'FAILED'} (${times.verify} s)`);
+      const check = await timed('learn', () => learningCheck(ws, venv, { run: final.id, export: exported.name }, (p, d, t, m) => r.progress(`learning check: ${p}`, d, t, m)));
+      const learned = `tuned ${pct(check.tunedAccuracy)} vs base ${pct(check.baseAccuracy)} (chance ${pct(check.chance)}) of ${check.samples} held-out images named with the right modality, after ${check.steps} steps`;
+      r.step(`learning check ${check.passed ? 'passed' : `below ${pct(check.target)}`}: ${learned} (${times.learn} s)`);
 
       const total = Object.values(times).reduce((a, b) => a + b, 0);
       const lines = [
@@ -92,11 +97,12 @@ export function register(program: Command): void {
         `  model      ${model.dir}`,
         `  run        ${final.dir}`,
         `  export     ${exported.dir}`,
+        `  learning   ${learned}`,
         `  phases     ${Object.entries(times).map(([k, v]) => `${k} ${v}s`).join(', ')}`,
         '',
         'next: `medtune` opens the TUI on this workspace (cd into it or pass -w).',
       ];
-      r.result({ ok: verify.ok, workspace: ws.root, dataset: data, model, run: { ...final, records: final.records.length }, export: exported, verify, times }, lines);
+      r.result({ ok: verify.ok, workspace: ws.root, dataset: data, model, run: { ...final, records: final.records.length }, export: exported, verify, learningCheck: check, times }, lines);
       return verify.ok ? 0 : 1;
     }));
 }

@@ -17,7 +17,7 @@ export function positive(v: string): number {
 export function register(program: Command): void {
   program
     .command('eval')
-    .argument('[target]', 'run id (its adapter on its base), export name, or model folder; default: the latest run', 'latest')
+    .argument('[target]', 'run id (its adapter on its base), export name (export:NAME when a run has the same id), or model folder; default: the latest run', 'latest')
     .description("generate on a held-out split with LLaMA-Factory's predict path: BLEU-4, ROUGE-1/2/L, modality accuracy, per-sample answers")
     .option('--base', "evaluate the target's base model alone (no adapter), with the same settings")
     .option('-d, --dataset <name>', "dataset entry (default: the run's dataset + _val)")
