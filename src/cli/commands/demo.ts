@@ -86,7 +86,7 @@ export function register(program: Command): void {
       r.step(`verification ${verify.ok ? 'passed' : 'FAILED'} (${times.verify} s)`);
       const check = await timed('learn', () => learningCheck(ws, venv, { run: final.id, export: exported.name }, (p, d, t, m) => r.progress(`learning check: ${p}`, d, t, m)));
       const learned = `tuned ${pct(check.tunedAccuracy)} vs base ${pct(check.baseAccuracy)} (chance ${pct(check.chance)}) of ${check.samples} held-out images named with the right modality, after ${check.steps} steps`;
-      r.step(`learning check ${check.passed ? 'passed' : `below ${pct(check.target)}`}: ${learned} (${times.learn} s)`);
+      (check.passed ? r.step : r.warn)(`learning check ${check.passed ? 'passed' : `below ${pct(check.target)}`}: ${learned} (${times.learn} s)`);
 
       const total = Object.values(times).reduce((a, b) => a + b, 0);
       const lines = [
