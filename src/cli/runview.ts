@@ -2,6 +2,7 @@
 import type { RunView } from '../core/run.js';
 import { formatDuration, progressBar } from '../core/format.js';
 import type { Reporter } from './output.js';
+import { watchRun } from '../runtime/attach.js';
 
 export function runLine(v: RunView): string {
   const step = v.totalSteps ? `step ${v.step}/${v.totalSteps}` : `step ${v.step}`;
@@ -51,4 +52,22 @@ export function runSummary(v: RunView): string[] {
 
 export function bar(v: RunView, width = 20): string {
   return progressBar(v.step, v.totalSteps, width);
+}
+
+/**
+ * Watches a run until it ends, printing progress; Ctrl-C detaches (the run goes on). Rings the terminal bell
+ * when the run ends, prints the summary and returns the exit code.
+ */
+export async function attachAndReport(dir: string, id: string, r: Reporter): Promise<number> {
+  const onSigint = () => {
+    r.done();
+    process.stderr.write(`\ndetached: the run goes on. Reattach with \`medtune attach ${id}\`.\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onSigint);
+  const final = await watchRun(dir, createRunPrinter(r));
+  process.off('SIGINT', onSigint);
+  if (process.stderr.isTTY) process.stderr.write('\x07');
+  r.result({ ...final, records: final.records.length }, runSummary(final));
+  return final.status === 'completed' ? 0 : 1;
 }

@@ -27,7 +27,15 @@ describe('medtune demo (real llamafactory-cli on CPU)', () => {
   it('exits 0 and reports every phase', () => {
     expect(result.exitCode, result.all?.slice(-3000)).toBe(0);
     expect(out.ok).toBe(true);
-    expect(Object.keys(out.times)).toEqual(['venv', 'data', 'model', 'train', 'export', 'verify']);
+    expect(Object.keys(out.times)).toEqual(['venv', 'data', 'model', 'train', 'export', 'verify', 'learn']);
+  });
+
+  it('measures what the tuned model learned against the base model', () => {
+    const check = out.learningCheck;
+    process.stderr.write(`[demo learning check] ${check.steps} steps: tuned ${check.tunedAccuracy} vs base ${check.baseAccuracy} (chance ${check.chance}) on ${check.samples} images\n`);
+    expect(check.samples).toBeGreaterThan(10);
+    expect(check.tunedAccuracy).toBeGreaterThan(check.baseAccuracy);
+    expect(result.stdout + (result.all ?? '')).toContain('learning');
   });
 
   it('trained with a falling loss, recorded in trainer_log.jsonl', () => {

@@ -5,27 +5,11 @@ import type { Command } from 'commander';
 import { action } from '../command.js';
 import { listRunIds, resolveRunDir } from '../../runtime/runstore.js';
 import { readRunDir } from '../../runtime/rundir.js';
-import { watchRun } from '../../runtime/attach.js';
 import { requireVenv } from '../../runtime/venv.js';
 import { resumeRun, stopRun } from '../../runtime/runs.js';
-import { bar, createRunPrinter, runLine, runSummary } from '../runview.js';
+import { attachAndReport, bar, runLine, runSummary } from '../runview.js';
 
 export const order = 31;
-
-async function attachTo(dir: string, ctx: Parameters<Parameters<typeof action>[0]>[0]): Promise<number> {
-  const r = ctx.reporter;
-  const onSigint = () => {
-    r.done();
-    process.stderr.write('\ndetached: the run goes on.\n');
-    process.exit(130);
-  };
-  process.once('SIGINT', onSigint);
-  const final = await watchRun(dir, createRunPrinter(r));
-  process.off('SIGINT', onSigint);
-  if (process.stderr.isTTY) process.stderr.write('\x07');
-  r.result({ ...final, records: final.records.length }, runSummary(final));
-  return final.status === 'completed' ? 0 : 1;
-}
 
 export function register(program: Command): void {
   program
@@ -56,7 +40,7 @@ export function register(program: Command): void {
     .argument('[run]', 'run id, prefix or "latest"', 'latest')
     .description('watch a run live (Ctrl-C detaches; the run goes on)')
     .option('--json', 'print the final status as JSON')
-    .action(action(async (ctx, ref: string) => attachTo(await resolveRunDir(ctx.workspace, ref), ctx)));
+    .action(action(async (ctx, ref: string) => attachAndReport(await resolveRunDir(ctx.workspace, ref), ref, ctx.reporter)));
 
   program
     .command('stop')
@@ -85,7 +69,7 @@ export function register(program: Command): void {
         ctx.reporter.result({ id: manifest.id, checkpoint }, `watch it: medtune attach ${manifest.id}`);
         return;
       }
-      return attachTo(await resolveRunDir(ctx.workspace, manifest.id), ctx);
+      return attachAndReport(await resolveRunDir(ctx.workspace, manifest.id), manifest.id, ctx.reporter);
     }));
 
   program

@@ -3,9 +3,8 @@ import { action } from '../command.js';
 import { requireVenv } from '../../runtime/venv.js';
 import { planRun, preflight, launchRun, type TrainRequest } from '../../runtime/runs.js';
 import { readSettings } from '../../runtime/settings.js';
-import { watchRun } from '../../runtime/attach.js';
 import { runPaths } from '../../runtime/runstore.js';
-import { createRunPrinter, runSummary } from '../runview.js';
+import { attachAndReport } from '../runview.js';
 
 export const order = 30;
 
@@ -59,16 +58,6 @@ export function register(program: Command): void {
         r.result({ id: manifest.id, dir, status: manifest.status }, [`watch it:  medtune attach ${manifest.id}`, `stop it:   medtune stop ${manifest.id}`]);
         return;
       }
-      const onSigint = () => {
-        r.done();
-        process.stderr.write(`\ndetached: the run goes on. Reattach with \`medtune attach ${manifest.id}\`.\n`);
-        process.exit(130);
-      };
-      process.once('SIGINT', onSigint);
-      const final = await watchRun(dir, createRunPrinter(r));
-      process.off('SIGINT', onSigint);
-      if (process.stderr.isTTY) process.stderr.write('\x07');
-      r.result({ ...final, records: final.records.length }, runSummary(final));
-      return final.status === 'completed' ? 0 : 1;
+      return attachAndReport(dir, manifest.id, r);
     }));
 }
