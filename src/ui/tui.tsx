@@ -2,9 +2,8 @@
  * Opens the TUI on the real terminal: alternate screen, bounded frame rate, keys from stdin.
  * Leaving (q, Ctrl-C, or the process ending) always puts the terminal back as it was.
  */
-import { render } from 'ink';
-import { App } from './App.js';
 import { themeFromEnv } from './theme.js';
+import { loadForTerminal } from './ink-loader.js';
 import type { WorkspaceSource } from './source.js';
 import type { ScreenId } from './keys.js';
 
@@ -24,6 +23,7 @@ const LEAVE_ALT = '\x1b[?1049l';
 export async function openTui(opts: OpenTuiOptions): Promise<void> {
   const stdout = opts.stdout ?? process.stdout;
   const stdin = opts.stdin ?? process.stdin;
+  const [{ render }, { App }] = await loadForTerminal(() => Promise.all([import('ink'), import('./App.js')]));
   const alt = !!stdout.isTTY;
   let left = false;
   const leave = () => {

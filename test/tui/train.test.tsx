@@ -41,6 +41,24 @@ it('shows model, profile, datasets and the main parameters with the profile\'s v
   expect(next).toContain('Qwen2-VL-2B LoRA on one 24 GB GPU');
 });
 
+it('says it is reading while the profiles load, not "none" and "fix the fields"', async () => {
+  const src = workspace();
+  const gate = deferred<void>();
+  const profiles = src.profiles;
+  src.listProfiles = async () => {
+    await gate.promise;
+    return profiles;
+  };
+  tui = renderApp({ source: src, initialScreen: 'train' }, { columns: 80, rows: 24 });
+  const s = await tui.waitFor('reading models, datasets and profiles…');
+  expect(s).toMatch(/profile\s+‹ reading… ›/);
+  expect(s).not.toContain('none');
+  expect(s).not.toContain('fix the fields');
+  gate.resolve();
+  await tui.waitFor(/profile\s+‹ cpu-tiny ›/);
+  await tui.waitFor('press p for a pre-flight');
+});
+
 it('validates as you type: a bad value turns red at once and pre-flight goes away until it is fixed', async () => {
   tui = await openTrain(workspace());
   await tui.press(KEY.down, KEY.down, KEY.down, KEY.enter);

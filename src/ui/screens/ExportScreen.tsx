@@ -91,7 +91,7 @@ export function ExportScreen({ width, height }: ScreenProps) {
       <Section title="Export" right="merge the LoRA adapter into the base model and verify it">
         {runs.error ? <ErrorLines error={runs.error} maxLines={3} /> : null}
         <FormRow valueWidth={valueWidth(width)} label="run" value={run?.id ?? (runs.loading ? 'reading…' : 'none')} choice focused={focus === 0} editing={false}
-          error={!runs.loading && !run ? 'nothing to export yet' : undefined} help={run ? `${run.status}, ${run.checkpoints.length} ckpts` : undefined} />
+          error={!runs.loading && !run ? 'nothing to export yet' : undefined} help={run ? `${run.status}, ${run.checkpoints.length} ckpt${run.checkpoints.length === 1 ? '' : 's'}` : undefined} />
         <FormRow valueWidth={valueWidth(width)} label="checkpoint" value={!run ? '–' : checkpoint === null ? 'final adapter' : `checkpoint-${checkpoint}`} choice focused={focus === 1} editing={false}
           help="the final adapter, or any saved checkpoint" />
         <FormRow valueWidth={valueWidth(width)} label={NAME.label} value={text(texts, 'name')} focused={focus === 2} editing={edit.editing === 'name'} error={nameCheck.ok ? undefined : nameCheck.message} help={NAME.help} />

@@ -30,7 +30,6 @@ function cycle<T>(items: readonly T[], current: T | undefined, step: 1 | -1): T 
 }
 
 function mixText(ds: readonly DatasetWeight[]): string {
-  if (ds.length === 0) return 'none';
   if (ds.length === 1) return ds[0]!.name;
   return mixShares(ds).map((d) => `${d.name} ${Math.round(d.share * 100)}%`).join(' + ');
 }
@@ -133,6 +132,8 @@ export function TrainScreen({ width, height }: ScreenProps) {
 
   const formW = wide ? FORM_W : width;
   const loadError = models.error ?? datasets.error ?? profiles.error;
+  // Until the first reads answer, "none" and "fix the fields" would be wrong: nothing is known yet.
+  const reading = (loading: boolean, value: string | null | undefined) => value ?? (loading ? 'reading…' : 'none');
   const status = (
     <Box flexDirection="column" flexShrink={0}>
       {loadError ? <ErrorLines error={loadError} maxLines={3} /> : null}
@@ -144,15 +145,15 @@ export function TrainScreen({ width, height }: ScreenProps) {
             {wide ? '' : ' · v shows the plan'}
           </Text>
         )} />
-        : <Text dimColor>{params ? (planState ? 'the parameters changed: press p for a new pre-flight' : 'press p for a pre-flight (config, dataset, VRAM, disk), then L to launch') : !model ? 'no model yet: build the tiny one with the demo (d on Home) or `medtune model tiny`' : dsets.length === 0 ? 'no dataset yet: prepare one on the Data screen (2)' : 'fix the fields in red'}</Text>}
+        : <Text dimColor>{params ? (planState ? 'the parameters changed: press p for a new pre-flight' : 'press p for a pre-flight (config, dataset, VRAM, disk), then L to launch') : models.loading || datasets.loading || profiles.loading ? 'reading models, datasets and profiles…' : !model ? 'no model yet: build the tiny one with the demo (d on Home) or `medtune model tiny`' : dsets.length === 0 ? 'no dataset yet: prepare one on the Data screen (2)' : 'fix the fields in red'}</Text>}
     </Box>
   );
   const formView = (
     <Box flexDirection="column" width={formW}>
       <Section title="New training run" right={profile ? `profile ${profile.name}` : undefined}>
-        <FormRow label="model" value={model ?? 'none'} choice focused={focus === 0} editing={false} help={(models.data ?? []).find((m) => m.name === model)?.path} />
-        <FormRow label="profile" value={profile?.name ?? 'none'} choice focused={focus === 1} editing={false} help={profile?.description} />
-        <FormRow label="datasets" value={mixText(dsets)} choice focused={focus === 2} editing={false} valueWidth={Math.max(22, formW - 22)} />
+        <FormRow label="model" value={reading(models.loading, model)} choice focused={focus === 0} editing={false} help={(models.data ?? []).find((m) => m.name === model)?.path} />
+        <FormRow label="profile" value={reading(profiles.loading, profile?.name)} choice focused={focus === 1} editing={false} help={profile?.description} />
+        <FormRow label="datasets" value={reading(datasets.loading, dsets.length ? mixText(dsets) : null)} choice focused={focus === 2} editing={false} valueWidth={Math.max(22, formW - 22)} />
         {TRAIN_FIELDS.map((f, i) => (
           <FormRow key={f.key} label={f.label} value={text(f.key)} choice={f.kind === 'choice'} focused={focus === i + 3} editing={edit.editing === f.key}
             error={form.errors[f.key]} help={f.help} />
