@@ -92,8 +92,8 @@ async function readDatasetInfo(ws: Workspace): Promise<Record<string, DatasetEnt
   }
 }
 
-/** Counts samples of registered datasets (lines of their jsonl files). */
-async function countSamples(ws: Workspace, names: string[]): Promise<number> {
+/** Counts samples of registered datasets (lines of their jsonl files), each capped at max_samples as LLaMA-Factory does. */
+async function countSamples(ws: Workspace, names: string[], maxSamples?: number): Promise<number> {
   const info = await readDatasetInfo(ws);
   let total = 0;
   const missing: string[] = [];
@@ -105,7 +105,8 @@ async function countSamples(ws: Workspace, names: string[]): Promise<number> {
     }
     const text = await readFile(join(ws.dataDir, entry.file_name), 'utf8').catch(() => '');
     const trimmed = text.trim();
-    total += trimmed.startsWith('[') ? (JSON.parse(trimmed) as unknown[]).length : trimmed.split('\n').filter(Boolean).length;
+    const n = trimmed.startsWith('[') ? (JSON.parse(trimmed) as unknown[]).length : trimmed.split('\n').filter(Boolean).length;
+    total += maxSamples && maxSamples > 0 ? Math.min(n, maxSamples) : n;
   }
   if (missing.length) {
     throw new MedtuneError({
@@ -162,7 +163,10 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
     if (smallest + 1 < profile.vramGiB) warnings.push(`profile ${req.profile} is sized for ${profile.vramGiB} GB cards but the smallest GPU here has ${smallest.toFixed(0)} GiB: expect CUDA out of memory; pick a smaller profile`);
   }
 
-  const samples = await countSamples(ws, req.datasets);
+  const all = await countSamples(ws, req.datasets, Number(config.max_samples ?? 0) || undefined);
+  // val_size splits the training data: a fraction below 1, a row count above.
+  const valSize = Number(config.val_size ?? 0);
+  const samples = valSize > 0 ? Math.max(1, valSize < 1 ? Math.round(all * (1 - valSize)) : all - valSize) : all;
   const steps = totalSteps(samples, Number(config.per_device_train_batch_size ?? 1), Number(config.gradient_accumulation_steps ?? 1), Number(config.num_train_epochs ?? 1), deviceCount, Number(config.max_steps ?? 0) || undefined);
   let disk: DiskPlan | null = null;
   const modelConfig = JSON.parse(await readFile(join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
