@@ -56,9 +56,9 @@ export interface VenvLocation {
 }
 
 /** Where the venv for the current pins is and whether it is built; finds Python but installs nothing. */
-export async function locateVenv(env: NodeJS.ProcessEnv = process.env): Promise<VenvLocation> {
+export async function locateVenv(env: NodeJS.ProcessEnv = process.env, requirementsFile = REQUIREMENTS_FILE): Promise<VenvLocation> {
   const python = await findPython(env);
-  const { text } = await readRequirements();
+  const { text } = await readRequirements(requirementsFile);
   const hash = requirementsHash(text, python.version);
   const dir = venvDirFor(hash, env);
   const marker = await readJsonIfExists<VenvMarker>(join(dir, MARKER));
@@ -133,6 +133,8 @@ export interface SetupOptions {
   env?: NodeJS.ProcessEnv;
   force?: boolean;
   onEvent?: (e: SetupEvent) => void;
+  /** Another pin file (tests); default python/requirements.txt. */
+  requirementsFile?: string;
 }
 
 /** Builds the venv if needed; a second call with unchanged pins returns in well under a second. */
@@ -140,14 +142,15 @@ export async function ensureVenv(opts: SetupOptions = {}): Promise<{ venv: Venv;
   const env = opts.env ?? process.env;
   const onEvent = opts.onEvent ?? (() => {});
   onEvent({ kind: 'phase', phase: 'python', message: 'looking for Python >= 3.11' });
-  const loc = await locateVenv(env);
+  const reqFileIn = opts.requirementsFile ?? REQUIREMENTS_FILE;
+  const loc = await locateVenv(env, reqFileIn);
   if (loc.ready && loc.marker && !opts.force) {
     onEvent({ kind: 'phase', phase: 'done', message: `venv ready at ${loc.dir}` });
     return { venv: toVenv(loc.dir, loc.hash, loc.marker), built: false };
   }
   await mkdir(cacheRoot(env), { recursive: true });
   return withLock(`${loc.dir}`, async () => {
-    const again = await locateVenv(env);
+    const again = await locateVenv(env, reqFileIn);
     if (again.ready && again.marker && !opts.force) {
       return { venv: toVenv(again.dir, again.hash, again.marker), built: false };
     }
@@ -166,7 +169,7 @@ export async function ensureVenv(opts: SetupOptions = {}): Promise<{ venv: Venv;
         });
       }
       const py = join(dir, 'bin', 'python');
-      const { reqs } = await readRequirements();
+      const { reqs } = await readRequirements(reqFileIn);
       const withDeps = reqs.filter((r) => !r.noDeps);
       const noDeps = reqs.filter((r) => r.noDeps);
       const reqFile = join(dir, 'medtune-requirements.txt');
