@@ -179,12 +179,12 @@ def _run_units(pending: list[Unit], prog: _Progress, s: Settings, workers: int) 
     # spawn, not fork: pyarrow's and zstd's thread pools do not survive a fork reliably.
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    todo = list(pending)
+    queued = list(pending)
     with ctx.Pool(workers, initializer=init_worker, initargs=(q, os.getpid(), s.max_pixels)) as pool:
         running: dict[str, mp.pool.AsyncResult] = {}
-        while todo or running:
-            while todo and len(running) < workers and not prog.limit_reached():
-                u = todo.pop(0)
+        while queued or running:
+            while queued and len(running) < workers and not prog.limit_reached():
+                u = queued.pop(0)
                 running[u.key] = pool.apply_async(run_unit, (u, s))
             if not running:
                 break

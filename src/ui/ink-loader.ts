@@ -16,3 +16,27 @@ export async function loadForTerminal<T>(load: () => Promise<T>): Promise<T> {
     for (const [k, v] of saved) if (v !== undefined) process.env[k] = v;
   }
 }
+
+const ENTER_ALT = '\x1b[?1049h\x1b[H';
+const LEAVE_ALT = '\x1b[?1049l';
+
+/**
+ * Runs `fn` on the terminal's alternate screen (when stdout is a terminal) and always puts the normal screen back:
+ * on return, on a throw, and if the process exits meanwhile.
+ */
+export async function onAlternateScreen<T>(stdout: NodeJS.WriteStream, fn: () => Promise<T>): Promise<T> {
+  const alt = !!stdout.isTTY;
+  let left = false;
+  const leave = () => {
+    if (alt && !left) stdout.write(LEAVE_ALT);
+    left = true;
+  };
+  if (alt) stdout.write(ENTER_ALT);
+  process.once('exit', leave);
+  try {
+    return await fn();
+  } finally {
+    leave();
+    process.off('exit', leave);
+  }
+}

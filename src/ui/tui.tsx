@@ -3,7 +3,7 @@
  * Leaving (q, Ctrl-C, or the process ending) always puts the terminal back as it was.
  */
 import { themeFromEnv } from './theme.js';
-import { loadForTerminal } from './ink-loader.js';
+import { loadForTerminal, onAlternateScreen } from './ink-loader.js';
 import type { WorkspaceSource } from './source.js';
 import type { ScreenId } from './keys.js';
 
@@ -17,35 +17,24 @@ export interface OpenTuiOptions {
   ownPids?: () => ReadonlySet<number>;
 }
 
-const ENTER_ALT = '\x1b[?1049h\x1b[H';
-const LEAVE_ALT = '\x1b[?1049l';
-
 export async function openTui(opts: OpenTuiOptions): Promise<void> {
   const stdout = opts.stdout ?? process.stdout;
   const stdin = opts.stdin ?? process.stdin;
   const [{ render }, { App }] = await loadForTerminal(() => Promise.all([import('ink'), import('./App.js')]));
-  const alt = !!stdout.isTTY;
-  let left = false;
-  const leave = () => {
-    if (alt && !left) stdout.write(LEAVE_ALT);
-    left = true;
-  };
-  if (alt) stdout.write(ENTER_ALT);
-  process.once('exit', leave);
-  try {
-    const app = render(<App source={opts.source} theme={themeFromEnv(opts.env)} initialScreen={opts.initialScreen} gpuOptions={opts.ownPids ? { ownPids: opts.ownPids } : undefined} />, {
-      stdout,
-      stdin,
-      // q and Ctrl-C go through the key map, so tasks are cancelled before Ink lets go of the terminal.
-      exitOnCtrlC: false,
-      patchConsole: true,
-      maxFps: 10,
-      incrementalRendering: false,
-    });
-    await app.waitUntilExit();
-  } finally {
-    await opts.source.close();
-    leave();
-    process.off('exit', leave);
-  }
+  await onAlternateScreen(stdout, async () => {
+    try {
+      const app = render(<App source={opts.source} theme={themeFromEnv(opts.env)} initialScreen={opts.initialScreen} gpuOptions={opts.ownPids ? { ownPids: opts.ownPids } : undefined} />, {
+        stdout,
+        stdin,
+        // q and Ctrl-C go through the key map, so tasks are cancelled before Ink lets go of the terminal.
+        exitOnCtrlC: false,
+        patchConsole: true,
+        maxFps: 10,
+        incrementalRendering: false,
+      });
+      await app.waitUntilExit();
+    } finally {
+      await opts.source.close();
+    }
+  });
 }
