@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { reportError } from './output.js';
+import { MedtuneError } from '../core/errors.js';
 import { PACKAGE_ROOT } from '../runtime/paths.js';
 
 export interface CommandModule {
@@ -35,8 +36,40 @@ export async function buildProgram(): Promise<Command> {
   return program;
 }
 
+/** The first word that is not an option or an option's value: the command the user meant. */
+function firstWord(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-w' || a === '--workspace') {
+      i++;
+      continue;
+    }
+    if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
 export async function main(argv = process.argv): Promise<void> {
   const program = await buildProgram();
+  let word = firstWord(argv.slice(2));
+  // The root action (the TUI) keeps commander's own `help` command from working: `help X` means `X --help`.
+  if (word === 'help') {
+    const at = argv.indexOf('help', 2);
+    argv = [...argv.slice(0, at), ...argv.slice(at + 1), '--help'];
+    word = firstWord(argv.slice(2));
+  }
+  const known = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
+  if (word !== undefined && !known.has(word)) {
+    const near = [...known].filter((k) => k.startsWith(word.slice(0, 2)));
+    reportError(new MedtuneError({
+      doing: 'reading the command line',
+      problem: `"${word}" is not a medtune command`,
+      next: `${near.length ? `did you mean ${near.join(' or ')}? ` : ''}\`medtune --help\` lists the commands; \`medtune\` alone opens the TUI`,
+      code: 'UNKNOWN_COMMAND',
+    }), argv.includes('--json'));
+    process.exitCode = 2;
+    return;
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -70,6 +70,14 @@ describe('managed venv, doctor and helper runner', () => {
     expect((err as MedtuneError).details.join('\n')).toMatch(/--yaml/);
   }, 60_000);
 
+  it('names an unknown command and suggests the near ones; `help X` shows X --help', async () => {
+    const r = await medtune(workspaceAt(tmp), ['stats', '--json']);
+    expect(r.exitCode).toBe(2);
+    expect(lastJson<{ code: string; next: string }>(r.stdout)).toMatchObject({ code: 'UNKNOWN_COMMAND', next: expect.stringContaining('status') });
+    const help = await medtune(workspaceAt(tmp), ['help', 'train']);
+    expect(help.stdout).toContain('Usage: medtune train');
+  });
+
   it('a failed setup leaves no half-built venv behind', async () => {
     const pins = join(tmp, 'requirements.txt');
     await writeFile(pins, 'medtune-no-such-package-zz==0.0.1\n');
