@@ -15,15 +15,19 @@ export function runLine(v: RunView): string {
 
 /** Feeds successive views to a reporter: progress bars, plus one line per notable change. */
 export function createRunPrinter(r: Reporter): (v: RunView) => void {
-  let lastStatus = '';
+  // Each status is announced once per attempt; 'saving' comes and goes with every checkpoint, so it is not.
+  let seen = new Set<string>();
   let lastAttempts = 0;
   let lastCkpts = 0;
   return (v) => {
-    if (v.attempts !== lastAttempts && v.attempts > 1) r.step(`attempt ${v.attempts} started`);
-    lastAttempts = v.attempts;
-    if (v.status !== lastStatus) {
-      if (lastStatus) r.step(`run ${v.status}`);
-      lastStatus = v.status;
+    if (v.attempts !== lastAttempts) {
+      if (v.attempts > 1) r.step(`attempt ${v.attempts} started`);
+      seen = new Set();
+      lastAttempts = v.attempts;
+    }
+    if (!seen.has(v.status) && v.status !== 'saving') {
+      if (seen.size) r.step(`run ${v.status}`);
+      seen.add(v.status);
     }
     if (v.checkpoints.length > lastCkpts) {
       r.step(`checkpoint-${v.checkpoints[v.checkpoints.length - 1]} saved`);
