@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { action } from '../command.js';
 import { requireVenv } from '../../runtime/venv.js';
-import { checkDataset, listDatasets, prepareDataset, previewDataset } from '../../runtime/datasets.js';
+import { checkDataset, listDatasets, prepareDataset, previewDataset, type PrepareOptions } from '../../runtime/datasets.js';
 import { LANGS, MODALITIES, checkSummaryLines, defaultDatasetName, formatCounts, mergeHistograms, prepareSummaryLines, type Lang } from '../../core/dataset.js';
 
 export const order = 20;
@@ -30,17 +30,8 @@ function clip(text: string, width: number): string {
   return flat.length > width ? `${flat.slice(0, width - 1)}…` : flat;
 }
 
-interface PrepareFlags {
-  source: string;
-  name?: string;
-  limit?: number;
-  valRatio?: number;
-  modality?: string;
-  lang?: Lang;
-  workers?: number;
-  maxPixels?: number;
-  force?: boolean;
-}
+/** The flags of `data prepare` are the runtime's options, with the name optional (it defaults to the source). */
+type PrepareFlags = Omit<PrepareOptions, 'name' | 'unitRows' | 'signal' | 'onLog'> & { name?: string };
 
 export function register(program: Command): void {
   const data = program.command('data').description('prepare, list, preview and check datasets (MedTrinity-25M → LLaMA-Factory)');
