@@ -7,6 +7,7 @@
  * `dataset: X` and `eval_dataset: X_val` in a train config.
  */
 import { z } from 'zod';
+import { parseBenchSource } from './bench.js';
 
 /** Modalities derived from a caption's first sentence (python/medtune_py/medtrinity.py holds the rules). */
 export const MODALITIES = ['CT', 'MRI', 'X-ray', 'ultrasound', 'pathology', 'endoscopy', 'dermoscopy', 'fundus', 'PET', 'other'] as const;
@@ -95,7 +96,7 @@ export const PrepareResult = z.object({
   modalities: z.object({ train: Counts, val: Counts }),
   content_hash: z.string(),
   source: z.string(),
-  layout: z.enum(['demo', 'full']),
+  layout: z.enum(['demo', 'full', 'bench']),
   limit_reached: z.boolean(),
   warnings: z.array(z.string()),
   reused: z.boolean(),
@@ -250,6 +251,8 @@ export function defaultDatasetName(source: string): string {
   if (/^(sample|sample-set|builtin)$/i.test(s)) return 'medtrinity-sample';
   if (/^(hub|hub:25m_demo|25m_demo)$/i.test(s)) return 'medtrinity-demo';
   if (/^(hub:25m_full|25m_full)$/i.test(s)) return 'medtrinity-full';
+  const bench = parseBenchSource(s);
+  if (bench) return `bench-${bench.id}`;
   const last = s.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? 'dataset';
   const cleaned = last.replace(/\.parquet$/i, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
   const name = cleaned.replace(/_val$/, '-val');

@@ -6,6 +6,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { parseBenchSource } from '../core/bench.js';
 import { MedtuneError } from '../core/errors.js';
 import {
   CheckResult,
@@ -27,6 +28,7 @@ import {
 } from '../core/dataset.js';
 import type { HelperEvent } from '../core/protocol.js';
 import { withLock, writeJsonAtomic } from './atomic.js';
+import { prepareBenchDataset } from './bench.js';
 import { runHelper } from './helpers.js';
 import { cacheRoot, TEMPLATES_DIR } from './paths.js';
 import type { Venv } from './venv.js';
@@ -114,6 +116,7 @@ export async function prepareDataset(ws: Workspace, venv: Venv, opts: PrepareOpt
   const doing = `preparing dataset ${opts.name}`;
   const nameProblem = datasetNameProblem(opts.name);
   if (nameProblem) throw new MedtuneError({ doing, problem: nameProblem, next: 'pass another --name', code: 'BAD_NAME' });
+  if (parseBenchSource(opts.source)) return prepareBenchDataset(ws, venv, opts, onProgress);
   // Fail before a long conversion, not after it, when the registry cannot be updated.
   await readDatasetInfo(ws);
   const args = prepareArgs(ws, opts);

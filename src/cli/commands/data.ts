@@ -39,7 +39,7 @@ export function register(program: Command): void {
   data
     .command('prepare')
     .description('convert MedTrinity-25M rows into a LLaMA-Factory dataset in data/<name>/ and register it (resumable)')
-    .option('-s, --source <source>', 'sample (offline sample set), hub:25M_demo, hub:25M_full (gated: set HF_TOKEN), or a parquet file / folder', 'sample')
+    .option('-s, --source <source>', 'sample (offline sample set), hub:25M_demo, hub:25M_full (gated: set HF_TOKEN), a parquet file / folder, or a benchmark\'s train split: bench:vqa-rad|slake|path-vqa[:DIR]', 'sample')
     .option('-n, --name <name>', 'dataset name; entries <name> (train) and <name>_val (val) go into data/dataset_info.json')
     .option('--limit <n>', 'keep at most n rows (the first n usable rows in source order)', int(1))
     .option('--val-ratio <r>', 'share of rows for <name>_val, chosen by a hash of each id (default 0.05)', ratio)
