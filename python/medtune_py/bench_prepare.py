@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import protocol
 from .medtrinity import inspect_image
+from .data_prepare import _Lock
 from .medtrinity_sources import _image_bytes, _probe, _truthy, file_fingerprint
 
 FORMAT = "medtune-dataset/1"
@@ -190,6 +191,14 @@ def main(argv: list[str]) -> int:
         root = fetch_hub(a.repo, splits, Path(a.cache) if a.cache else data_dir / ".sources" / "hub")
         kind = "hub"
 
+    # One conversion of a dataset folder at a time (two evals of the same benchmark may start together).
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with _Lock(data_dir / f".{a.name}.prepare.lock"):
+        return _convert(a, root, kind, splits, optional, columns, data_dir, dest, started)
+
+
+def _convert(a: argparse.Namespace, root: Path, kind: str, splits: list[str], optional: set[str], columns: dict[str, str],
+             data_dir: Path, dest: Path, started: float) -> int:
     found: dict[str, list[Path]] = {}
     for s in splits:
         files = find_split_files(root, s)

@@ -11,6 +11,7 @@ import { withLock, writeJsonAtomic } from './atomic.js';
 import { readDatasetInfo } from './datasets.js';
 import { runHelper } from './helpers.js';
 import { cacheRoot } from './paths.js';
+import type { PrepareOptions } from './datasets.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 
@@ -102,9 +103,14 @@ export async function prepareBench(ws: Workspace, venv: Venv, opts: BenchPrepare
  * `data prepare --source bench:<id>[:<dir>]`: the benchmark's train split (and validation split, where it has one)
  * as a training dataset, registered as `<name>` and `<name>_val` like every prepared dataset.
  */
-export async function prepareBenchDataset(ws: Workspace, venv: Venv, opts: { source: string; name: string; force?: boolean; signal?: AbortSignal }, onProgress?: (p: DataProgress) => void): Promise<PrepareResult> {
+export async function prepareBenchDataset(ws: Workspace, venv: Venv, opts: PrepareOptions, onProgress?: (p: DataProgress) => void): Promise<PrepareResult> {
+  const doing = `preparing dataset ${opts.name}`;
   const parsed = parseBenchSource(opts.source);
-  if (!parsed) throw new MedtuneError({ doing: `preparing dataset ${opts.name}`, problem: `${opts.source} is not a benchmark source`, next: `use bench:${BENCH_IDS[0]} or bench:${BENCH_IDS[0]}:DIR`, code: 'BAD_SOURCE' });
+  // A benchmark's splits are the papers' splits: re-splitting, filtering or re-asking them would break comparability.
+  // (valRatio is not refused: the TUI always sends one; a benchmark keeps its own validation split instead.)
+  const medtrinityOnly = (['limit', 'modality', 'lang', 'maxPixels'] as const).filter((k) => opts[k] !== undefined);
+  if (medtrinityOnly.length) throw new MedtuneError({ doing, problem: `${medtrinityOnly.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} ${medtrinityOnly.length > 1 ? 'apply' : 'applies'} to MedTrinity sources, not to a benchmark (its splits and questions are kept as published)`, next: `drop ${medtrinityOnly.length > 1 ? 'them' : 'it'}`, code: 'BAD_OPTION' });
+  if (!parsed) throw new MedtuneError({ doing, problem: `${opts.source} is not a benchmark source`, next: `use bench:${BENCH_IDS[0]} or bench:${BENCH_IDS[0]}:DIR`, code: 'BAD_SOURCE' });
   const r = await prepareBench(ws, venv, {
     bench: parsed.id, splits: ['train', 'validation'], name: opts.name, sourceDir: parsed.dir, force: opts.force, signal: opts.signal,
     entryNames: { train: entryNames(opts.name).train, validation: entryNames(opts.name).val },

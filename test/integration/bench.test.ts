@@ -197,6 +197,9 @@ describe('medtune eval --bench on stand-in benchmarks', () => {
       expect(lastJson<{ code: string }>(a.stdout).code).toBe('UNKNOWN_BENCH');
       const b = await medtune(t.ws, ['eval', t.modelDir, '--with-base', '--json']);
       expect(lastJson<{ code: string }>(b.stdout).code).toBe('BAD_OPTION');
+      // A benchmark keeps its published splits and questions.
+      const c = await medtune(t.ws, ['data', 'prepare', '--source', `bench:vqa-rad:${join(fix, 'vqa-rad')}`, '--limit', '3', '--json']);
+      expect(lastJson<{ code: string; problem: string }>(c.stdout)).toMatchObject({ code: 'BAD_OPTION', problem: expect.stringContaining('--limit applies to MedTrinity sources') });
     }, SLOW);
 
     it('keeps the real Hub download path, and says how to work offline when the Hub is off', async () => {
