@@ -45,8 +45,8 @@ export interface Benchmark {
 
 const HUATUO = 'https://github.com/FreedomIntelligence/HuatuoGPT-Vision (README, medical VQA table)';
 const HUATUO_WHY = "multiple-choice: each question is rewritten with options and the chosen letter is scored; medtune scores free-text answers";
-const MEDTRINITY = 'MedTrinity-25M (arXiv 2408.02900), Table: LLaVA-Tri fine-tuned per benchmark';
-const MEDTRINITY_WHY = 'fine-tuned on the benchmark\'s train split and scored LLaVA-Med style (closed accuracy, open recall); medtune measures the same two numbers, but the paper prints one figure (the mean of closed and open) and its normalisation details may differ';
+const MEDTRINITY = 'MedTrinity-25M (ICLR 2025, arXiv 2408.02900): LLaVA-Tri fine-tuned on each benchmark';
+const MEDTRINITY_WHY = "free-text answers on the same test split, fine-tuned on the train split, scored LLaVA-Med style (closed accuracy, open recall) — the same kind of number medtune measures; check the paper's table for which of the two the headline figure is, and note LLaVA-Med's closed set follows the original answer_type (some closed questions are not yes/no)";
 
 const anchors = (rows: [string, number, string, string, string, boolean, string][]): PublishedAnchor[] =>
   rows.map(([model, score, metric, protocol, source, comparable, why]) => ({ model, score, metric, protocol, source, comparable, why }));
@@ -62,7 +62,7 @@ export const BENCHMARKS: Readonly<Record<BenchId, Benchmark>> = {
     columns: { image: 'image', question: 'question', answer: 'answer' },
     closedRule: 'yes-no-answer',
     anchors: anchors([
-      ['LLaVA-Tri', 81.6, 'mean of closed accuracy and open recall', 'fine-tuned on VQA-RAD train', MEDTRINITY, true, MEDTRINITY_WHY],
+      ['LLaVA-Tri', 81.6, 'accuracy (paper abstract)', 'fine-tuned on VQA-RAD train', MEDTRINITY, true, MEDTRINITY_WHY],
       ['LLaVA-Med-7B', 51.4, 'multiple-choice accuracy', 'zero-shot, multiple choice', HUATUO, false, HUATUO_WHY],
       ['HuatuoGPT-Vision-34B', 68.1, 'multiple-choice accuracy', 'zero-shot, multiple choice', HUATUO, false, HUATUO_WHY],
     ]),
@@ -77,7 +77,7 @@ export const BENCHMARKS: Readonly<Record<BenchId, Benchmark>> = {
     columns: { image: 'image', question: 'question', answer: 'answer' },
     closedRule: 'yes-no-answer',
     anchors: anchors([
-      ['LLaVA-Tri', 87.8, 'mean of closed accuracy and open recall', 'fine-tuned on SLAKE train', MEDTRINITY, true, MEDTRINITY_WHY],
+      ['LLaVA-Tri', 87.8, 'accuracy (paper abstract)', 'fine-tuned on SLAKE train', MEDTRINITY, true, MEDTRINITY_WHY],
       ['LLaVA-Med-7B', 48.6, 'multiple-choice accuracy', 'zero-shot, multiple choice', HUATUO, false, HUATUO_WHY],
       ['HuatuoGPT-Vision-34B', 76.9, 'multiple-choice accuracy', 'zero-shot, multiple choice', HUATUO, false, HUATUO_WHY],
     ]),
