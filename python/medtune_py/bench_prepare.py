@@ -55,25 +55,42 @@ def find_split_files(root: Path, split: str) -> list[Path]:
     return sorted(out)
 
 
+def _cached(repo: str, patterns: list[str], cache: Path) -> Path | None:
+    """An earlier download of the same files, when there is one (used when the Hub cannot be reached)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo, repo_type="dataset", cache_dir=str(cache), allow_patterns=patterns,
+                                      local_files_only=True))
+    except Exception:  # noqa: BLE001 - nothing cached is the common case and ends the same way
+        return None
+
+
 def fetch_hub(repo: str, splits: list[str], cache: Path) -> Path:
     page = f"https://huggingface.co/datasets/{repo}"
     manual = f"or download the parquet files from {page}/tree/main/data and pass their folder with --bench-source DIR"
-    if _truthy(os.environ.get("HF_HUB_OFFLINE")):
-        protocol.fail("HUB_OFFLINE", "HF_HUB_OFFLINE is set, so the benchmark cannot be downloaded",
-                      next=f"unset HF_HUB_OFFLINE, {manual}")
+    patterns = [f"data/{s}-*.parquet" for s in splits] + [f"data/{s}.parquet" for s in splits]
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
     proxied = any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"))
-    if not proxied:
+    offline = "HF_HUB_OFFLINE is set" if _truthy(os.environ.get("HF_HUB_OFFLINE")) else None
+    if not offline and not proxied:
         why = _probe(endpoint)
         if why:
-            protocol.fail("HUB_UNREACHABLE", f"the Hugging Face Hub ({endpoint}) cannot be reached: {why}",
-                          next=f"check the network, proxy or HF_ENDPOINT; {manual}")
+            offline = f"the Hugging Face Hub ({endpoint}) cannot be reached: {why}"
+    if offline:
+        cached = _cached(repo, patterns, cache)
+        if cached is not None and any(cached.rglob("*.parquet")):
+            protocol.log(f"{offline}; using the earlier download of {repo} (revision {cached.name[:12]})")
+            return cached
+        protocol.fail("HUB_OFFLINE" if offline.startswith("HF_HUB_OFFLINE") else "HUB_UNREACHABLE",
+                      f"{offline}, and {repo} was never downloaded on this machine",
+                      next=(f"unset HF_HUB_OFFLINE, {manual}" if offline.startswith("HF_HUB_OFFLINE")
+                            else f"check the network, proxy or HF_ENDPOINT; {manual}"))
     from huggingface_hub import snapshot_download
 
     protocol.progress(f"downloading {repo}", 0, None, message=", ".join(splits), force=True)
     try:
-        path = snapshot_download(repo, repo_type="dataset", cache_dir=str(cache),
-                                 allow_patterns=[f"data/{s}-*.parquet" for s in splits] + [f"data/{s}.parquet" for s in splits])
+        path = snapshot_download(repo, repo_type="dataset", cache_dir=str(cache), allow_patterns=patterns)
     except Exception as err:  # noqa: BLE001 - network and Hub errors of every kind end the same way
         protocol.fail("HUB_DOWNLOAD", f"downloading {repo} failed: {type(err).__name__}: {str(err).splitlines()[0]}",
                       next=f"run the same command again (finished files are kept), {manual}")
@@ -246,7 +263,9 @@ def _convert(a: argparse.Namespace, root: Path, kind: str, splits: list[str], op
                 skipped[k] = skipped.get(k, 0) + v
         manifest = {
             "format": FORMAT, "name": a.name, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "source": {"spec": f"bench:{a.bench}", "kind": kind, "layout": "bench", "root": str(root), "files": len(all_files)},
+            "source": {"spec": f"bench:{a.bench}", "kind": kind, "layout": "bench", "root": str(root), "files": len(all_files),
+                       # A Hub snapshot folder is named after the dataset commit it holds.
+                       "revision": root.name if kind == "hub" else None},
             "options": {"limit": None, "val_ratio": 0, "modality": None, "lang": "en", "max_pixels": MAX_PIXELS, "unit_rows": 0},
             "counts": {"rows_read": sum(c["rows"] for c in per_split.values()), "kept": kept,
                        "train": per_split.get("train", {}).get("kept", 0), "val": per_split.get("validation", {}).get("kept", 0),

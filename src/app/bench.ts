@@ -50,7 +50,8 @@ export interface BenchEvalResult extends BenchRun {
   bench: { id: BenchId; label: string; repo: string; split: BenchSplit };
   dataset: string;
   limit: number | null;
-  source: { kind: string; root: string; files: number; reused: boolean };
+  /** Where the parquet came from; `revision` is the Hub dataset commit of a download. */
+  source: { kind: string; root: string; files: number; revision: string | null; reused: boolean };
   base?: BenchRun;
   diff?: { file: string; questions: number; improved: number; worsened: number; unchanged: number };
   anchors: readonly PublishedAnchor[];
@@ -78,7 +79,7 @@ export async function benchEval(ws: Workspace, venv: Venv, req: BenchEvalRequest
     bench: { id: b.id, label: b.label, repo: b.repo, split: b.evalSplit },
     dataset,
     limit: req.limit ?? null,
-    source: { kind: prep.source.kind, root: prep.source.root, files: prep.source.files, reused: prep.reused },
+    source: { kind: prep.source.kind, root: prep.source.root, files: prep.source.files, revision: prep.source.revision ?? null, reused: prep.reused },
     anchors: b.anchors,
   };
   if (req.withBase) {

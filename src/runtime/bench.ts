@@ -30,7 +30,7 @@ export const BenchPrepared = z.object({
   dir: z.string(),
   bench: z.string(),
   repo: z.string(),
-  source: z.object({ spec: z.string(), kind: z.string(), layout: z.string(), root: z.string(), files: z.number() }),
+  source: z.object({ spec: z.string(), kind: z.string(), layout: z.string(), root: z.string(), files: z.number(), revision: z.string().nullable().optional() }),
   splits: z.record(z.string(), SplitCounts),
   skipped: z.record(z.string(), z.number()),
   reused: z.boolean(),

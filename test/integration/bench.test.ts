@@ -5,7 +5,7 @@
  * predict path, closed/open scores with intervals, base vs tuned with per-question differences, and the errors
  * for wrong input.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -200,6 +200,26 @@ describe('medtune eval --bench on stand-in benchmarks', () => {
       // A benchmark keeps its published splits and questions.
       const c = await medtune(t.ws, ['data', 'prepare', '--source', `bench:vqa-rad:${join(fix, 'vqa-rad')}`, '--limit', '3', '--json']);
       expect(lastJson<{ code: string; problem: string }>(c.stdout)).toMatchObject({ code: 'BAD_OPTION', problem: expect.stringContaining('--limit applies to MedTrinity sources') });
+    }, SLOW);
+
+    it('uses an earlier Hub download (huggingface_hub cache) when the Hub cannot be reached, and records its revision', async () => {
+      const cache = await mkdtemp(join(tmpdir(), 'medtune-bench-cache-'));
+      try {
+        const commit = 'bcf91e7654fb9d51c8ab6a5b82cacf3fafd2fae9';
+        const repo = join(cache, 'bench', 'datasets--flaviagiammarino--vqa-rad');
+        await mkdir(join(repo, 'refs'), { recursive: true });
+        await mkdir(join(repo, 'snapshots', commit, 'data'), { recursive: true });
+        writeFileSync(join(repo, 'refs', 'main'), commit);
+        for (const f of readdirSync(join(fix, 'vqa-rad', 'data'))) copyFileSync(join(fix, 'vqa-rad', 'data', f), join(repo, 'snapshots', commit, 'data', f));
+        const r = await execa(process.execPath, [BIN, '-w', t.ws.root, 'data', 'prepare', '--source', 'bench:vqa-rad', '--name', 'rad-from-hub', '--json'],
+          { reject: false, env: { CI: '1', HF_HUB_OFFLINE: '1', MEDTUNE_CACHE: cache, MEDTUNE_VENV: t.venv.dir } });
+        expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+        expect(lastJson(r.stdout)).toMatchObject({ train: 6, source: 'bench:vqa-rad' });
+        const manifest = JSON.parse(readFileSync(join(t.ws.dataDir, 'rad-from-hub', 'manifest.json'), 'utf8')) as { source: { kind: string; revision: string } };
+        expect(manifest.source).toMatchObject({ kind: 'hub', revision: commit });
+      } finally {
+        await rm(cache, { recursive: true, force: true });
+      }
     }, SLOW);
 
     it('keeps the real Hub download path, and says how to work offline when the Hub is off', async () => {
