@@ -88,6 +88,15 @@ describe('medtune eval --bench on stand-in benchmarks', () => {
       const r = await medtune(t.ws, ['data', 'prepare', '--source', `bench:slake:${join(fix, 'slake')}`, '--name', 'slake-train', '--json']);
       expect(r.exitCode, r.all?.slice(-2000)).toBe(0);
       expect(lastJson(r.stdout)).toMatchObject({ train: 6, val: 2, entries: { train: 'slake-train', val: 'slake-train_val' } });
+      // The Hub's refs/convert/parquet layout (default/<split>/0000.parquet) is read the same way.
+      const conv = join(fix, 'slake-converted');
+      for (const [split, files] of [['train', ['train-00000-of-00002.parquet', 'train-00001-of-00002.parquet']], ['validation', ['validation-00000-of-00001.parquet']], ['test', ['test-00000-of-00001.parquet']]] as const) {
+        await mkdir(join(conv, 'default', split), { recursive: true });
+        files.forEach((f, i) => copyFileSync(join(fix, 'slake', 'data', f), join(conv, 'default', split, `000${i}.parquet`)));
+      }
+      const c = await medtune(t.ws, ['data', 'prepare', '--source', `bench:slake:${conv}`, '--name', 'slake-conv', '--json']);
+      expect(c.exitCode, c.all?.slice(-2000)).toBe(0);
+      expect(lastJson(c.stdout)).toMatchObject({ train: 6, val: 2 });
       const list = await medtune(t.ws, ['data', 'list', '--json']);
       const ds = lastJson<{ datasets: { entry: string; rows: number | null }[] }>(list.stdout).datasets;
       expect(ds.find((d) => d.entry === 'slake-train_val')?.rows).toBe(2);
@@ -197,6 +206,8 @@ describe('medtune eval --bench on stand-in benchmarks', () => {
       expect(lastJson<{ code: string }>(a.stdout).code).toBe('UNKNOWN_BENCH');
       const b = await medtune(t.ws, ['eval', t.modelDir, '--with-base', '--json']);
       expect(lastJson<{ code: string }>(b.stdout).code).toBe('BAD_OPTION');
+      const d = await medtune(t.ws, ['eval', t.modelDir, '--bench', 'slake', '--dataset', 'sample_val', '--json']);
+      expect(lastJson<{ code: string }>(d.stdout).code).toBe('BAD_OPTION');
       // A benchmark keeps its published splits and questions.
       const c = await medtune(t.ws, ['data', 'prepare', '--source', `bench:vqa-rad:${join(fix, 'vqa-rad')}`, '--limit', '3', '--json']);
       expect(lastJson<{ code: string; problem: string }>(c.stdout)).toMatchObject({ code: 'BAD_OPTION', problem: expect.stringContaining('--limit applies to MedTrinity sources') });

@@ -51,6 +51,9 @@ export function register(program: Command): void {
       if (!opts.bench && (opts.benchSource || opts.withBase)) {
         throw new MedtuneError({ doing: 'evaluating', problem: `${opts.benchSource ? '--bench-source' : '--with-base'} needs --bench`, next: `add --bench ${BENCH_IDS.join('|')}`, code: 'BAD_OPTION' });
       }
+      if (opts.bench && opts.dataset) {
+        throw new MedtuneError({ doing: 'evaluating', problem: '--bench evaluates on the benchmark\'s own test split, so --dataset has no place beside it', next: 'drop --dataset, or drop --bench to evaluate on a dataset', code: 'BAD_OPTION' });
+      }
       if (opts.bench) {
         const res = await benchEval(ctx.workspace, venv, {
           target: ref, bench: opts.bench, sourceDir: opts.benchSource, base: opts.base, withBase: opts.withBase, limit: opts.limit, batchSize: opts.batchSize, maxNewTokens: opts.maxNewTokens, overrides: opts.set,
