@@ -8,10 +8,9 @@ import { BENCH_IDS, benchmark, parseBenchSource, type Benchmark, type BenchSplit
 import { MedtuneError } from '../core/errors.js';
 import { datasetNameProblem, entryNames, sharegptEntry, type DataProgress, type PrepareResult } from '../core/dataset.js';
 import { withLock, writeJsonAtomic } from './atomic.js';
-import { readDatasetInfo } from './datasets.js';
+import { readDatasetInfo, type PrepareOptions } from './datasets.js';
 import { runHelper } from './helpers.js';
 import { cacheRoot } from './paths.js';
-import type { PrepareOptions } from './datasets.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 
