@@ -28,6 +28,7 @@ import type { TrainConfig } from '../core/trainconfig.js';
 import { writeJsonAtomic } from './atomic.js';
 import { readDatasetInfo } from './datasets.js';
 import { runHelper } from './helpers.js';
+import { resolveImages, type ScanOptions } from './scans.js';
 import { listRunIds, readManifest, resolveRunDir } from './runstore.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
@@ -169,7 +170,7 @@ export function summary(t: ModelTarget): { kind: string; ref: string; label: str
 function checkImages(images: string[], doing: string): string[] {
   const out = images.map((i) => resolve(i));
   const missing = out.filter((i) => !existsSync(i));
-  if (missing.length) throw new MedtuneError({ doing, problem: `no such image: ${missing.join(', ')}`, next: 'pass existing PNG or JPEG files with --image', code: 'NO_IMAGE' });
+  if (missing.length) throw new MedtuneError({ doing, problem: `no such image: ${missing.join(', ')}`, next: 'pass existing images (PNG, JPEG), DICOM files or folders, or NIfTI volumes', code: 'NO_IMAGE' });
   return out;
 }
 
@@ -185,6 +186,8 @@ export interface AskRequest {
   images: string[];
   question: string;
   maxNewTokens?: number;
+  /** How scans among the images are turned into what the model sees. */
+  scan?: ScanOptions;
   onToken?: (text: string) => void;
   onProgress?: Progress;
   signal?: AbortSignal;
@@ -199,6 +202,8 @@ export interface AskResult {
   device: string;
   question: string;
   images: string[];
+  /** How each scan was converted (or which members of a folder were refused). */
+  notes: string[];
   model: ReturnType<typeof summary>;
 }
 
@@ -208,7 +213,8 @@ export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<A
   const doing = 'asking the model';
   if (!req.images.length) throw new MedtuneError({ doing, problem: 'no image given', next: 'pass one or more --image FILE', code: 'NO_IMAGE' });
   if (!req.question.trim()) throw new MedtuneError({ doing, problem: 'the question is empty', next: 'write the question after the model: medtune ask MODEL --image a.png "What is shown?"', code: 'NO_QUESTION' });
-  const images = checkImages(req.images, doing);
+  checkImages(req.images, doing);
+  const { images, notes } = await resolveImages(ws, venv, req.images, req.scan, doing);
   const target = isTarget(req.model) ? req.model : await resolveModel(ws, req.model);
   const px = imagePixels(target);
   const args = ['ask', '--model', target.modelDir, '--question', req.question, '--max-new-tokens', String(req.maxNewTokens ?? 256),
@@ -224,7 +230,7 @@ export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<A
   return {
     answer: String(r.answer ?? ''), tokens: Number(r.tokens ?? 0), promptTokens: Number(r.prompt_tokens ?? 0), seconds: Number(r.seconds ?? 0),
     firstTokenSeconds: typeof r.first_token_seconds === 'number' ? r.first_token_seconds : null, device: String(r.device ?? ''),
-    question: req.question, images, model: summary(target),
+    question: req.question, images, notes, model: summary(target),
   };
 }
 
@@ -245,6 +251,8 @@ export interface CompareRequest {
   samples?: number[];
   limit?: number;
   maxNewTokens?: number;
+  /** How scans among --images are turned into what the model sees. */
+  scan?: ScanOptions;
 }
 
 export interface CompareReport {
@@ -311,8 +319,9 @@ export async function compareModels(ws: Workspace, venv: Venv, req: CompareReque
   let dataset: string | null = null;
   let sources: { question: string; images: string[]; reference: string | null; expected: string | null }[];
   if (req.images?.length) {
-    const images = checkImages(req.images, doing);
-    sources = images.map((i) => ({ question: req.prompt ?? DEFAULT_PROMPT, images: [i], reference: null, expected: null }));
+    checkImages(req.images, doing);
+    const { groups } = await resolveImages(ws, venv, req.images, req.scan, doing);
+    sources = groups.map((images) => ({ question: req.prompt ?? DEFAULT_PROMPT, images, reference: null, expected: null }));
   } else {
     dataset = req.dataset ?? (await defaultEvalDataset(ws, tuned));
     if (!dataset) throw new MedtuneError({ doing, problem: 'no questions: neither --images nor --dataset, and the tuned model has no run dataset', next: 'pass --images a.png b.png or --dataset NAME', code: 'NO_QUESTIONS' });
