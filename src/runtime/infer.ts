@@ -188,6 +188,11 @@ export interface AskRequest {
   maxNewTokens?: number;
   /** How scans among the images are turned into what the model sees. */
   scan?: ScanOptions;
+  /**
+   * `auto` (default): a ready `medtune serve` of this workspace for the same model answers, else the model is
+   * loaded; `never`: always load it; or an explicit server (then MODEL only labels the answer).
+   */
+  server?: 'auto' | 'never' | { url: string; apiKey?: string };
   onToken?: (text: string) => void;
   onProgress?: Progress;
   signal?: AbortSignal;
@@ -216,6 +221,17 @@ export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<A
   checkImages(req.images, doing);
   const { images, notes } = await resolveImages(ws, venv, req.images, req.scan, doing);
   const target = isTarget(req.model) ? req.model : await resolveModel(ws, req.model);
+  const mode = req.server ?? 'auto';
+  if (mode !== 'never') {
+    // Imported here: serve.ts builds on this module's model resolution.
+    const { askServer, findServerFor } = await import('./serve.js');
+    const live = typeof mode === 'object' ? { url: mode.url.replace(/\/+$/, ''), apiKey: mode.apiKey } : await findServerFor(ws, target).then((s) => (s && !s.keyRequired ? { url: s.url, apiKey: undefined } : null));
+    if (live) {
+      req.onProgress?.('generate', 0, req.maxNewTokens ?? 256, `asking the server at ${live.url}`);
+      const r = await askServer({ url: live.url, apiKey: live.apiKey, images, question: req.question, maxNewTokens: req.maxNewTokens, onToken: req.onToken, signal: req.signal });
+      return { answer: r.answer, tokens: 0, promptTokens: 0, seconds: Math.round(r.seconds * 1000) / 1000, firstTokenSeconds: r.firstTokenSeconds, device: `server ${live.url}`, question: req.question, images, notes, model: summary(target) };
+    }
+  }
   const px = imagePixels(target);
   const args = ['ask', '--model', target.modelDir, '--question', req.question, '--max-new-tokens', String(req.maxNewTokens ?? 256),
     '--image-max-pixels', String(px.max), '--image-min-pixels', String(px.min), ...images.flatMap((i) => ['--image', i])];

@@ -76,7 +76,7 @@ export async function convertScans(ws: Workspace, venv: Venv, inputs: string[], 
   const doing = 'converting scans into images';
   const args = checkScanOptions(opts, doing);
   if (!inputs.length) return [];
-  const ev = await runHelper('scans', ['convert', '--out', scansDir(ws), '--window', args.window, '--slices', args.slices, ...inputs.map((i) => resolve(i))], { venv, doing, signal });
+  const ev = await runHelper('scans', ['convert', '--out', scansDir(ws), `--window=${args.window}`, `--slices=${args.slices}`, ...inputs.map((i) => resolve(i))], { venv, doing, signal });
   const parsed = ScanResult.safeParse(ev);
   if (!parsed.success) throw new MedtuneError({ doing, problem: `the scans helper returned an unexpected result: ${parsed.error.issues[0]?.message}`, code: 'HELPER_PROTOCOL' });
   return inputs.map((input, i) => {
@@ -180,7 +180,7 @@ export interface ScanDatasetOptions extends ScanOptions {
 export function scanDatasetArgs(ws: Workspace, opts: ScanDatasetOptions, templatesDir: string): string[] {
   const args = checkScanOptions(opts, `preparing dataset ${opts.name}`);
   const out = ['dataset', '--source', resolve(opts.source), '--data-dir', ws.dataDir, '--name', opts.name, '--templates', templatesDir,
-    '--window', args.window, '--slices', args.slices, '--val-ratio', String(opts.valRatio ?? 0)];
+    `--window=${args.window}`, `--slices=${args.slices}`, '--val-ratio', String(opts.valRatio ?? 0)];
   if (opts.captions) out.push('--captions', resolve(opts.captions));
   if (opts.lang) out.push('--lang', opts.lang);
   if (opts.force) out.push('--force');
