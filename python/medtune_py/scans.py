@@ -506,13 +506,15 @@ def convert_member(m: Member, window: Window | None, spec: tuple[str, Any]) -> P
     return convert_series(m.files, window, spec)
 
 
-def write_picture(pic: Picture, out: Path) -> list[dict[str, Any]]:
+def write_picture(pic: Picture, out: Path, settings: str) -> list[dict[str, Any]]:
+    """Writes the frames as PNGs named by a digest of the scan's bytes and the settings that made them."""
     from PIL import Image
 
     out.mkdir(parents=True, exist_ok=True)
     images = []
+    stem = hashlib.sha256(f"{pic.digest}|{settings}".encode()).hexdigest()[:20]
     for index, frame in zip(pic.picked, pic.frames):
-        name = f"scan-{pic.digest}-{index}.png"
+        name = f"scan-{stem}-{index}.png"
         target = out / name
         if not target.exists():
             tmp = out / f".{name}.{os.getpid()}.tmp"
@@ -529,6 +531,10 @@ def describe(pic: Picture) -> dict[str, Any]:
             "window": None if w is None or w.source in ("colour", "voi-lut") and w.width == 0 else
             {"center": round(w.center, 3), "width": round(w.width, 3), "source": w.source, "function": w.function},
             "voiLut": bool(w is not None and w.source == "voi-lut")}
+
+
+def settings_tag(window: Window | None) -> str:
+    return "auto" if window is None else f"{window.center:g}/{window.width:g}"
 
 
 def parse_window(text: str) -> Window | None:
@@ -569,7 +575,7 @@ def convert_inputs(paths: list[str], out: Path, window: Window | None, spec: tup
         for j, m in enumerate(units):
             try:
                 pic = convert_member(m, window, spec)
-                items.append({"input": i, "member": j, **describe(pic), "images": write_picture(pic, out)})
+                items.append({"input": i, "member": j, **describe(pic), "images": write_picture(pic, out, settings_tag(window))})
             except Refused as r:
                 items.append({"input": i, "member": j, "refused": {"code": r.code, "reason": r.reason}})
     protocol.progress("scans", total, total, unit="inputs", force=True)
@@ -610,9 +616,21 @@ def read_captions(path: Path) -> dict[str, str]:
         protocol.fail("BAD_CAPTIONS", f"cannot read the captions CSV ({err.strerror})")
 
 
-def caption_of(m: Member, captions: dict[str, str]) -> str | None:
-    for key in (m.key, m.series_uid, Path(m.key).name, Path(m.key).stem):
-        if key and key in captions:
+def caption_keys(m: Member, root: Path) -> list[str]:
+    """The CSV keys that name a member: its folder or file, its SeriesInstanceUID, and for a one-file series the
+    file itself (with or without its folder and extension)."""
+    keys = [m.key, m.series_uid, Path(m.key).name]
+    if len(m.files) == 1:
+        rel = m.files[0][0].relative_to(root).as_posix()
+        keys += [rel, str(Path(rel).with_suffix("")), m.files[0][0].name, m.files[0][0].stem]
+    else:
+        keys.append(Path(m.key).stem)
+    return [k for k in keys if k]
+
+
+def caption_of(m: Member, captions: dict[str, str], root: Path) -> str | None:
+    for key in caption_keys(m, root):
+        if key in captions:
             return captions[key]
     return None
 
@@ -623,7 +641,7 @@ def cmd_dataset(a: argparse.Namespace) -> int:
     from collections import Counter
     from datetime import datetime, timezone
 
-    from .medtrinity import label_modality, load_questions, neutralise, question_for, split_of
+    from .medtrinity import detect_modality, load_questions, neutralise, question_for, split_of
 
     started = __import__("time").monotonic()
     source = Path(a.source)
@@ -656,7 +674,7 @@ def cmd_dataset(a: argparse.Namespace) -> int:
         protocol.progress("scans", n, len(units), unit="series")
         caption = None
         if captions is not None:
-            caption = caption_of(m, captions)
+            caption = caption_of(m, captions, source)
             if caption is None and m.refused is None:
                 skipped["no_caption"] += 1
                 continue
@@ -667,15 +685,14 @@ def cmd_dataset(a: argparse.Namespace) -> int:
             # Where a refusal came from is said by its number in the source's sorted walk, not by its path.
             refusals.append({"member": n, "code": r.code, "reason": r.reason})
             continue
-        for key in (m.key, m.series_uid, Path(m.key).name, Path(m.key).stem):
-            if captions is not None and key in captions:
-                used_keys.add(key)
-        imgs = write_picture(pic, images_dir)
+        if captions is not None:
+            used_keys.update(k for k in caption_keys(m, source) if k in captions)
+        imgs = write_picture(pic, images_dir, settings_tag(window))
         rid = f"scan-{pic.digest}"
         if caption is not None:
             caption, changed = neutralise(caption)
             neutralised += int(changed)
-        modality = (label_modality(caption) if caption else "other")
+        modality = detect_modality(caption) if caption else "other"
         if modality == "other":
             modality = DICOM_MODALITY.get(pic.modality, "other")
         split = split_of(rid, a.val_ratio) if caption is not None else "train"
