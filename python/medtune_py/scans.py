@@ -658,8 +658,9 @@ def cmd_dataset(a: argparse.Namespace) -> int:
         protocol.fail("BAD_ARGS", f"--slices {a.slices}: {err}")
     data_dir = Path(a.data_dir).resolve()
     ds = data_dir / a.name
-    if (ds / "manifest.json").exists() and not a.force:
-        protocol.fail("DATASET_EXISTS", f"dataset {a.name} already exists", "pass --force to replace it, or choose another --name")
+    if ds.exists() and not a.force:
+        what = "already exists" if (ds / "manifest.json").exists() else "is a folder medtune did not make"
+        protocol.fail("DATASET_EXISTS", f"dataset {a.name} {what} ({ds})", "pass --force to replace it, or choose another --name")
     work = data_dir / f".{a.name}.scans-{os.getpid()}.tmp"
     shutil.rmtree(work, ignore_errors=True)
     images_dir = work / "images"
