@@ -255,7 +255,10 @@ def _voi_lut(ds: Any, values: Any) -> Any | None:
         return None
     item = ds.VOILUTSequence[0]
     bits = int(item.LUTDescriptor[2]) if "LUTDescriptor" in item else 16
-    out = np.asarray(apply_voi_lut(values, ds, index=0, prefer_lut=True), dtype=np.float64)
+    try:
+        out = np.asarray(apply_voi_lut(values, ds, index=0, prefer_lut=True), dtype=np.float64)
+    except (NotImplementedError, ValueError, IndexError, AttributeError):
+        return None  # an unusable LUT: the frame's range is shown instead
     return np.clip(out / float((1 << bits) - 1), 0.0, 1.0)
 
 
@@ -301,6 +304,8 @@ def _decode_frame(ds: Any, index: int, frames: int) -> Any:
 
 def _grey(ds: Any, raw: Any, index: int, window: Window | None) -> tuple[Any, Window]:
     """A greyscale frame as uint8 through modality LUT, window (or VOI LUT) and MONOCHROME1 inversion."""
+    import numpy as np
+
     values = _modality_lut(ds, raw, index)
     used: Window
     unit = None
@@ -311,7 +316,8 @@ def _grey(ds: Any, raw: Any, index: int, window: Window | None) -> tuple[Any, Wi
         if file_w is not None:
             used = file_w
         else:
-            unit = _voi_lut(ds, raw if "ModalityLUTSequence" not in ds else values)
+            # The VOI LUT's input is the modality LUT's output (PS3.3 C.11.2), as whole numbers.
+            unit = _voi_lut(ds, np.rint(values).astype(np.int64))
             used = Window(0.0, 0.0, "voi-lut") if unit is not None else range_window(values)
     if unit is None:
         unit = window_unit(values, used)

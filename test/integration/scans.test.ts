@@ -207,6 +207,37 @@ describe('DICOM files as the model sees them', () => {
   });
 });
 
+describe('a VOI LUT from the file', () => {
+  it('maps the modality LUT output through the LUT, scaled by its bit depth', async () => {
+    // MR_small re-written with a non-linear 12-bit VOI LUT in place of its window.
+    const file = join(ws.root, 'voi-lut.dcm');
+    await execa(venv.python, ['-c', String.raw`
+import sys, pydicom
+from pydicom.dataset import Dataset
+from pydicom.data import get_testdata_file
+ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+del ds.WindowCenter, ds.WindowWidth
+item = Dataset()
+item.LUTDescriptor = [4096, 0, 12]
+item.LUTData = [int(4095 * (i / 4095) ** 0.5) for i in range(4096)]
+ds.VOILUTSequence = [item]
+ds.save_as(sys.argv[1])
+`, file]);
+    const s = only(await convertScans(ws, venv, [file]), 0);
+    expect(s).toMatchObject({ window: null, voiLut: true });
+    const r = await execa(venv.python, ['-c', String.raw`
+import sys, json, numpy as np, pydicom
+from PIL import Image
+ds = pydicom.dcmread(sys.argv[1])
+v = np.clip(ds.pixel_array.astype(np.int64), 0, 4095)
+exp = np.array([int(4095 * (i / 4095) ** 0.5) for i in range(4096)])[v] / 4095 * 255
+got = np.asarray(Image.open(sys.argv[2])).astype(np.float64)
+print(json.dumps(float(np.abs(got - exp).max())))
+`, file, s.images[0]!.file]);
+    expect(Number(r.stdout)).toBeLessThanOrEqual(1);
+  }, 60_000);
+});
+
 describe('what is not an image is refused with a typed reason', () => {
   it.each([
     ['liver_1frame.dcm', 'SEGMENTATION'],

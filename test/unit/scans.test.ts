@@ -119,3 +119,14 @@ describe('chat requests and streams', () => {
     expect(p.done).toBe(true);
   });
 });
+
+describe('transcripts', () => {
+  it('are named by the session start and grow by turns', async () => {
+    const { newTranscript, transcriptName, withTurn } = await import('../../src/core/transcript.js');
+    const t = newTranscript('2026-12-04T18:15:00.123Z');
+    expect(transcriptName(t.startedAt)).toBe('ask-20261204-181500.json');
+    const t2 = withTurn(t, { at: 'x', question: 'q', images: ['a.png'], notes: [], answers: [{ model: 'm', answer: 'a', seconds: 1, device: 'cpu' }] });
+    expect(t.turns).toHaveLength(0);
+    expect(t2.turns).toHaveLength(1);
+  });
+});
