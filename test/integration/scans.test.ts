@@ -218,8 +218,8 @@ from pydicom.data import get_testdata_file
 ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
 del ds.WindowCenter, ds.WindowWidth
 item = Dataset()
-item.LUTDescriptor = [4096, 0, 12]
-item.LUTData = [int(4095 * (i / 4095) ** 0.5) for i in range(4096)]
+item.add_new(0x00283002, "US", [4096, 0, 12])  # LUT Descriptor (US or SS: given explicitly)
+item.add_new(0x00283006, "US", [int(4095 * (i / 4095) ** 0.5) for i in range(4096)])  # LUT Data
 ds.VOILUTSequence = [item]
 ds.save_as(sys.argv[1])
 `, file]);
