@@ -81,6 +81,8 @@ export function AskScreen({ width, height }: ScreenProps) {
   useEffect(() => {
     if (!files.length || !slices.ok) {
       setPrepared(null);
+      setPreparing(false);
+      setPrepError(null);
       return;
     }
     const ctl = new AbortController();
@@ -206,7 +208,7 @@ export function AskScreen({ width, height }: ScreenProps) {
               {panes.length ? panes.map((p, i) => (
                 <Box key={i} flexDirection="column" width={Math.floor(width / panes.length)} paddingRight={1} overflow="hidden">
                   <Text wrap="truncate-end"><Text bold underline color={i === 0 ? theme.accent : theme.ok}>{p.label}</Text><Text dimColor> {p.status === 'answering' ? '…' : p.note}</Text></Text>
-                  <Text color={p.status === 'failed' ? theme.error : undefined}>{p.status === 'failed' ? p.note : p.text.trim() || (p.status === 'waiting' ? 'waiting' : '')}</Text>
+                  <Text color={p.status === 'failed' ? theme.error : undefined}>{p.status === 'failed' ? p.note : p.text.trim() || (p.status === 'waiting' ? 'waiting' : p.status === 'done' ? '(no answer)' : '')}</Text>
                 </Box>
               )) : <Text dimColor>{canAsk ? 'press a to ask' : 'pick a model, attach images or scans, write a question'}</Text>}
             </Box>
