@@ -280,10 +280,14 @@ def _colour_frame(ds: Any, arr: Any) -> Any:
     return to_uint8(np.clip(arr.astype(np.float64) / float((1 << bits) - 1), 0.0, 1.0))
 
 
-def _decode_frame(ds: Any, index: int, frames: int) -> Any:
+def _decode_frame(ds: Any, index: int, frames: int, path: Path | None = None) -> Any:
+    """One frame. With `path` (multi-frame files), pydicom reads only that frame's bytes from the file, so a
+    long cine loop or an enhanced CT never has to fit in memory whole."""
     from pydicom.pixels import pixel_array
 
     try:
+        if path is not None:
+            return pixel_array(str(path), index=index)
         return pixel_array(ds, index=index if frames > 1 else None)
     except (NotImplementedError, RuntimeError) as err:
         msg = str(err).lower()
@@ -334,15 +338,19 @@ def dicom_instances(ds: Any) -> int:
 
 
 def convert_dicom_file(path: Path, window: Window | None, spec: tuple[str, Any]) -> Picture:
-    ds = read_dicom(path, pixels=True)
-    classify(ds)
-    frames = dicom_instances(ds)
+    head = read_dicom(path, pixels=False)
+    classify(head, pixels_read=False)
+    frames = dicom_instances(head)
     picked = pick(frames, spec)
+    # A single frame is read whole; a multi-frame file frame by frame (the header has every LUT and window).
+    ds = head if frames > 1 else read_dicom(path, pixels=True)
+    if frames == 1:
+        classify(ds)
     photometric = str(ds.get("PhotometricInterpretation", ""))
     pic = Picture(kind="dicom", modality=str(ds.get("Modality", "") or ""), photometric=photometric,
                   bits=int(ds.get("BitsStored", 0) or 0), slices=frames, picked=picked, digest=_digest_files([path]))
     for i in picked:
-        raw = _decode_frame(ds, i, frames)
+        raw = _decode_frame(ds, i, frames, path if frames > 1 else None)
         if raw.ndim == 3 and raw.shape[-1] in (3, 4) and photometric not in ("MONOCHROME1", "MONOCHROME2"):
             pic.frames.append(_colour_frame(ds, raw[..., :3]))
             pic.window = Window(0.0, 0.0, "colour")
@@ -392,36 +400,59 @@ def convert_series(files: list[tuple[Path, Any]], window: Window | None, spec: t
 # NIfTI
 
 
+def _axial_plane(img: Any, k: int) -> Any:
+    """Axial slice k (counted from inferior to superior) of a NIfTI image, read lazily from its file and turned to
+    RAS+ in-plane axes (the first volume of 4-D data). Only that plane is read: a large volume never is whole."""
+    import nibabel as nib
+    import numpy as np
+
+    ornt = nib.io_orientation(img.affine)  # per file axis: (RAS axis it runs along, +1 / -1)
+    along = {int(out): (axis, int(flip)) for axis, (out, flip) in enumerate(ornt)}
+    s_axis, s_flip = along[2]
+    n = img.shape[s_axis]
+    index: list[Any] = [slice(None)] * 3 + [0] * (len(img.shape) - 3)
+    index[s_axis] = k if s_flip > 0 else n - 1 - k
+    plane = np.asarray(img.dataobj[tuple(index)], dtype=np.float64)  # scl_slope / scl_inter applied by nibabel
+    rest = [a for a in range(3) if a != s_axis]  # the two file axes left in the plane, in order
+    outs = [int(ornt[a][0]) for a in rest]
+    if outs != sorted(outs):
+        plane = plane.T
+        rest = rest[::-1]
+    for dim, a in enumerate(rest):
+        if ornt[a][1] < 0:
+            plane = np.flip(plane, axis=dim)
+    return plane
+
+
 def convert_nifti(path: Path, window: Window | None, spec: tuple[str, Any]) -> Picture:
     import numpy as np
 
     try:
         import nibabel as nib
 
-        img = nib.as_closest_canonical(nib.load(str(path)))
-        data = np.asarray(img.dataobj, dtype=np.float64)  # scl_slope / scl_inter applied by nibabel
+        img = nib.load(str(path))
+        if len(img.shape) == 2:
+            img = nib.Nifti1Image(np.asarray(img.dataobj)[:, :, None], img.affine, img.header)
+        if len(img.shape) < 3 or min(img.shape[:3]) < 1:
+            raise Refused("NOT_AN_IMAGE", f"a NIfTI array of shape {tuple(img.shape)} is not an image volume")
+        slices = img.shape[int({int(o): a for a, (o, _) in enumerate(nib.io_orientation(img.affine))}[2])]
+        picked = pick(slices, spec)
+        pic = Picture(kind="nifti", modality="", photometric="MONOCHROME2", bits=int(img.get_data_dtype().itemsize * 8),
+                      slices=slices, picked=picked, digest=_digest_files([path]))
+        for k in picked:
+            # RAS+ in-plane: axis 0 runs to the patient's left, axis 1 to anterior. Rotating by 90 degrees puts
+            # anterior at the top and the patient's right on the viewer's left, as radiology viewers show axial slices.
+            plane = np.rot90(_axial_plane(img, k))
+            w = window or range_window(plane)
+            pic.window = w
+            pic.frames.append(to_uint8(window_unit(plane, w)))
+        return pic
+    except Refused:
+        raise
     except (EOFError, OSError) as err:
         raise Refused("TRUNCATED", f"the NIfTI file ends early or cannot be read ({type(err).__name__})") from None
     except Exception as err:  # noqa: BLE001
         raise Refused("UNREADABLE", f"cannot be read as NIfTI ({type(err).__name__})") from None
-    while data.ndim > 3:  # 4-D (time, channels): the first volume
-        data = data[..., 0]
-    if data.ndim == 2:
-        data = data[:, :, None]
-    if data.ndim != 3 or min(data.shape[:2]) < 1:
-        raise Refused("NOT_AN_IMAGE", f"a NIfTI array of shape {tuple(data.shape)} is not an image volume")
-    slices = data.shape[2]
-    picked = pick(slices, spec)
-    pic = Picture(kind="nifti", modality="", photometric="MONOCHROME2", bits=int(img.get_data_dtype().itemsize * 8),
-                  slices=slices, picked=picked, digest=_digest_files([path]))
-    for k in picked:
-        # RAS+ canonical: axis 0 runs to the patient's left, axis 1 to anterior. Rotating by 90 degrees puts
-        # anterior at the top and the patient's right on the viewer's left, as radiology viewers show axial slices.
-        plane = np.rot90(data[:, :, k])
-        w = window or range_window(plane)
-        pic.window = w
-        pic.frames.append(to_uint8(window_unit(plane, w)))
-    return pic
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -288,6 +288,31 @@ describe('NIfTI volumes', () => {
   }, 60_000);
 });
 
+describe('NIfTI orientation', () => {
+  it('the same anatomy stored in another axis order and direction gives the same axial slices', async () => {
+    // One volume written twice: as RAS, and transposed and flipped into A-I-L storage with the affine to match.
+    const dir = join(ws.root, 'orient');
+    mkdirSync(dir, { recursive: true });
+    await execa(venv.python, ['-c', String.raw`
+import sys, os, numpy as np, nibabel as nib
+d = sys.argv[1]
+ras = np.random.default_rng(7).integers(0, 3000, (20, 24, 16)).astype(np.int16)
+nib.save(nib.Nifti1Image(ras, np.eye(4)), os.path.join(d, "ras.nii.gz"))
+# Storage axes (A, I, L): file axis 0 = RAS axis 1, file axis 1 = -RAS axis 2, file axis 2 = -RAS axis 0.
+ail = np.flip(np.flip(ras.transpose(1, 2, 0), 1), 2).copy()
+aff = np.array([[0, 0, -1, 19], [1, 0, 0, 0], [0, -1, 0, 15], [0, 0, 0, 1]], float)
+nib.save(nib.Nifti1Image(ail, aff), os.path.join(d, "ail.nii.gz"))
+`, dir]);
+    const items = await convertScans(ws, venv, [join(dir, 'ras.nii.gz'), join(dir, 'ail.nii.gz')], { slices: 'even:3' });
+    const a = only(items, 0);
+    const b = only(items, 1);
+    expect(a.images.map((i) => [i.slice, i.slices])).toEqual([[2, 16], [8, 16], [13, 16]]);
+    expect(b.images.map((i) => [i.slice, i.slices])).toEqual([[2, 16], [8, 16], [13, 16]]);
+    const diffs = await oracle(a.images.map((im, i) => ({ png: im.file, other: b.images[i]!.file })));
+    expect(diffs.map((d) => d.maxDiff)).toEqual([0, 0, 0]);
+  }, 60_000);
+});
+
 describe('data prepare from a folder of scans', () => {
   it('builds rows with captions from a CSV, refuses the non-images, and registers the dataset', async () => {
     const src = join(ws.root, 'study');
