@@ -126,7 +126,7 @@ export async function prepareDataset(ws: Workspace, venv: Venv, opts: PrepareOpt
   const args = scans
     ? scanDatasetArgs(ws, { ...opts, lang: opts.lang }, join(TEMPLATES_DIR, 'questions'))
     : prepareArgs(ws, opts);
-  const ev = await runHelper(scans ? 'scans' : 'data_prepare', args, { venv, doing, onEvent: relay(onProgress, opts.onLog), signal: opts.signal });
+  const ev = await runHelper(scans ? 'scan_dataset' : 'data_prepare', args, { venv, doing, onEvent: relay(onProgress, opts.onLog), signal: opts.signal });
   const parsed = HelperResult.safeParse(ev);
   if (!parsed.success) {
     throw new MedtuneError({ doing, problem: `the data_prepare helper returned an unexpected result: ${parsed.error.issues[0]?.message}`, code: 'HELPER_PROTOCOL' });

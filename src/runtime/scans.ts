@@ -179,7 +179,7 @@ export interface ScanDatasetOptions extends ScanOptions {
 /** The scans helper's `dataset` arguments (runtime/datasets.ts registers the result). */
 export function scanDatasetArgs(ws: Workspace, opts: ScanDatasetOptions, templatesDir: string): string[] {
   const args = checkScanOptions(opts, `preparing dataset ${opts.name}`);
-  const out = ['dataset', '--source', resolve(opts.source), '--data-dir', ws.dataDir, '--name', opts.name, '--templates', templatesDir,
+  const out = ['--source', resolve(opts.source), '--data-dir', ws.dataDir, '--name', opts.name, '--templates', templatesDir,
     `--window=${args.window}`, `--slices=${args.slices}`, '--val-ratio', String(opts.valRatio ?? 0)];
   if (opts.captions) out.push('--captions', resolve(opts.captions));
   if (opts.lang) out.push('--lang', opts.lang);
