@@ -124,7 +124,7 @@ export async function prepareDataset(ws: Workspace, venv: Venv, opts: PrepareOpt
   await readDatasetInfo(ws);
   const scans = sourceKind(opts.source) === 'local' && (opts.captions !== undefined || await isScanFolder(resolve(opts.source)));
   const args = scans
-    ? scanDatasetArgs(ws, { ...opts, lang: opts.lang }, join(TEMPLATES_DIR, 'questions'))
+    ? scanDatasetArgs(ws, opts, join(TEMPLATES_DIR, 'questions'))
     : prepareArgs(ws, opts);
   const ev = await runHelper(scans ? 'scan_dataset' : 'data_prepare', args, { venv, doing, onEvent: relay(onProgress, opts.onLog), signal: opts.signal });
   const parsed = HelperResult.safeParse(ev);

@@ -220,18 +220,23 @@ export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<A
   if (!req.question.trim()) throw new MedtuneError({ doing, problem: 'the question is empty', next: 'write the question after the model: medtune ask MODEL --image a.png "What is shown?"', code: 'NO_QUESTION' });
   checkImages(req.images, doing);
   const { images, notes } = await resolveImages(ws, venv, req.images, req.scan, doing);
-  const target = isTarget(req.model) ? req.model : await resolveModel(ws, req.model);
   const mode = req.server ?? 'auto';
+  // An explicit server may serve a model this workspace does not hold: MODEL then only names it.
+  const target = typeof mode === 'object' ? null : isTarget(req.model) ? req.model : await resolveModel(ws, req.model);
   if (mode !== 'never') {
     // Imported here: serve.ts builds on this module's model resolution.
     const { askServer, findServerFor } = await import('./serve.js');
-    const live = typeof mode === 'object' ? { url: mode.url.replace(/\/+$/, ''), apiKey: mode.apiKey } : await findServerFor(ws, target).then((s) => (s && !s.keyRequired ? { url: s.url, apiKey: undefined } : null));
+    const live = target === null ? { url: (mode as { url: string }).url.replace(/\/+$/, ''), apiKey: (mode as { apiKey?: string }).apiKey }
+      : await findServerFor(ws, target).then((s) => (s && !s.keyRequired ? { url: s.url, apiKey: undefined } : null));
     if (live) {
       req.onProgress?.('generate', 0, req.maxNewTokens ?? 256, `asking the server at ${live.url}`);
       const r = await askServer({ url: live.url, apiKey: live.apiKey, images, question: req.question, maxNewTokens: req.maxNewTokens, onToken: req.onToken, signal: req.signal });
-      return { answer: r.answer, tokens: 0, promptTokens: 0, seconds: Math.round(r.seconds * 1000) / 1000, firstTokenSeconds: r.firstTokenSeconds, device: `server ${live.url}`, question: req.question, images, notes, model: summary(target) };
+      const ref = typeof req.model === 'string' ? req.model : isTarget(req.model) ? req.model.ref : 'name' in req.model ? req.model.name : req.model.id;
+      const model = target ? summary(target) : { kind: 'server', ref, label: `${ref} at ${live.url}`, model: live.url, adapter: null };
+      return { answer: r.answer, tokens: 0, promptTokens: 0, seconds: Math.round(r.seconds * 1000) / 1000, firstTokenSeconds: r.firstTokenSeconds, device: `server ${live.url}`, question: req.question, images, notes, model };
     }
   }
+  if (target === null) throw new MedtuneError({ doing, problem: 'no server to ask', code: 'NO_SERVER' });
   const px = imagePixels(target);
   const args = ['ask', '--model', target.modelDir, '--question', req.question, '--max-new-tokens', String(req.maxNewTokens ?? 256),
     '--image-max-pixels', String(px.max), '--image-min-pixels', String(px.min), ...images.flatMap((i) => ['--image', i])];

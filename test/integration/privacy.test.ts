@@ -2,7 +2,8 @@
  * No patient-identifying value from a scan reaches a dataset, a log, a prediction file or a run folder.
  * Identifying values are planted in real DICOM files (pydicom's public test files, re-written with pydicom) and in
  * their file and folder names; the whole pipeline runs on them with the real CLI (data prepare, train, eval,
- * compare, ask); then every file it wrote, every helper log of this test and every CLI output is searched.
+ * compare, ask, serve and ask through it); then every file it wrote (server logs included), every helper log of
+ * this test and every CLI output is searched.
  */
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -97,6 +98,11 @@ describe('privacy: planted identifying values never leave the scans', () => {
     await run(['eval', runId, '--dataset', 'clinic', '--limit', '4', '--max-new-tokens', '8', '--json']);
     await run(['compare', '--tuned', runId, '--images', join(study, 'mr'), join(study, 'Plantedsmith_Johanna_CT'), '--max-new-tokens', '4', '--json']);
     await run(['ask', runId, '--image', join(study, 'cr', 'ACC-PLANTED-0815'), '--image', study, '--max-new-tokens', '4', '--json', 'What is shown?']);
+    // The same question through `medtune serve`: its logs are in servers/ of the workspace, searched below.
+    await run(['serve', runId, '--json']);
+    const served = await run(['ask', runId, '--image', join(study, 'Plantedsmith_Johanna_CT'), '--max-new-tokens', '4', '--json', 'What is shown?']);
+    expect(lastJson<{ device: string }>(served.stdout).device).toMatch(/^server /);
+    await run(['serve', '--stop', '--json']);
   }, 30 * 60_000);
 
   afterAll(async () => {
@@ -117,6 +123,7 @@ describe('privacy: planted identifying values never leave the scans', () => {
     expect(files.some((f) => f.endsWith('generated_predictions.jsonl'))).toBe(true);
     expect(files.some((f) => f.includes('/compares/'))).toBe(true);
     expect(files.some((f) => f.includes('/data/clinic/images/'))).toBe(true);
+    expect(files.some((f) => f.includes('/servers/') && f.endsWith('stderr.log'))).toBe(true);
     expect(hits(files, t.ws.root)).toEqual([]);
   });
 
