@@ -14,11 +14,23 @@ from typing import Any
 from . import protocol
 
 
+def open_any(path: str):
+    """A PIL image of an ordinary image file, or of a scan as the model would receive it (middle slice, the
+    file's own window)."""
+    from PIL import Image
+
+    from . import scans
+
+    if scans.is_scan(path):
+        return Image.fromarray(scans.preview(path))
+    return Image.open(path)
+
+
 def thumbnail(path: str, max_side: int) -> dict[str, Any]:
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        with open_any(path) as im:
             im.draft("RGB", (max_side, max_side))  # lets JPEG decode at a reduced scale
             rgb = im.convert("RGB")
             # BOX averages every source pixel into the target pixel: no aliasing on fine scan textures.

@@ -96,7 +96,7 @@ export const PrepareResult = z.object({
   modalities: z.object({ train: Counts, val: Counts }),
   content_hash: z.string(),
   source: z.string(),
-  layout: z.enum(['demo', 'full', 'bench']),
+  layout: z.enum(['demo', 'full', 'bench', 'scans']),
   limit_reached: z.boolean(),
   warnings: z.array(z.string()),
   reused: z.boolean(),
@@ -105,6 +105,8 @@ export const PrepareResult = z.object({
   units: z.number(),
   seconds: z.number(),
   workers: z.number().optional(),
+  /** Scan sources: members of the folder that gave no image, by their place in the folder's sorted walk. */
+  refused: z.array(z.object({ member: z.number(), code: z.string(), reason: z.string() })).optional(),
 });
 export type HelperPrepareResult = z.infer<typeof PrepareResult>;
 export type PrepareResult = HelperPrepareResult & {
@@ -268,6 +270,12 @@ export function sourceKind(source: string): SourceKind {
   return 'local';
 }
 
+function countBy(keys: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of keys) out[k] = (out[k] ?? 0) + 1;
+  return out;
+}
+
 export function prepareSummaryLines(r: PrepareResult): string[] {
   const skippedTotal = Object.values(r.skipped).reduce((a, b) => a + b, 0);
   const lines = [
@@ -278,6 +286,7 @@ export function prepareSummaryLines(r: PrepareResult): string[] {
     `  images: ${r.copied} copied as they were, ${r.converted} converted${r.neutralised ? `; ${r.neutralised} captions had placeholder text defused` : ''}`,
     `  modalities: ${formatCounts(mergeHistograms(r.modalities.train, r.modalities.val))}`,
   ];
+  if (r.refused?.length) lines.push(`  refused scans: ${formatCounts(countBy(r.refused.map((x) => x.code)))}`);
   if (r.resumed_units) lines.push(`  resumed: ${r.resumed_units} of ${r.units} shards were already done`);
   if (r.limit_reached) lines.push('  stopped at --limit');
   for (const w of r.warnings) lines.push(`! ${w}`);

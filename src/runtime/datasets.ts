@@ -30,6 +30,7 @@ import type { HelperEvent } from '../core/protocol.js';
 import { withLock, writeJsonAtomic } from './atomic.js';
 import { prepareBenchDataset } from './bench.js';
 import { runHelper } from './helpers.js';
+import { isScanFolder, scanDatasetArgs } from './scans.js';
 import { cacheRoot, TEMPLATES_DIR } from './paths.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
@@ -51,6 +52,11 @@ export interface PrepareOptions {
   unitRows?: number;
   /** Replace a dataset of the same name prepared from other data or options. */
   force?: boolean;
+  /** Scan folders (DICOM, NIfTI): a CSV of `series,caption`; without it, an inference set with empty answers. */
+  captions?: string;
+  /** Scan folders: the window and slices the model sees (see runtime/scans.ts). */
+  window?: string;
+  slices?: string;
   signal?: AbortSignal;
   onLog?: (message: string) => void;
 }
@@ -119,8 +125,11 @@ export async function prepareDataset(ws: Workspace, venv: Venv, opts: PrepareOpt
   if (parseBenchSource(opts.source)) return prepareBenchDataset(ws, venv, opts, onProgress);
   // Fail before a long conversion, not after it, when the registry cannot be updated.
   await readDatasetInfo(ws);
-  const args = prepareArgs(ws, opts);
-  const ev = await runHelper('data_prepare', args, { venv, doing, onEvent: relay(onProgress, opts.onLog), signal: opts.signal });
+  const scans = sourceKind(opts.source) === 'local' && (opts.captions !== undefined || await isScanFolder(resolve(opts.source)));
+  const args = scans
+    ? scanDatasetArgs(ws, opts, join(TEMPLATES_DIR, 'questions'))
+    : prepareArgs(ws, opts);
+  const ev = await runHelper(scans ? 'scan_dataset' : 'data_prepare', args, { venv, doing, onEvent: relay(onProgress, opts.onLog), signal: opts.signal });
   const parsed = HelperResult.safeParse(ev);
   if (!parsed.success) {
     throw new MedtuneError({ doing, problem: `the data_prepare helper returned an unexpected result: ${parsed.error.issues[0]?.message}`, code: 'HELPER_PROTOCOL' });

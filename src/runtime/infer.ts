@@ -28,6 +28,7 @@ import type { TrainConfig } from '../core/trainconfig.js';
 import { writeJsonAtomic } from './atomic.js';
 import { readDatasetInfo } from './datasets.js';
 import { runHelper } from './helpers.js';
+import { resolveImages, type ScanOptions } from './scans.js';
 import { listRunIds, readManifest, resolveRunDir } from './runstore.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
@@ -169,7 +170,7 @@ export function summary(t: ModelTarget): { kind: string; ref: string; label: str
 function checkImages(images: string[], doing: string): string[] {
   const out = images.map((i) => resolve(i));
   const missing = out.filter((i) => !existsSync(i));
-  if (missing.length) throw new MedtuneError({ doing, problem: `no such image: ${missing.join(', ')}`, next: 'pass existing PNG or JPEG files with --image', code: 'NO_IMAGE' });
+  if (missing.length) throw new MedtuneError({ doing, problem: `no such image: ${missing.join(', ')}`, next: 'pass existing images (PNG, JPEG), DICOM files or folders, or NIfTI volumes', code: 'NO_IMAGE' });
   return out;
 }
 
@@ -185,6 +186,13 @@ export interface AskRequest {
   images: string[];
   question: string;
   maxNewTokens?: number;
+  /** How scans among the images are turned into what the model sees. */
+  scan?: ScanOptions;
+  /**
+   * `auto` (default): a ready `medtune serve` of this workspace for the same model answers, else the model is
+   * loaded; `never`: always load it; or an explicit server (then MODEL only labels the answer).
+   */
+  server?: 'auto' | 'never' | { url: string; apiKey?: string };
   onToken?: (text: string) => void;
   onProgress?: Progress;
   signal?: AbortSignal;
@@ -199,6 +207,8 @@ export interface AskResult {
   device: string;
   question: string;
   images: string[];
+  /** How each scan was converted (or which members of a folder were refused). */
+  notes: string[];
   model: ReturnType<typeof summary>;
 }
 
@@ -208,8 +218,25 @@ export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<A
   const doing = 'asking the model';
   if (!req.images.length) throw new MedtuneError({ doing, problem: 'no image given', next: 'pass one or more --image FILE', code: 'NO_IMAGE' });
   if (!req.question.trim()) throw new MedtuneError({ doing, problem: 'the question is empty', next: 'write the question after the model: medtune ask MODEL --image a.png "What is shown?"', code: 'NO_QUESTION' });
-  const images = checkImages(req.images, doing);
-  const target = isTarget(req.model) ? req.model : await resolveModel(ws, req.model);
+  checkImages(req.images, doing);
+  const { images, notes } = await resolveImages(ws, venv, req.images, req.scan, doing);
+  const mode = req.server ?? 'auto';
+  // An explicit server may serve a model this workspace does not hold: MODEL then only names it.
+  const target = typeof mode === 'object' ? null : isTarget(req.model) ? req.model : await resolveModel(ws, req.model);
+  if (mode !== 'never') {
+    // Imported here: serve.ts builds on this module's model resolution.
+    const { askServer, findServerFor } = await import('./serve.js');
+    const live = target === null ? { url: (mode as { url: string }).url.replace(/\/+$/, ''), apiKey: (mode as { apiKey?: string }).apiKey }
+      : await findServerFor(ws, target).then((s) => (s && !s.keyRequired ? { url: s.url, apiKey: undefined } : null));
+    if (live) {
+      req.onProgress?.('generate', 0, req.maxNewTokens ?? 256, `asking the server at ${live.url}`);
+      const r = await askServer({ url: live.url, apiKey: live.apiKey, images, question: req.question, maxNewTokens: req.maxNewTokens, onToken: req.onToken, signal: req.signal });
+      const ref = typeof req.model === 'string' ? req.model : isTarget(req.model) ? req.model.ref : 'name' in req.model ? req.model.name : req.model.id;
+      const model = target ? summary(target) : { kind: 'server', ref, label: `${ref} at ${live.url}`, model: live.url, adapter: null };
+      return { answer: r.answer, tokens: 0, promptTokens: 0, seconds: Math.round(r.seconds * 1000) / 1000, firstTokenSeconds: r.firstTokenSeconds, device: `server ${live.url}`, question: req.question, images, notes, model };
+    }
+  }
+  if (target === null) throw new MedtuneError({ doing, problem: 'no server to ask', code: 'NO_SERVER' });
   const px = imagePixels(target);
   const args = ['ask', '--model', target.modelDir, '--question', req.question, '--max-new-tokens', String(req.maxNewTokens ?? 256),
     '--image-max-pixels', String(px.max), '--image-min-pixels', String(px.min), ...images.flatMap((i) => ['--image', i])];
@@ -224,7 +251,7 @@ export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<A
   return {
     answer: String(r.answer ?? ''), tokens: Number(r.tokens ?? 0), promptTokens: Number(r.prompt_tokens ?? 0), seconds: Number(r.seconds ?? 0),
     firstTokenSeconds: typeof r.first_token_seconds === 'number' ? r.first_token_seconds : null, device: String(r.device ?? ''),
-    question: req.question, images, model: summary(target),
+    question: req.question, images, notes, model: summary(target),
   };
 }
 
@@ -245,6 +272,8 @@ export interface CompareRequest {
   samples?: number[];
   limit?: number;
   maxNewTokens?: number;
+  /** How scans among --images are turned into what the model sees. */
+  scan?: ScanOptions;
 }
 
 export interface CompareReport {
@@ -311,8 +340,9 @@ export async function compareModels(ws: Workspace, venv: Venv, req: CompareReque
   let dataset: string | null = null;
   let sources: { question: string; images: string[]; reference: string | null; expected: string | null }[];
   if (req.images?.length) {
-    const images = checkImages(req.images, doing);
-    sources = images.map((i) => ({ question: req.prompt ?? DEFAULT_PROMPT, images: [i], reference: null, expected: null }));
+    checkImages(req.images, doing);
+    const { groups } = await resolveImages(ws, venv, req.images, req.scan, doing);
+    sources = groups.map((images) => ({ question: req.prompt ?? DEFAULT_PROMPT, images, reference: null, expected: null }));
   } else {
     dataset = req.dataset ?? (await defaultEvalDataset(ws, tuned));
     if (!dataset) throw new MedtuneError({ doing, problem: 'no questions: neither --images nor --dataset, and the tuned model has no run dataset', next: 'pass --images a.png b.png or --dataset NAME', code: 'NO_QUESTIONS' });

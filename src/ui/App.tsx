@@ -20,6 +20,7 @@ import { TrainScreen } from './screens/TrainScreen.js';
 import { MonitorScreen } from './screens/MonitorScreen.js';
 import { ExportScreen } from './screens/ExportScreen.js';
 import { CompareScreen } from './screens/CompareScreen.js';
+import { AskScreen } from './ask/AskScreen.js';
 
 export interface AppProps {
   source: WorkspaceSource;
@@ -41,6 +42,7 @@ const SCREEN_COMPONENTS: Record<ScreenId, (p: ScreenProps) => ReactElement> = {
   monitor: MonitorScreen,
   export: ExportScreen,
   compare: CompareScreen,
+  ask: AskScreen,
 };
 
 /** Reads every key press once and hands it to the router; any key dismisses the notice line. */

@@ -25,7 +25,7 @@ export interface KeyBinding {
   pairOf?: string;
 }
 
-export const SCREENS = ['home', 'data', 'train', 'monitor', 'export', 'compare'] as const;
+export const SCREENS = ['home', 'data', 'train', 'monitor', 'export', 'compare', 'ask'] as const;
 export type ScreenId = (typeof SCREENS)[number];
 
 export const SCREEN_TITLES: Record<ScreenId, string> = {
@@ -35,9 +35,10 @@ export const SCREEN_TITLES: Record<ScreenId, string> = {
   monitor: 'Run',
   export: 'Export',
   compare: 'Compare',
+  ask: 'Ask',
 };
 
-export type Scope = ScreenId | 'global' | 'help' | 'edit' | 'confirm' | 'data-mix' | 'data-prepare' | 'data-preview';
+export type Scope = ScreenId | 'global' | 'help' | 'edit' | 'confirm' | 'data-mix' | 'data-prepare' | 'data-preview' | 'ask-files';
 
 /** Up/down movement; `vim` adds k/j where those letters are not taken by the screen. */
 const move = (what: string, vim = true): KeyBinding[] => [
@@ -140,6 +141,22 @@ export const KEYMAP: Record<Scope, readonly KeyBinding[]> = {
     { action: 'ask', keys: ['a'], label: 'ask both', help: 'ask the base and the tuned model about the chosen images' },
     { action: 'prevResult', keys: ['['], barKeys: '[]', label: 'answer', help: 'previous answer' },
     { action: 'nextResult', keys: [']'], label: 'answer', help: 'next answer', bar: false, pairOf: 'prevResult' },
+  ],
+  ask: [
+    ...move('fields'),
+    { action: 'prevChoice', keys: ['left'], barKeys: '←→', label: 'choose', help: 'previous choice (models, window)' },
+    { action: 'nextChoice', keys: ['right'], label: 'choose', help: 'next choice', bar: false, pairOf: 'prevChoice' },
+    { action: 'edit', keys: ['enter'], label: 'edit/pick', help: 'edit the selected field, or pick files for "images / scans"' },
+    { action: 'ask', keys: ['a'], label: 'ask', help: 'ask the model(s) about the attached images; answers stream side by side' },
+    { action: 'clearFiles', keys: ['c'], label: 'clear files', help: 'detach every image and scan' },
+    { action: 'stop', keys: ['s'], label: 'stop', help: 'stop the answer being generated' },
+  ],
+  'ask-files': [
+    ...move('files'),
+    { action: 'open', keys: ['enter'], label: 'open/attach', help: 'open a folder, or attach or detach a file' },
+    { action: 'attach', keys: ['space'], label: 'attach', help: 'attach or detach the selected file or folder (a folder is a DICOM series or study)' },
+    { action: 'parent', keys: ['backspace', 'left'], label: 'up', help: 'go to the parent folder' },
+    { action: 'close', keys: ['esc', 'tab'], label: 'done', help: 'close the file picker' },
   ],
 };
 

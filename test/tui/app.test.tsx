@@ -27,6 +27,7 @@ const ANCHOR: Record<(typeof SCREENS)[number], string> = {
   monitor: 'enter watches one',
   export: 'export name',
   compare: 'base model',
+  ask: 'second model',
 };
 
 it('number keys open every screen, the tab bar marks it, and esc goes back', async () => {
@@ -38,9 +39,9 @@ it('number keys open every screen, the tab bar marks it, and esc goes back', asy
     expect(screen.split('\n')[0]).toContain(` ${i + 1} ${SCREEN_TITLES[s]} `);
   }
   await tui.press(KEY.esc);
-  await tui.waitFor(ANCHOR.export);
+  await tui.waitFor(ANCHOR.compare);
   await tui.press(KEY.esc);
-  await tui.waitFor(ANCHOR.monitor);
+  await tui.waitFor(ANCHOR.export);
 });
 
 it('? shows every key of the screen, dimming those that do nothing now, and closes again', async () => {

@@ -3,26 +3,32 @@ import { action } from '../command.js';
 import { requireVenv } from '../../runtime/venv.js';
 import { ask } from '../../runtime/infer.js';
 import { positive } from './eval.js';
+import { addScanOptions, scanOptions } from '../scanopts.js';
 
 export const order = 52;
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('ask')
     .argument('<model>', 'a model folder, a model under models/, a run id (its adapter on its base) or an export name; prefix run:, export: or model: when names collide')
     .argument('<question...>', 'the question (Chinese or English); quote it or not')
     .description('ask a model about one or more images (several --image flags go into one question); the answer streams as it is generated')
-    .requiredOption('-i, --image <file>', 'an image (repeat for several, in order)', collect)
+    .requiredOption('-i, --image <file>', 'an image, a DICOM file or series folder, or a NIfTI volume (repeat for several, in order)', collect)
     .option('--max-new-tokens <n>', 'longest answer, in tokens', positive, 256)
-    .option('--json', 'print one JSON object with the answer instead of streaming it')
-    .action(action(async (ctx, model: string, words: string[], opts: { image: string[]; maxNewTokens: number }) => {
+    .option('--server <url>', 'ask a running OpenAI-style server (e.g. http://127.0.0.1:8000/v1) instead of loading the model')
+    .option('--api-key <key>', "the server's API key (default $MEDTUNE_API_KEY)")
+    .option('--no-server', "load the model even when `medtune serve` is serving it")
+    .option('--json', 'print one JSON object with the answer instead of streaming it');
+  addScanOptions(cmd)
+    .action(action(async (ctx, model: string, words: string[], opts: { image: string[]; maxNewTokens: number; window?: string; slices?: string; server?: string | false; apiKey?: string }) => {
       const r = ctx.reporter;
       const venv = await requireVenv();
       let streamed = false;
       const result = await ask(ctx.workspace, venv, {
-        model, images: opts.image, question: words.join(' '), maxNewTokens: opts.maxNewTokens,
+        model, images: opts.image, question: words.join(' '), maxNewTokens: opts.maxNewTokens, scan: scanOptions(opts),
+        server: opts.server === false ? 'never' : opts.server ? { url: opts.server, apiKey: opts.apiKey ?? process.env.MEDTUNE_API_KEY } : 'auto',
         onProgress: (phase, done, total, message) => {
           if (!streamed) r.progress(phase, done, total, message);
         },
@@ -38,6 +44,7 @@ export function register(program: Command): void {
       }
       // The answer is already on stdout; end its line and say what produced it on stderr.
       process.stdout.write(streamed ? '\n' : `${result.answer}\n`);
-      r.info(`(${result.model.label}: ${result.tokens} tokens in ${result.seconds} s on ${result.device}, ${result.images.length} image${result.images.length > 1 ? 's' : ''})`);
+      for (const note of result.notes) r.info(note);
+      r.info(`(${result.model.label}: ${result.device.startsWith('server') ? '' : `${result.tokens} tokens `}in ${result.seconds} s on ${result.device}, ${result.images.length} image${result.images.length > 1 ? 's' : ''})`);
     }));
 }

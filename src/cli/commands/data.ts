@@ -39,7 +39,10 @@ export function register(program: Command): void {
   data
     .command('prepare')
     .description('convert MedTrinity-25M rows into a LLaMA-Factory dataset in data/<name>/ and register it (resumable)')
-    .option('-s, --source <source>', 'sample (offline sample set), hub:25M_demo, hub:25M_full (gated: set HF_TOKEN), a parquet file / folder, or a benchmark\'s train split: bench:vqa-rad|slake|path-vqa[:DIR]', 'sample')
+    .option('-s, --source <source>', 'sample (offline sample set), hub:25M_demo, hub:25M_full (gated: set HF_TOKEN), a parquet file / folder, a folder of DICOM/NIfTI scans, or a benchmark\'s train split: bench:vqa-rad|slake|path-vqa[:DIR]', 'sample')
+    .option('--captions <csv>', 'scan folders: a CSV with series,caption (series = a folder or file under the source, or a SeriesInstanceUID); without it the rows have no answers (an inference set)')
+    .option('--window <w>', 'scan folders: auto, lung, mediastinum, bone, brain, abdomen or CENTER/WIDTH')
+    .option('--slices <s>', 'scan folders: middle, N, N,M,… or even:K')
     .option('-n, --name <name>', 'dataset name; entries <name> (train) and <name>_val (val) go into data/dataset_info.json')
     .option('--limit <n>', 'keep at most n rows (the first n usable rows in source order)', int(1))
     .option('--val-ratio <r>', 'share of rows for <name>_val, chosen by a hash of each id (default 0.05)', ratio)
@@ -63,6 +66,9 @@ export function register(program: Command): void {
         workers: opts.workers,
         maxPixels: opts.maxPixels,
         force: opts.force,
+        captions: opts.captions,
+        window: opts.window,
+        slices: opts.slices,
         onLog: (m) => r.info(m),
       }, (p) => r.progress(p.phase, p.done, p.total, p.message));
       r.result(result, prepareSummaryLines(result));

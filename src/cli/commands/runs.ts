@@ -8,6 +8,8 @@ import { readRunDir } from '../../runtime/rundir.js';
 import { requireVenv } from '../../runtime/venv.js';
 import { resumeRun, stopRun } from '../../runtime/runs.js';
 import { attachAndReport, bar, runLine, runSummary } from '../runview.js';
+import { listServers } from '../../runtime/serve.js';
+import { serverLine } from '../serverview.js';
 
 export const order = 31;
 
@@ -21,6 +23,8 @@ export function register(program: Command): void {
       const lines = views.length
         ? views.map((v) => `${v.id.padEnd(40)} ${v.status.padEnd(10)} ${bar(v, 12)} ${runLine(v)}${v.cause ? `  ✗ ${v.cause.summary}` : ''}`)
         : ['no runs yet: `medtune demo`, or `medtune train --dataset NAME`'];
+      const servers = await listServers(ctx.workspace);
+      if (servers.length) lines.push('', 'model servers (`medtune serve`):', ...servers.map(serverLine));
       ctx.reporter.result(views.map((v) => ({ ...v, records: v.records.length })), lines);
     }));
 
