@@ -16,6 +16,8 @@ import { watch, type FSWatcher } from 'chokidar';
 export type FollowEvent =
   /** New text (whole UTF-8 characters; a line may be split across events unless `lines` is set). */
   | { type: 'data'; text: string }
+  /** New bytes as read (with `binary: true`); the caller finds the lines. */
+  | { type: 'bytes'; bytes: Buffer }
   /** New complete lines, without their line ends (with `lines: true`). */
   | { type: 'lines'; lines: string[] }
   /** What was read before no longer stands: start over from the next event. */
@@ -31,6 +33,8 @@ export interface FollowOptions {
   pollMs?: number;
   /** Use chokidar's file events (default true); off, only the poll runs. */
   watch?: boolean;
+  /** Deliver raw bytes (`bytes` events) instead of text: for readers that decode lines from bytes themselves. */
+  binary?: boolean;
 }
 
 export interface Follower {
@@ -122,7 +126,7 @@ export function followFile(path: string, onEvent: (e: FollowEvent) => void, opts
       }
       first = false;
       while (offset < now.size && !closed) {
-        const buf = Buffer.alloc(Math.min(CHUNK, now.size - offset));
+        const buf = Buffer.allocUnsafe(Math.min(opts.binary ? 4 * CHUNK : CHUNK, now.size - offset));
         const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
         if (bytesRead === 0) break;
         const got = buf.subarray(0, bytesRead);
@@ -130,7 +134,8 @@ export function followFile(path: string, onEvent: (e: FollowEvent) => void, opts
           head = Buffer.concat([head, got.subarray(0, FINGERPRINT - head.length)]);
         }
         offset += bytesRead;
-        deliver(decoder.write(got));
+        if (opts.binary) onEvent({ type: 'bytes', bytes: got });
+        else deliver(decoder.write(got));
       }
     } finally {
       await fh.close();
