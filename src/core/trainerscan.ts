@@ -390,9 +390,9 @@ function liteFast(buf: Uint8Array, from: number, to: number): LiteRecord | typeo
     if (secs === NOT_FAST) return NOT_FAST;
     rec.elapsedSeconds = secs;
     p = ve + 1;
-    const odd = indexFrom(buf, ODD, i);
-    if (odd >= 0 && odd < to) return NOT_FAST;
   }
+  const odd = indexFrom(buf, ODD, i);
+  if (odd >= 0 && odd < to) return NOT_FAST;
   if (!gotElapsed && buf[p] !== RBRACE) return NOT_FAST;
   // The rest is only read from its end: the memory figures RECORD_VRAM adds come last.
   if (gotElapsed && buf[to - 2]! >= 0x30 && buf[to - 2]! <= 0x39) {
