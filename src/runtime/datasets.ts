@@ -49,6 +49,8 @@ export interface PrepareOptions {
   unitRows?: number;
   /** Replace a dataset of the same name prepared from other data or options. */
   force?: boolean;
+  /** GiB to leave free on the dataset's disk: the estimated output is checked against free space first (default 1). */
+  minFreeGib?: number;
   signal?: AbortSignal;
   onLog?: (message: string) => void;
 }
@@ -106,6 +108,7 @@ export function prepareArgs(ws: Workspace, opts: PrepareOptions): string[] {
   if (opts.maxPixels !== undefined) args.push('--max-pixels', String(opts.maxPixels));
   if (opts.unitRows !== undefined) args.push('--unit-rows', String(opts.unitRows));
   if (opts.force) args.push('--force');
+  if (opts.minFreeGib !== undefined) args.push('--min-free-gib', String(opts.minFreeGib));
   return args;
 }
 
