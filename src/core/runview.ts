@@ -116,6 +116,9 @@ export function buildRunView(input: RunViewInput): RunView {
   // The training bar moves every step; trainer_log.jsonl only every logging_steps.
   const bar = input.console?.trainBar;
   if (!terminal && bar && bar.total === totalSteps && bar.done > step) step = bar.done;
+  const trained = log.loss.points > 0 || log.latest.loss !== null;
+  // A prediction run logs its progress every 5 steps only: once its results are written, it went to the end.
+  if (status === 'completed' && !trained && input.results?.predictResults && totalSteps !== null) step = Math.max(step, totalSteps);
 
   const pace = paceFromRecords(records, input.pace);
   let eta: number | null = null;
@@ -126,7 +129,6 @@ export function buildRunView(input: RunViewInput): RunView {
     if (eta === null && bar?.rate && bar.total !== null) eta = Math.max(0, (bar.total - bar.done) / bar.rate);
   }
 
-  const trained = log.loss.points > 0 || log.latest.loss !== null;
   let phase: PhaseProgress | null = null;
   if (!terminal && !NO_ETA.includes(status)) {
     phase = input.console?.phase ?? null;
@@ -164,7 +166,7 @@ export function buildRunView(input: RunViewInput): RunView {
     curve: { loss: log.loss, evalLoss: log.evalLoss },
     elapsed: log.latest.elapsed,
     totalTokens: log.latest.totalTokens,
-    results: { train: Boolean(r.trainResults || r.allResults), eval: finalEval !== undefined, predict: Boolean(r.predictResults) },
+    results: { train: Boolean(r.trainResults || (r.allResults && !r.predictResults)), eval: finalEval !== undefined, predict: Boolean(r.predictResults) },
     checkpoints: [...input.checkpoints].sort((a, b) => a - b),
     cause: manifest?.cause ?? lastAttempt?.cause ?? null,
     updatedAt,

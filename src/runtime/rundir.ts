@@ -191,10 +191,13 @@ async function readJson(path: string): Promise<unknown> {
   }
 }
 
-/** trainer_state.json's progress: output_dir's own, else the newest complete checkpoint's. */
+/**
+ * trainer_state.json's progress: output_dir's own, else the newest checkpoint's that parses (the Trainer writes it
+ * last in a checkpoint, after the weights).
+ */
 async function readTrainerState(outputDir: string, checkpoints: CheckpointInfo[]): Promise<RunResults['trainerState']> {
-  const latest = [...checkpoints].reverse().find((c) => c.complete);
-  for (const path of [join(outputDir, 'trainer_state.json'), ...(latest ? [join(latest.path, 'trainer_state.json')] : [])]) {
+  const paths = [join(outputDir, 'trainer_state.json'), ...[...checkpoints].reverse().map((c) => join(c.path, 'trainer_state.json'))];
+  for (const path of paths) {
     const state = await readJson(path);
     if (state === null || typeof state !== 'object') continue;
     const s = state as Record<string, unknown>;
