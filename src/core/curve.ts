@@ -89,6 +89,18 @@ export interface CurveOptions {
   tailPoints?: number;
 }
 
+/** A StepCurve as plain data (JSON), to carry it across processes. */
+export interface StepCurveState {
+  maxBuckets: number;
+  tailPoints: number;
+  width: number;
+  sealed: CurveBucket[];
+  /** null stands for -Infinity (nothing sealed yet), which JSON cannot hold. */
+  sealedEnd: number | null;
+  tailX: number[];
+  tailY: number[];
+}
+
 export class StepCurve {
   readonly maxBuckets: number;
   readonly tailPoints: number;
@@ -105,6 +117,29 @@ export class StepCurve {
   constructor(opts: CurveOptions = {}) {
     this.maxBuckets = Math.max(2, opts.maxBuckets ?? 512);
     this.tailPoints = Math.max(2, opts.tailPoints ?? 4096);
+  }
+
+  state(): StepCurveState {
+    return {
+      maxBuckets: this.maxBuckets,
+      tailPoints: this.tailPoints,
+      width: this.width,
+      sealed: this.sealed.map((b) => ({ ...b })),
+      sealedEnd: Number.isFinite(this.sealedEnd) ? this.sealedEnd : null,
+      tailX: [...this.tailX],
+      tailY: [...this.tailY],
+    };
+  }
+
+  static from(s: StepCurveState): StepCurve {
+    const c = new StepCurve({ maxBuckets: s.maxBuckets, tailPoints: s.tailPoints });
+    c.width = s.width;
+    c.sealed = s.sealed.map((b) => ({ ...b, min: [b.min[0], b.min[1]], max: [b.max[0], b.max[1]] }));
+    c.sealedEnd = s.sealedEnd ?? Number.NEGATIVE_INFINITY;
+    c.tailX = [...s.tailX];
+    c.tailY = [...s.tailY];
+    c.recount();
+    return c;
   }
 
   /** Sets the value at step `x` (a new step, or a new value for a step already there). Non-finite y is ignored. */

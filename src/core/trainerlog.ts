@@ -125,6 +125,14 @@ interface Lane {
   seq: number;
 }
 
+export interface AttemptTrackerState {
+  lanes: Array<Omit<Lane, 'elapsed'> & { elapsed: number | null }>;
+  seq: number;
+  count: number;
+  startSteps: number[];
+  maxWriters: number;
+}
+
 /** Lanes kept to recognise a writer that carries on after another one wrote (two processes on one folder). */
 const LANES = 4;
 /** A lane that wrote within this many records counts as writing at the same time as the others. */
@@ -148,6 +156,27 @@ export class AttemptTracker {
   private count = 0;
   private startSteps: number[] = [];
   private maxWriters = 0;
+
+  /** The tracker as plain data (JSON). */
+  state(): AttemptTrackerState {
+    return {
+      lanes: this.lanes.map((l) => ({ ...l, elapsed: l.elapsed ?? null })),
+      seq: this.seq,
+      count: this.count,
+      startSteps: [...this.startSteps],
+      maxWriters: this.maxWriters,
+    };
+  }
+
+  static from(s: AttemptTrackerState): AttemptTracker {
+    const t = new AttemptTracker();
+    t.lanes = s.lanes.map(({ elapsed, ...l }) => ({ ...l, elapsed: elapsed ?? undefined }));
+    t.seq = s.seq;
+    t.count = s.count;
+    t.startSteps = [...s.startSteps];
+    t.maxWriters = s.maxWriters;
+    return t;
+  }
 
   /** The attempt `rec` belongs to, and whether it is the first record of a new attempt. */
   place(rec: { step: number; totalSteps: number; loss?: number; elapsedSeconds?: number }): { attempt: number; fresh: boolean } {

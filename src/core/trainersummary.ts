@@ -7,8 +7,8 @@
  * downsampled loss and eval-loss curve (curve.ts).
  */
 import type { TrainerRecord } from './run.js';
-import { StepCurve, type CurveOptions, type CurveSample } from './curve.js';
-import { AttemptTracker, mergeRecord } from './trainerlog.js';
+import { StepCurve, type CurveOptions, type CurveSample, type StepCurveState } from './curve.js';
+import { AttemptTracker, mergeRecord, type AttemptTrackerState } from './trainerlog.js';
 import { decodeTrainerBytes, scanTrainerLines, scanTrainerLinesLite, timed } from './trainerscan.js';
 
 /** A decoded record, whole (decodeTrainerLine) or with the bulk fields only (decodeTrainerLite). */
@@ -52,6 +52,22 @@ export interface AggregatorOptions {
 
 const FIELDS = ['loss', 'evalLoss', 'lr', 'epoch', 'throughput', 'totalTokens', 'elapsed'] as const;
 
+/** A TrainerLogAggregator as plain data (JSON). */
+export interface AggregatorState {
+  recentMax: number;
+  tracker: AttemptTrackerState;
+  recent: TrainerRecord[];
+  steps: StepCurveState;
+  loss: StepCurveState;
+  evalLoss: StepCurveState;
+  raw: number;
+  skipped: number;
+  knownAttempts: number;
+  knownStarts: number[];
+  peak: number | null;
+  lastSeen: Record<string, number | string | null>;
+}
+
 export class TrainerLogAggregator {
   private readonly recentMax: number;
   private tracker = new AttemptTracker();
@@ -79,6 +95,39 @@ export class TrainerLogAggregator {
     this.steps = new StepCurve(opts.curve);
     this.loss = new StepCurve(opts.curve);
     this.evalLoss = new StepCurve(opts.curve);
+  }
+
+  state(): AggregatorState {
+    return {
+      recentMax: this.recentMax,
+      tracker: this.tracker.state(),
+      recent: this.recent.slice(-this.recentMax).map((r) => ({ ...r })),
+      steps: this.steps.state(),
+      loss: this.loss.state(),
+      evalLoss: this.evalLoss.state(),
+      raw: this.raw,
+      skipped: this.skippedLines,
+      knownAttempts: this.knownAttempts,
+      knownStarts: [...this.knownStarts],
+      peak: this.peak,
+      lastSeen: { ...this.lastSeen },
+    };
+  }
+
+  static from(s: AggregatorState): TrainerLogAggregator {
+    const a = new TrainerLogAggregator({ recent: s.recentMax });
+    a.tracker = AttemptTracker.from(s.tracker);
+    a.recent = s.recent.map((r) => ({ ...r }));
+    a.steps = StepCurve.from(s.steps);
+    a.loss = StepCurve.from(s.loss);
+    a.evalLoss = StepCurve.from(s.evalLoss);
+    a.raw = s.raw;
+    a.skippedLines = s.skipped;
+    a.knownAttempts = s.knownAttempts;
+    a.knownStarts = [...s.knownStarts];
+    a.peak = s.peak;
+    Object.assign(a.lastSeen, s.lastSeen);
+    return a;
   }
 
   /** Counts complete lines that were not records. */
@@ -234,6 +283,16 @@ export interface FeederOptions extends AggregatorOptions {
  * Feeds a trainer_log.jsonl's bytes, in any chunks, to a TrainerLogAggregator; a half-written last line waits
  * for its newline. Memory is the aggregator's plus one line.
  */
+/** A TrainerLogFeeder as plain data (JSON): carry it to go on reading the same file from `consumed`. */
+export interface FeederState {
+  fullFrom: number;
+  agg: AggregatorState;
+  /** The unterminated last line, as byte values. */
+  carry: number[];
+  consumed: number;
+  discarding: boolean;
+}
+
 export class TrainerLogFeeder {
   agg: TrainerLogAggregator;
   private carry: Uint8Array = new Uint8Array(0);
@@ -244,9 +303,27 @@ export class TrainerLogFeeder {
     this.agg = new TrainerLogAggregator(opts);
   }
 
+  state(): FeederState {
+    return { fullFrom: this.opts.fullFrom ?? 0, agg: this.agg.state(), carry: [...this.carry], consumed: this.consumed, discarding: this.discarding };
+  }
+
+  static from(s: FeederState): TrainerLogFeeder {
+    const f = new TrainerLogFeeder({ fullFrom: s.fullFrom, recent: s.agg.recentMax });
+    f.agg = TrainerLogAggregator.from(s.agg);
+    f.carry = Uint8Array.from(s.carry);
+    f.consumed = s.consumed;
+    f.discarding = s.discarding;
+    return f;
+  }
+
   /** Bytes of complete lines consumed so far (the file offset the next line starts at). */
   get offset(): number {
     return this.consumed;
+  }
+
+  /** Bytes fed after `offset`: the unterminated line held back. */
+  get pending(): number {
+    return this.carry.length;
   }
 
   feed(chunk: Uint8Array): void {

@@ -27,6 +27,8 @@ export type FollowEvent =
 export interface FollowOptions {
   /** Skip what an existing file already holds (default: read it from the start). */
   fromEnd?: boolean;
+  /** Start at this byte of the file present at the start (what was already read by other means). */
+  fromOffset?: number;
   /** Deliver complete lines only (`\n`, `\r\n`); a partial last line waits for its end. */
   lines?: boolean;
   /** Stat poll interval in ms (default 2000); chokidar's events come on top. */
@@ -112,7 +114,7 @@ export function followFile(path: string, onEvent: (e: FollowEvent) => void, opts
       const seen = { dev: now.dev, ino: now.ino, birth: now.birthtimeMs };
       if (!identity) {
         identity = seen;
-        offset = first && opts.fromEnd ? now.size : 0;
+        offset = first && opts.fromEnd ? now.size : first && opts.fromOffset !== undefined && opts.fromOffset <= now.size ? opts.fromOffset : 0;
         head = Buffer.alloc(0);
       } else if (identity.dev !== seen.dev || identity.ino !== seen.ino || identity.birth !== seen.birth) {
         identity = seen;

@@ -338,8 +338,11 @@ export async function followRunDir(dir: string, onView: (v: RunView) => void, op
   const loc = await locateRun(dir);
   let manifest = loc.manifest;
   const logPath = join(loc.outputDir, 'trainer_log.jsonl');
-  // Read once by offset, then only the new bytes: a bounded summary whatever the log's length.
-  let feeder = feederFor((await stat(logPath).catch(() => null))?.size ?? 0);
+  // Read once (going on from the cached summary of a large log), then only the new bytes: a bounded summary
+  // whatever the log's length.
+  const initial = await readTrainerLogSummary(logPath);
+  let feeder = initial?.feeder ?? feederFor(0);
+  const fromOffset = initial ? initial.feeder.offset + initial.feeder.pending : 0;
   const tracker = new ConsoleTracker();
   let checkpoints: CheckpointInfo[] = [];
   let listedFor = -1;
@@ -411,8 +414,8 @@ export async function followRunDir(dir: string, onView: (v: RunView) => void, op
   };
 
   const followers: Follower[] = [];
-  const follow = (path: string, on: Parameters<typeof followFile>[1], binary = false) =>
-    followers.push(followFile(path, on, { pollMs: opts.pollMs ?? 2000, binary }));
+  const follow = (path: string, on: Parameters<typeof followFile>[1], binary = false, from?: number) =>
+    followers.push(followFile(path, on, { pollMs: opts.pollMs ?? 2000, binary, ...(from === undefined ? {} : { fromOffset: from }) }));
 
   follow(logPath, (e) => {
     if (e.type === 'bytes') feeder.feed(e.bytes);
@@ -420,7 +423,7 @@ export async function followRunDir(dir: string, onView: (v: RunView) => void, op
     else if (e.type === 'error') return report(e.error);
     if (ready) lastRecordMs = Date.now();
     changed();
-  }, true);
+  }, true, fromOffset);
   for (const log of loc.logs) {
     follow(log.path, (e) => {
       if (e.type === 'data') tracker.feed(log.stream, e.text);

@@ -3,13 +3,16 @@
  * rest for its curve and attempts only), the newest records read backwards from the end, every record streamed,
  * and whether a live process still writes the folder.
  */
+import { createHash } from 'node:crypto';
 import { open, readFile, readlink } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { TrainerRecord } from '../core/run.js';
-import { TrainerLogFeeder, type TrainerLogSummary } from '../core/trainersummary.js';
+import { TrainerLogFeeder, type FeederState, type TrainerLogSummary } from '../core/trainersummary.js';
 import { AttemptTracker, TrainerLogReader, mergeRecord } from '../core/trainerlog.js';
 import { scanTrainerLines } from '../core/trainerscan.js';
 import { listProcesses } from './proctree.js';
+import { readJsonIfExists, writeJsonAtomic } from './atomic.js';
+import { cacheRoot } from './paths.js';
 
 /** The end of the log decoded whole: enough lines for the recent records and the pace window. */
 export const FULL_TAIL_BYTES = 1 << 20;
@@ -22,6 +25,8 @@ function missing(err: unknown): boolean {
 
 export interface TrainerLogRead {
   summary: TrainerLogSummary;
+  /** The feeder that read it: feed it the bytes from `offset + feeder.pending` on to follow the file. */
+  feeder: TrainerLogFeeder;
   /** Bytes of complete lines read: where following the file goes on from. */
   offset: number;
   size: number;
@@ -32,8 +37,36 @@ export function feederFor(size: number): TrainerLogFeeder {
   return new TrainerLogFeeder({ fullFrom: Math.max(0, size - FULL_TAIL_BYTES) });
 }
 
-/** Summarises a whole trainer_log.jsonl in one pass, in bounded memory; null when it does not exist. */
-export async function readTrainerLogSummary(path: string): Promise<TrainerLogRead | null> {
+/** Logs smaller than this are read whole every time; larger ones leave a summary in the cache to go on from. */
+const CACHE_FROM_BYTES = 8 << 20;
+const CACHE_VERSION = 1;
+const HEAD = 256;
+
+interface SummaryCache {
+  version: number;
+  path: string;
+  dev: number;
+  ino: number;
+  /** The first bytes of the file when it was read: a log deleted and written again starts differently. */
+  head: string;
+  state: FeederState;
+}
+
+function cachePath(path: string): string {
+  return join(cacheRoot(), 'trainerlog', `${createHash('sha256').update(resolve(path)).digest('hex').slice(0, 32)}.json`);
+}
+
+export interface ReadSummaryOptions {
+  /** Go on from (and leave) a summary in medtune's cache for large logs (default true). */
+  cache?: boolean;
+}
+
+/**
+ * Summarises a whole trainer_log.jsonl in one pass, in bounded memory; null when it does not exist. A large log
+ * leaves its summary in medtune's cache (~/.cache/medtune/trainerlog/), so the next read, by any process, reads
+ * only the bytes added since, as long as the file is the same one (device, inode, first bytes) and has not shrunk.
+ */
+export async function readTrainerLogSummary(path: string, opts: ReadSummaryOptions = {}): Promise<TrainerLogRead | null> {
   let fh;
   try {
     fh = await open(path, 'r');
@@ -42,18 +75,39 @@ export async function readTrainerLogSummary(path: string): Promise<TrainerLogRea
     throw err;
   }
   try {
-    const { size } = await fh.stat();
-    const feeder = feederFor(size);
-    const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, size)));
-    let offset = 0;
+    const st = await fh.stat();
+    const size = st.size;
+    const useCache = opts.cache !== false && size >= CACHE_FROM_BYTES;
+    const headBuf = Buffer.alloc(Math.min(HEAD, size));
+    await fh.read(headBuf, 0, headBuf.length, 0);
+    const head = headBuf.toString('base64');
+    let feeder: TrainerLogFeeder | null = null;
+    if (useCache) {
+      const cached = await readJsonIfExists<SummaryCache>(cachePath(path)).catch(() => undefined);
+      if (cached && cached.version === CACHE_VERSION && cached.dev === st.dev && cached.ino === st.ino && cached.head === head && cached.state.consumed <= size) {
+        try {
+          feeder = TrainerLogFeeder.from(cached.state);
+        } catch {
+          feeder = null;
+        }
+      }
+    }
+    feeder ??= feederFor(size);
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, size - feeder.offset)));
+    let offset = feeder.offset + feeder.pending;
     while (offset < size) {
       const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - offset), offset);
       if (bytesRead === 0) break;
       feeder.feed(buf.subarray(0, bytesRead));
       offset += bytesRead;
     }
+    if (useCache) {
+      const entry: SummaryCache = { version: CACHE_VERSION, path: resolve(path), dev: st.dev, ino: st.ino, head, state: feeder.state() };
+      // A cache that cannot be written only costs the next reader a full pass.
+      await writeJsonAtomic(cachePath(path), entry).catch(() => undefined);
+    }
     feeder.flush();
-    return { summary: feeder.summary(), offset: feeder.offset, size };
+    return { summary: feeder.summary(), feeder, offset: feeder.offset, size };
   } finally {
     await fh.close();
   }
