@@ -85,7 +85,7 @@ export function widthFor(points: ReadonlyArray<readonly [number, number]>, maxBu
 export interface CurveOptions {
   /** Buckets kept at most (default 512: twice the dots of a 256-cell-wide braille chart). */
   maxBuckets?: number;
-  /** Newest points kept raw (default 4096). */
+  /** Newest points kept raw (default 8192: deeper than the rollback of a resume from a checkpoint saved every few thousand logged steps). */
   tailPoints?: number;
 }
 
@@ -116,7 +116,7 @@ export class StepCurve {
 
   constructor(opts: CurveOptions = {}) {
     this.maxBuckets = Math.max(2, opts.maxBuckets ?? 512);
-    this.tailPoints = Math.max(2, opts.tailPoints ?? 4096);
+    this.tailPoints = Math.max(2, opts.tailPoints ?? 8192);
   }
 
   state(): StepCurveState {
