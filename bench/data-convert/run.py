@@ -46,7 +46,9 @@ def tree_rss(proc: psutil.Process) -> tuple[int, int, int]:
 
 
 def measure(cmd: list[str], cwd: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    extra = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH + (os.pathsep + extra if extra else ""), "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     child = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

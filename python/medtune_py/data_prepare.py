@@ -32,7 +32,7 @@ from . import protocol
 from .medtrinity import DEFAULT_MAX_PIXELS, load_questions, parse_modalities
 from .medtrinity_convert import (Settings, build_caption_index, clean_unit, init_process, init_worker, merge, read_done,
                                  run_unit)
-from .medtrinity_sources import Source, Unit, file_fingerprint, plan_units, resolve
+from .medtrinity_sources import Source, Unit, estimate_disk, file_fingerprint, plan_units, resolve
 
 FORMAT = "medtune-dataset/1"
 # Bump when the rows or images produced for the same input change: old datasets then count as different plans.
@@ -167,6 +167,49 @@ class _Progress:
         return self.limit is not None and sum(self.done[u.key]["kept"] for u in self.prefix()) >= self.limit
 
 
+# Units are what the workers share: with fewer units than workers, cores sit idle (a 6,000-row set in 1,000-row
+# units kept 6 of 16 workers busy). The size depends on the data only, never on --workers, so a run resumed with
+# another worker count keeps its finished units.
+MIN_UNITS = 64
+MAX_UNIT_ROWS = 1000
+
+
+def _auto_unit_rows(source: Source) -> int:
+    if source.layout != "demo":
+        return MAX_UNIT_ROWS
+    import pyarrow.parquet as pq
+
+    total = sum(pq.ParquetFile(f).metadata.num_rows for f in source.parquet)
+    return max(1, min(MAX_UNIT_ROWS, -(-total // MIN_UNITS)))
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _check_disk(a: argparse.Namespace, ds: Path, source: Source, units: list[Unit], pending: set[str],
+                index_pending: bool) -> None:
+    """Refuses to start when the estimated output does not fit: better now than a full disk hours in."""
+    est = estimate_disk(source, units, pending)
+    if not index_pending:
+        est["bytes"] -= int(1.1 * est["index"])
+    need = max(0, est["bytes"])
+    if a.limit is not None and units:
+        # --limit stops early: scale by the share of rows it keeps (at least one unit's worth).
+        total_rows = sum(u.rows for u in units) or None
+        if total_rows:
+            need = int(need * min(1.0, max(a.limit, max(u.rows for u in units)) / total_rows))
+    free = shutil.disk_usage(ds).free
+    reserve = int(a.min_free_gib * 2**30)
+    protocol.log(f"disk: about {_gib(need)} to write (images {_gib(est['images'])}, rows {_gib(est['rows'])}"
+                 f"{', caption index ' + _gib(est['index']) if est['index'] else ''}); {_gib(free)} free on {ds}")
+    if need + reserve > free:
+        protocol.fail("DISK_SPACE",
+                      f"preparing {a.name} needs about {_gib(need)} on {ds}, which has {_gib(free)} free"
+                      f" (and {_gib(reserve)} is to stay free: --min-free-gib)",
+                      next="free some space, give --data-dir on a larger disk, or convert fewer rows with --limit")
+
+
 def _run_units(pending: list[Unit], prog: _Progress, s: Settings, workers: int) -> None:
     if workers <= 1:
         init_process(s.max_pixels, lambda key, rows, kept: (prog.update(key, rows, kept), prog.emit()))
@@ -215,10 +258,14 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--lang", choices=["en", "zh", "mixed"], default="en")
     ap.add_argument("--workers", type=int, default=0, help="0 = one per CPU core")
     ap.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
-    ap.add_argument("--unit-rows", type=int, default=1000, help="rows per resumable unit (demo layout)")
+    ap.add_argument("--unit-rows", type=int, default=0,
+                    help="rows per resumable unit (demo layout); 0 = up to 1000, fewer so a small set still makes "
+                         f"{MIN_UNITS} units for the workers to share")
     ap.add_argument("--templates", default=str(DEFAULT_TEMPLATES))
     ap.add_argument("--cache", help="where the sample set and Hub downloads go (default: DATA_DIR/.sources)")
     ap.add_argument("--force", action="store_true", help="replace an existing dataset of this name")
+    ap.add_argument("--min-free-gib", type=float, default=1.0,
+                    help="space to leave free on the dataset's disk after converting (the estimate is checked first)")
     a = ap.parse_args(argv)
     started = time.monotonic()
 
@@ -229,8 +276,8 @@ def main(argv: list[str]) -> int:
         protocol.fail("BAD_OPTION", "--limit must be at least 1")
     if not 0 <= a.val_ratio < 1:
         protocol.fail("BAD_OPTION", "--val-ratio must be at least 0 and below 1")
-    if a.max_pixels < 1 or a.unit_rows < 1:
-        protocol.fail("BAD_OPTION", "--max-pixels and --unit-rows must be positive")
+    if a.max_pixels < 1 or a.unit_rows < 0:
+        protocol.fail("BAD_OPTION", "--max-pixels must be positive and --unit-rows at least 0")
     try:
         modalities = parse_modalities(a.modality)
     except ValueError as err:
@@ -260,7 +307,7 @@ def _prepare(a: argparse.Namespace, ds: Path, data_dir: Path, cache: Path, pools
              modalities: frozenset[str] | None, workers: int, started: float) -> int:
     with _Lock(ds / ".prepare.lock"):
         source = resolve(a.source, cache, lambda phase, d, t: protocol.progress(phase, d, t))
-        units = plan_units(source, a.unit_rows)
+        units = plan_units(source, a.unit_rows or _auto_unit_rows(source))
         options = {"limit": a.limit, "val_ratio": a.val_ratio, "modality": sorted(modalities) if modalities else None,
                    "lang": a.lang, "max_pixels": a.max_pixels, "unit_rows": a.unit_rows}
         plan_hash = _plan_hash(source, units, options, pools)
@@ -290,6 +337,10 @@ def _prepare(a: argparse.Namespace, ds: Path, data_dir: Path, cache: Path, pools
             if old != plan_hash:
                 protocol.log("the source or the options changed since the interrupted run: starting over")
                 _wipe(ds)
+        # Checked before anything is written: the caption index of 25M_full alone is many GiB.
+        unfinished = {u.key for u in units if read_done(str(work), u) is None}
+        index_ready = (work / "captions.done.json").is_file() and (work / "captions.sqlite").is_file()
+        _check_disk(a, ds, source, units, unfinished, source.layout == "full" and not index_ready)
         (work / "units").mkdir(parents=True, exist_ok=True)
         _write_json(plan_file, {"plan_hash": plan_hash, "source": source.describe(), "options": options,
                                 "units": [asdict(u) for u in units]})

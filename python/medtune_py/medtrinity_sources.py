@@ -340,3 +340,64 @@ def iter_full_captions(parquet: list[str], batch_rows: int = 4096) -> Iterator[t
             caps = batch.column("caption").to_pylist()
             srcs = batch.column("source").to_pylist() if "source" in cols else [None] * len(names)
             yield from zip(names, caps, srcs)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Disk needed
+
+# A kept row's line, twice (the unit's rows file, then train.jsonl / val.jsonl): the question, the JSON around the
+# caption and the image path, beyond the caption itself.
+ROW_OVERHEAD_BYTES = 400
+# The caption index of the full layout (sqlite, WITHOUT ROWID) holds name, caption and modality once, with its b-tree.
+INDEX_FACTOR = 1.5
+MARGIN = 1.1
+
+
+def estimate_disk(source: Source, units: list[Unit], pending: set[str]) -> dict:
+    """Bytes the pending units will write, from the sources' own sizes, before anything is read.
+
+    demo: the image column's stored bytes (JPEG/PNG bytes are kept as they are, so the output images take what the
+    parquet holds) plus the caption column's uncompressed size for the rows, twice. full: each pending archive's
+    size (zstd barely shrinks JPEG), plus the caption index and the rows, from the caption files' uncompressed
+    caption column. A 10% margin covers file-system overhead.
+    """
+    import pyarrow.parquet as pq
+
+    images = rows = index = 0
+    if source.layout == "demo":
+        by_file: dict[str, set[int]] = {}
+        for u in units:
+            if u.key in pending:
+                by_file.setdefault(u.path, set()).update(u.row_groups)
+        for path, groups in by_file.items():
+            meta = pq.ParquetFile(path).metadata
+            names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+            for g in groups:
+                rg = meta.row_group(g)
+                for c in range(rg.num_columns):
+                    col = rg.column(c)
+                    name = names[c]
+                    if name.startswith("image"):
+                        images += col.total_uncompressed_size
+                    elif name == "caption":
+                        rows += 2 * col.total_uncompressed_size
+                rows += 2 * ROW_OVERHEAD_BYTES * rg.num_rows
+    else:
+        total_archives = sum(os.path.getsize(u.path) for u in units) or 1
+        pending_archives = sum(os.path.getsize(u.path) for u in units if u.key in pending)
+        images = pending_archives
+        captions = n = 0
+        for f in source.parquet:
+            meta = pq.ParquetFile(f).metadata
+            n += meta.num_rows
+            for g in range(meta.num_row_groups):
+                rg = meta.row_group(g)
+                for c in range(rg.num_columns):
+                    if rg.column(c).path_in_schema == "caption":
+                        captions += rg.column(c).total_uncompressed_size
+        index = int(INDEX_FACTOR * captions)
+        # Rows are written for the images that arrive, in proportion to the archives still to do.
+        share = pending_archives / total_archives
+        rows = int(share * 2 * (captions + ROW_OVERHEAD_BYTES * n))
+    total = int(MARGIN * (images + rows + index))
+    return {"bytes": total, "images": images, "rows": rows, "index": index}

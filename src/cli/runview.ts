@@ -3,6 +3,7 @@ import type { RunView } from '../core/run.js';
 import { formatDuration, progressBar } from '../core/format.js';
 import type { Reporter } from './output.js';
 import { watchRun } from '../runtime/attach.js';
+import { viewSummary } from '../core/runview.js';
 
 export function runLine(v: RunView): string {
   const step = v.totalSteps ? `step ${v.step}/${v.totalSteps}` : `step ${v.step}`;
@@ -72,6 +73,6 @@ export async function attachAndReport(dir: string, id: string, r: Reporter): Pro
   const final = await watchRun(dir, createRunPrinter(r));
   process.off('SIGINT', onSigint);
   if (process.stderr.isTTY) process.stderr.write('\x07');
-  r.result({ ...final, records: final.records.length }, runSummary(final));
+  r.result(viewSummary(final), runSummary(final));
   return final.status === 'completed' ? 0 : 1;
 }

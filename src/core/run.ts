@@ -91,11 +91,34 @@ export interface PhaseProgress {
   etaSeconds?: number;
 }
 
+/**
+ * What a view can say of a run. Beyond a recorded run's statuses, for a folder nobody recorded:
+ * `stalled` (its log stopped growing for many times its usual interval, while a process that writes it lives),
+ * `ended-unknown` (it stopped growing and nothing writes it any more, without results: killed, or the machine went
+ * away), `unknown` (nothing tells: no log times at all).
+ */
+export type ViewStatus = RunStatus | 'stalled' | 'ended-unknown' | 'unknown';
+
+/** Statuses after which a view changes no more by itself. */
+export const ENDED_VIEW_STATUSES: readonly ViewStatus[] = [...TERMINAL_STATUSES, 'ended-unknown'];
+
+/** Whether the run is going (or may be): neither ended nor of unknown state. */
+export function isLiveStatus(status: ViewStatus): boolean {
+  return status !== 'unknown' && !ENDED_VIEW_STATUSES.includes(status);
+}
+
+/** A bounded, spike-keeping sample of a curve over steps (core/curve.ts). */
+export interface CurveSampleView {
+  width: number;
+  buckets: Array<{ index: number; count: number; sum: number; sumX: number; min: [number, number]; max: [number, number] }>;
+  points: number;
+}
+
 /** The status of a run (or of any LLaMA-Factory output_dir), as `medtune status --json` prints it. */
 export interface RunView {
   id: string;
   dir: string;
-  status: RunStatus | 'unknown';
+  status: ViewStatus;
   phase: PhaseProgress | null;
   step: number;
   totalSteps: number | null;
@@ -108,7 +131,18 @@ export interface RunView {
   etaSeconds: number | null;
   peakVramGiB: number | null;
   attempts: number;
+  /** Most processes seen appending to trainer_log.jsonl at once (2: two launches wrote into one folder). */
+  writers: number;
+  /** Steps logged (one record per step across attempts); `records` holds only the newest of them. */
+  recordCount: number;
+  /** The newest merged records (at most 1024), by step: every record of a run of ordinary length. */
   records: TrainerRecord[];
+  /** The whole loss and eval-loss curves, downsampled to a bounded number of buckets. */
+  curve: { loss: CurveSampleView; evalLoss: CurveSampleView };
+  elapsed: string | null;
+  totalTokens: number | null;
+  /** LLaMA-Factory's result files found in output_dir. */
+  results: { train: boolean; eval: boolean; predict: boolean };
   checkpoints: number[];
   cause: FailureCause | null;
   updatedAt: string | null;

@@ -25,6 +25,8 @@ export interface TrainerLogParse {
   attempts: number;
   /** The steps each attempt's first record was at, by attempt index. */
   attemptStartSteps: number[];
+  /** Most processes seen appending at the same time (see AttemptTracker). */
+  writers: number;
   /** Text after the last newline: a line still being written. */
   remainder: string;
   /** Complete lines that were not records (blank lines excluded). */
@@ -60,12 +62,20 @@ function parseJsonLine(line: string): unknown {
   }
 }
 
-function num(value: unknown): number | undefined {
+const NUMERIC = /^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/;
+
+/**
+ * A number as any LLaMA-Factory version wrote it: a JSON number, Python's bare NaN/Infinity (read as strings by
+ * parseJsonLine), or a string holding a number (older transformers formatted the logged values: `"loss": "5.227"`).
+ * `null` (older versions kept keys whose value was None) and anything else is no value.
+ */
+export function num(value: unknown): number | undefined {
   if (typeof value === 'number') return value;
-  if (value === 'NaN') return Number.NaN;
-  if (value === 'Infinity') return Number.POSITIVE_INFINITY;
-  if (value === '-Infinity') return Number.NEGATIVE_INFINITY;
-  return undefined;
+  if (typeof value !== 'string') return undefined;
+  if (value === 'NaN' || value === 'nan') return Number.NaN;
+  if (value === 'Infinity' || value === 'inf') return Number.POSITIVE_INFINITY;
+  if (value === '-Infinity' || value === '-inf') return Number.NEGATIVE_INFINITY;
+  return NUMERIC.test(value) ? Number(value) : undefined;
 }
 
 function str(value: unknown): string | undefined {
@@ -104,9 +114,132 @@ export function decodeTrainerLine(line: string): Omit<TrainerRecord, 'attempt'> 
 
 const MAX_LINE = 1 << 20;
 
+interface Lane {
+  attempt: number;
+  step: number;
+  total: number;
+  elapsed: number | undefined;
+  /** A training record (with loss) was logged at `step`. */
+  lossAtStep: boolean;
+  /** Sequence number of its latest record. */
+  seq: number;
+}
+
+export interface AttemptTrackerState {
+  lanes: Array<Omit<Lane, 'elapsed'> & { elapsed: number | null }>;
+  seq: number;
+  count: number;
+  startSteps: number[];
+  maxWriters: number;
+}
+
+/** Lanes kept to recognise a writer that carries on after another one wrote (two processes on one folder). */
+const LANES = 4;
+/** A lane that wrote within this many records counts as writing at the same time as the others. */
+const CONCURRENT_WINDOW = 64;
+/** Attempt start steps kept (the count is exact beyond it). */
+const MAX_STARTS = 256;
+
+/**
+ * Tells which attempt wrote each record of a trainer_log.jsonl, in file order.
+ *
+ * Each attempt restarts LLaMA-Factory's clock (on_train_begin), and a resumed one restarts from a checkpoint at
+ * or before the last logged step, so a step or elapsed time that goes back, a second training record at the same
+ * step, or a changed total means another attempt wrote the line. Two processes appending at once (two launches
+ * on one output_dir) make the step run back on nearly every line; a record that carries on where a recent other
+ * attempt left off (later step, later clock, same total) is that attempt's, so they stay two attempts (and two
+ * `writers`), not one per line.
+ */
+export class AttemptTracker {
+  private lanes: Lane[] = [];
+  private seq = 0;
+  private count = 0;
+  private startSteps: number[] = [];
+  private maxWriters = 0;
+
+  /** The tracker as plain data (JSON). */
+  state(): AttemptTrackerState {
+    return {
+      lanes: this.lanes.map((l) => ({ ...l, elapsed: l.elapsed ?? null })),
+      seq: this.seq,
+      count: this.count,
+      startSteps: [...this.startSteps],
+      maxWriters: this.maxWriters,
+    };
+  }
+
+  static from(s: AttemptTrackerState): AttemptTracker {
+    const t = new AttemptTracker();
+    t.lanes = s.lanes.map(({ elapsed, ...l }) => ({ ...l, elapsed: elapsed ?? undefined }));
+    t.seq = s.seq;
+    t.count = s.count;
+    t.startSteps = [...s.startSteps];
+    t.maxWriters = s.maxWriters;
+    return t;
+  }
+
+  /** The attempt `rec` belongs to, and whether it is the first record of a new attempt. */
+  place(rec: { step: number; totalSteps: number; loss?: number; elapsedSeconds?: number }): { attempt: number; fresh: boolean } {
+    const seq = this.seq++;
+    const current = this.lanes[this.lanes.length - 1];
+    let lane: Lane | undefined;
+    if (current && continues(current, rec)) lane = current;
+    else {
+      for (let i = this.lanes.length - 2; i >= 0; i--) {
+        const other = this.lanes[i]!;
+        if (continues(other, rec)) {
+          lane = other;
+          this.lanes.splice(i, 1);
+          this.lanes.push(other);
+          let live = 0;
+          for (const l of this.lanes) if (seq - l.seq <= CONCURRENT_WINDOW) live++;
+          this.maxWriters = Math.max(this.maxWriters, live + (seq - other.seq <= CONCURRENT_WINDOW ? 0 : 1));
+          break;
+        }
+      }
+    }
+    const fresh = lane === undefined;
+    if (!lane) {
+      lane = { attempt: this.count++, step: rec.step, total: rec.totalSteps, elapsed: undefined, lossAtStep: false, seq };
+      if (this.startSteps.length < MAX_STARTS) this.startSteps.push(rec.step);
+      this.lanes.push(lane);
+      if (this.lanes.length > LANES) this.lanes.shift();
+      this.maxWriters = Math.max(this.maxWriters, 1);
+    }
+    lane.lossAtStep = (lane.step === rec.step && lane.lossAtStep) || rec.loss !== undefined;
+    lane.step = rec.step;
+    lane.total = rec.totalSteps;
+    if (rec.elapsedSeconds !== undefined) lane.elapsed = rec.elapsedSeconds;
+    lane.seq = seq;
+    return { attempt: lane.attempt, fresh };
+  }
+
+  get attempts(): number {
+    return this.count;
+  }
+
+  /** The step each attempt's first record was at (the first 256 attempts). */
+  get starts(): readonly number[] {
+    return this.startSteps;
+  }
+
+  /** Most processes seen appending at the same time (1 for any log written by one process at a time). */
+  get writers(): number {
+    return this.maxWriters;
+  }
+}
+
+function continues(lane: Lane, rec: { step: number; totalSteps: number; loss?: number; elapsedSeconds?: number }): boolean {
+  if (rec.totalSteps !== lane.total) return false;
+  if (rec.elapsedSeconds !== undefined && lane.elapsed !== undefined && rec.elapsedSeconds < lane.elapsed) return false;
+  if (rec.step > lane.step) return true;
+  return rec.step === lane.step && !(rec.loss !== undefined && lane.lossAtStep);
+}
+
 /**
  * Incremental reader: feed it the file's text as it grows (any chunking); it keeps a half-written last line
- * until its newline arrives. Call `reset()` when the file is truncated or replaced.
+ * until its newline arrives. Call `reset()` when the file is truncated or replaced. It keeps every record, so
+ * it is for logs of ordinary length; TrainerLogAggregator (trainersummary.ts) keeps a bounded summary instead.
  */
 export class TrainerLogReader {
   private pending = '';
@@ -115,9 +248,7 @@ export class TrainerLogReader {
   private rawRecords: RawTrainerRecord[] = [];
   private merged = new Map<number, TrainerRecord>();
   private sorted: TrainerRecord[] | null = null;
-  private starts: number[] = [];
-  private attempt = -1;
-  private prev: RawTrainerRecord | undefined;
+  private tracker = new AttemptTracker();
   /** Inside a line too long to be a record (a file that is not a trainer log): drop it up to its end. */
   private discarding = false;
 
@@ -166,9 +297,7 @@ export class TrainerLogReader {
     this.rawRecords = [];
     this.merged = new Map();
     this.sorted = null;
-    this.starts = [];
-    this.attempt = -1;
-    this.prev = undefined;
+    this.tracker = new AttemptTracker();
     this.discarding = false;
   }
 
@@ -190,8 +319,9 @@ export class TrainerLogReader {
     return {
       records: this.records(),
       raw: [...this.rawRecords],
-      attempts: this.attempt + 1,
-      attemptStartSteps: [...this.starts],
+      attempts: this.tracker.attempts,
+      attemptStartSteps: [...this.tracker.starts],
+      writers: this.tracker.writers,
       remainder: this.pending,
       skipped: this.skippedLines,
     };
@@ -205,54 +335,45 @@ export class TrainerLogReader {
       this.skippedLines++;
       return undefined;
     }
-    const candidate = decoded as RawTrainerRecord;
-    candidate.attempt = this.attempt;
+    const candidate = withElapsedSeconds(decoded) as RawTrainerRecord;
     candidate.line = n;
-    const elapsedSeconds = decoded.elapsed === undefined ? undefined : parseTimedelta(decoded.elapsed);
-    if (elapsedSeconds !== undefined) candidate.elapsedSeconds = elapsedSeconds;
-    if (this.startsNewAttempt(candidate)) {
-      this.attempt++;
-      this.starts.push(candidate.step);
-      candidate.attempt = this.attempt;
-      // The new attempt rolled back to a checkpoint: what the old one logged from here on is superseded.
+    const { attempt, fresh } = this.tracker.place(candidate);
+    candidate.attempt = attempt;
+    if (fresh) {
+      // The new attempt rolled back to a checkpoint: what the others logged from here on is superseded.
       for (const step of [...this.merged.keys()]) if (step >= candidate.step) this.merged.delete(step);
     }
     this.rawRecords.push(candidate);
-    this.prev = candidate;
     this.merge(candidate);
     return candidate;
   }
 
-  /**
-   * Each attempt restarts LLaMA-Factory's clock (on_train_begin), and a resumed one restarts from a checkpoint
-   * at or before the last logged step, so a step or elapsed time that goes back, a second training record at the
-   * same step, or a changed total means another attempt wrote the line.
-   */
-  private startsNewAttempt(rec: RawTrainerRecord): boolean {
-    const prev = this.prev;
-    if (!prev) return true;
-    if (rec.step < prev.step) return true;
-    if (rec.totalSteps !== prev.totalSteps) return true;
-    if (rec.elapsedSeconds !== undefined && prev.elapsedSeconds !== undefined && rec.elapsedSeconds < prev.elapsedSeconds) {
-      return true;
-    }
-    return rec.step === prev.step && rec.loss !== undefined && prev.loss !== undefined;
-  }
-
   private merge(rec: RawTrainerRecord): void {
-    const existing = this.merged.get(rec.step);
-    // Same attempt, same step: a training record and its eval record or the final summary. Combine them,
-    // newer values winning, so the summary's throughput updates the step without erasing its loss.
-    // A record handed out by records() is never changed afterwards: combining makes a new one.
-    const target: Record<string, unknown> = existing && existing.attempt === rec.attempt ? { ...existing } : {};
-    for (const key in rec) {
-      if (key === 'line' || key === 'elapsedSeconds') continue;
-      const v = (rec as unknown as Record<string, unknown>)[key];
-      if (v !== undefined) target[key] = v;
-    }
-    this.merged.set(rec.step, target as unknown as TrainerRecord);
+    this.merged.set(rec.step, mergeRecord(this.merged.get(rec.step), rec));
     this.sorted = null;
   }
+}
+
+/** A decoded record with `elapsedSeconds` from its `elapsed` text. */
+export function withElapsedSeconds<T extends { elapsed?: string; elapsedSeconds?: number }>(rec: T): T {
+  const seconds = rec.elapsed === undefined ? undefined : parseTimedelta(rec.elapsed);
+  if (seconds !== undefined) rec.elapsedSeconds = seconds;
+  return rec;
+}
+
+/**
+ * The merged record at a step once `rec` arrives. Same attempt, same step: a training record and its eval
+ * record or the final summary, combined with newer values winning, so the summary's throughput updates the step
+ * without erasing its loss. Another attempt's record replaces it. The existing record is never changed.
+ */
+export function mergeRecord(existing: TrainerRecord | undefined, rec: TrainerRecord): TrainerRecord {
+  const target: Record<string, unknown> = existing && existing.attempt === rec.attempt ? { ...existing } : {};
+  for (const key in rec) {
+    if (key === 'line' || key === 'elapsedSeconds') continue;
+    const v = (rec as unknown as Record<string, unknown>)[key];
+    if (v !== undefined) target[key] = v;
+  }
+  return target as unknown as TrainerRecord;
 }
 
 /** Parses a whole trainer_log.jsonl. A complete record without its final newline is taken as well. */

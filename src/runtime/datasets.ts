@@ -57,6 +57,8 @@ export interface PrepareOptions {
   /** Scan folders: the window and slices the model sees (see runtime/scans.ts). */
   window?: string;
   slices?: string;
+  /** GiB to leave free on the dataset's disk: the estimated output is checked against free space first (default 1). */
+  minFreeGib?: number;
   signal?: AbortSignal;
   onLog?: (message: string) => void;
 }
@@ -114,6 +116,7 @@ export function prepareArgs(ws: Workspace, opts: PrepareOptions): string[] {
   if (opts.maxPixels !== undefined) args.push('--max-pixels', String(opts.maxPixels));
   if (opts.unitRows !== undefined) args.push('--unit-rows', String(opts.unitRows));
   if (opts.force) args.push('--force');
+  if (opts.minFreeGib !== undefined) args.push('--min-free-gib', String(opts.minFreeGib));
   return args;
 }
 

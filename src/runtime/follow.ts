@@ -16,6 +16,8 @@ import { watch, type FSWatcher } from 'chokidar';
 export type FollowEvent =
   /** New text (whole UTF-8 characters; a line may be split across events unless `lines` is set). */
   | { type: 'data'; text: string }
+  /** New bytes as read (with `binary: true`); the caller finds the lines. */
+  | { type: 'bytes'; bytes: Buffer }
   /** New complete lines, without their line ends (with `lines: true`). */
   | { type: 'lines'; lines: string[] }
   /** What was read before no longer stands: start over from the next event. */
@@ -25,12 +27,16 @@ export type FollowEvent =
 export interface FollowOptions {
   /** Skip what an existing file already holds (default: read it from the start). */
   fromEnd?: boolean;
+  /** Start at this byte of the file present at the start (what was already read by other means). */
+  fromOffset?: number;
   /** Deliver complete lines only (`\n`, `\r\n`); a partial last line waits for its end. */
   lines?: boolean;
   /** Stat poll interval in ms (default 2000); chokidar's events come on top. */
   pollMs?: number;
   /** Use chokidar's file events (default true); off, only the poll runs. */
   watch?: boolean;
+  /** Deliver raw bytes (`bytes` events) instead of text: for readers that decode lines from bytes themselves. */
+  binary?: boolean;
 }
 
 export interface Follower {
@@ -108,7 +114,7 @@ export function followFile(path: string, onEvent: (e: FollowEvent) => void, opts
       const seen = { dev: now.dev, ino: now.ino, birth: now.birthtimeMs };
       if (!identity) {
         identity = seen;
-        offset = first && opts.fromEnd ? now.size : 0;
+        offset = first && opts.fromEnd ? now.size : first && opts.fromOffset !== undefined && opts.fromOffset <= now.size ? opts.fromOffset : 0;
         head = Buffer.alloc(0);
       } else if (identity.dev !== seen.dev || identity.ino !== seen.ino || identity.birth !== seen.birth) {
         identity = seen;
@@ -122,7 +128,7 @@ export function followFile(path: string, onEvent: (e: FollowEvent) => void, opts
       }
       first = false;
       while (offset < now.size && !closed) {
-        const buf = Buffer.alloc(Math.min(CHUNK, now.size - offset));
+        const buf = Buffer.allocUnsafe(Math.min(opts.binary ? 4 * CHUNK : CHUNK, now.size - offset));
         const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
         if (bytesRead === 0) break;
         const got = buf.subarray(0, bytesRead);
@@ -130,7 +136,8 @@ export function followFile(path: string, onEvent: (e: FollowEvent) => void, opts
           head = Buffer.concat([head, got.subarray(0, FINGERPRINT - head.length)]);
         }
         offset += bytesRead;
-        deliver(decoder.write(got));
+        if (opts.binary) onEvent({ type: 'bytes', bytes: got });
+        else deliver(decoder.write(got));
       }
     } finally {
       await fh.close();

@@ -5,12 +5,14 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
-import type { RunManifest, RunView } from '../core/run.js';
-import { buildRunView } from '../core/runview.js';
+import type { RunManifest, RunView, TrainerRecord } from '../core/run.js';
+import { buildRunView, type RunResults } from '../core/runview.js';
 import { ConsoleTracker, type ConsoleState } from '../core/stderr.js';
-import { TrainerLogReader, parseTrainerLog, recordsFromTrainerState, type TrainerLogParse } from '../core/trainerlog.js';
+import { num, recordsFromTrainerState } from '../core/trainerlog.js';
+import { emptySummary, summarizeRecords, type TrainerLogSummary } from '../core/trainersummary.js';
 import { followFile, readAll, readHeadTail, type Follower } from './follow.js';
 import { readManifest } from './runstore.js';
+import { feederFor, outputDirWriterAlive, readTrainerLogSummary, readTrainerLogTail, streamTrainerRecords } from './trainerlogfile.js';
 
 export interface CheckpointInfo {
   step: number;
@@ -74,14 +76,17 @@ export interface RunDirContents {
   dir: string;
   outputDir: string;
   manifest: RunManifest | null;
-  /** trainer_log.jsonl parsed; null when it is absent (records may then come from trainer_state.json). */
-  trainerLog: TrainerLogParse | null;
-  records: TrainerLogParse['records'];
+  /** Whether trainer_log.jsonl exists (without it, the records come from trainer_state.json). */
+  hasTrainerLog: boolean;
+  /** The trainer log's bounded summary (trainersummary.ts). */
+  log: TrainerLogSummary;
   console: ConsoleState;
   checkpoints: CheckpointInfo[];
-  results: { trainResults: boolean; allResults: boolean };
+  results: RunResults;
   lastActivityMs: number | null;
   lastRecordMs: number | null;
+  /** Whether a live process writes the output_dir (bare output_dirs only; null: not looked or cannot tell). */
+  writerAlive: boolean | null;
 }
 
 const OUTPUT_MARKERS = [
@@ -89,6 +94,8 @@ const OUTPUT_MARKERS = [
   'trainer_state.json',
   'all_results.json',
   'train_results.json',
+  'eval_results.json',
+  'predict_results.json',
   'running_log.txt',
   'training_args.yaml',
   'llamaboard_config.yaml',
@@ -174,10 +181,48 @@ async function locateRun(dir: string): Promise<RunLocation> {
   });
 }
 
-async function readResults(outputDir: string): Promise<RunDirContents['results']> {
+async function readJson(path: string): Promise<unknown> {
+  const text = await readAll(path).catch(() => null);
+  if (text === null) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * trainer_state.json's progress: output_dir's own, else the newest checkpoint's that parses (the Trainer writes it
+ * last in a checkpoint, after the weights).
+ */
+async function readTrainerState(outputDir: string, checkpoints: CheckpointInfo[]): Promise<RunResults['trainerState']> {
+  const paths = [join(outputDir, 'trainer_state.json'), ...[...checkpoints].reverse().map((c) => join(c.path, 'trainer_state.json'))];
+  for (const path of paths) {
+    const state = await readJson(path);
+    if (state === null || typeof state !== 'object') continue;
+    const s = state as Record<string, unknown>;
+    const globalStep = num(s.global_step);
+    const maxSteps = num(s.max_steps);
+    if (globalStep !== undefined && maxSteps !== undefined) return { globalStep, maxSteps };
+  }
+  return null;
+}
+
+async function readResults(outputDir: string, checkpoints: CheckpointInfo[]): Promise<RunResults> {
+  const evalJson = await readJson(join(outputDir, 'eval_results.json'));
+  let evalResults: RunResults['evalResults'] = null;
+  if (evalJson !== null && typeof evalJson === 'object') {
+    const e = evalJson as Record<string, unknown>;
+    const evalLoss = num(e.eval_loss);
+    const epoch = num(e.epoch);
+    evalResults = { ...(evalLoss === undefined ? {} : { evalLoss }), ...(epoch === undefined ? {} : { epoch }) };
+  }
   return {
     trainResults: await nonEmptyFile(join(outputDir, 'train_results.json')),
     allResults: await nonEmptyFile(join(outputDir, 'all_results.json')),
+    predictResults: await nonEmptyFile(join(outputDir, 'predict_results.json')),
+    evalResults,
+    trainerState: await readTrainerState(outputDir, checkpoints),
   };
 }
 
@@ -187,18 +232,17 @@ export async function readRunContents(dir: string): Promise<RunDirContents> {
   for (const log of logs) await feedLog(tracker, log.stream, log.path);
 
   const logPath = join(outputDir, 'trainer_log.jsonl');
-  const logText = await readAll(logPath);
-  const trainerLog = logText === null ? null : parseTrainerLog(logText);
+  const read = await readTrainerLogSummary(logPath);
   const checkpoints = await listCheckpoints(outputDir);
-  let records = trainerLog?.records ?? [];
-  if (!trainerLog) {
+  let log = read?.summary ?? emptySummary();
+  if (!read) {
     const latest = [...checkpoints].reverse().find((c) => c.complete);
     const candidates = [join(outputDir, 'trainer_state.json'), ...(latest ? [join(latest.path, 'trainer_state.json')] : [])];
     for (const path of candidates) {
       const text = await readAll(path).catch(() => null);
       if (text === null) continue;
       try {
-        records = recordsFromTrainerState(JSON.parse(text));
+        log = summarizeRecords(recordsFromTrainerState(JSON.parse(text)));
         break;
       } catch {
         continue;
@@ -208,18 +252,21 @@ export async function readRunContents(dir: string): Promise<RunDirContents> {
 
   const stamps = await Promise.all([logPath, ...logs.map((l) => l.path)].map(mtimeMs));
   const valid = stamps.filter((s): s is number => s !== null);
+  const results = await readResults(outputDir, checkpoints);
+  const ended = results.trainResults || results.allResults || results.predictResults;
   return {
     kind,
     dir: root,
     outputDir,
     manifest,
-    trainerLog,
-    records,
+    hasTrainerLog: read !== null,
+    log,
     console: tracker.state,
     checkpoints,
-    results: await readResults(outputDir),
+    results,
     lastActivityMs: valid.length > 0 ? Math.max(...valid) : null,
     lastRecordMs: stamps[0] ?? null,
+    writerAlive: manifest || ended ? null : await outputDirWriterAlive(outputDir),
   };
 }
 
@@ -236,15 +283,33 @@ export async function readRunDir(dir: string, opts: ReadRunOptions = {}): Promis
     id: c.manifest?.id ?? basename(c.dir),
     dir: c.dir,
     manifest: c.manifest,
-    records: c.records,
+    log: c.log,
     console: c.console,
     checkpoints: c.checkpoints.filter((k) => k.complete).map((k) => k.step),
     results: c.results,
     lastActivityMs: c.lastActivityMs,
     lastRecordMs: c.lastRecordMs,
+    writerAlive: c.writerAlive,
     now: opts.now ?? Date.now(),
     ...(opts.staleAfterSeconds === undefined ? {} : { staleAfterSeconds: opts.staleAfterSeconds }),
   });
+}
+
+/**
+ * The newest `limit` merged trainer records of a run folder or output_dir: from the view when it holds that many,
+ * else read backwards from the end of trainer_log.jsonl (or from trainer_state.json when there is no log).
+ */
+export async function readRunRecords(dir: string, limit: number, view?: RunView): Promise<TrainerRecord[]> {
+  const v = view ?? (await readRunDir(dir));
+  if (limit <= v.records.length || v.recordCount <= v.records.length) return v.records.slice(Math.max(0, v.records.length - limit));
+  const { outputDir } = await locateRun(dir);
+  return (await readTrainerLogTail(join(outputDir, 'trainer_log.jsonl'), limit)) ?? v.records.slice(-limit);
+}
+
+/** Every record of a run's trainer_log.jsonl as written, with its attempt (false when there is no log). */
+export async function streamRunRecords(dir: string, onRecord: (r: TrainerRecord) => void): Promise<boolean> {
+  const { outputDir } = await locateRun(dir);
+  return streamTrainerRecords(join(outputDir, 'trainer_log.jsonl'), onRecord);
 }
 
 export interface FollowRunOptions {
@@ -272,12 +337,18 @@ export interface RunFollower {
 export async function followRunDir(dir: string, onView: (v: RunView) => void, opts: FollowRunOptions = {}): Promise<RunFollower> {
   const loc = await locateRun(dir);
   let manifest = loc.manifest;
-  const reader = new TrainerLogReader();
+  const logPath = join(loc.outputDir, 'trainer_log.jsonl');
+  // Read once (going on from the cached summary of a large log), then only the new bytes: a bounded summary
+  // whatever the log's length.
+  const initial = await readTrainerLogSummary(logPath);
+  let feeder = initial?.feeder ?? feederFor(0);
+  const fromOffset = initial ? initial.feeder.offset + initial.feeder.pending : 0;
   const tracker = new ConsoleTracker();
   let checkpoints: CheckpointInfo[] = [];
   let listedFor = -1;
   let listedAt = 0;
-  let results: RunDirContents['results'] = { trainResults: false, allResults: false };
+  let results: RunResults = {};
+  let writerAlive: boolean | null = null;
   const stamps = await Promise.all([join(loc.outputDir, 'trainer_log.jsonl'), ...loc.logs.map((l) => l.path)].map(mtimeMs));
   let lastRecordMs = stamps[0] ?? null;
   let lastActivityMs: number | null = Math.max(...stamps.map((t) => t ?? 0)) || null;
@@ -295,7 +366,8 @@ export async function followRunDir(dir: string, onView: (v: RunView) => void, op
     const saved = tracker.state.checkpointsSaved.length;
     if (saved !== listedFor || Date.now() - listedAt > 5000) {
       checkpoints = await listCheckpoints(loc.outputDir);
-      results = await readResults(loc.outputDir);
+      results = await readResults(loc.outputDir, checkpoints);
+      if (!manifest) writerAlive = await outputDirWriterAlive(loc.outputDir);
       listedFor = saved;
       listedAt = Date.now();
     }
@@ -303,12 +375,13 @@ export async function followRunDir(dir: string, onView: (v: RunView) => void, op
       id: manifest?.id ?? basename(loc.root),
       dir: loc.root,
       manifest,
-      records: reader.records(),
+      log: feeder.summary(),
       console: tracker.state,
       checkpoints: checkpoints.filter((k) => k.complete).map((k) => k.step),
       results,
       lastActivityMs,
       lastRecordMs,
+      writerAlive,
       now: Date.now(),
       ...(opts.staleAfterSeconds === undefined ? {} : { staleAfterSeconds: opts.staleAfterSeconds }),
     });
@@ -341,16 +414,16 @@ export async function followRunDir(dir: string, onView: (v: RunView) => void, op
   };
 
   const followers: Follower[] = [];
-  const follow = (path: string, on: Parameters<typeof followFile>[1]) =>
-    followers.push(followFile(path, on, { pollMs: opts.pollMs ?? 2000 }));
+  const follow = (path: string, on: Parameters<typeof followFile>[1], binary = false, from?: number) =>
+    followers.push(followFile(path, on, { pollMs: opts.pollMs ?? 2000, binary, ...(from === undefined ? {} : { fromOffset: from }) }));
 
-  follow(join(loc.outputDir, 'trainer_log.jsonl'), (e) => {
-    if (e.type === 'data') reader.feed(e.text);
-    else if (e.type === 'reset') reader.reset();
+  follow(logPath, (e) => {
+    if (e.type === 'bytes') feeder.feed(e.bytes);
+    else if (e.type === 'reset') feeder = feederFor(0);
     else if (e.type === 'error') return report(e.error);
     if (ready) lastRecordMs = Date.now();
     changed();
-  });
+  }, true, fromOffset);
   for (const log of loc.logs) {
     follow(log.path, (e) => {
       if (e.type === 'data') tracker.feed(log.stream, e.text);

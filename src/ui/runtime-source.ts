@@ -140,7 +140,7 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions): 
     const hit = ended.get(dir);
     if (hit && hit.mtimeMs === mtimeMs) return hit.view;
     const view = await follow(dir);
-    if (view.status !== 'unknown' && TERMINAL_STATUSES.includes(view.status) && mtimeMs >= 0) {
+    if ((TERMINAL_STATUSES as readonly string[]).includes(view.status) && mtimeMs >= 0) {
       // One last full read: the follower's view may trail the files by its debounce.
       const final = await readRunDir(dir);
       ended.set(dir, { mtimeMs, view: final });

@@ -48,6 +48,8 @@ export function statusColor(theme: Theme, status: RunView['status']): string | u
     case 'stopping':
     case 'stopped':
     case 'queued':
+    case 'stalled':
+    case 'ended-unknown':
       return theme.warn;
     default:
       return theme.muted;

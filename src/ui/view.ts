@@ -1,9 +1,9 @@
 /** How run numbers read on screen. Pure: no React, no I/O. */
 import { formatDuration } from '../core/format.js';
-import { TERMINAL_STATUSES, type RunView } from '../core/run.js';
+import { isLiveStatus, type RunView } from '../core/run.js';
 
 export function isActive(run: RunView): boolean {
-  return run.status !== 'unknown' && !TERMINAL_STATUSES.includes(run.status);
+  return isLiveStatus(run.status);
 }
 
 /** Active runs first, then the most recently updated. */

@@ -4,7 +4,7 @@
  * (get_dataset with template qwen2_vl and the tiny Qwen2-VL's tokenizer + processor), and dataset_info.json keeps
  * other entries. Also: the 25M_full layout (captions parquet + tar.zst images) and the bundled sample set.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile, appendFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
@@ -164,6 +164,13 @@ print(json.dumps(out))`, JSON.stringify({ cmyk: byId['cmyk-jpeg'], png16: byId.p
     expect(again.reused).toBe(true);
     expect(again.content_hash).toBe(result.content_hash);
     await expect(prepareDataset(ws, venv, { source: hostile, name: 'hostile', valRatio: 0.5, unitRows: 4 })).rejects.toMatchObject({ code: 'DATASET_EXISTS' });
+  });
+
+  it('estimates the disk it needs before starting and refuses when it would not fit, writing nothing', async () => {
+    const err = await prepareDataset(ws, venv, { source: hostile, name: 'nospace', valRatio: 0.25, workers: 1, unitRows: 4, minFreeGib: 1e9 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'DISK_SPACE' });
+    expect(String((err as Error).message)).toMatch(/needs about \d+ (MiB|GiB)/);
+    expect(existsSync(join(ws.dataDir, 'nospace'))).toBe(false);
   });
 
   it('passes `data check`, which reports bad rows by line once rows are broken', async () => {

@@ -82,7 +82,7 @@ describe('readRunDir: a bare LLaMA-Factory output_dir', () => {
     { name: 'resume/output', want: { status: 'completed', step: 30, attempts: 2, checkpoints: [20, 30] } },
     { name: 'abort/output', want: { status: 'stopped', step: 12, totalSteps: 200, percent: 6, checkpoints: [10], etaSeconds: null } },
     { name: 'eval/output', want: { status: 'completed', step: 20, evalLoss: 8.426125526428223, checkpoints: [10, 20] } },
-    { name: 'errors/disk-full-optimizer.output', want: { status: 'unknown', step: 5, totalSteps: 10, checkpoints: [] } },
+    { name: 'errors/disk-full-optimizer.output', want: { status: 'ended-unknown', step: 5, totalSteps: 10, checkpoints: [], etaSeconds: null } },
   ])('$name', async ({ name, want }) => {
     const v = await readRunDir(join(FIX, name), { now: FAR_FUTURE });
     expect(v).toMatchObject({ ...want, cause: null });
@@ -235,6 +235,6 @@ describe('followRunDir', () => {
     const views: RunView[] = [];
     const f = await followRunDir(out, (v) => views.push(v), { tickMs: 3_600_000 });
     await f.close();
-    expect(views[0]).toMatchObject({ status: 'unknown', step: 12 });
+    expect(views[0]).toMatchObject({ status: 'ended-unknown', step: 12, etaSeconds: null });
   });
 });

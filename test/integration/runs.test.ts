@@ -41,7 +41,7 @@ describe('detached runs: kill, resume, stop', () => {
   });
 
   const status = async (id: string): Promise<Status> => {
-    const r = await medtune(t.ws, ['status', id, '--json']);
+    const r = await medtune(t.ws, ['status', id, '--json', '--records']);
     if (r.exitCode !== 0) throw new Error(`medtune status ${id} exited ${r.exitCode} (${r.signal ?? 'no signal'}): ${r.all?.slice(-1500)}`);
     return lastJson<Status>(r.stdout);
   };

@@ -1,6 +1,7 @@
 /** An in-memory WorkspaceSource: screens render from given data, and actions are recorded. */
 import type { RunView, TrainerRecord } from '../../src/core/run.js';
 import { MedtuneError } from '../../src/core/errors.js';
+import { summarizeRecords } from '../../src/core/trainersummary.js';
 import type { GpuReading } from '../../src/core/gpu.js';
 import type { GpuMonitorState } from '../../src/runtime/gpu-monitor.js';
 import type {
@@ -30,6 +31,7 @@ export function records(n: number, total = n, opts: { evalEvery?: number } = {})
 export function makeRun(id: string, over: Partial<RunView> = {}): RunView {
   const recs = over.records ?? records(24, 40, { evalEvery: 6 });
   const last = recs[recs.length - 1];
+  const log = summarizeRecords(recs);
   return {
     id,
     dir: `/ws/runs/${id}`,
@@ -46,7 +48,13 @@ export function makeRun(id: string, over: Partial<RunView> = {}): RunView {
     etaSeconds: 754,
     peakVramGiB: 3.2,
     attempts: 1,
+    writers: 1,
+    recordCount: log.recordCount,
     records: recs,
+    curve: { loss: log.loss, evalLoss: log.evalLoss },
+    elapsed: null,
+    totalTokens: last?.totalTokens ?? null,
+    results: { train: false, eval: false, predict: false },
     checkpoints: [100],
     cause: null,
     updatedAt: '2026-06-12T12:00:05Z',

@@ -45,7 +45,7 @@ describe('buildRunView without a manifest (any LLaMA-Factory output_dir)', () =>
     { name: 'results written short of max_steps (graceful abort): stopped', fixture: 'abort', results: { trainResults: true, allResults: true }, status: 'stopped' },
     { name: 'only all_results.json: completed', fixture: 'resume', results: { allResults: true }, status: 'completed' },
     { name: 'no results, logs fresh: training', fixture: 'abort', results: {}, lastActivityMs: NOW - 30_000, status: 'training' },
-    { name: 'no results, logs stale: unknown', fixture: 'abort', results: {}, lastActivityMs: NOW - 3_600_000, status: 'unknown' },
+    { name: 'no results, logs stale, nothing known of a writer: ended-unknown', fixture: 'abort', results: {}, lastActivityMs: NOW - 3_600_000, status: 'ended-unknown' },
     { name: 'no results, no log times: unknown', fixture: 'abort', results: {}, status: 'unknown' },
   ])('$name', ({ fixture, results, lastActivityMs, status }) => {
     const v = buildRunView(input({ records: records(fixture), results, lastActivityMs: lastActivityMs ?? null }));
@@ -65,7 +65,8 @@ describe('buildRunView without a manifest (any LLaMA-Factory output_dir)', () =>
 
   it('the stale-after threshold is an option', () => {
     const v = buildRunView(input({ records: records('abort'), lastActivityMs: NOW - 60_000, staleAfterSeconds: 30 }));
-    expect(v.status).toBe('unknown');
+    expect(v.status).toBe('ended-unknown');
+    expect(v.etaSeconds).toBeNull();
   });
 });
 

@@ -51,6 +51,7 @@ export function register(program: Command): void {
     .option('--workers <n>', 'parallel worker processes (default: one per CPU core)', int(1))
     .option('--max-pixels <n>', 'skip images larger than this many pixels (default 4096×4096)', int(1))
     .option('--force', 'replace an existing dataset of this name prepared from other data or options')
+    .option('--min-free-gib <n>', 'GiB to leave free on the disk; the space needed is estimated and checked before starting (default 1)', Number)
     .option('--json', 'print the result as JSON')
     .action(action(async (ctx, opts: PrepareFlags) => {
       const name = opts.name ?? defaultDatasetName(opts.source);
@@ -69,6 +70,7 @@ export function register(program: Command): void {
         captions: opts.captions,
         window: opts.window,
         slices: opts.slices,
+        minFreeGib: opts.minFreeGib,
         onLog: (m) => r.info(m),
       }, (p) => r.progress(p.phase, p.done, p.total, p.message));
       r.result(result, prepareSummaryLines(result));

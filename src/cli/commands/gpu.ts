@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MedtuneError } from '../../core/errors.js';
-import { parseTrainerLog } from '../../core/trainerlog.js';
+import { readTrainerLogSummary } from '../../runtime/trainerlogfile.js';
 import { decodeClockEventReasons, gib, peakReservedGiB, toSnapshotJson, type GpuProcessView, type GpuSample } from '../../core/gpu.js';
 import { processTreePids, readGpuSnapshot, visibleDevicesOf, type GpuMonitorOptions } from '../../runtime/gpu-monitor.js';
 import { readManifest, resolveRunDir } from '../../runtime/runstore.js';
@@ -42,7 +42,8 @@ async function runContext(ws: Workspace, ref: string): Promise<RunContext> {
   return {
     title: `run ${m.id}${visibleDevices !== undefined ? ` · CUDA_VISIBLE_DEVICES=${visibleDevices}` : ''}`,
     options: { ownPids: () => processTreePids(roots), visibleDevices },
-    readPeak: async () => peakReservedGiB(parseTrainerLog(await readFile(log, 'utf8').catch(() => '')).raw),
+    // The bounded summary (cached for large logs), not a whole parse every poll: a log of a long run is huge.
+    readPeak: async () => (await readTrainerLogSummary(log).catch(() => null))?.summary.peakVramGiB ?? null,
   };
 }
 

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../command.js';
 import { listRunIds, resolveRunDir } from '../../runtime/runstore.js';
-import { readRunDir } from '../../runtime/rundir.js';
+import { readRunDir, readRunRecords, streamRunRecords } from '../../runtime/rundir.js';
+import { viewSummary } from '../../core/runview.js';
 import { requireVenv } from '../../runtime/venv.js';
 import { resumeRun, stopRun } from '../../runtime/runs.js';
 import { attachAndReport, bar, runLine, runSummary } from '../runview.js';
@@ -25,18 +26,26 @@ export function register(program: Command): void {
         : ['no runs yet: `medtune demo`, or `medtune train --dataset NAME`'];
       const servers = await listServers(ctx.workspace);
       if (servers.length) lines.push('', 'model servers (`medtune serve`):', ...servers.map(serverLine));
-      ctx.reporter.result(views.map((v) => ({ ...v, records: v.records.length })), lines);
+      ctx.reporter.result(views.map(viewSummary), lines);
     }));
 
   program
     .command('status')
     .argument('[run]', 'run id, prefix, "latest", or the path of any LLaMA-Factory output_dir', 'latest')
     .description('status of a run, or of any LLaMA-Factory output_dir (LLaMA Board or plain CLI)')
-    .option('--json', 'print as JSON (every trainer_log record included)')
-    .action(action(async (ctx, ref: string) => {
+    .option('--json', 'print a summary as JSON (records only with --records)')
+    .option('--records', 'include the newest trainer_log records (see --limit)')
+    .option('--limit <n>', 'how many records --records includes', (v) => Number(v), 1000)
+    .option('--ndjson', 'print every trainer_log record as written, one JSON object a line (for piping)')
+    .action(action(async (ctx, ref: string, opts: { records?: boolean; limit: number; ndjson?: boolean }) => {
       const dir = existsSync(ref) ? ref : await resolveRunDir(ctx.workspace, ref);
+      if (opts.ndjson) {
+        await streamRunRecords(dir, (r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+        return;
+      }
       const v = await readRunDir(dir);
-      ctx.reporter.result(v, [...runSummary(v), `  attempts: ${v.attempts}, records: ${v.records.length}, checkpoints: ${v.checkpoints.join(', ') || 'none'}${v.peakVramGiB !== null ? `, peak VRAM ${v.peakVramGiB.toFixed(1)} GiB` : ''}`]);
+      const summary = opts.records ? { ...viewSummary(v), records: await readRunRecords(dir, Math.max(0, opts.limit), v) } : viewSummary(v);
+      ctx.reporter.result(summary, [...runSummary(v), `  attempts: ${v.attempts}${v.writers > 1 ? ` (${v.writers} processes wrote at once)` : ''}, records: ${v.recordCount}, checkpoints: ${v.checkpoints.join(', ') || 'none'}${v.peakVramGiB !== null ? `, peak VRAM ${v.peakVramGiB.toFixed(1)} GiB` : ''}`]);
     }));
 
   program

@@ -1,11 +1,13 @@
 import { useMemo } from 'react';
 import { Box, Text } from 'ink';
-import type { TrainerRecord } from '../../core/run.js';
+import type { RunView } from '../../core/run.js';
 import { chartRowRuns, emaSmooth, formatTick, lineChart, type ChartSeries } from '../../core/chart.js';
+import { envelope, means } from '../../core/curve.js';
 import { useTheme } from '../context.js';
 
 export interface LossChartProps {
-  records: readonly TrainerRecord[];
+  /** The run's downsampled curves (RunView.curve): bounded whatever the run's length. */
+  curve: RunView['curve'];
   totalSteps: number | null;
   /** Cells, including the y labels. */
   width: number;
@@ -16,30 +18,36 @@ export interface LossChartProps {
 const LABEL_W = 7;
 
 /**
- * Training loss (raw and smoothed) and eval loss against the step. Without colour the raw series is left
- * out: braille dots of two series in one cell cannot be told apart.
+ * Training loss (raw and smoothed) and eval loss against the step. The raw line goes through each bucket's
+ * lowest and highest point, so spikes show at any length; the smoothed one through the bucket means. Without
+ * colour the raw series is left out: braille dots of two series in one cell cannot be told apart.
  */
-export function LossChart({ records, totalSteps, width, height }: LossChartProps) {
+export function LossChart({ curve, totalSteps, width, height }: LossChartProps) {
   const theme = useTheme();
   const plotW = Math.max(8, width - LABEL_W - 1);
   const plotH = Math.max(2, height - 2);
   const chart = useMemo(() => {
-    const train = records.filter((r) => r.loss !== undefined && Number.isFinite(r.loss));
-    const evals = records.filter((r) => r.evalLoss !== undefined && Number.isFinite(r.evalLoss));
-    if (train.length === 0 && evals.length === 0) return null;
-    const smooth = emaSmooth(train.map((r) => r.loss!));
+    const raw = envelope(curve.loss);
+    const mean = means(curve.loss);
+    const evals = envelope(curve.evalLoss);
+    if (raw.length === 0 && evals.length === 0) return null;
+    const smooth = emaSmooth(mean.map((p) => p[1]));
     const series: ChartSeries[] = [
-      { name: 'raw', kind: 'line', points: theme.noColor ? [] : train.map((r) => [r.step, r.loss!] as const) },
-      { name: 'smoothed', kind: 'line', points: train.map((r, i) => [r.step, smooth[i]!] as const) },
-      { name: 'eval', kind: 'points', marker: 'x', points: evals.map((r) => [r.step, r.evalLoss!] as const) },
+      { name: 'raw', kind: 'line', points: theme.noColor ? [] : raw },
+      { name: 'smoothed', kind: 'line', points: mean.map((p, i) => [p[0], smooth[i]!] as const) },
+      { name: 'eval', kind: 'points', marker: 'x', points: evals },
     ];
-    const maxStep = Math.max(totalSteps ?? 0, ...records.map((r) => r.step), 1);
-    const ys = [...train.map((r) => r.loss!), ...evals.map((r) => r.evalLoss!)];
-    const lo = Math.min(...ys);
-    const hi = Math.max(...ys);
+    let maxStep = Math.max(totalSteps ?? 0, 1);
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (const [x, y] of [...raw, ...evals]) {
+      maxStep = Math.max(maxStep, x);
+      lo = Math.min(lo, y);
+      hi = Math.max(hi, y);
+    }
     const pad = hi === lo ? Math.max(0.05, Math.abs(hi) * 0.1) : 0;
     return lineChart(series, { width: plotW, height: plotH, xRange: [0, maxStep], yRange: [lo - pad, hi + pad] });
-  }, [records, totalSteps, plotW, plotH, theme.noColor]);
+  }, [curve, totalSteps, plotW, plotH, theme.noColor]);
 
   if (!chart) {
     return (

@@ -62,8 +62,8 @@ function Stat({ label, value, extra }: { label: string; value: string; extra?: s
 
 function Stats({ run }: { run: RunView }) {
   const throughput = run.records.map((r) => r.throughput).filter((v): v is number => v !== undefined);
-  const tokens = [...run.records].reverse().find((r) => r.totalTokens !== undefined)?.totalTokens;
-  const elapsed = [...run.records].reverse().find((r) => r.elapsed)?.elapsed;
+  const tokens = run.totalTokens ?? undefined;
+  const elapsed = run.elapsed ?? undefined;
   return (
     <Box flexDirection="column" width={STATS_W} flexShrink={0}>
       <Stat label="loss" value={lossText(run.loss)} />
@@ -159,7 +159,7 @@ function RunMonitor({ width, height, runId }: ScreenProps & { runId: string }) {
       {controlRows > 0 ? <TaskView task={control.state} width={width} maxErrorLines={2} /> : null}
       <Box height={chartH + 1}>
         <Section title="Loss" width={chartW}>
-          <LossChart records={v.records} totalSteps={v.totalSteps} width={chartW} height={chartH} />
+          <LossChart curve={v.curve} totalSteps={v.totalSteps} width={chartW} height={chartH} />
         </Section>
         <Text> </Text>
         <Section title="Stats" width={STATS_W}>

@@ -1,0 +1,239 @@
+/**
+ * trainer_log.jsonl on disk, at any length: a bounded summary in one pass (the last megabyte decoded whole, the
+ * rest for its curve and attempts only), the newest records read backwards from the end, every record streamed,
+ * and whether a live process still writes the folder.
+ */
+import { createHash } from 'node:crypto';
+import { open, readFile, readlink } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { TrainerRecord } from '../core/run.js';
+import { TrainerLogFeeder, type FeederState, type TrainerLogSummary } from '../core/trainersummary.js';
+import { AttemptTracker, TrainerLogReader, mergeRecord } from '../core/trainerlog.js';
+import { scanTrainerLines } from '../core/trainerscan.js';
+import { listProcesses } from './proctree.js';
+import { readJsonIfExists, writeJsonAtomic } from './atomic.js';
+import { cacheRoot } from './paths.js';
+
+/** The end of the log decoded whole: enough lines for the recent records and the pace window. */
+export const FULL_TAIL_BYTES = 1 << 20;
+const CHUNK = 4 << 20;
+
+function missing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+export interface TrainerLogRead {
+  summary: TrainerLogSummary;
+  /** The feeder that read it: feed it the bytes from `offset + feeder.pending` on to follow the file. */
+  feeder: TrainerLogFeeder;
+  /** Bytes of complete lines read: where following the file goes on from. */
+  offset: number;
+  size: number;
+}
+
+/** A feeder for a file of `size` bytes: lite decoding up to its last megabyte. */
+export function feederFor(size: number): TrainerLogFeeder {
+  return new TrainerLogFeeder({ fullFrom: Math.max(0, size - FULL_TAIL_BYTES) });
+}
+
+/** Logs smaller than this are read whole every time; larger ones leave a summary in the cache to go on from. */
+const CACHE_FROM_BYTES = 8 << 20;
+const CACHE_VERSION = 1;
+const HEAD = 256;
+
+interface SummaryCache {
+  version: number;
+  path: string;
+  dev: number;
+  ino: number;
+  /** The first bytes of the file when it was read: a log deleted and written again starts differently. */
+  head: string;
+  state: FeederState;
+}
+
+function cachePath(path: string): string {
+  return join(cacheRoot(), 'trainerlog', `${createHash('sha256').update(resolve(path)).digest('hex').slice(0, 32)}.json`);
+}
+
+export interface ReadSummaryOptions {
+  /** Go on from (and leave) a summary in medtune's cache for large logs (default true). */
+  cache?: boolean;
+}
+
+/**
+ * Summarises a whole trainer_log.jsonl in one pass, in bounded memory; null when it does not exist. A large log
+ * leaves its summary in medtune's cache (~/.cache/medtune/trainerlog/), so the next read, by any process, reads
+ * only the bytes added since, as long as the file is the same one (device, inode, first bytes) and has not shrunk.
+ */
+export async function readTrainerLogSummary(path: string, opts: ReadSummaryOptions = {}): Promise<TrainerLogRead | null> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if (missing(err)) return null;
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    const size = st.size;
+    const useCache = opts.cache !== false && size >= CACHE_FROM_BYTES;
+    const headBuf = Buffer.alloc(Math.min(HEAD, size));
+    await fh.read(headBuf, 0, headBuf.length, 0);
+    const head = headBuf.toString('base64');
+    let feeder: TrainerLogFeeder | null = null;
+    if (useCache) {
+      const cached = await readJsonIfExists<SummaryCache>(cachePath(path)).catch(() => undefined);
+      if (cached && cached.version === CACHE_VERSION && cached.dev === st.dev && cached.ino === st.ino && cached.head === head && cached.state.consumed <= size) {
+        try {
+          feeder = TrainerLogFeeder.from(cached.state);
+        } catch {
+          feeder = null;
+        }
+      }
+    }
+    feeder ??= feederFor(size);
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, size - feeder.offset)));
+    let offset = feeder.offset + feeder.pending;
+    while (offset < size) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - offset), offset);
+      if (bytesRead === 0) break;
+      feeder.feed(buf.subarray(0, bytesRead));
+      offset += bytesRead;
+    }
+    if (useCache) {
+      const entry: SummaryCache = { version: CACHE_VERSION, path: resolve(path), dev: st.dev, ino: st.ino, head, state: feeder.state() };
+      // A cache that cannot be written only costs the next reader a full pass.
+      await writeJsonAtomic(cachePath(path), entry).catch(() => undefined);
+    }
+    feeder.flush();
+    return { summary: feeder.summary(), feeder, offset: feeder.offset, size };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The newest `limit` merged records, read backwards from the end of the file (a few blocks, whatever the log's
+ * length). Records of one step from before an attempt boundary that lies beyond the lines read cannot be told
+ * superseded; within them the merge is TrainerLogReader's.
+ */
+export async function readTrainerLogTail(path: string, limit: number): Promise<TrainerRecord[] | null> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if (missing(err)) return null;
+    throw err;
+  }
+  try {
+    const { size } = await fh.stat();
+    const want = Math.max(0, limit);
+    let start = size;
+    let block = 64 * 1024;
+    let tail: Buffer = Buffer.alloc(0);
+    let records: TrainerRecord[] = [];
+    while (start > 0) {
+      const from = Math.max(0, start - block);
+      const buf = Buffer.allocUnsafe(start - from);
+      await fh.read(buf, 0, buf.length, from);
+      start = from;
+      block = Math.min(block * 2, 16 << 20);
+      const all = Buffer.concat([buf, tail]);
+      tail = all;
+      // Drop the first, possibly cut, line unless the read reached the start of the file.
+      const cut = start === 0 ? 0 : all.indexOf(0x0a) + 1;
+      const reader = new TrainerLogReader();
+      reader.feed(all.subarray(cut).toString('utf8'));
+      reader.flush();
+      records = reader.records();
+      // One step more than wanted, so the oldest one returned cannot be half of a step cut by the read.
+      if (records.length > want) break;
+    }
+    return records.slice(Math.max(0, records.length - want));
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Calls `onRecord` for every record in file order, as written (not merged: a resumed attempt's steps repeat),
+ * each with the attempt that wrote it; bounded memory, for piping as NDJSON.
+ */
+export async function streamTrainerRecords(path: string, onRecord: (r: TrainerRecord) => void): Promise<boolean> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if (missing(err)) return false;
+    throw err;
+  }
+  try {
+    const tracker = new AttemptTracker();
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let keep = 0;
+    let offset = 0;
+    const emit = (rec: Parameters<Parameters<typeof scanTrainerLines>[3]>[0]) => {
+      const { attempt } = tracker.place(rec);
+      const { elapsedSeconds: _s, ...fields } = rec;
+      onRecord(mergeRecord(undefined, { ...fields, attempt }));
+    };
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, keep, buf.length - keep, offset);
+      offset += bytesRead;
+      const end = keep + bytesRead;
+      const r = scanTrainerLines(buf, 0, end, emit);
+      keep = end - r.consumed;
+      if (bytesRead === 0) {
+        if (keep > 0) scanTrainerLines(Buffer.concat([buf.subarray(0, keep), Buffer.from('\n')]), 0, keep + 1, emit);
+        break;
+      }
+      if (keep === buf.length) keep = 0; // a line longer than the buffer is not a record
+      else buf.copy(buf, 0, r.consumed, end);
+    }
+    return true;
+  } finally {
+    await fh.close();
+  }
+}
+
+const TRAINER = /llamafactory|launcher\.py|(^|\/)train\.py$|torchrun/;
+
+async function yamlOutputDir(path: string): Promise<string | null> {
+  const text = await readFile(path, 'utf8').catch(() => null);
+  if (text === null || text.length > 1 << 20) return null;
+  const m = /^output_dir:\s*["']?([^"'#\n]+?)["']?\s*(?:#.*)?$/m.exec(text);
+  return m ? m[1]!.trim() : null;
+}
+
+/**
+ * Whether a live process writes `outputDir`: a LLaMA-Factory trainer (llamafactory-cli, its launcher, torchrun)
+ * whose arguments name the folder, whose YAML config's output_dir is it, or whose LLAMABOARD_WORKDIR is it.
+ * Null where processes cannot be listed (not Linux).
+ */
+export async function outputDirWriterAlive(outputDir: string): Promise<boolean | null> {
+  if (process.platform !== 'linux') return null;
+  const target = resolve(outputDir);
+  const procs = listProcesses();
+  if (procs.length === 0) return null;
+  for (const p of procs) {
+    if (p.pid === process.pid) continue;
+    const args = (await readFile(`/proc/${p.pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean);
+    if (!args.some((a) => TRAINER.test(a))) continue;
+    const cwd = await readlink(`/proc/${p.pid}/cwd`).catch(() => null);
+    const abs = (a: string) => (isAbsolute(a) ? a : cwd ? resolve(cwd, a) : null);
+    for (const a of args) {
+      const value = a.startsWith('output_dir=') ? a.slice('output_dir='.length) : a;
+      const path = abs(value);
+      if (path === target) return true;
+      if (path && /\.ya?ml$/.test(path)) {
+        const out = await yamlOutputDir(path);
+        if (out && abs(out) === target) return true;
+      }
+    }
+    const env = await readFile(`/proc/${p.pid}/environ`, 'utf8').catch(() => '');
+    const workdir = env.split('\0').find((e) => e.startsWith('LLAMABOARD_WORKDIR='))?.slice('LLAMABOARD_WORKDIR='.length);
+    if (workdir && abs(workdir) === target) return true;
+  }
+  return false;
+}
