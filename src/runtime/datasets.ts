@@ -3,7 +3,7 @@
  * atomically, other entries untouched), list, preview and check (Python helper data_check).
  */
 import { createReadStream, existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { MedtuneError } from '../core/errors.js';
@@ -27,6 +27,11 @@ import {
 } from '../core/dataset.js';
 import type { HelperEvent } from '../core/protocol.js';
 import { withLock, writeJsonAtomic } from './atomic.js';
+import { requireRoom, treeBytes } from './diskwatch.js';
+
+async function statSize(path: string): Promise<number> {
+  return stat(path).then((s) => (s.isFile() ? s.size : 0), () => 0);
+}
 import { runHelper } from './helpers.js';
 import { cacheRoot, TEMPLATES_DIR } from './paths.js';
 import type { Venv } from './venv.js';
@@ -116,6 +121,10 @@ export async function prepareDataset(ws: Workspace, venv: Venv, opts: PrepareOpt
   if (nameProblem) throw new MedtuneError({ doing, problem: nameProblem, next: 'pass another --name', code: 'BAD_NAME' });
   // Fail before a long conversion, not after it, when the registry cannot be updated.
   await readDatasetInfo(ws);
+  // Images are copied as they are: the output is about the size of a local source.
+  await mkdir(ws.dataDir, { recursive: true });
+  const source = sourceKind(opts.source) === 'local' ? resolve(opts.source) : null;
+  await requireRoom(ws.dataDir, source ? await treeBytes(source).then((b) => b || statSize(source)) : 0, { doing, next: 'free disk where data/ lives (or move the workspace), then run the same command again: it resumes' });
   const args = prepareArgs(ws, opts);
   const ev = await runHelper('data_prepare', args, { venv, doing, onEvent: relay(onProgress, opts.onLog), signal: opts.signal });
   const parsed = HelperResult.safeParse(ev);

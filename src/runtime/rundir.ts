@@ -11,6 +11,7 @@ import { ConsoleTracker, type ConsoleState } from '../core/stderr.js';
 import { TrainerLogReader, parseTrainerLog, recordsFromTrainerState, type TrainerLogParse } from '../core/trainerlog.js';
 import { followFile, readAll, readHeadTail, type Follower } from './follow.js';
 import { readManifest } from './runstore.js';
+import { reconcileRun } from './reconcile.js';
 
 export interface CheckpointInfo {
   step: number;
@@ -124,7 +125,8 @@ function outputDirOf(manifest: RunManifest): string {
 /** A run folder, given the folder itself or its output_dir (runs/<id>/output). */
 async function findRun(dir: string): Promise<{ root: string; manifest: RunManifest | null }> {
   const root = resolve(dir);
-  const own = await readManifest(root);
+  // A run whose supervisor is gone gets its real end recorded before anyone reads it.
+  const own = (await reconcileRun(root)).manifest;
   if (own) return { root, manifest: own };
   const parent = await readManifest(dirname(root)).catch(() => undefined);
   if (parent && outputDirOf(parent) === root) return { root: dirname(root), manifest: parent };

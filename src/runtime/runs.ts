@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, statfs, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { join, resolve, basename } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MedtuneError } from '../core/errors.js';
@@ -16,9 +16,12 @@ import { PACKAGE_ROOT, TEMPLATES_DIR } from './paths.js';
 import { helperEnv, runHelper } from './helpers.js';
 import { listGpus } from './doctor.js';
 import { descendants, isAlive, leaves, signalGroup, signalPid } from './proctree.js';
-import { latestCompleteCheckpoint } from './rundir.js';
 import { readManifest, resolveRunDir, runPaths, updateManifest, writeManifest } from './runstore.js';
 import { readSettings } from './settings.js';
+import { reconcileRun } from './reconcile.js';
+import { checkpointRoom, estimatedCheckpointBytes } from './diskwatch.js';
+import { formatBytes } from '../core/diskguard.js';
+import { resumableCheckpoint, savesOnlyModel, type SkippedCheckpoint } from './checkpoints.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 
@@ -103,9 +106,23 @@ async function countSamples(ws: Workspace, names: string[], maxSamples?: number)
       missing.push(name);
       continue;
     }
-    const text = await readFile(join(ws.dataDir, entry.file_name), 'utf8').catch(() => '');
+    const file = join(ws.dataDir, entry.file_name);
+    const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') return '';
+      throw new MedtuneError({
+        doing: 'checking the datasets of the run',
+        problem: `${ws.datasetInfo} says dataset "${name}" is in ${entry.file_name}, but ${file} does not exist`,
+        next: `fix the "file_name" of "${name}" in dataset_info.json, or prepare it again with \`medtune data prepare --name ${name.replace(/_val$/, '')} --force\``,
+        code: 'DATASET_FILE_MISSING',
+      });
+    });
     const trimmed = text.trim();
-    const n = trimmed.startsWith('[') ? (JSON.parse(trimmed) as unknown[]).length : trimmed.split('\n').filter(Boolean).length;
+    let n: number;
+    try {
+      n = trimmed.startsWith('[') ? (JSON.parse(trimmed) as unknown[]).length : trimmed.split('\n').filter(Boolean).length;
+    } catch (err) {
+      throw new MedtuneError({ doing: 'checking the datasets of the run', problem: `${file} (dataset "${name}") is not valid JSON: ${(err as Error).message}`, next: 'fix the file, or prepare the dataset again with `medtune data prepare --force`', code: 'BAD_DATASET_FILE' });
+    }
     total += maxSamples && maxSamples > 0 ? Math.min(n, maxSamples) : n;
   }
   if (missing.length) {
@@ -368,25 +385,38 @@ export async function stopRun(ws: Workspace, ref: string, opts: StopOptions = {}
 }
 
 /** Starts a new attempt from the latest complete checkpoint. */
-export async function resumeRun(ws: Workspace, venv: Venv, ref: string): Promise<{ manifest: RunManifest; checkpoint: string }> {
+export async function resumeRun(ws: Workspace, venv: Venv, ref: string): Promise<{ manifest: RunManifest; checkpoint: string; skipped: SkippedCheckpoint[] }> {
   const dir = await resolveRunDir(ws, ref);
-  const m = await readManifest(dir);
+  // A run whose supervisor was killed (or a machine that restarted) is recorded as ended first.
+  const { manifest: m } = await reconcileRun(dir);
   if (!m) throw new MedtuneError({ doing: `resuming ${ref}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
   const attempt = m.attempts[m.attempts.length - 1];
-  if (!TERMINAL_STATUSES.includes(m.status) && (isAlive(attempt?.pid) || isAlive(attempt?.supervisorPid))) {
+  if (!TERMINAL_STATUSES.includes(m.status)) {
     throw new MedtuneError({ doing: `resuming ${m.id}`, problem: `the run is still ${m.status} (pid ${attempt?.pid})`, next: `watch it with \`medtune attach ${m.id}\`, or stop it first with \`medtune stop ${m.id}\``, code: 'RUN_ACTIVE' });
   }
   if (m.status === 'completed') {
     throw new MedtuneError({ doing: `resuming ${m.id}`, problem: 'the run already completed', next: `export it with \`medtune export ${m.id}\`, or train again with more epochs`, code: 'RUN_COMPLETED' });
   }
-  const checkpoint = await latestCompleteCheckpoint(m.outputDir);
+  const choice = await resumableCheckpoint(m.outputDir, { saveOnlyModel: await savesOnlyModel(m.trainYaml) });
+  const checkpoint = choice.path;
   if (!checkpoint) {
-    const entries = await readdir(m.outputDir).catch(() => [] as string[]);
     throw new MedtuneError({
       doing: `resuming ${m.id}`,
-      problem: `no complete checkpoint in ${m.outputDir}${entries.some((e) => e.startsWith('checkpoint-')) ? ' (the checkpoints there are incomplete)' : ''}`,
-      next: `start a fresh run with \`medtune train\`; lower save_steps so a crash loses less`,
+      problem: choice.skipped.length ? `no checkpoint in ${m.outputDir} can be resumed` : `no checkpoint in ${m.outputDir}`,
+      details: choice.skipped.map((s) => `checkpoint-${s.step}: ${s.reason}`),
+      next: choice.skipped.some((s) => /optimizer|scheduler/.test(s.reason))
+        ? `start a fresh run with \`medtune train\`, or train from these weights with a fresh optimizer: --set adapter_name_or_path=${choice.skipped[0]!.path}`
+        : `start a fresh run with \`medtune train\`; lower save_steps so a crash loses less`,
       code: 'NO_CHECKPOINT',
+    });
+  }
+  const room = await checkpointRoom(m.outputDir, await estimatedCheckpointBytes(m));
+  if (!room.ok) {
+    throw new MedtuneError({
+      doing: `resuming ${m.id}`,
+      problem: `only ${formatBytes(room.freeBytes)} is free where ${m.outputDir} lives; the next checkpoint needs ${formatBytes(room.neededBytes)} with margin`,
+      next: `free disk (or lower save_total_limit with --set when you train again), then \`medtune resume ${m.id}\``,
+      code: 'DISK_TOO_SMALL',
     });
   }
   const next = await updateManifest(dir, (cur) => {
@@ -395,5 +425,5 @@ export async function resumeRun(ws: Workspace, venv: Venv, ref: string): Promise
     delete cur.cause;
   });
   spawnSupervisor(venv, dir, checkpoint);
-  return { manifest: next, checkpoint };
+  return { manifest: next, checkpoint, skipped: choice.skipped };
 }
