@@ -19,6 +19,8 @@ import { descendants, isAlive, leaves, signalGroup, signalPid } from './proctree
 import { readManifest, resolveRunDir, runPaths, updateManifest, writeManifest } from './runstore.js';
 import { readSettings } from './settings.js';
 import { reconcileRun } from './reconcile.js';
+import { busyGpuWarnings } from './gpubusy.js';
+import { claimRunDir } from './runclaim.js';
 import { checkpointRoom, estimatedCheckpointBytes } from './diskwatch.js';
 import { formatBytes } from '../core/diskguard.js';
 import { resumableCheckpoint, savesOnlyModel, type SkippedCheckpoint } from './checkpoints.js';
@@ -180,6 +182,8 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
     if (smallest + 1 < profile.vramGiB) warnings.push(`profile ${req.profile} is sized for ${profile.vramGiB} GB cards but the smallest GPU here has ${smallest.toFixed(0)} GiB: expect CUDA out of memory; pick a smaller profile`);
   }
 
+  if (gpus.gpus.length) warnings.push(...(await busyGpuWarnings(ws, req.gpus)));
+
   const all = await countSamples(ws, req.datasets, Number(config.max_samples ?? 0) || undefined);
   // val_size splits the training data: a fraction below 1, a row count above.
   const valSize = Number(config.val_size ?? 0);
@@ -236,7 +240,7 @@ export async function preflight(ws: Workspace, venv: Venv, plan: RunPlan, progre
     });
   }
   progress('preflight', "checking the config with LLaMA-Factory's own parser");
-  const scratch = join(ws.runsDir, `.check-${plan.id}`);
+  const scratch = join(ws.runsDir, `.check-${plan.id}-${process.pid}`);
   await mkdir(scratch, { recursive: true });
   try {
     const file = join(scratch, 'train.yaml');
@@ -267,34 +271,36 @@ function spawnSupervisor(venv: Venv, runDir: string, resumeFrom?: string): numbe
 /** Creates runs/<id>/ from a checked plan and starts its supervisor; returns at once. */
 export async function launchRun(ws: Workspace, venv: Venv, req: TrainRequest, plan: RunPlan): Promise<RunManifest> {
   const settings = await readSettings(ws);
-  const pending = join(ws.runsDir, `.pending-${plan.id}`);
-  const dir = join(ws.runsDir, plan.id);
-  const paths = runPaths(dir);
+  // Private to this process: another `train` started in the same second plans the same id.
+  const pending = join(ws.runsDir, `.pending-${plan.id}-${process.pid}`);
   await rm(pending, { recursive: true, force: true });
   await mkdir(join(pending, 'output'), { recursive: true });
   const now = new Date().toISOString();
-  const manifest: RunManifest = {
-    id: plan.id,
+  const manifestOf = (p: RunPlan): RunManifest => ({
+    id: p.id,
     createdAt: now,
     updatedAt: now,
     status: 'queued',
-    model: plan.modelDir,
+    model: p.modelDir,
     datasets: req.datasets,
     profile: req.profile,
-    outputDir: plan.outputDir,
-    trainYaml: paths.trainYaml,
-    command: plan.command,
-    env: plan.env,
+    outputDir: p.outputDir,
+    trainYaml: runPaths(join(ws.runsDir, p.id)).trainYaml,
+    command: p.command,
+    env: p.env,
     cwd: ws.root,
     attempts: [],
     autoResume: req.autoResume ?? settings.autoResume ?? 0,
+  });
+  const write = async (p: RunPlan) => {
+    await writeFile(join(pending, 'train.yaml'), p.yaml);
+    await writeManifest(pending, manifestOf(p));
   };
-  await writeFile(join(pending, 'train.yaml'), plan.yaml);
-  await writeManifest(pending, manifest);
-  // The folder appears whole or not at all.
-  await rename(pending, dir);
-  spawnSupervisor(venv, dir);
-  return manifest;
+  await write(plan);
+  // The folder appears whole or not at all; a taken id moves this run to the next one.
+  const claimed = await claimRunDir(ws.runsDir, pending, plan, write);
+  spawnSupervisor(venv, join(ws.runsDir, claimed.id));
+  return manifestOf(claimed);
 }
 
 export async function startRun(ws: Workspace, venv: Venv, req: TrainRequest, progress: Progress = () => {}): Promise<{ manifest: RunManifest; plan: RunPlan }> {
