@@ -6,6 +6,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
 import type { RunManifest, RunView } from '../core/run.js';
+import { TERMINAL_STATUSES } from '../core/run.js';
 import { buildRunView } from '../core/runview.js';
 import { ConsoleTracker, type ConsoleState } from '../core/stderr.js';
 import { TrainerLogReader, parseTrainerLog, recordsFromTrainerState, type TrainerLogParse } from '../core/trainerlog.js';
@@ -292,7 +293,13 @@ export async function followRunDir(dir: string, onView: (v: RunView) => void, op
   let rebuild = false;
   const report = (err: Error) => opts.onError?.(err);
 
+  let reconciledAt = Date.now();
   const build = async () => {
+    // A supervisor killed while we watch never writes run.json again: look at the process table every few seconds.
+    if (manifest && !TERMINAL_STATUSES.includes(manifest.status) && Date.now() - reconciledAt > 5000) {
+      reconciledAt = Date.now();
+      manifest = (await reconcileRun(loc.root)).manifest ?? manifest;
+    }
     // Checkpoints are listed again when the console saw a save, and otherwise every few seconds.
     const saved = tracker.state.checkpointsSaved.length;
     if (saved !== listedFor || Date.now() - listedAt > 5000) {

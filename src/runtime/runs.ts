@@ -21,6 +21,8 @@ import { readSettings } from './settings.js';
 import { reconcileRun } from './reconcile.js';
 import { busyGpuWarnings } from './gpubusy.js';
 import { claimRunDir } from './runclaim.js';
+import { checkVram } from './vramcheck.js';
+import type { VramEstimate } from '../core/vram.js';
 import { checkpointRoom, estimatedCheckpointBytes } from './diskwatch.js';
 import { formatBytes } from '../core/diskguard.js';
 import { resumableCheckpoint, savesOnlyModel, type SkippedCheckpoint } from './checkpoints.js';
@@ -55,6 +57,8 @@ export interface RunPlan {
   samples: number;
   totalSteps: number;
   disk: DiskPlan | null;
+  /** Estimated GPU memory per GPU (null on CPU, or for a model medtune cannot size). */
+  vram: VramEstimate | null;
   warnings: string[];
 }
 
@@ -183,6 +187,10 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
   }
 
   if (gpus.gpus.length) warnings.push(...(await busyGpuWarnings(ws, req.gpus)));
+  // GPU memory of this config against the cards it will use (indices in --gpus; every card otherwise).
+  const picked = req.gpus && /^[\d,\s]+$/.test(req.gpus) ? gpus.gpus.filter((g) => req.gpus!.split(',').map(Number).includes(g.index)) : gpus.gpus;
+  const vram = gpus.gpus.length ? await checkVram(config, modelDir, picked.map((g) => g.memoryTotalMiB).filter((v): v is number => v !== null)) : { estimate: null, warnings: [] };
+  warnings.push(...vram.warnings);
 
   const all = await countSamples(ws, req.datasets, Number(config.max_samples ?? 0) || undefined);
   // val_size splits the training data: a fraction below 1, a row count above.
@@ -216,7 +224,7 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
   const trainYaml = join(runDir, 'train.yaml');
   const command = [join(venv.bin, 'llamafactory-cli'), 'train', trainYaml];
   const yaml = toYaml(config, `written by medtune for run ${id} (profile ${req.profile}); launched as:\n  ${commandLine(command, env)}`);
-  return { id, config, yaml, command, env, commandLine: commandLine(command, env), outputDir: resolve(String(config.output_dir)), profile, modelDir, samples, totalSteps: steps, disk, warnings };
+  return { id, config, yaml, command, env, commandLine: commandLine(command, env), outputDir: resolve(String(config.output_dir)), profile, modelDir, samples, totalSteps: steps, disk, vram: vram.estimate, warnings };
 }
 
 /**

@@ -17,6 +17,7 @@ import { workspaceAt } from './workspace.js';
 import { procIdentity } from './reconcile.js';
 import { diskLowCause, estimatedCheckpointBytes, startDiskWatch } from './diskwatch.js';
 import { signalGroup } from './proctree.js';
+import { withOomAdvice } from './vramcheck.js';
 
 /** Boot id and start times of the supervisor and the trainer, recorded with the attempt. */
 function identityFields(pid: number | undefined): Pick<Attempt, 'bootId' | 'supervisorStartTicks' | 'pidStartTicks'> {
@@ -161,13 +162,16 @@ export async function supervise(runDir: string, firstResumeFrom?: string): Promi
       status = 'completed';
     } else {
       status = 'failed';
+      const stderrTail = await tailOf(paths.stderr);
       cause = diagnoseFailure({
         exitCode,
         signal,
         stdoutTail: await tailOf(paths.stdout),
-        stderrTail: await tailOf(paths.stderr),
+        stderrTail,
       }) ?? { code: 'UNKNOWN', summary: `llamafactory-cli ended with code ${exitCode} (signal ${signal ?? 'none'})`, next: `read ${paths.stderr}; \`medtune resume\` continues from the last checkpoint` };
     }
+    // A CUDA OOM names the next smaller setting that fits the card (core/vram.ts).
+    if (cause?.code === 'CUDA_OOM') cause = await withOomAdvice(cause, after, await tailOf(paths.stderr));
     const next = await updateManifest(runDir, (cur) => {
       const a = cur.attempts[cur.attempts.length - 1]!;
       a.endedAt = new Date().toISOString();
