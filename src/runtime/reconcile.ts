@@ -79,16 +79,19 @@ export async function inspectRun(dir: string, m: RunManifest, nowMs = Date.now()
   const a = m.attempts[m.attempts.length - 1];
   const bootNow = currentBootId();
   const rebooted = !!(a?.bootId && bootNow && a.bootId !== bootNow);
+  // A queued run's supervisor announces itself in run.json (supervisorPid) before its first attempt.
+  const supPid = a && !a.endedAt ? a.supervisorPid : m.supervisor?.pid;
+  const supId = a && !a.endedAt ? { bootId: a.bootId, startTicks: a.supervisorStartTicks } : { bootId: m.supervisor?.bootId, startTicks: m.supervisor?.startTicks };
+  const supervisor = rebooted ? 'gone' : lookUp(supPid, supId);
+  // The common case, read on every view: a live supervisor speaks for the run.
+  if (supervisor === 'alive') return { action: 'none' };
   const outputDir = isAbsolute(m.outputDir) ? m.outputDir : resolve(m.cwd, m.outputDir);
   const { step, totalSteps } = await lastLoggedStep(outputDir);
   const results = (await exists(join(outputDir, 'train_results.json'))) || (await exists(join(outputDir, 'all_results.json')));
   const checkpoints = (await listCheckpoints(outputDir)).filter((c) => c.complete).map((c) => c.step);
-  // A queued run's supervisor announces itself in run.json (supervisorPid) before its first attempt.
-  const supPid = a && !a.endedAt ? a.supervisorPid : m.supervisor?.pid;
-  const supId = a && !a.endedAt ? { bootId: a.bootId, startTicks: a.supervisorStartTicks } : { bootId: m.supervisor?.bootId, startTicks: m.supervisor?.startTicks };
   return reconcile({
     manifest: m,
-    supervisor: rebooted ? 'gone' : lookUp(supPid, supId),
+    supervisor,
     trainer: rebooted || !a ? 'gone' : lookUp(a.pid, { bootId: a.bootId, startTicks: a.pidStartTicks }),
     rebooted,
     results,
