@@ -3,9 +3,10 @@
  * claimed by renaming a private pending folder onto runs/<id>, which fails when the id is taken; the loser moves
  * its plan to the next free id and tries again, so both runs get their own folder.
  */
-import { rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunPlan } from './runs.js';
+import { isAlive } from './proctree.js';
 
 /** The same plan under another id: every path under runs/<old id> now points under runs/<new id>. */
 export function rebasePlan(plan: RunPlan, newId: string): RunPlan {
@@ -45,4 +46,20 @@ export async function claimRunDir(runsDir: string, pending: string, plan: RunPla
   }
   await rm(pending, { recursive: true, force: true });
   throw new Error(`no free run id after ${base}-999`);
+}
+
+/**
+ * Removes the scratch folders (`.check-<id>-<pid>`, `.pending-<id>-<pid>`) of medtune processes that are gone: a
+ * `train` interrupted by Ctrl-C (or killed) during its pre-flight or launch leaves them behind.
+ */
+export async function sweepStaleScratch(runsDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  const entries = await readdir(runsDir).catch(() => [] as string[]);
+  for (const e of entries) {
+    const m = /^\.(?:check|pending)-.+-(\d+)$/.exec(e);
+    if (!m || Number(m[1]) === process.pid || isAlive(Number(m[1]))) continue;
+    await rm(join(runsDir, e), { recursive: true, force: true });
+    removed.push(e);
+  }
+  return removed;
 }

@@ -20,7 +20,7 @@ import { readManifest, resolveRunDir, runPaths, updateManifest, writeManifest } 
 import { readSettings } from './settings.js';
 import { reconcileRun } from './reconcile.js';
 import { busyGpuWarnings } from './gpubusy.js';
-import { claimRunDir } from './runclaim.js';
+import { claimRunDir, sweepStaleScratch } from './runclaim.js';
 import { checkVram } from './vramcheck.js';
 import type { VramEstimate } from '../core/vram.js';
 import { checkpointRoom, estimatedCheckpointBytes } from './diskwatch.js';
@@ -248,6 +248,7 @@ export async function preflight(ws: Workspace, venv: Venv, plan: RunPlan, progre
     });
   }
   progress('preflight', "checking the config with LLaMA-Factory's own parser");
+  await sweepStaleScratch(ws.runsDir);
   const scratch = join(ws.runsDir, `.check-${plan.id}-${process.pid}`);
   await mkdir(scratch, { recursive: true });
   try {
