@@ -57,7 +57,9 @@ export function reconcile(f: ReconcileFacts): Reconciliation {
     ? `\`medtune resume ${m.id}\` continues from checkpoint-${f.checkpoints[f.checkpoints.length - 1]}`
     : `no complete checkpoint was saved: start again with \`medtune train\` (lower save_steps to lose less next time)`;
   if (!attempt || attempt.endedAt) {
-    // Queued (a launch or a resume) and no attempt recorded yet: the supervisor writes one within a second.
+    // Only a queued run (a launch or a resume) waits for its supervisor's first attempt: it writes one within a
+    // second. Any other active status without a running attempt is not a state medtune writes: leave it be.
+    if (m.status !== 'queued') return { action: 'none' };
     const age = f.nowMs - Date.parse(m.updatedAt);
     if (f.supervisor === 'alive' || !(age > (f.queuedGraceMs ?? 120_000))) return { action: 'none' };
     return {

@@ -4,7 +4,7 @@
  * control characters and right-to-left overrides in captions and ids, symlinks out of the source folder. Each
  * is refused or neutralised with a reason; nothing is written outside the workspace.
  */
-import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
@@ -102,6 +102,23 @@ describe('faults: hostile images and text', () => {
     expect(rows.some((r) => r.id.startsWith('outside-'))).toBe(false);
     expect(stderr).toMatch(/left out .*escape\.parquet: a symlink/);
   });
+
+  it('`data check` flags a hand-made dataset with a 1×20000 image and a 10 MB answer before training would crash on it', async () => {
+    const dir = join(ws.dataDir, 'handmade');
+    mkdirSync(join(dir, 'images'), { recursive: true });
+    const venv = await requireVenv();
+    await execa(venv.python, ['-c', 'import sys; from PIL import Image; Image.new("L", (1, 20000), 90).save(sys.argv[1])', join(dir, 'images', 'tall.png')], { env: helperEnv(venv), extendEnv: false });
+    const row = (img: string, answer: string) => JSON.stringify({ messages: [{ role: 'user', content: '<image>What is this?' }, { role: 'assistant', content: answer }], images: [img] });
+    const ok = rows[0]!.images[0]!;
+    writeFileSync(join(dir, 'train.jsonl'), [row('handmade/images/tall.png', 'A CT scan.'), row(ok, 'B'.repeat(10 * 2 ** 20)), row(ok, 'A CT scan.')].join('\n') + '\n');
+    const info = JSON.parse(readFileSync(ws.datasetInfo, 'utf8')) as Record<string, unknown>;
+    writeFileSync(ws.datasetInfo, JSON.stringify({ ...info, handmade: { ...(info.hostile as object), file_name: 'handmade/train.jsonl' } }, null, 2));
+    const r = await medtune(ws, ['data', 'check', 'handmade', '--json'], { timeout: 300_000 });
+    const report = lastJson<{ ok: boolean; bad_rows: number; by_problem: Record<string, number> }>(r.stdout);
+    expect(report.ok).toBe(false);
+    expect(report.by_problem).toMatchObject({ extreme_aspect_ratio: 1, text_too_long: 1 });
+    expect(report.bad_rows).toBe(2);
+  }, 300_000);
 
   it('writes nothing outside the workspace: the source and the outside folder are untouched, every output file is under data/', () => {
     expect(snapshot(src)).toEqual(before.src);
