@@ -26,9 +26,3 @@ export function diskVerdict(freeBytes: number, nextWriteBytes: number, marginByt
   const neededBytes = Math.ceil(nextWriteBytes * 1.5) + marginBytes;
   return { ok: freeBytes >= neededBytes, freeBytes, neededBytes };
 }
-
-export function formatBytes(b: number): string {
-  if (b >= 2 ** 30) return `${(b / 2 ** 30).toFixed(2)} GiB`;
-  if (b >= 2 ** 20) return `${(b / 2 ** 20).toFixed(1)} MiB`;
-  return `${Math.round(b / 1024)} KiB`;
-}

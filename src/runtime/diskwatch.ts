@@ -4,11 +4,13 @@
  * and stops the run (SIGTERM to its group: nothing more is written, the checkpoints stay) before torch.save would
  * fail half-way. The cause is recorded in run.json as DISK_LOW; `resume` works once space is freed.
  */
-import { readdir, readFile, stat, statfs } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MedtuneError } from '../core/errors.js';
-import { diskVerdict, formatBytes, nextSaveBytes, type DiskVerdict } from '../core/diskguard.js';
+import { diskVerdict, nextSaveBytes, type DiskVerdict } from '../core/diskguard.js';
+import { formatBytes } from '../core/format.js';
+import { freeBytes } from './doctor.js';
 import { checkpointBytes, loraParamCount, textConfigOf } from '../core/estimate.js';
 import type { RunManifest } from '../core/run.js';
 
@@ -22,11 +24,6 @@ export async function treeBytes(dir: string): Promise<number> {
     else if (e.isFile()) total += (await stat(p).catch(() => ({ size: 0 }))).size;
   }
   return total;
-}
-
-export async function freeBytes(path: string): Promise<number> {
-  const fs = await statfs(path);
-  return fs.bavail * fs.bsize;
 }
 
 /** The estimate of one checkpoint of this run, from its train.yaml and its model's config.json. */
@@ -47,7 +44,8 @@ export async function checkpointRoom(outputDir: string, estimate: number): Promi
   const entries = await readdir(outputDir).catch(() => [] as string[]);
   const ckpts = entries.filter((e) => /^checkpoint-\d+$/.test(e)).sort((a, b) => Number(b.slice(11)) - Number(a.slice(11))).slice(0, 2);
   const measured = await Promise.all(ckpts.map((c) => treeBytes(join(outputDir, c))));
-  return diskVerdict(await freeBytes(outputDir), nextSaveBytes(measured, estimate));
+  // A filesystem that cannot be measured is not stopped for.
+  return diskVerdict((await freeBytes(outputDir)) ?? Number.MAX_SAFE_INTEGER, nextSaveBytes(measured, estimate));
 }
 
 export interface DiskWatch {
@@ -86,7 +84,7 @@ export function diskLowCause(v: DiskVerdict, outputDir: string, runId: string): 
 
 /** Refuses to start a write of about `bytes` into `dir` without room for it. */
 export async function requireRoom(dir: string, bytes: number, what: { doing: string; next: string }): Promise<void> {
-  const v = diskVerdict(await freeBytes(dir), bytes);
+  const v = diskVerdict((await freeBytes(dir)) ?? Number.MAX_SAFE_INTEGER, bytes);
   if (v.ok) return;
   throw new MedtuneError({
     doing: what.doing,

@@ -4,13 +4,14 @@
  * is never left "running" forever. The decision is core/reconcile.ts; this file gathers the facts.
  */
 import { readFileSync } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { liveness, reconcile, type ProcIdentity, type ProcLiveness, type Reconciliation } from '../core/reconcile.js';
 import type { RunManifest } from '../core/run.js';
 import { TERMINAL_STATUSES } from '../core/run.js';
 import { decodeTrainerLine } from '../core/trainerlog.js';
 import { isAlive } from './proctree.js';
+import { readHeadTail } from './follow.js';
 import { listCheckpoints } from './rundir.js';
 import { readManifest, updateManifest } from './runstore.js';
 
@@ -48,23 +49,11 @@ function lookUp(pid: number | undefined, recorded: ProcIdentity): ProcLiveness {
 }
 
 async function lastLoggedStep(outputDir: string): Promise<{ step: number; totalSteps: number | null }> {
-  try {
-    const fh = await open(join(outputDir, 'trainer_log.jsonl'), 'r');
-    try {
-      const { size } = await fh.stat();
-      const start = Math.max(0, size - 16 * 1024);
-      const buf = Buffer.alloc(size - start);
-      await fh.read(buf, 0, buf.length, start);
-      const lines = buf.toString('utf8').split('\n');
-      for (let i = lines.length - 1; i >= 0; i--) {
-        const r = decodeTrainerLine(lines[i]!);
-        if (r) return { step: r.step, totalSteps: r.totalSteps || null };
-      }
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // no log yet
+  const got = await readHeadTail(join(outputDir, 'trainer_log.jsonl'), 0, 16 * 1024).catch(() => null);
+  const lines = got?.text.split('\n') ?? [];
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const r = decodeTrainerLine(lines[i]!);
+    if (r) return { step: r.step, totalSteps: r.totalSteps || null };
   }
   return { step: 0, totalSteps: null };
 }

@@ -24,7 +24,7 @@ import { claimRunDir, sweepStaleScratch } from './runclaim.js';
 import { checkVram } from './vramcheck.js';
 import type { VramEstimate } from '../core/vram.js';
 import { checkpointRoom, estimatedCheckpointBytes } from './diskwatch.js';
-import { formatBytes } from '../core/diskguard.js';
+import { formatBytes } from '../core/format.js';
 import { resumableCheckpoint, savesOnlyModel, type SkippedCheckpoint } from './checkpoints.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
@@ -351,7 +351,8 @@ async function abortHandlerInstalled(dir: string): Promise<boolean> {
 export async function stopRun(ws: Workspace, ref: string, opts: StopOptions = {}): Promise<{ manifest: RunManifest; signals: string[] }> {
   const dir = await resolveRunDir(ws, ref);
   const signals: string[] = [];
-  let m = await readManifest(dir);
+  // A run whose processes are already gone is recorded as such instead of "stopped".
+  let m = (await reconcileRun(dir)).manifest;
   if (!m) throw new MedtuneError({ doing: `stopping ${ref}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
   if (TERMINAL_STATUSES.includes(m.status)) return { manifest: m, signals };
   m = await updateManifest(dir, (cur) => {
