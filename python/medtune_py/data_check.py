@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import protocol
+from .hostile_guard import MAX_ASPECT, MAX_CAPTION_CHARS, aspect_problem
 from .medtrinity import DEFAULT_MAX_PIXELS
 
 DEFAULT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
@@ -91,6 +92,10 @@ def check_row(row: object, entry: dict) -> tuple[list[Problem], list[str]]:
         texts = [t if isinstance(t, str) else "" for t in texts]
     elif msgs and msgs[-1][rt] in even and not msgs[-1][ct].strip():
         problems.append(("empty_answer", "empty assistant answer"))
+    longest = max((len(t) for t in texts), default=0)
+    if longest > MAX_CAPTION_CHARS:
+        problems.append(("text_too_long", f"a message of {longest} characters (over {MAX_CAPTION_CHARS}): "
+                                          "it would only be cut at cutoff_len after costing tokenisation time"))
     media: dict[str, list] = {}
     for kind, token in PLACEHOLDERS.items():
         col = cols.get(kind)
@@ -117,6 +122,9 @@ def decode_problem(path: str, max_pixels: int) -> Problem | None:
             w, h = im.size
             if w * h > max_pixels:
                 return "image_too_large", f"image too large ({w}x{h}): {path}"
+            if aspect_problem(w, h):
+                return "extreme_aspect_ratio", (f"image of {w}x{h}: Qwen2-VL's processor rejects aspect ratios over "
+                                                f"{MAX_ASPECT} and would end the run: {path}")
             if im.format == "JPEG":
                 im.draft(im.mode if im.mode in ("L", "RGB") else "RGB", (max(1, w // 8), max(1, h // 8)))
             im.load()

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from .hostile_guard import aspect_problem, scrub_text
+
 MODALITIES = ("CT", "MRI", "X-ray", "ultrasound", "pathology", "endoscopy", "dermoscopy", "fundus", "PET", "other")
 
 # First match wins, so the order matters: PET/CT captions name PET first; "MR" must not match "MRI" twice.
@@ -88,12 +90,11 @@ def parse_modalities(spec: str | None) -> frozenset[str] | None:
 # swapping the angle brackets for square ones, which keeps the text readable.
 _PLACEHOLDER = re.compile(r"<(image|video|audio)>", re.I)
 _SPECIAL = re.compile(r"<\|([^|<>]{0,40})\|>")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def neutralise(text: str) -> tuple[str, bool]:
     """Caption text with media placeholders and chat special tokens defused; True when something changed."""
-    out = _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    out = scrub_text(text)
     out = _PLACEHOLDER.sub(lambda m: f"[{m.group(1)}]", out)
     out = _SPECIAL.sub(lambda m: f"[{m.group(1)}]", out).strip()
     return out, out != text.strip()
@@ -208,6 +209,8 @@ def inspect_image(data: bytes | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> I
     if w * h > max_pixels:
         # Checked on the header alone, before a single pixel is decoded: this is what stops decompression bombs.
         return ImageOutcome(False, "image_too_large", size=(w, h))
+    if aspect_problem(w, h):
+        return ImageOutcome(False, "extreme_aspect_ratio", size=(w, h))
     fmt = im.format or ""
     copy = im.mode in _COPY_MODES.get(fmt, ()) and not (im.mode == "P" and "transparency" in im.info)
     try:

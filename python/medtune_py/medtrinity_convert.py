@@ -22,6 +22,7 @@ from typing import Callable
 from PIL import Image
 
 from .medtrinity import id_digest, inspect_image, modality_of, neutralise, question_for, safe_stem, split_of
+from .hostile_guard import caption_problem
 from .medtrinity_sources import ArchiveTruncated, Unit, iter_archive, iter_demo_rows, iter_full_captions
 
 
@@ -197,6 +198,9 @@ def run_unit(unit: Unit, s: Settings) -> dict:
             caption, changed = neutralise(caption)
             if not caption:
                 w.skip("empty_caption")
+                continue
+            if caption_problem(caption):
+                w.skip("caption_too_long")
                 continue
             modality = modality_of(caption)
             if s.modalities is not None and modality not in s.modalities:

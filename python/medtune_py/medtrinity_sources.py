@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 from urllib.parse import urlparse
 
 from . import protocol
+from .hostile_guard import escapes
 
 HUB_REPO = "UCSC-VLAA/MedTrinity-25M"
 HUB_PAGE = f"https://huggingface.co/datasets/{HUB_REPO}"
@@ -125,8 +126,13 @@ def _local(path: str, kind: str, spec: str) -> Source:
         files = [p]
         root = p.parent
     else:
-        files = sorted(f for f in p.rglob("*.parquet") if f.is_file() and not _hidden(f, p))
+        found = sorted(f for f in p.rglob("*.parquet") if f.is_file() and not _hidden(f, p))
         root = p
+        # A symlink that leads out of the source folder is not part of it: leave it out, and say so.
+        outside = [f for f in found if f.is_symlink() and escapes(f, p)]
+        for f in outside:
+            protocol.log(f"left out {f}: a symlink to {f.resolve()}, outside the source folder {p}", level="warning")
+        files = [f for f in found if f not in outside]
         if not files:
             protocol.fail("BAD_SOURCE", f"no .parquet files under {path}",
                           next="MedTrinity-25M's 25M_demo folder holds train-0000K-of-00010.parquet files")

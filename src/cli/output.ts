@@ -4,6 +4,8 @@
  */
 import { formatDuration, progressBar, percent } from '../core/format.js';
 import { formatError, MedtuneError } from '../core/errors.js';
+// Messages carry file names and helper log lines from untrusted data: no terminal escapes get through.
+import { displaySafe } from '../core/sanitize.js';
 
 export interface Reporter {
   json: boolean;
@@ -38,7 +40,7 @@ export function createReporter(opts: { json?: boolean; stream?: NodeJS.WriteStre
       if (!started.has(phase)) started.set(phase, Date.now());
       const elapsed = (Date.now() - started.get(phase)!) / 1000;
       const counts = total ? `${done}/${total}` : done ? String(done) : '';
-      const line = `${phase} ${progressBar(done, total, 26, tick++)} ${percent(done, total)} ${counts} ${formatDuration(elapsed)}${message ? `  ${message}` : ''}`;
+      const line = `${phase} ${progressBar(done, total, 26, tick++)} ${percent(done, total)} ${counts} ${formatDuration(elapsed)}${message ? `  ${displaySafe(message)}` : ''}`;
       if (tty) {
         const cols = err.columns ?? 100;
         err.write(`\r\x1b[2K${line.slice(0, cols - 1)}`);
@@ -54,15 +56,15 @@ export function createReporter(opts: { json?: boolean; stream?: NodeJS.WriteStre
     },
     step(message) {
       clear();
-      err.write(`✓ ${message}\n`);
+      err.write(`✓ ${displaySafe(message)}\n`);
     },
     info(message) {
       clear();
-      err.write(`${message}\n`);
+      err.write(`${displaySafe(message)}\n`);
     },
     warn(message) {
       clear();
-      err.write(`! ${message}\n`);
+      err.write(`! ${displaySafe(message)}\n`);
     },
     done: clear,
     result(value, text) {

@@ -6,6 +6,7 @@
  * registers two entries: `X` (train.jsonl) and `X_val` (val.jsonl, only when the split has rows). Use
  * `dataset: X` and `eval_dataset: X_val` in a train config.
  */
+import { displaySafe } from './sanitize.js';
 import { z } from 'zod';
 import { parseBenchSource } from './bench.js';
 
@@ -227,10 +228,11 @@ export function previewRow(line: number, row: unknown): PreviewRow {
   const assistant = msgs.find((m) => m?.role === 'assistant');
   return {
     line,
-    id: typeof r.id === 'string' ? r.id : null,
-    modality: typeof r.modality === 'string' ? r.modality : null,
-    question: text(user).replace(PLACEHOLDER, '').trim(),
-    answer: text(assistant),
+    // Ids and text come from the source as they were: escape what could drive the terminal.
+    id: typeof r.id === 'string' ? displaySafe(r.id) : null,
+    modality: typeof r.modality === 'string' ? displaySafe(r.modality) : null,
+    question: displaySafe(text(user).replace(PLACEHOLDER, '').trim()),
+    answer: displaySafe(text(assistant)),
     images: Array.isArray(r.images) ? r.images.filter((p): p is string => typeof p === 'string') : [],
   };
 }

@@ -22,6 +22,10 @@ export const Attempt = z.object({
   endedAt: z.string().optional(),
   supervisorPid: z.number().int().optional(),
   pid: z.number().int().optional(),
+  /** Who those pids were (boot id, start times), so a later process reusing a number is not taken for them. */
+  bootId: z.string().optional(),
+  supervisorStartTicks: z.number().optional(),
+  pidStartTicks: z.number().optional(),
   pgid: z.number().int().optional(),
   exitCode: z.number().int().nullable().optional(),
   signal: z.string().nullable().optional(),
@@ -53,6 +57,8 @@ export const RunManifest = z.object({
   /** Automatic resumes allowed after a crash (0 = off). */
   autoResume: z.number().int().default(0),
   stopRequested: z.boolean().optional(),
+  /** The supervisor process now in charge (written when it starts, before its first attempt). */
+  supervisor: z.object({ pid: z.number().int(), bootId: z.string().optional(), startTicks: z.number().optional() }).optional(),
 });
 export type RunManifest = z.infer<typeof RunManifest>;
 

@@ -3,7 +3,7 @@
  * atomically, other entries untouched), list, preview and check (Python helper data_check).
  */
 import { createReadStream, existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseBenchSource } from '../core/bench.js';
@@ -29,11 +29,16 @@ import {
 import type { HelperEvent } from '../core/protocol.js';
 import { withLock, writeJsonAtomic } from './atomic.js';
 import { prepareBenchDataset } from './bench.js';
+import { requireRoom, treeBytes } from './diskwatch.js';
 import { runHelper } from './helpers.js';
 import { isScanFolder, scanDatasetArgs } from './scans.js';
 import { cacheRoot, TEMPLATES_DIR } from './paths.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
+
+async function statSize(path: string): Promise<number> {
+  return stat(path).then((s) => (s.isFile() ? s.size : 0), () => 0);
+}
 
 export interface PrepareOptions {
   /** `sample`, `hub:25M_demo`, `hub:25M_full`, or a parquet file / folder (relative to the current directory). */
@@ -128,7 +133,11 @@ export async function prepareDataset(ws: Workspace, venv: Venv, opts: PrepareOpt
   if (parseBenchSource(opts.source)) return prepareBenchDataset(ws, venv, opts, onProgress);
   // Fail before a long conversion, not after it, when the registry cannot be updated.
   await readDatasetInfo(ws);
-  const scans = sourceKind(opts.source) === 'local' && (opts.captions !== undefined || await isScanFolder(resolve(opts.source)));
+  // Images are copied as they are: the output is about the size of a local source.
+  await mkdir(ws.dataDir, { recursive: true });
+  const source = sourceKind(opts.source) === 'local' ? resolve(opts.source) : null;
+  await requireRoom(ws.dataDir, source ? await treeBytes(source).then((b) => b || statSize(source)) : 0, { doing, next: 'free disk where data/ lives (or move the workspace), then run the same command again: it resumes' });
+  const scans = source !== null && (opts.captions !== undefined || await isScanFolder(source));
   const args = scans
     ? scanDatasetArgs(ws, opts, join(TEMPLATES_DIR, 'questions'))
     : prepareArgs(ws, opts);

@@ -30,7 +30,8 @@ export interface DoctorReport {
   disk: { workspace: number | null; cache: number | null };
 }
 
-async function freeBytes(path: string): Promise<number | null> {
+/** Free bytes of the filesystem holding `path` (or its nearest existing parent); null when it cannot be read. */
+export async function freeBytes(path: string): Promise<number | null> {
   let p = path;
   while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
   try {

@@ -3,6 +3,7 @@
  * exports/<name>/ — written to a pending folder and renamed only when the export succeeded, so a failed or
  * interrupted export never leaves something that looks like a model.
  */
+import { requireRoom, treeBytes } from './diskwatch.js';
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile, readdir } from 'node:fs/promises';
@@ -70,6 +71,12 @@ export async function exportRun(ws: Workspace, venv: Venv, req: ExportRequest, o
   const pending = join(ws.exportsDir, `.pending-${name}`);
   await rm(pending, { recursive: true, force: true });
   await mkdir(pending, { recursive: true });
+  // The merged model is about the size of the base model: refuse before writing gigabytes into a full disk.
+  await requireRoom(ws.exportsDir, await treeBytes(m.model), { doing: `exporting run ${m.id}`, next: 'free disk where exports/ lives (or move the workspace), then export again' })
+    .catch(async (err: unknown) => {
+      await rm(pending, { recursive: true, force: true });
+      throw err;
+    });
   const templateFile = join(TEMPLATES_DIR, 'export', 'merge_lora.yaml');
   const trainCfg = parseYaml(await readFile(m.trainYaml, 'utf8')) as TrainConfig;
   const config: TrainConfig = {

@@ -4,6 +4,7 @@
  * base and the tuned model, with the proof that the base side is the base model). The model work itself runs
  * in python/medtune_py/infer.py.
  */
+import { checkModelWeights } from './weights.js';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -93,6 +94,7 @@ async function fromRun(ws: Workspace, ref: string, checkpoint: number | null): P
 }
 
 async function fromExport(dir: string, ref: string): Promise<ModelTarget> {
+  await checkModelWeights(dir, { doing: `loading export ${basename(dir)}`, fix: `export the run again under a new name (\`medtune export RUN --name NEW\`), or copy the missing files back from where the export was made` });
   const spec = await readYaml(join(dir, 'export.yaml'));
   const base = typeof spec?.model_name_or_path === 'string' ? spec.model_name_or_path : null;
   const adapter = typeof spec?.adapter_name_or_path === 'string' ? spec.adapter_name_or_path : null;

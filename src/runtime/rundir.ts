@@ -6,12 +6,14 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
 import type { RunManifest, RunView, TrainerRecord } from '../core/run.js';
+import { TERMINAL_STATUSES } from '../core/run.js';
 import { buildRunView, type RunResults } from '../core/runview.js';
 import { ConsoleTracker, type ConsoleState } from '../core/stderr.js';
 import { num, recordsFromTrainerState } from '../core/trainerlog.js';
 import { emptySummary, summarizeRecords, type TrainerLogSummary } from '../core/trainersummary.js';
 import { followFile, readAll, readHeadTail, type Follower } from './follow.js';
 import { readManifest } from './runstore.js';
+import { reconcileRun } from './reconcile.js';
 import { feederFor, outputDirWriterAlive, readTrainerLogSummary, readTrainerLogTail, streamTrainerRecords } from './trainerlogfile.js';
 
 export interface CheckpointInfo {
@@ -131,7 +133,8 @@ function outputDirOf(manifest: RunManifest): string {
 /** A run folder, given the folder itself or its output_dir (runs/<id>/output). */
 async function findRun(dir: string): Promise<{ root: string; manifest: RunManifest | null }> {
   const root = resolve(dir);
-  const own = await readManifest(root);
+  // A run whose supervisor is gone gets its real end recorded before anyone reads it.
+  const own = (await reconcileRun(root)).manifest;
   if (own) return { root, manifest: own };
   const parent = await readManifest(dirname(root)).catch(() => undefined);
   if (parent && outputDirOf(parent) === root) return { root: dirname(root), manifest: parent };
@@ -361,7 +364,13 @@ export async function followRunDir(dir: string, onView: (v: RunView) => void, op
   let rebuild = false;
   const report = (err: Error) => opts.onError?.(err);
 
+  let reconciledAt = Date.now();
   const build = async () => {
+    // A supervisor killed while we watch never writes run.json again: look at the process table every few seconds.
+    if (manifest && !TERMINAL_STATUSES.includes(manifest.status) && Date.now() - reconciledAt > 5000) {
+      reconciledAt = Date.now();
+      manifest = (await reconcileRun(loc.root)).manifest ?? manifest;
+    }
     // Checkpoints are listed again when the console saw a save, and otherwise every few seconds.
     const saved = tracker.state.checkpointsSaved.length;
     if (saved !== listedFor || Date.now() - listedAt > 5000) {

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, statfs, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { join, resolve, basename } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MedtuneError } from '../core/errors.js';
@@ -16,9 +16,16 @@ import { PACKAGE_ROOT, TEMPLATES_DIR } from './paths.js';
 import { helperEnv, runHelper } from './helpers.js';
 import { listGpus } from './doctor.js';
 import { descendants, isAlive, leaves, signalGroup, signalPid } from './proctree.js';
-import { latestCompleteCheckpoint } from './rundir.js';
 import { readManifest, resolveRunDir, runPaths, updateManifest, writeManifest } from './runstore.js';
 import { readSettings } from './settings.js';
+import { reconcileRun } from './reconcile.js';
+import { busyGpuWarnings } from './gpubusy.js';
+import { claimRunDir, sweepStaleScratch } from './runclaim.js';
+import { checkVram } from './vramcheck.js';
+import type { VramEstimate } from '../core/vram.js';
+import { checkpointRoom, estimatedCheckpointBytes } from './diskwatch.js';
+import { formatBytes } from '../core/format.js';
+import { resumableCheckpoint, savesOnlyModel, type SkippedCheckpoint } from './checkpoints.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 
@@ -50,6 +57,8 @@ export interface RunPlan {
   samples: number;
   totalSteps: number;
   disk: DiskPlan | null;
+  /** Estimated GPU memory per GPU (null on CPU, or for a model medtune cannot size). */
+  vram: VramEstimate | null;
   warnings: string[];
 }
 
@@ -103,9 +112,23 @@ async function countSamples(ws: Workspace, names: string[], maxSamples?: number)
       missing.push(name);
       continue;
     }
-    const text = await readFile(join(ws.dataDir, entry.file_name), 'utf8').catch(() => '');
+    const file = join(ws.dataDir, entry.file_name);
+    const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') return '';
+      throw new MedtuneError({
+        doing: 'checking the datasets of the run',
+        problem: `${ws.datasetInfo} says dataset "${name}" is in ${entry.file_name}, but ${file} does not exist`,
+        next: `fix the "file_name" of "${name}" in dataset_info.json, or prepare it again with \`medtune data prepare --name ${name.replace(/_val$/, '')} --force\``,
+        code: 'DATASET_FILE_MISSING',
+      });
+    });
     const trimmed = text.trim();
-    const n = trimmed.startsWith('[') ? (JSON.parse(trimmed) as unknown[]).length : trimmed.split('\n').filter(Boolean).length;
+    let n: number;
+    try {
+      n = trimmed.startsWith('[') ? (JSON.parse(trimmed) as unknown[]).length : trimmed.split('\n').filter(Boolean).length;
+    } catch (err) {
+      throw new MedtuneError({ doing: 'checking the datasets of the run', problem: `${file} (dataset "${name}") is not valid JSON: ${(err as Error).message}`, next: 'fix the file, or prepare the dataset again with `medtune data prepare --force`', code: 'BAD_DATASET_FILE' });
+    }
     total += maxSamples && maxSamples > 0 ? Math.min(n, maxSamples) : n;
   }
   if (missing.length) {
@@ -163,6 +186,12 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
     if (smallest + 1 < profile.vramGiB) warnings.push(`profile ${req.profile} is sized for ${profile.vramGiB} GB cards but the smallest GPU here has ${smallest.toFixed(0)} GiB: expect CUDA out of memory; pick a smaller profile`);
   }
 
+  if (gpus.gpus.length) warnings.push(...(await busyGpuWarnings(ws, req.gpus)));
+  // GPU memory of this config against the cards it will use (indices in --gpus; every card otherwise).
+  const picked = req.gpus && /^[\d,\s]+$/.test(req.gpus) ? gpus.gpus.filter((g) => req.gpus!.split(',').map(Number).includes(g.index)) : gpus.gpus;
+  const vram = gpus.gpus.length ? await checkVram(config, modelDir, picked.map((g) => g.memoryTotalMiB).filter((v): v is number => v !== null)) : { estimate: null, warnings: [] };
+  warnings.push(...vram.warnings);
+
   const all = await countSamples(ws, req.datasets, Number(config.max_samples ?? 0) || undefined);
   // val_size splits the training data: a fraction below 1, a row count above.
   const valSize = Number(config.val_size ?? 0);
@@ -195,7 +224,7 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
   const trainYaml = join(runDir, 'train.yaml');
   const command = [join(venv.bin, 'llamafactory-cli'), 'train', trainYaml];
   const yaml = toYaml(config, `written by medtune for run ${id} (profile ${req.profile}); launched as:\n  ${commandLine(command, env)}`);
-  return { id, config, yaml, command, env, commandLine: commandLine(command, env), outputDir: resolve(String(config.output_dir)), profile, modelDir, samples, totalSteps: steps, disk, warnings };
+  return { id, config, yaml, command, env, commandLine: commandLine(command, env), outputDir: resolve(String(config.output_dir)), profile, modelDir, samples, totalSteps: steps, disk, vram: vram.estimate, warnings };
 }
 
 /**
@@ -219,7 +248,8 @@ export async function preflight(ws: Workspace, venv: Venv, plan: RunPlan, progre
     });
   }
   progress('preflight', "checking the config with LLaMA-Factory's own parser");
-  const scratch = join(ws.runsDir, `.check-${plan.id}`);
+  await sweepStaleScratch(ws.runsDir);
+  const scratch = join(ws.runsDir, `.check-${plan.id}-${process.pid}`);
   await mkdir(scratch, { recursive: true });
   try {
     const file = join(scratch, 'train.yaml');
@@ -250,34 +280,36 @@ function spawnSupervisor(venv: Venv, runDir: string, resumeFrom?: string): numbe
 /** Creates runs/<id>/ from a checked plan and starts its supervisor; returns at once. */
 export async function launchRun(ws: Workspace, venv: Venv, req: TrainRequest, plan: RunPlan): Promise<RunManifest> {
   const settings = await readSettings(ws);
-  const pending = join(ws.runsDir, `.pending-${plan.id}`);
-  const dir = join(ws.runsDir, plan.id);
-  const paths = runPaths(dir);
+  // Private to this process: another `train` started in the same second plans the same id.
+  const pending = join(ws.runsDir, `.pending-${plan.id}-${process.pid}`);
   await rm(pending, { recursive: true, force: true });
   await mkdir(join(pending, 'output'), { recursive: true });
   const now = new Date().toISOString();
-  const manifest: RunManifest = {
-    id: plan.id,
+  const manifestOf = (p: RunPlan): RunManifest => ({
+    id: p.id,
     createdAt: now,
     updatedAt: now,
     status: 'queued',
-    model: plan.modelDir,
+    model: p.modelDir,
     datasets: req.datasets,
     profile: req.profile,
-    outputDir: plan.outputDir,
-    trainYaml: paths.trainYaml,
-    command: plan.command,
-    env: plan.env,
+    outputDir: p.outputDir,
+    trainYaml: runPaths(join(ws.runsDir, p.id)).trainYaml,
+    command: p.command,
+    env: p.env,
     cwd: ws.root,
     attempts: [],
     autoResume: req.autoResume ?? settings.autoResume ?? 0,
+  });
+  const write = async (p: RunPlan) => {
+    await writeFile(join(pending, 'train.yaml'), p.yaml);
+    await writeManifest(pending, manifestOf(p));
   };
-  await writeFile(join(pending, 'train.yaml'), plan.yaml);
-  await writeManifest(pending, manifest);
-  // The folder appears whole or not at all.
-  await rename(pending, dir);
-  spawnSupervisor(venv, dir);
-  return manifest;
+  await write(plan);
+  // The folder appears whole or not at all; a taken id moves this run to the next one.
+  const claimed = await claimRunDir(ws.runsDir, pending, plan, write);
+  spawnSupervisor(venv, join(ws.runsDir, claimed.id));
+  return manifestOf(claimed);
 }
 
 export async function startRun(ws: Workspace, venv: Venv, req: TrainRequest, progress: Progress = () => {}): Promise<{ manifest: RunManifest; plan: RunPlan }> {
@@ -319,7 +351,8 @@ async function abortHandlerInstalled(dir: string): Promise<boolean> {
 export async function stopRun(ws: Workspace, ref: string, opts: StopOptions = {}): Promise<{ manifest: RunManifest; signals: string[] }> {
   const dir = await resolveRunDir(ws, ref);
   const signals: string[] = [];
-  let m = await readManifest(dir);
+  // A run whose processes are already gone is recorded as such instead of "stopped".
+  let m = (await reconcileRun(dir)).manifest;
   if (!m) throw new MedtuneError({ doing: `stopping ${ref}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
   if (TERMINAL_STATUSES.includes(m.status)) return { manifest: m, signals };
   m = await updateManifest(dir, (cur) => {
@@ -368,25 +401,38 @@ export async function stopRun(ws: Workspace, ref: string, opts: StopOptions = {}
 }
 
 /** Starts a new attempt from the latest complete checkpoint. */
-export async function resumeRun(ws: Workspace, venv: Venv, ref: string): Promise<{ manifest: RunManifest; checkpoint: string }> {
+export async function resumeRun(ws: Workspace, venv: Venv, ref: string): Promise<{ manifest: RunManifest; checkpoint: string; skipped: SkippedCheckpoint[] }> {
   const dir = await resolveRunDir(ws, ref);
-  const m = await readManifest(dir);
+  // A run whose supervisor was killed (or a machine that restarted) is recorded as ended first.
+  const { manifest: m } = await reconcileRun(dir);
   if (!m) throw new MedtuneError({ doing: `resuming ${ref}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
   const attempt = m.attempts[m.attempts.length - 1];
-  if (!TERMINAL_STATUSES.includes(m.status) && (isAlive(attempt?.pid) || isAlive(attempt?.supervisorPid))) {
+  if (!TERMINAL_STATUSES.includes(m.status)) {
     throw new MedtuneError({ doing: `resuming ${m.id}`, problem: `the run is still ${m.status} (pid ${attempt?.pid})`, next: `watch it with \`medtune attach ${m.id}\`, or stop it first with \`medtune stop ${m.id}\``, code: 'RUN_ACTIVE' });
   }
   if (m.status === 'completed') {
     throw new MedtuneError({ doing: `resuming ${m.id}`, problem: 'the run already completed', next: `export it with \`medtune export ${m.id}\`, or train again with more epochs`, code: 'RUN_COMPLETED' });
   }
-  const checkpoint = await latestCompleteCheckpoint(m.outputDir);
+  const choice = await resumableCheckpoint(m.outputDir, { saveOnlyModel: await savesOnlyModel(m.trainYaml) });
+  const checkpoint = choice.path;
   if (!checkpoint) {
-    const entries = await readdir(m.outputDir).catch(() => [] as string[]);
     throw new MedtuneError({
       doing: `resuming ${m.id}`,
-      problem: `no complete checkpoint in ${m.outputDir}${entries.some((e) => e.startsWith('checkpoint-')) ? ' (the checkpoints there are incomplete)' : ''}`,
-      next: `start a fresh run with \`medtune train\`; lower save_steps so a crash loses less`,
+      problem: choice.skipped.length ? `no checkpoint in ${m.outputDir} can be resumed` : `no checkpoint in ${m.outputDir}`,
+      details: choice.skipped.map((s) => `checkpoint-${s.step}: ${s.reason}`),
+      next: choice.skipped.some((s) => /optimizer|scheduler/.test(s.reason))
+        ? `start a fresh run with \`medtune train\`, or train from these weights with a fresh optimizer: --set adapter_name_or_path=${choice.skipped[0]!.path}`
+        : `start a fresh run with \`medtune train\`; lower save_steps so a crash loses less`,
       code: 'NO_CHECKPOINT',
+    });
+  }
+  const room = await checkpointRoom(m.outputDir, await estimatedCheckpointBytes(m));
+  if (!room.ok) {
+    throw new MedtuneError({
+      doing: `resuming ${m.id}`,
+      problem: `only ${formatBytes(room.freeBytes)} is free where ${m.outputDir} lives; the next checkpoint needs ${formatBytes(room.neededBytes)} with margin`,
+      next: `free disk (or lower save_total_limit with --set when you train again), then \`medtune resume ${m.id}\``,
+      code: 'DISK_TOO_SMALL',
     });
   }
   const next = await updateManifest(dir, (cur) => {
@@ -395,5 +441,5 @@ export async function resumeRun(ws: Workspace, venv: Venv, ref: string): Promise
     delete cur.cause;
   });
   spawnSupervisor(venv, dir, checkpoint);
-  return { manifest: next, checkpoint };
+  return { manifest: next, checkpoint, skipped: choice.skipped };
 }

@@ -31,7 +31,19 @@ export function runPaths(dir: string): RunPaths {
 }
 
 export async function readManifest(dir: string): Promise<RunManifest | undefined> {
-  const raw = await readJsonIfExists<unknown>(join(dir, 'run.json'));
+  const file = join(dir, 'run.json');
+  let raw: unknown;
+  try {
+    raw = await readJsonIfExists<unknown>(file);
+  } catch (err) {
+    // Truncated or edited by hand: say which file and leave it exactly as it is (every writer reads it first).
+    throw new MedtuneError({
+      doing: `reading ${file}`,
+      problem: `it is not valid JSON (${(err as Error).message}); it may have been cut short by a full disk or edited by hand`,
+      next: `restore it from a backup, or move the folder ${dir} out of runs/ (its output/ is still readable with \`medtune status ${join(dir, 'output')}\`); medtune does not rewrite a file it cannot read`,
+      code: 'BAD_MANIFEST',
+    });
+  }
   if (raw === undefined) return undefined;
   const parsed = RunManifest.safeParse(raw);
   if (!parsed.success) {

@@ -3,6 +3,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { supervise } from './supervisor.js';
 import { updateManifest } from './runstore.js';
+import { procIdentity } from './reconcile.js';
 
 const [runDir, flag, resumeFrom] = process.argv.slice(2);
 // A closed terminal must not end the run; the supervisor has no terminal anyway (own session), but be explicit.
@@ -12,6 +13,12 @@ if (!runDir) {
   process.stderr.write('usage: supervisor-main.js <runDir> [--resume-from DIR]\n');
   process.exit(2);
 }
+
+// Announce this supervisor before its first attempt, so a reader can tell a queued run whose supervisor died.
+const self = procIdentity(process.pid);
+await updateManifest(runDir, (m) => {
+  m.supervisor = { pid: process.pid, ...(self?.bootId ? { bootId: self.bootId } : {}), ...(self?.startTicks !== undefined ? { startTicks: self.startTicks } : {}) };
+}).catch(() => undefined);
 
 supervise(runDir, flag === '--resume-from' ? resumeFrom : undefined).then(
   () => process.exit(0),

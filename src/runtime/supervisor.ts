@@ -10,10 +10,25 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Attempt, FailureCause, RunManifest } from '../core/run.js';
 import { diagnoseFailure } from '../core/diagnose.js';
-import { latestCompleteCheckpoint } from './rundir.js';
+import { resumableCheckpoint, savesOnlyModel } from './checkpoints.js';
 import { readManifest, runPaths, updateManifest, type RunPaths } from './runstore.js';
 import { readSettings } from './settings.js';
 import { workspaceAt } from './workspace.js';
+import { procIdentity } from './reconcile.js';
+import { diskLowCause, estimatedCheckpointBytes, startDiskWatch } from './diskwatch.js';
+import { signalGroup } from './proctree.js';
+import { withOomAdvice } from './vramcheck.js';
+
+/** Boot id and start times of the supervisor and the trainer, recorded with the attempt. */
+function identityFields(pid: number | undefined): Pick<Attempt, 'bootId' | 'supervisorStartTicks' | 'pidStartTicks'> {
+  const self = procIdentity(process.pid);
+  const child = procIdentity(pid);
+  return {
+    ...(self?.bootId ? { bootId: self.bootId } : {}),
+    ...(self?.startTicks !== undefined ? { supervisorStartTicks: self.startTicks } : {}),
+    ...(child?.startTicks !== undefined ? { pidStartTicks: child.startTicks } : {}),
+  };
+}
 
 async function tailOf(file: string, bytes = 64 * 1024): Promise<string> {
   try {
@@ -63,6 +78,7 @@ async function runAttempt(paths: RunPaths, m: RunManifest, resumeFrom: string | 
     startedAt: new Date().toISOString(),
     supervisorPid: process.pid,
     pid: child.pid,
+    ...identityFields(child.pid),
     pgid: child.pid,
     startStep,
     ...(resumeFrom ? { resumedFrom: resumeFrom } : {}),
@@ -74,6 +90,22 @@ async function runAttempt(paths: RunPaths, m: RunManifest, resumeFrom: string | 
   });
   log(paths, `attempt ${n}: started pid ${child.pid}: ${m.command.join(' ')}${resumeFrom ? ` resume_from_checkpoint=${resumeFrom}` : ''}`);
 
+  // Stop while the next checkpoint still fits: torch.save on a full disk leaves it cut short.
+  const disk = startDiskWatch(m.outputDir, await estimatedCheckpointBytes(m), (v) => {
+    const cause = diskLowCause(v, m.outputDir, m.id);
+    log(paths, `attempt ${n}: ${cause.summary}; stopping (SIGTERM)`);
+    void updateManifest(paths.dir, (cur) => {
+      cur.stopRequested = true;
+      cur.status = 'stopping';
+      cur.cause = cause;
+      const a = cur.attempts[cur.attempts.length - 1];
+      if (a) a.cause = cause;
+    })
+      .catch(() => undefined)
+      .finally(() => {
+        if (child.pid) signalGroup(child.pid, 'SIGTERM');
+      });
+  });
   const trainerLog = join(paths.outputDir, 'trainer_log.jsonl');
   const baseSize = existsSync(trainerLog) ? statSync(trainerLog).size : 0;
   const watch = setInterval(() => {
@@ -93,6 +125,7 @@ async function runAttempt(paths: RunPaths, m: RunManifest, resumeFrom: string | 
     });
   });
   clearInterval(watch);
+  disk.stop();
   log(paths, `attempt ${n}: exited code=${result.exitCode} signal=${result.signal}`);
   return result;
 }
@@ -129,13 +162,16 @@ export async function supervise(runDir: string, firstResumeFrom?: string): Promi
       status = 'completed';
     } else {
       status = 'failed';
+      const stderrTail = await tailOf(paths.stderr);
       cause = diagnoseFailure({
         exitCode,
         signal,
         stdoutTail: await tailOf(paths.stdout),
-        stderrTail: await tailOf(paths.stderr),
+        stderrTail,
       }) ?? { code: 'UNKNOWN', summary: `llamafactory-cli ended with code ${exitCode} (signal ${signal ?? 'none'})`, next: `read ${paths.stderr}; \`medtune resume\` continues from the last checkpoint` };
     }
+    // A CUDA OOM names the next smaller setting that fits the card (core/vram.ts).
+    if (cause?.code === 'CUDA_OOM') cause = await withOomAdvice(cause, after, await tailOf(paths.stderr));
     const next = await updateManifest(runDir, (cur) => {
       const a = cur.attempts[cur.attempts.length - 1]!;
       a.endedAt = new Date().toISOString();
@@ -146,7 +182,7 @@ export async function supervise(runDir: string, firstResumeFrom?: string): Promi
       if (cause) cur.cause = cause;
     });
     if (status === 'failed' && cause && RETRYABLE.has(cause.code) && autoResumesUsed < next.autoResume) {
-      const ckpt = await latestCompleteCheckpoint(paths.outputDir);
+      const ckpt = (await resumableCheckpoint(paths.outputDir, { saveOnlyModel: await savesOnlyModel(next.trainYaml) })).path;
       if (ckpt) {
         autoResumesUsed++;
         resumeFrom = ckpt;

@@ -76,7 +76,8 @@ export function register(program: Command): void {
     .option('--json', 'print as JSON')
     .action(action(async (ctx, ref: string, opts: { detach?: boolean }) => {
       const venv = await requireVenv();
-      const { manifest, checkpoint } = await resumeRun(ctx.workspace, venv, ref);
+      const { manifest, checkpoint, skipped } = await resumeRun(ctx.workspace, venv, ref);
+      for (const k of skipped) ctx.reporter.step(`skipped checkpoint-${k.step}: ${k.reason}`);
       ctx.reporter.step(`run ${manifest.id} resuming from ${checkpoint}`);
       if (opts.detach) {
         ctx.reporter.result({ id: manifest.id, checkpoint }, `watch it: medtune attach ${manifest.id}`);

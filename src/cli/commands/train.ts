@@ -47,7 +47,7 @@ export function register(program: Command): void {
       await preflight(ctx.workspace, venv, plan, (phase, msg) => r.progress(phase, 0, null, msg), { forLaunch: !opts.dryRun });
       r.step(`config checked by LLaMA-Factory's parser (${plan.samples} samples, ${plan.totalSteps} steps, profile ${req.profile})`);
       if (opts.dryRun) {
-        r.result({ dryRun: true, id: plan.id, yaml: plan.yaml, command: plan.command, env: plan.env, commandLine: plan.commandLine, samples: plan.samples, totalSteps: plan.totalSteps, disk: plan.disk, warnings: plan.warnings },
+        r.result({ dryRun: true, id: plan.id, yaml: plan.yaml, command: plan.command, env: plan.env, commandLine: plan.commandLine, samples: plan.samples, totalSteps: plan.totalSteps, disk: plan.disk, vram: plan.vram, warnings: plan.warnings },
           [plan.yaml, '# command:', plan.commandLine]);
         return;
       }
