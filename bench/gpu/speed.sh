@@ -2,7 +2,8 @@
 # Speed levers of issue 12 in one GPU call (results: bench/results/gpu-train.md, gpu-train.json). From the repo root:
 #   wheels -> 2B-architecture model (GPU) while the CPU makes the data and times preprocessing variants
 #   (bench/gpu/preprocess.py) -> one `llamafactory-cli train` per entry of bench/gpu/levers.json (runner.py).
-# Environment: OUT, WHL (wheel folder, default .gpucarry/whl), MT_BUDGET_S (seconds by which the last run ends).
+# Environment: OUT, WHL (wheel folder, default .gpucarry/whl), MT_BUDGET_S (seconds by which the last run ends),
+#   VARIANTS (default bench/gpu/levers.json), ROWS (synthetic scans, 2000), PREPROCESS (0 skips the preprocessing timer).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 started=$(date +%s)
@@ -18,11 +19,12 @@ echo "wheels: $(( $(date +%s) - started )) s"
 cat "$OUT/env.txt"
 python3 bench/gpu-train/build_model.py --out "$WS/models/qwen2vl-2b-arch" --preset 2b --vocab-size 151936 > "$WS/model.json" 2> "$WS/model.err" &
 model_pid=$!
-python3 -m medtune_py.sample_set --out "$WS/src512" --rows 2000 --shards 8 --size 512 --format jpeg | tail -n 1 | cut -c1-160
+python3 -m medtune_py.sample_set --out "$WS/src512" --rows ${ROWS:-2000} --shards 8 --size 512 --format jpeg | tail -n 1 | cut -c1-160
 python3 -m medtune_py.data_prepare --data-dir "$WS/data" --name medtrinity512 --source "$WS/src512" --val-ratio 0 \
   --templates templates/questions --cache "$WS/cache" | tail -n 1 | cut -c1-160
 cp bench/gpu-train/dataset_info.json "$WS/data/dataset_info.json"
 echo "data: $(( $(date +%s) - started )) s"
+if [ "${PREPROCESS:-1}" = 1 ]; then
 # Preprocessing: tokenizer/processor files only (config-only model), while the GPU builds the real one.
 python3 bench/gpu-train/build_model.py --out "$WS/models/cfg" --preset 2b --vocab-size 151936 --config-only > /dev/null 2>&1
 P="bench/gpu-train/configs/gpu-80g.yaml model_name_or_path=$WS/models/cfg"
@@ -34,9 +36,10 @@ P="bench/gpu-train/configs/gpu-80g.yaml model_name_or_path=$WS/models/cfg"
 } 2>"$WS/preprocess.err" | grep '^{' | tee "$OUT/preprocess.jsonl"
 tail -n 5 "$WS/preprocess.err"
 echo "preprocess bench: $(( $(date +%s) - started )) s"
+fi
 wait "$model_pid" || { cat "$WS/model.err"; exit 1; }
 echo "model: $(( $(date +%s) - started )) s"
-python3 bench/gpu-train/runner.py --configs bench/gpu-train/configs --variants bench/gpu/levers.json --work "$WS/bench" \
+python3 bench/gpu-train/runner.py --configs bench/gpu-train/configs --variants ${VARIANTS:-bench/gpu/levers.json} --work "$WS/bench" \
   --out "$OUT" --cli "$(command -v llamafactory-cli)" --deadline $(( started + ${MT_BUDGET_S:-560} )) --min-run 45
 tar -czf "$OUT/runs.tar.gz" -C "$WS" bench model.err preprocess.err
 echo "total: $(( $(date +%s) - started )) s"
