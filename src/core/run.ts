@@ -138,6 +138,8 @@ export interface RunView {
   etaSeconds: number | null;
   peakVramGiB: number | null;
   attempts: number;
+  /** The latest attempt was the supervisor's own retry of a launch that died leaving nothing behind. */
+  launchRetry?: boolean;
   records: TrainerRecord[];
   checkpoints: number[];
   cause: FailureCause | null;

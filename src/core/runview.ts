@@ -125,6 +125,7 @@ export function buildRunView(input: RunViewInput): RunView {
     etaSeconds: eta,
     peakVramGiB: peak,
     attempts,
+    ...(lastAttempt?.launchRetry ? { launchRetry: true } : {}),
     records: [...records],
     checkpoints: [...input.checkpoints].sort((a, b) => a - b),
     cause: manifest?.cause ?? lastAttempt?.cause ?? null,
