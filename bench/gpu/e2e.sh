@@ -79,6 +79,6 @@ capped() { # capped PROFILE CAP_GIB
 left 100 && step cap-16g capped gpu-16g 15.0
 left 100 && step cap-80g capped gpu-80g 66.5
 kill $smi 2>/dev/null
-tar -czf "$OUT/runs.tar.gz" -C $WS runs --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' --exclude='checkpoint-*' --exclude='tokenizer*' 2>/dev/null
+tar -czf "$OUT/runs.tar.gz" --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' --exclude='checkpoint-*' --exclude='tokenizer*' -C $WS runs 2>/dev/null
 cat "$STEPS"
 echo "total: $(now) s"
