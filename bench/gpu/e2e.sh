@@ -60,7 +60,7 @@ PY
 wait_step() { local want=$1 lim=$2 t=0; while [ "$(steps_done)" -lt "$want" ] && [ $t -lt $lim ]; do sleep 1; t=$((t+1)); done; }
 step first-log bash -c "$(declare -f steps_done wait_step); RD=$RD; wait_step 5 150; steps_done"
 step gpu-once bash -c "node $T/bundle/bin/medtune.js -w $WS gpu --once --json --run $RID > $OUT/gpu.json; head -c 2500 $OUT/gpu.json"
-step tui bash -c "python3 $REPO/bench/gpu/tui_capture.py --cols 110 --rows 36 --wait 8 --keys 4 --settle 6 -- node $T/bundle/bin/medtune.js -w $WS > $OUT/tui.txt; cat $OUT/tui.txt"
+step tui bash -c "python3 $REPO/bench/gpu/tui_capture.py --cols 110 --rows 36 --wait 8 --keys $'4\r' --settle 6 -- node $T/bundle/bin/medtune.js -w $WS > $OUT/tui.txt; cat $OUT/tui.txt"
 step attach bash -c "timeout -s INT 10 node $T/bundle/bin/medtune.js -w $WS attach $RID; true"
 step wait-ckpt bash -c "$(declare -f steps_done wait_step); RD=$RD; wait_step 25 120; steps_done; ls $RD/output"
 step stop MT stop $RID --json
