@@ -89,15 +89,27 @@ def _mean(values) -> float | None:
     return round(statistics.mean(got)) if got else None
 
 
-def run_profile(name: str, a: argparse.Namespace, deadline: float) -> dict:
-    cfg_text = (Path(a.configs) / f"{name}.yaml").read_text()
-    env_extra = json.loads((Path(a.configs) / f"{name}.env.json").read_text())
+def run_profile(name: str, a: argparse.Namespace, deadline: float, variant: dict | None = None) -> dict:
+    base = variant["base"] if variant else name
+    cfg_text = (Path(a.configs) / f"{base}.yaml").read_text()
+    env_extra = json.loads((Path(a.configs) / f"{base}.env.json").read_text())
     cfg = yaml.safe_load(cfg_text)
     work = Path(a.work) / name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    if a.set:
-        for item in a.set:
+    sets = list(a.set)
+    if variant:
+        # A variant: the base profile's YAML with some keys changed (one lever at a time), its own output_dir,
+        # extra environment, and optionally a cap on the CUDA allocator (bench/gpu/sitecustomize).
+        sets += [f"{k}={json.dumps(v)}" for k, v in variant.get("set", {}).items()]
+        sets.append(f"output_dir={Path(cfg['output_dir']).parent / name}")
+        env_extra = {**env_extra, **variant.get("env", {})}
+        if variant.get("cap_gib"):
+            env_extra["MT_MEM_CAP_GIB"] = str(variant["cap_gib"])
+            site = str(Path(__file__).resolve().parent.parent / "gpu" / "sitecustomize")
+            env_extra["PYTHONPATH"] = site + os.pathsep + os.environ.get("PYTHONPATH", "")
+    if sets:
+        for item in sets:
             key, _, value = item.partition("=")
             cfg[key] = parse_value(value)
         cfg_text = yaml.safe_dump(cfg, sort_keys=False)
@@ -108,8 +120,10 @@ def run_profile(name: str, a: argparse.Namespace, deadline: float) -> dict:
     max_steps = int(cfg["max_steps"])
     env = {**os.environ, **env_extra, "LLAMABOARD_WORKDIR": str(out_dir)}
 
-    limit = min(a.timeout, deadline - time.time())
-    res: dict = {"profile": name, "batch": bs, "grad_accum": ga, "samples_per_step": bs * ga, "max_steps": max_steps,
+    limit = min(float((variant or {}).get("timeout_s", a.timeout)), deadline - time.time())
+    res: dict = {"profile": name, "base": base, "levers": (variant or {}).get("levers", []),
+                 "set": (variant or {}).get("set", {}), "env": (variant or {}).get("env", {}),
+                 "cap_gib": (variant or {}).get("cap_gib"), "batch": bs, "grad_accum": ga, "samples_per_step": bs * ga, "max_steps": max_steps,
                  "grad_ckpt": not cfg.get("disable_gradient_checkpointing", False),
                  "loader_workers": cfg.get("dataloader_num_workers", 0)}
     if limit < a.min_run:
@@ -205,7 +219,8 @@ def run_profile(name: str, a: argparse.Namespace, deadline: float) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--configs", required=True)
-    ap.add_argument("--profiles", required=True, help="comma-separated, run in this order")
+    ap.add_argument("--profiles", default="", help="comma-separated, run in this order")
+    ap.add_argument("--variants", help="JSON list of {name, base, set, env, cap_gib, levers, timeout_s}, run in order")
     ap.add_argument("--work", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--cli", default="llamafactory-cli")
@@ -217,9 +232,12 @@ def main() -> int:
     deadline = a.deadline or time.time() + 3600
     Path(a.out).mkdir(parents=True, exist_ok=True)
     results = []
-    for name in a.profiles.split(","):
+    todo = [(n, None) for n in a.profiles.split(",") if n]
+    if a.variants:
+        todo += [(v["name"], v) for v in json.loads(Path(a.variants).read_text())]
+    for name, variant in todo:
         print(f"== {name}", flush=True)
-        res = run_profile(name, a, deadline)
+        res = run_profile(name, a, deadline, variant)
         results.append(res)
         print(json.dumps({k: v for k, v in res.items() if k not in ("stderr_tail", "losses")}), flush=True)
         if "stderr_tail" in res:

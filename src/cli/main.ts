@@ -15,7 +15,17 @@ export interface CommandModule {
   order?: number;
 }
 
+/** Set by the one-file bundle (scripts/bundle.mjs), which cannot read the commands folder at run time. */
+declare const MEDTUNE_BUNDLE: boolean | undefined;
+let registered: CommandModule[] | undefined;
+
+/** The bundle hands over its statically imported command modules here, before `main` runs. */
+export function useCommands(mods: CommandModule[]): void {
+  registered = mods;
+}
+
 async function loadCommands(): Promise<CommandModule[]> {
+  if (registered) return [...registered].sort((a, b) => (a.order ?? 50) - (b.order ?? 50));
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
   const files = readdirSync(dir).filter((f) => f.endsWith(ext) && !f.endsWith('.test.ts') && !f.endsWith('.d.ts'));
@@ -79,4 +89,4 @@ export async function main(argv = process.argv): Promise<void> {
 }
 
 const invokedDirectly = process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1];
-if (invokedDirectly) void main();
+if (invokedDirectly && !(typeof MEDTUNE_BUNDLE !== 'undefined' && MEDTUNE_BUNDLE)) void main();

@@ -43,11 +43,14 @@ export function parseLlamafactoryEnv(text: string): Record<string, string> {
 }
 
 /** One check per ranged package: installed version against LLaMA-Factory's range. */
-export function checkPackageRanges(installed: Record<string, string>): Check[] {
+export function checkPackageRanges(installed: Record<string, string>, optional: readonly string[] = []): Check[] {
   const norm: Record<string, string> = {};
   for (const [k, v] of Object.entries(installed)) norm[canonicalName(k)] = v;
   return Object.entries(LLAMAFACTORY_RANGES).map(([name, range]) => {
     const v = norm[name];
+    if (!v && optional.includes(name)) {
+      return { name: `package ${name}`, level: 'warn', detail: 'not installed (optional: left out of an offline setup)', fix: `only video inputs need it: \`medtune setup --force\` with its wheel adds it` };
+    }
     if (!v) {
       return { name: `package ${name}`, level: 'fail', detail: 'not installed', fix: 'run `medtune setup --force` to rebuild the venv' };
     }

@@ -367,21 +367,22 @@ export interface GpuProcessView extends GpuProcess {
 }
 
 /** The command name the kernel keeps (/proc/<pid>/comm) is cut to 15 characters. */
-function sameProgram(smiName: string | null, comm: string): boolean {
+function sameProgram(smiName: string | null, names: string | readonly string[]): boolean {
   if (smiName === null) return true;
   const base = smiName.split('/').pop() ?? smiName;
-  return base.slice(0, 15) === comm.slice(0, 15);
+  return (typeof names === 'string' ? [names] : names).some((n) => base.slice(0, 15) === n.slice(0, 15));
 }
 
 /**
- * Marks each process's owner. `localComm` holds /proc/<pid>/comm for the pids that exist in this pid
- * namespace (absent: not visible here). A pid counts as ours only if the program name agrees too, so a
+ * Marks each process's owner. `localComm` holds the names each pid that exists in this pid namespace goes by
+ * (/proc/<pid>/comm, and the base name of argv[0]: a console script such as llamafactory-cli has its own name as
+ * comm while nvidia-smi names the interpreter, e.g. /venv/bin/python; absent: not visible here). A pid counts as ours only if the program name agrees too, so a
  * host pid that happens to equal one of ours is not claimed.
  */
 export function attributeProcesses(
   procs: readonly GpuProcess[],
   ownPids: ReadonlySet<number>,
-  localComm: ReadonlyMap<number, string>,
+  localComm: ReadonlyMap<number, string | readonly string[]>,
 ): GpuProcessView[] {
   return procs.map((p) => {
     const comm = localComm.get(p.pid);

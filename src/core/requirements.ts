@@ -7,6 +7,8 @@ export interface Requirement {
   spec: string;
   /** Installed with `pip --no-deps` (marked `# medtune: no-deps`). */
   noDeps: boolean;
+  /** Not needed by training, export or eval on images (`# medtune: optional`): an offline setup may go without it. */
+  optional: boolean;
   line: string;
 }
 
@@ -18,12 +20,13 @@ export function canonicalName(name: string): string {
 export function parseRequirements(text: string): Requirement[] {
   const out: Requirement[] = [];
   for (const raw of text.split(/\r?\n/)) {
-    const noDeps = /#\s*medtune:\s*no-deps/.test(raw);
+    const noDeps = /#\s*medtune:[^#]*\bno-deps\b/.test(raw);
+    const optional = /#\s*medtune:[^#]*\boptional\b/.test(raw);
     const line = raw.replace(/#.*$/, '').trim();
     if (!line || line.startsWith('-')) continue;
     const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(.*)$/.exec(line);
     if (!m) continue;
-    out.push({ name: canonicalName(m[1]!), spec: (m[3] ?? '').replace(/\s+/g, ''), noDeps, line });
+    out.push({ name: canonicalName(m[1]!), spec: (m[3] ?? '').replace(/\s+/g, ''), noDeps, optional, line });
   }
   return out;
 }

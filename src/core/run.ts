@@ -34,8 +34,38 @@ export const Attempt = z.object({
   /** The step the attempt started at (0 for a fresh run). */
   startStep: z.number().int().optional(),
   cause: FailureCause.optional(),
+  /** Set on an attempt the supervisor started by itself because the one before died at launch leaving nothing behind. */
+  launchRetry: z.boolean().optional(),
 });
 export type Attempt = z.infer<typeof Attempt>;
+
+/** A failure this soon after launch, with nothing written, is retried once (a flaky import, a library load race). */
+export const EARLY_FAILURE_S = 60;
+
+export interface EarlyFailureFacts {
+  status: 'completed' | 'failed' | 'stopped';
+  seconds: number;
+  /** trainer_log.jsonl grew during the attempt. */
+  logged: boolean;
+  /** A checkpoint newer than the one the attempt started from exists. */
+  newCheckpoint: boolean;
+  /** The diagnosed cause; configuration and data problems fail the same way every time. */
+  causeCode?: string;
+  /** This attempt was itself a launch retry. */
+  wasRetry: boolean;
+}
+
+/**
+ * Causes a second launch may not meet (a crash in native code, a killed or aborted process, an unrecognised exit
+ * such as "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so"). Configuration, data, version and memory
+ * problems (CONFIG_INVALID, DATASET_*, VERSION_CHECK, MODULE_MISSING, CUDA_OOM, …) fail the same way every time.
+ */
+const TRANSIENT_AT_LAUNCH = new Set(['UNKNOWN', 'NATIVE_CRASH', 'KILLED', 'ABORTED', 'WORKER_FAILED', 'HOST_OOM', 'NCCL']);
+
+/** Whether the supervisor retries a failed attempt once, at once: it died early and left nothing behind. */
+export function shouldRetryLaunch(f: EarlyFailureFacts): boolean {
+  return f.status === 'failed' && !f.wasRetry && f.seconds < EARLY_FAILURE_S && !f.logged && !f.newCheckpoint && (!f.causeCode || TRANSIENT_AT_LAUNCH.has(f.causeCode));
+}
 
 export const RunManifest = z.object({
   id: z.string(),
@@ -141,6 +171,8 @@ export interface RunView {
   writers: number;
   /** Steps logged (one record per step across attempts); `records` holds only the newest of them. */
   recordCount: number;
+  /** The latest attempt was the supervisor's own retry of a launch that died leaving nothing behind. */
+  launchRetry?: boolean;
   /** The newest merged records (at most 1024), by step: every record of a run of ordinary length. */
   records: TrainerRecord[];
   /** The whole loss and eval-loss curves, downsampled to a bounded number of buckets. */

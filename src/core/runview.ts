@@ -162,6 +162,7 @@ export function buildRunView(input: RunViewInput): RunView {
     attempts,
     writers: log.writers,
     recordCount: log.recordCount,
+    ...(lastAttempt?.launchRetry ? { launchRetry: true } : {}),
     records: [...records],
     curve: { loss: log.loss, evalLoss: log.evalLoss },
     elapsed: log.latest.elapsed,

@@ -4,7 +4,7 @@ import { z } from 'zod';
 export const Settings = z.object({
   model: z.string().optional().describe('default model: a name under models/ or a path'),
   datasets: z.array(z.string()).optional().describe('default datasets (names in data/dataset_info.json)'),
-  profile: z.string().optional().describe('default hardware profile (cpu, gpu-16g, gpu-24g, gpu-40g, gpu-80g)'),
+  profile: z.string().optional().describe('default hardware profile (cpu, gpu-16g, gpu-24g, gpu-40g, gpu-80g, gpu-140g, auto)'),
   overrides: z.array(z.string()).optional().describe('key=value overrides applied to every train config'),
   autoResume: z.number().int().min(0).max(10).optional().describe('automatic resumes after a crash'),
   notify: z.object({

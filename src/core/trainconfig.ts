@@ -13,9 +13,24 @@ export const Profile = z.object({
   description: z.string(),
   vramGiB: z.number(),
   values: z.record(z.string(), z.any()),
+  /** Environment of the trainer (e.g. PYTORCH_CUDA_ALLOC_CONF); a variable the user set wins. */
+  env: z.record(z.string(), z.string()).optional(),
 });
 export type Profile = z.infer<typeof Profile>;
 export const Profiles = z.record(z.string(), Profile);
+
+/**
+ * `--profile auto`: the GPU profile with the most memory that the smallest GPU holds (1 GiB of slack: a "16 GB"
+ * card reports 15.6 GiB), or `cpu` when there is no GPU. Profiles without vramGiB (cpu) are never picked for a GPU.
+ */
+export function pickProfile(profiles: Record<string, Pick<Profile, 'vramGiB'>>, gpuMemoryMiB: number[]): string {
+  if (!gpuMemoryMiB.length) return 'cpu';
+  const smallest = Math.min(...gpuMemoryMiB) / 1024;
+  const fitting = Object.entries(profiles).filter(([, p]) => p.vramGiB > 0 && p.vramGiB <= smallest + 1).sort((a, b) => b[1].vramGiB - a[1].vramGiB);
+  if (fitting.length) return fitting[0]![0];
+  const gpu = Object.entries(profiles).filter(([, p]) => p.vramGiB > 0).sort((a, b) => a[1].vramGiB - b[1].vramGiB);
+  return gpu[0]?.[0] ?? 'cpu';
+}
 
 /** Parses `key=value`; the value is typed as YAML (1e-4 is a number, true a boolean, "no" stays a string if quoted). */
 export function parseOverride(text: string): [string, ConfigValue] {

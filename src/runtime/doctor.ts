@@ -7,6 +7,7 @@ import { checkPackageRanges, diskCheck, parseLlamafactoryEnv, type Check } from 
 import { MedtuneError } from '../core/errors.js';
 import { MIN_PYTHON, findPython } from './python.js';
 import { locateVenv } from './venv.js';
+import { canonicalName } from '../core/requirements.js';
 import { cacheRoot } from './paths.js';
 import { helperEnv } from './helpers.js';
 import type { Workspace } from './workspace.js';
@@ -23,7 +24,7 @@ export interface DoctorReport {
   ok: boolean;
   checks: Check[];
   python: string | null;
-  venv: { dir: string; ready: boolean; hash: string } | null;
+  venv: { dir: string; ready: boolean; hash: string; mode: 'pinned' | 'system-torch' | null } | null;
   llamafactoryEnv: Record<string, string> | null;
   packages: Record<string, string>;
   gpus: GpuInfo[];
@@ -75,11 +76,21 @@ export async function runDoctor(ws: Workspace, env: NodeJS.ProcessEnv = process.
 
   if (report.python) {
     const loc = await locateVenv(env);
-    report.venv = { dir: loc.dir, ready: loc.ready, hash: loc.hash };
+    report.venv = { dir: loc.dir, ready: loc.ready, hash: loc.hash, mode: loc.marker?.mode ?? (loc.ready ? 'pinned' : null) };
     if (!loc.ready) {
       checks.push({ name: 'venv', level: 'fail', detail: `not built for the current pins (${loc.dir})`, fix: 'run `medtune setup`' });
     } else {
       checks.push({ name: 'venv', level: 'ok', detail: `${loc.dir} (pins ${loc.hash}, built ${loc.marker?.createdAt})` });
+      const sys = loc.marker?.system;
+      if (sys) {
+        const bad = sys.torch.filter((t) => !t.ok);
+        checks.push({
+          name: 'system torch',
+          level: bad.length ? 'fail' : 'ok',
+          detail: `${sys.torch.map((t) => `${t.name} ${t.version ?? 'missing'} (${t.range})`).join(', ')} from ${sys.python}; ${sys.reused.length} packages reused, the other pins installed in the venv`,
+          fix: bad.length ? 'run `medtune setup --force` (without --system-torch to install the pinned torch)' : undefined,
+        });
+      }
       const venvEnv = helperEnv({ dir: loc.dir, bin: `${loc.dir}/bin`, python: `${loc.dir}/bin/python`, hash: loc.hash, marker: loc.marker! });
       const lf = await execa(`${loc.dir}/bin/llamafactory-cli`, ['env'], { env: venvEnv, extendEnv: false, reject: false, timeout: 120_000 });
       if (lf.exitCode === 0) {
@@ -89,9 +100,10 @@ export async function runDoctor(ws: Workspace, env: NodeJS.ProcessEnv = process.
       } else {
         checks.push({ name: 'llamafactory-cli env', level: 'fail', detail: String(lf.stderr).trim().split('\n').pop() ?? `exit ${lf.exitCode}`, fix: 'run `medtune setup --force` to rebuild the venv' });
       }
-      const pkgs = await execa(`${loc.dir}/bin/python`, ['-c', 'import json, importlib.metadata as m; print(json.dumps({d.metadata["Name"]: d.version for d in m.distributions()}))'], { reject: false });
+      // The first distribution of a name on sys.path is the one imported (a system-torch venv's own over the reused ones).
+      const pkgs = await execa(`${loc.dir}/bin/python`, ['-c', 'import json, importlib.metadata as m\nd = {}\nfor x in m.distributions():\n    d.setdefault(x.metadata["Name"], x.version)\nprint(json.dumps(d))'], { reject: false });
       if (pkgs.exitCode === 0) report.packages = JSON.parse(String(pkgs.stdout)) as Record<string, string>;
-      checks.push(...checkPackageRanges(report.packages));
+      checks.push(...checkPackageRanges(report.packages, loc.marker?.skipped?.map((s) => canonicalName(s.replace(/[=<>!~].*$/, ''))) ?? []));
     }
   }
 

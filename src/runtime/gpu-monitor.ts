@@ -144,9 +144,12 @@ export async function visibleDevicesOf(pid: number): Promise<string | undefined 
   }
 }
 
-async function commOf(pid: number): Promise<string | null> {
+/** /proc/<pid>/comm and the base name of argv[0]; null when the pid is not visible here. */
+async function commOf(pid: number): Promise<string[] | null> {
   try {
-    return (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
+    const comm = (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
+    const argv0 = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0')[0] ?? '';
+    return argv0 ? [comm, argv0.split('/').pop()!] : [comm];
   } catch {
     return null;
   }
@@ -157,7 +160,7 @@ export async function readGpuProcesses(env: NodeJS.ProcessEnv, ownPids: Readonly
   const r = await runSmi([`--query-compute-apps=${APPS_QUERY_FIELDS.join(',')}`, CSV_FORMAT], env);
   if (r.failure) return null;
   const procs = parseComputeApps(r.stdout, APPS_QUERY_FIELDS);
-  const local = new Map<number, string>();
+  const local = new Map<number, string[]>();
   await Promise.all(
     procs.map(async (p) => {
       const comm = await commOf(p.pid);

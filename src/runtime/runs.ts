@@ -4,13 +4,14 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { mkdir, readFile, rename, rm, statfs, writeFile, readdir } from 'node:fs/promises';
 import { join, resolve, basename } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MedtuneError } from '../core/errors.js';
 import type { RunManifest } from '../core/run.js';
 import { TERMINAL_STATUSES } from '../core/run.js';
-import { buildTrainConfig, commandLine, lintTrainConfig, parseConfigYaml, Profiles, toYaml, type Profile, type TrainConfig } from '../core/trainconfig.js';
+import { buildTrainConfig, pickProfile, commandLine, lintTrainConfig, parseConfigYaml, Profiles, toYaml, type Profile, type TrainConfig } from '../core/trainconfig.js';
 import { loraParamCount, planDisk, textConfigOf, totalSteps, type DiskPlan } from '../core/estimate.js';
 import { PACKAGE_ROOT, TEMPLATES_DIR } from './paths.js';
 import { helperEnv, runHelper } from './helpers.js';
@@ -28,6 +29,8 @@ import { formatBytes } from '../core/format.js';
 import { resumableCheckpoint, savesOnlyModel, type SkippedCheckpoint } from './checkpoints.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
+import { clearIncompleteTokenized, tokenizedPathFor } from './tokcache.js';
+import { autoPreprocessingWorkers } from '../core/tokcache.js';
 
 export interface TrainRequest {
   /** A folder under models/, a path, or a known model name. */
@@ -53,6 +56,8 @@ export interface RunPlan {
   commandLine: string;
   outputDir: string;
   profile: Profile;
+  /** The profile's name (what `--profile auto` resolved to). */
+  profileName: string;
   modelDir: string;
   samples: number;
   totalSteps: number;
@@ -148,10 +153,20 @@ function newRunId(model: string, name?: string): string {
   return [t, short, name?.replace(/[^A-Za-z0-9_-]+/g, '-')].filter(Boolean).join('-');
 }
 
+/** One thread per process for the CPU side of GPU runs (tokenizing workers, loader workers). */
+export const GPU_THREAD_ENV: Record<string, string> = { OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1', TOKENIZERS_PARALLELISM: 'false' };
+
+function pickDefined(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.filter((k) => env[k] !== undefined).map((k) => [k, env[k]!]));
+}
+
 /** Builds the config and everything derived from it; writes nothing. */
 export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Promise<RunPlan> {
   const settings = await readSettings(ws);
   const profiles = await loadProfiles();
+  if (req.profile === 'auto') {
+    req = { ...req, profile: pickProfile(profiles, (await listGpus()).gpus.map((g) => g.memoryTotalMiB ?? 0)) };
+  }
   const profile = profiles[req.profile];
   if (!profile) {
     throw new MedtuneError({ doing: 'choosing a hardware profile', problem: `no profile "${req.profile}"`, next: `use one of: ${Object.keys(profiles).join(', ')}`, code: 'BAD_PROFILE' });
@@ -176,6 +191,16 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
   if (req.evalDataset && config.eval_steps === undefined) config.eval_steps = config.save_steps ?? 500;
 
   const gpus = await listGpus();
+  // GPU profiles say `preprocessing_num_workers: auto`: one tokenizing process per core, at most 16.
+  if (config.preprocessing_num_workers === 'auto') config.preprocessing_num_workers = autoPreprocessingWorkers(availableParallelism());
+  // Same data, template, cutoff, pixel limits, tokenizer and LLaMA-Factory: reuse the tokenized dataset (keyed; see core/tokcache.ts).
+  // `--set tokenized_path=null` turns it off.
+  if (config.tokenized_path === undefined) {
+    const path = await tokenizedPathFor(ws, config, await readDatasetInfo(ws), venv.marker.packages['llamafactory'] ?? 'unknown');
+    if (path) config.tokenized_path = path;
+  } else if (config.tokenized_path === null) {
+    delete config.tokenized_path;
+  }
   const warnings = lintTrainConfig(config, { hasGpu: gpus.gpus.length > 0 });
   const deviceCount = req.gpus ? req.gpus.split(',').length : Math.max(1, gpus.gpus.length);
   if (deviceCount > 1 && /\s/.test(`${runDir}${modelDir}${ws.dataDir}`)) {
@@ -215,6 +240,10 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
     HF_HUB_OFFLINE: '1',
   };
   if (gpus.gpus.length) {
+    // The image processor of every tokenizing process and loader worker runs torch CPU ops with one thread per core:
+    // 16 workers x 16 threads made "Running tokenizer on dataset" 12 samples/s on 16 cores; one thread each, 308
+    // (bench/results/gpu-train.md). The GPU trainer itself needs no CPU threads. A value the user set is kept.
+    Object.assign(env, GPU_THREAD_ENV, profile.env ?? {}, pickDefined(process.env, [...Object.keys(GPU_THREAD_ENV), ...Object.keys(profile.env ?? {})]));
     env.RECORD_VRAM = '1';
     // CUDA's default order differs from nvidia-smi's on mixed hosts; PCI order makes --gpus indices match the GPU panel.
     env.CUDA_DEVICE_ORDER = 'PCI_BUS_ID';
@@ -224,7 +253,7 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
   const trainYaml = join(runDir, 'train.yaml');
   const command = [join(venv.bin, 'llamafactory-cli'), 'train', trainYaml];
   const yaml = toYaml(config, `written by medtune for run ${id} (profile ${req.profile}); launched as:\n  ${commandLine(command, env)}`);
-  return { id, config, yaml, command, env, commandLine: commandLine(command, env), outputDir: resolve(String(config.output_dir)), profile, modelDir, samples, totalSteps: steps, disk, vram: vram.estimate, warnings };
+  return { id, config, yaml, command, env, commandLine: commandLine(command, env), outputDir: resolve(String(config.output_dir)), profile, profileName: req.profile, modelDir, samples, totalSteps: steps, disk, vram: vram.estimate, warnings };
 }
 
 /**
@@ -292,7 +321,7 @@ export async function launchRun(ws: Workspace, venv: Venv, req: TrainRequest, pl
     status: 'queued',
     model: p.modelDir,
     datasets: req.datasets,
-    profile: req.profile,
+    profile: p.profileName,
     outputDir: p.outputDir,
     trainYaml: runPaths(join(ws.runsDir, p.id)).trainYaml,
     command: p.command,
@@ -308,6 +337,7 @@ export async function launchRun(ws: Workspace, venv: Venv, req: TrainRequest, pl
   await write(plan);
   // The folder appears whole or not at all; a taken id moves this run to the next one.
   const claimed = await claimRunDir(ws.runsDir, pending, plan, write);
+  if (typeof plan.config.tokenized_path === 'string') await clearIncompleteTokenized(plan.config.tokenized_path);
   spawnSupervisor(venv, join(ws.runsDir, claimed.id));
   return manifestOf(claimed);
 }
@@ -440,6 +470,8 @@ export async function resumeRun(ws: Workspace, venv: Venv, ref: string): Promise
     cur.stopRequested = false;
     delete cur.cause;
   });
+  const tokenized = parseYaml(await readFile(m.trainYaml, 'utf8').catch(() => '') || '{}') as { tokenized_path?: unknown } | null;
+  if (typeof tokenized?.tokenized_path === 'string') await clearIncompleteTokenized(tokenized.tokenized_path);
   spawnSupervisor(venv, dir, checkpoint);
   return { manifest: next, checkpoint, skipped: choice.skipped };
 }

@@ -9,8 +9,10 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Attempt, FailureCause, RunManifest } from '../core/run.js';
+import { shouldRetryLaunch } from '../core/run.js';
 import { diagnoseFailure } from '../core/diagnose.js';
 import { resumableCheckpoint, savesOnlyModel } from './checkpoints.js';
+import { latestCompleteCheckpoint } from './rundir.js';
 import { readManifest, runPaths, updateManifest, type RunPaths } from './runstore.js';
 import { readSettings } from './settings.js';
 import { workspaceAt } from './workspace.js';
@@ -54,9 +56,11 @@ function log(paths: RunPaths, message: string): void {
 /** Causes worth an automatic resume: the run itself was fine, the machine or the process was not. */
 const RETRYABLE = new Set(['HOST_OOM', 'KILLED', 'NCCL', 'NATIVE_CRASH', 'ABORTED', 'WORKER_FAILED', 'UNKNOWN']);
 
-async function runAttempt(paths: RunPaths, m: RunManifest, resumeFrom: string | undefined): Promise<{ exitCode: number | null; signal: string | null }> {
+async function runAttempt(paths: RunPaths, m: RunManifest, resumeFrom: string | undefined, launchRetry = false): Promise<{ exitCode: number | null; signal: string | null; seconds: number; logged: boolean }> {
   const n = m.attempts.length + 1;
-  const banner = `\n===== medtune attempt ${n} started ${new Date().toISOString()}${resumeFrom ? ` (resuming from ${resumeFrom})` : ''} =====\n`;
+  const started = Date.now();
+  const retryNote = launchRetry ? ` (automatic retry: attempt ${n - 1} failed at launch and left nothing behind)` : '';
+  const banner = `\n===== medtune attempt ${n} started ${new Date().toISOString()}${resumeFrom ? ` (resuming from ${resumeFrom})` : ''}${retryNote} =====\n`;
   appendFileSync(paths.stdout, banner);
   appendFileSync(paths.stderr, banner);
   const out = openSync(paths.stdout, 'a');
@@ -82,6 +86,7 @@ async function runAttempt(paths: RunPaths, m: RunManifest, resumeFrom: string | 
     pgid: child.pid,
     startStep,
     ...(resumeFrom ? { resumedFrom: resumeFrom } : {}),
+    ...(launchRetry ? { launchRetry: true } : {}),
   };
   await updateManifest(paths.dir, (cur) => {
     cur.attempts.push(attempt);
@@ -126,8 +131,10 @@ async function runAttempt(paths: RunPaths, m: RunManifest, resumeFrom: string | 
   });
   clearInterval(watch);
   disk.stop();
-  log(paths, `attempt ${n}: exited code=${result.exitCode} signal=${result.signal}`);
-  return result;
+  const seconds = (Date.now() - started) / 1000;
+  log(paths, `attempt ${n}: exited code=${result.exitCode} signal=${result.signal} after ${seconds.toFixed(1)} s`);
+  const logged = (existsSync(trainerLog) ? statSync(trainerLog).size : 0) > baseSize;
+  return { ...result, seconds, logged };
 }
 
 async function notify(paths: RunPaths, m: RunManifest): Promise<void> {
@@ -149,10 +156,12 @@ export async function supervise(runDir: string, firstResumeFrom?: string): Promi
   const paths = runPaths(runDir);
   let resumeFrom = firstResumeFrom;
   let autoResumesUsed = 0;
+  let launchRetry = false;
   for (;;) {
     const m = await readManifest(runDir);
     if (!m) throw new Error(`no run.json in ${runDir}`);
-    const { exitCode, signal } = await runAttempt(paths, m, resumeFrom);
+    const before = await latestCompleteCheckpoint(paths.outputDir);
+    const { exitCode, signal, seconds, logged } = await runAttempt(paths, m, resumeFrom, launchRetry);
     const after = (await readManifest(runDir))!;
     let cause: FailureCause | undefined;
     let status: RunManifest['status'];
@@ -181,6 +190,15 @@ export async function supervise(runDir: string, firstResumeFrom?: string): Promi
       cur.status = status;
       if (cause) cur.cause = cause;
     });
+    const newCheckpoint = (await latestCompleteCheckpoint(paths.outputDir)) !== before;
+    if (shouldRetryLaunch({ status, seconds, logged, newCheckpoint, causeCode: cause?.code, wasRetry: launchRetry })) {
+      // Died at launch (e.g. a library that failed to load right after another run exited) with nothing written:
+      // once, at once, from the same starting point. The attempt records it and its banner says so.
+      launchRetry = true;
+      log(paths, `attempt ${next.attempts.length} failed ${seconds.toFixed(1)} s after launch (${cause?.code ?? 'no cause'}) and left nothing behind: retrying once`);
+      continue;
+    }
+    launchRetry = false;
     if (status === 'failed' && cause && RETRYABLE.has(cause.code) && autoResumesUsed < next.autoResume) {
       const ckpt = (await resumableCheckpoint(paths.outputDir, { saveOnlyModel: await savesOnlyModel(next.trainYaml) })).path;
       if (ckpt) {

@@ -287,6 +287,15 @@ describe('compute apps', () => {
     expect(attributeProcesses([{ pid, name, gpuUuid: null, usedMemoryMiB: 1 }], new Set(own), local)[0]!.owner).toBe(owner);
   });
 
+  it.each<[string, string[], string]>([
+    // Seen on the H200 (bench/results/gpu-e2e.md): nvidia-smi names the interpreter, comm is the console script.
+    ['a console script: nvidia-smi names the interpreter, argv[0] agrees', ['llamafactory-cl', 'python'], 'run'],
+    ['neither comm nor argv[0] agrees', ['bash', 'bash'], 'unknown'],
+  ])('owner by comm or argv[0]: %s', (_what, names, owner) => {
+    const procs = [{ pid: 1039, name: '/tmp/mt/cache/venv-df9a25b7a95e-system/bin/python', gpuUuid: null, usedMemoryMiB: 74918 }];
+    expect(attributeProcesses(procs, new Set([1039]), new Map([[1039, names]]))[0]!.owner).toBe(owner);
+  });
+
   it('recorded pids are the load processes’ own (no pid namespace on the VM)', () => {
     const procs = parseComputeApps(fixture('h100x1/apps-load-1.csv'));
     const own = /pid=(\d+)/.exec(fixture('h100x1/load-procs.txt'))![1];

@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .option('-m, --model <name|path>', 'model folder under models/ or a path (default: medtune.yaml, else tiny-qwen2-vl)')
     .option('-d, --dataset <name>', 'dataset from data/dataset_info.json (repeatable)', collect)
     .option('--eval-dataset <name>', 'dataset for the eval-loss curve (e.g. NAME_val from `data prepare`)')
-    .option('-p, --profile <name>', 'hardware profile: cpu, gpu-16g, gpu-24g, gpu-40g, gpu-80g (default: cpu without a GPU, else gpu-24g)')
+    .option('-p, --profile <name>', 'hardware profile: cpu, gpu-16g, gpu-24g, gpu-40g, gpu-80g, gpu-140g, or auto (the largest the GPU holds) (default: cpu without a GPU, else gpu-24g)')
     .option('-s, --set <key=value>', 'override a LLaMA-Factory key (repeatable), e.g. --set num_train_epochs=1', collect)
     .option('--gpus <list>', 'CUDA_VISIBLE_DEVICES for the run (indices or UUIDs)')
     .option('--auto-resume <n>', 'resume automatically after a crash, at most n times', (v) => Number(v))

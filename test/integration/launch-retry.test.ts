@@ -1,0 +1,91 @@
+/**
+ * The supervisor's one retry of a launch failure that left nothing behind, with the real llamafactory-cli on the
+ * tiny model. The failure is induced for real: a sitecustomize.py on the trainer's PYTHONPATH aborts the first
+ * Python process that starts (as "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so" did on a GPU machine,
+ * right after another run exited) and lets every later one through.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readManifest } from '../../src/runtime/runstore.js';
+import { BIN, DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
+
+// Only the trainer (llamafactory-cli) crashes, not medtune's own Python helpers (the preflight check).
+const CRASH_ONCE = `import os, sys
+marker = os.environ.get("MEDTUNE_TEST_CRASH_ONCE")
+trainer = b"llamafactory-cli" in open("/proc/self/cmdline", "rb").read()
+if trainer and marker and not os.path.exists(marker):
+    open(marker, "w").close()
+    sys.stderr.write("Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so (induced by the test)\\n")
+    sys.stderr.flush()
+    os.abort()
+`;
+
+describe('supervisor: early launch failure', () => {
+  let t: TestWorkspace;
+  let site = '';
+  beforeAll(async () => {
+    t = await makeWorkspace('launch-retry');
+    site = join(t.ws.root, 'crash-site');
+    await mkdir(site, { recursive: true });
+    await writeFile(join(site, 'sitecustomize.py'), CRASH_ONCE);
+  });
+  afterAll(async () => {
+    for (const pid of strayProcesses(t.ws)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await t.cleanup();
+  });
+
+  it('retries once at once, records it in run.json, and the run completes', async () => {
+    const marker = join(t.ws.root, 'crashed-once');
+    const r = await execa(process.execPath, [BIN, '-w', t.ws.root, 'train', '--model', t.modelDir, '--dataset', DATASET, '--profile', 'cpu', '--set', 'max_steps=3', '--set', 'save_steps=100', '--name', 'retry', '--detach', '--json'], {
+      reject: false,
+      all: true,
+      timeout: 10 * 60_000,
+      env: { CI: '1', PYTHONPATH: site, MEDTUNE_TEST_CRASH_ONCE: marker },
+    });
+    expect(r.exitCode, r.all).toBe(0);
+    const { id } = lastJson<{ id: string }>(r.stdout);
+    const dir = join(t.ws.runsDir, id);
+    await waitUntil(async () => ['completed', 'failed', 'stopped'].includes((await readManifest(dir))?.status ?? ''), 10 * 60_000, 'the run to end');
+    const m = (await readManifest(dir))!;
+    expect(existsSync(marker)).toBe(true);
+    expect(m.status).toBe('completed');
+    expect(m.attempts).toHaveLength(2);
+    const [first, second] = m.attempts;
+    expect(first!.exitCode === null ? first!.signal : first!.exitCode).toBeTruthy();
+    expect(first!.cause?.code).toBeDefined();
+    expect(second!.launchRetry).toBe(true);
+    expect(second!.exitCode).toBe(0);
+    expect(readFileSync(join(dir, 'supervisor.log'), 'utf8')).toMatch(/failed [\d.]+ s after launch .* left nothing behind: retrying once/);
+    const attach = await medtune(t.ws, ['attach', id], { timeout: 120_000 });
+    expect(attach.all).toMatch(/automatic retry: attempt 1 failed at launch and left nothing behind/);
+  }, 15 * 60_000);
+
+  it('a run that fails the same way again is not retried a second time', async () => {
+    const always = join(t.ws.root, 'crash-always');
+    await writeFile(join(site, 'sitecustomize.py'), CRASH_ONCE.replace('if trainer and marker and not os.path.exists(marker):', 'if trainer and marker:'));
+    const r = await execa(process.execPath, [BIN, '-w', t.ws.root, 'train', '--model', t.modelDir, '--dataset', DATASET, '--profile', 'cpu', '--set', 'max_steps=3', '--name', 'retry-twice', '--detach', '--json'], {
+      reject: false,
+      all: true,
+      timeout: 10 * 60_000,
+      env: { CI: '1', PYTHONPATH: site, MEDTUNE_TEST_CRASH_ONCE: always },
+    });
+    expect(r.exitCode, r.all).toBe(0);
+    const { id } = lastJson<{ id: string }>(r.stdout);
+    const dir = join(t.ws.runsDir, id);
+    await waitUntil(async () => ['completed', 'failed', 'stopped'].includes((await readManifest(dir))?.status ?? ''), 5 * 60_000, 'the run to end');
+    const m = (await readManifest(dir))!;
+    expect(m.status).toBe('failed');
+    expect(m.attempts).toHaveLength(2);
+    expect(m.attempts[1]!.launchRetry).toBe(true);
+    await writeFile(join(site, 'sitecustomize.py'), CRASH_ONCE);
+  }, 12 * 60_000);
+});
