@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { ENGINE_TEMPLATE, planDistributed, type DistributedPlan, type Engine } from '../core/distributed.js';
 import { MedtuneError } from '../core/errors.js';
 import type { TrainConfig } from '../core/trainconfig.js';
-import { TEMPLATES_DIR } from './paths.js';
+import { PYTHON_DIR, TEMPLATES_DIR } from './paths.js';
 import type { Venv } from './venv.js';
 
 export interface DistributedRequest {
@@ -36,8 +36,11 @@ export function llamafactoryLauncher(venv: Venv): string {
   return join(venv.dir, 'lib', `python${major}.${minor}`, 'site-packages', 'llamafactory', 'launcher.py');
 }
 
+/** python/cpu_ddp/sitecustomize.py: lets a CPU DDP run resume (see that file). */
+export const CPU_DDP_SHIM = join(PYTHON_DIR, 'cpu_ddp');
+
 export function planNodeLaunch(venv: Venv, req: DistributedRequest, opts: { hostGpus: number; config: TrainConfig; trainYaml: string; runDir: string; relaunchArgs: string[] }): DistributedPlan {
-  return planDistributed({
+  const plan = planDistributed({
     gpus: req.gpus,
     hostGpus: opts.hostGpus,
     nprocPerNode: req.nproc,
@@ -51,6 +54,11 @@ export function planNodeLaunch(venv: Venv, req: DistributedRequest, opts: { host
     argvPaths: [opts.trainYaml, opts.runDir, venv.dir, ...Object.values(engineTemplates())],
     relaunchArgs: opts.relaunchArgs,
   });
+  if (plan.distributed && opts.hostGpus === 0 && plan.launcher === 'llamafactory-cli') {
+    plan.env.PYTHONPATH = CPU_DDP_SHIM;
+    plan.reasons.push(`PYTHONPATH ${CPU_DDP_SHIM}: torch cannot restore the optimizer state of a CPU DDP checkpoint (tagged cpu:0) without it, so resume would fail`);
+  }
+  return plan;
 }
 
 /** The argv that starts this node's processes. */

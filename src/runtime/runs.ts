@@ -15,7 +15,7 @@ import { loraParamCount, planDisk, textConfigOf, totalSteps, type DiskPlan } fro
 import { PACKAGE_ROOT, TEMPLATES_DIR } from './paths.js';
 import { helperEnv, runHelper } from './helpers.js';
 import { listGpus } from './doctor.js';
-import { descendants, isAlive, leaves, signalGroup, signalPid } from './proctree.js';
+import { isAlive, RunTree, signalPid } from './proctree.js';
 import { latestCompleteCheckpoint } from './rundir.js';
 import { readManifest, resolveRunDir, runPaths, updateManifest, writeManifest } from './runstore.js';
 import { readSettings } from './settings.js';
@@ -335,23 +335,25 @@ export async function stopRun(ws: Workspace, ref: string, opts: StopOptions = {}
   const pid = attempt?.pid;
   const pgid = attempt?.pgid ?? pid;
   if (pid && isAlive(pid)) {
-    const gone = () => !isAlive(pid) && !descendants(pid).length;
+    const tree = new RunTree(pid, pgid);
+    const gone = () => tree.gone();
     if (opts.now) {
-      signalGroup(pgid!, 'SIGKILL');
+      tree.signal('SIGKILL');
       signals.push('SIGKILL');
     } else {
       if (await abortHandlerInstalled(dir)) {
-        for (const p of leaves(descendants(pid))) signalPid(p.pid, 'SIGABRT');
+        // Every rank gets it: each one stops at its next step end and rank 0 saves.
+        for (const p of tree.leaves()) signalPid(p.pid, 'SIGABRT');
         signals.push('SIGABRT');
       } else {
-        signalGroup(pgid!, 'SIGTERM');
+        tree.signal('SIGTERM');
         signals.push('SIGTERM');
       }
       if (!(await waitFor(gone, opts.graceMs ?? 120_000))) {
-        signalGroup(pgid!, 'SIGTERM');
+        tree.signal('SIGTERM');
         signals.push('SIGTERM');
         if (!(await waitFor(gone, 15_000))) {
-          signalGroup(pgid!, 'SIGKILL');
+          tree.signal('SIGKILL');
           signals.push('SIGKILL');
         }
       }
