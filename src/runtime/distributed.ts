@@ -95,6 +95,5 @@ export function relaunchArgs(req: { model: string; datasets: string[]; evalDatas
   if (req.evalDataset) args.push('--eval-dataset', req.evalDataset);
   for (const o of req.overrides ?? []) args.push('--set', o);
   if (req.gpus) args.push('--gpus', req.gpus);
-  if (req.name) args.push('--name', req.name);
   return args;
 }
