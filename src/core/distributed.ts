@@ -103,7 +103,7 @@ export interface DistributedPlan {
   otherNodes: NodeLaunch[];
   /** Why each generated setting is there, for the plan's printout. */
   reasons: string[];
-  /** DeepSpeed, FSDP and Ray: medtune launches them only on a host with GPUs (a dry run still prepares them). */
+  /** DeepSpeed, FSDP, Ray and a --gpus list: launched only on a host with GPUs (a dry run still prepares them). */
   needsGpu: boolean;
 }
 
@@ -261,6 +261,6 @@ export function planDistributed(input: DistributedInput): DistributedPlan {
     accelerateArgs,
     otherNodes,
     reasons,
-    needsGpu: deepspeed || engine === 'fsdp',
+    needsGpu: deepspeed || engine === 'fsdp' || gpuList.length > 0,
   };
 }

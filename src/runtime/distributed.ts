@@ -78,8 +78,10 @@ export async function checkNodeLaunch(venv: Venv, dist: DistributedPlan, hostGpu
   if (dist.needsGpu && hostGpus === 0) {
     const why = dist.engine === 'ray'
       ? "LLaMA-Factory 0.9.5 asks Ray for {CPU: 10, GPU: 1} per worker and, without GPUs, for 10 CPUs per CPU of the cluster, which Ray can never place"
-      : `${dist.engine} shards the model across GPUs; this host has none`;
-    throw new MedtuneError({ doing, problem: why, next: 'run it on a host with GPUs (a --dry-run prepares and checks the config here); on CPU use --engine ddp --nproc N', code: 'NEEDS_GPU' });
+      : dist.engine === 'ddp'
+        ? `--gpus ${dist.env.CUDA_VISIBLE_DEVICES} names GPUs, and this host has none`
+        : `${dist.engine} shards the model across GPUs; this host has none`;
+    throw new MedtuneError({ doing, problem: why, next: 'run it on a host with GPUs (a --dry-run prepares and checks the config here); on CPU use --nproc N without --gpus', code: 'NEEDS_GPU' });
   }
   if (dist.engine.startsWith('deepspeed') && !(await hasModule(venv, 'deepspeed'))) {
     throw new MedtuneError({ doing, problem: `DeepSpeed is not installed in ${venv.dir}`, next: `${join(venv.bin, 'pip')} install 'deepspeed>=0.10.0,<=0.18.4' (the range LLaMA-Factory 0.9.5 accepts; it builds from source against the venv's torch)`, code: 'NO_DEEPSPEED' });

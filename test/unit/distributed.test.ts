@@ -76,6 +76,12 @@ describe('planDistributed: env, YAML keys, world size', () => {
     expect(describeScale(p, base.config)).toBe('ddp: 16 process(es) on 2 nodes (this is node 0); effective batch 16 × 2 × 4 = 128');
   });
 
+  it('marks what only a GPU host may launch', () => {
+    expect(plan({ nprocPerNode: 2 }).needsGpu).toBe(false);
+    expect(plan({ gpus: '0,1' }).needsGpu).toBe(true);
+    for (const engine of ['deepspeed-z2', 'deepspeed-z3', 'deepspeed-z3-offload', 'fsdp', 'ray'] as const) expect(plan({ hostGpus: 2, engine }).needsGpu, engine).toBe(true);
+  });
+
   it('keeps the keys a single process cannot parse apart for the pre-launch check', () => {
     expect(plan({ hostGpus: 2, engine: 'deepspeed-z3' }).launchOnlyKeys).toEqual(['deepspeed']);
     expect(plan({ nprocPerNode: 2 }).launchOnlyKeys).toEqual(['ddp_backend']);
