@@ -133,7 +133,8 @@ export function describeScale(plan: DistributedPlan, config: TrainConfig): strin
   const batch = Number(config.per_device_train_batch_size ?? 1);
   const accumulation = Number(config.gradient_accumulation_steps ?? 1);
   const nodes = plan.nnodes > 1 ? ` on ${plan.nnodes} nodes (this is node ${plan.nodeRank})` : '';
-  return `${plan.engine}: ${plan.worldSize} process(es)${nodes}; effective batch ${plan.worldSize} × ${batch} × ${accumulation} = ${plan.effectiveBatch}`;
+  const who = plan.distributed ? `${plan.engine}: ${plan.worldSize} process(es)${nodes}` : 'one process';
+  return `${who}; effective batch ${plan.worldSize} × ${batch} × ${accumulation} = ${plan.effectiveBatch}`;
 }
 
 function positiveInt(value: number | undefined, flag: string, min: number): number | undefined {

@@ -74,6 +74,7 @@ describe('planDistributed: env, YAML keys, world size', () => {
   it('describes the scale as processes × batch × accumulation', () => {
     const p = plan({ hostGpus: 8, nnodes: 2, nodeRank: 0, master: '10.0.0.1:29500' });
     expect(describeScale(p, base.config)).toBe('ddp: 16 process(es) on 2 nodes (this is node 0); effective batch 16 × 2 × 4 = 128');
+    expect(describeScale(plan({}), base.config)).toBe('one process; effective batch 1 × 2 × 4 = 8');
   });
 
   it('marks what only a GPU host may launch', () => {
