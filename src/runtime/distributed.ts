@@ -84,7 +84,7 @@ export async function checkNodeLaunch(venv: Venv, dist: DistributedPlan, hostGpu
     throw new MedtuneError({ doing, problem: why, next: 'run it on a host with GPUs (a --dry-run prepares and checks the config here); on CPU use --nproc N without --gpus', code: 'NEEDS_GPU' });
   }
   if (dist.engine.startsWith('deepspeed') && !(await hasModule(venv, 'deepspeed'))) {
-    throw new MedtuneError({ doing, problem: `DeepSpeed is not installed in ${venv.dir}`, next: `${join(venv.bin, 'pip')} install 'deepspeed>=0.10.0,<=0.18.4' (the range LLaMA-Factory 0.9.5 accepts; it builds from source against the venv's torch)`, code: 'NO_DEEPSPEED' });
+    throw new MedtuneError({ doing, problem: `DeepSpeed is not installed in ${venv.dir}`, next: `${join(venv.bin, 'pip')} install --no-build-isolation 'deepspeed==0.18.4' (LLaMA-Factory 0.9.5 accepts 0.10.0–0.18.4; it builds from source against the venv's torch)`, code: 'NO_DEEPSPEED' });
   }
   if (dist.engine === 'ray' && !(await hasModule(venv, 'ray'))) {
     throw new MedtuneError({ doing, problem: `Ray is not installed in ${venv.dir}`, next: `${join(venv.bin, 'pip')} install 'ray[train]' matching your cluster's Ray version`, code: 'NO_RAY' });
