@@ -106,3 +106,52 @@ export function signalPid(pid: number, signal: NodeJS.Signals): boolean {
     return false;
   }
 }
+
+/**
+ * A run's process tree, remembered across looks. torchrun starts every rank in a session of its own, so a signal
+ * to the launcher's process group misses the ranks, and once the launcher has died they are no longer its
+ * descendants (they are reparented): a stop that looked only at the group or the live tree would leave ranks
+ * training with the model in memory. Every process ever seen under the root is kept here.
+ */
+export class RunTree {
+  private readonly known = new Map<number, ProcInfo>();
+  /** BFS order of first sight: parents before children. */
+  private order: number[] = [];
+
+  /** `group`: the launcher's process group (by default the root's), signalled too. */
+  constructor(readonly root: number, readonly group: number = root) {
+    this.refresh();
+  }
+
+  refresh(): ProcInfo[] {
+    const tree = descendants(this.root);
+    for (const p of tree) {
+      if (!this.known.has(p.pid)) this.order.push(p.pid);
+      this.known.set(p.pid, p);
+    }
+    return tree;
+  }
+
+  /** Processes of the run still alive, deepest first. */
+  alive(): ProcInfo[] {
+    this.refresh();
+    return [...this.order].reverse().map((pid) => this.known.get(pid)!).filter((p) => isAlive(p.pid));
+  }
+
+  /** The workers: processes without children in the live tree (the torchrun ranks, or the one trainer). */
+  leaves(): ProcInfo[] {
+    return leaves(this.refresh());
+  }
+
+  /** Every live process, leaves first, then each process group of the run (a rank's own helpers). */
+  signal(signal: NodeJS.Signals): number {
+    const live = this.alive();
+    for (const p of live) signalPid(p.pid, signal);
+    for (const pgid of new Set([this.group, ...live.map((p) => p.pgid)])) if (pgid > 1) signalGroup(pgid, signal);
+    return live.length;
+  }
+
+  gone(): boolean {
+    return this.alive().length === 0 && groupMembers(this.group).every((p) => !isAlive(p.pid));
+  }
+}

@@ -16,7 +16,7 @@ import { loraParamCount, planDisk, textConfigOf, totalSteps, type DiskPlan } fro
 import { PACKAGE_ROOT, TEMPLATES_DIR } from './paths.js';
 import { helperEnv, runHelper } from './helpers.js';
 import { listGpus } from './doctor.js';
-import { descendants, isAlive, leaves, signalGroup, signalPid } from './proctree.js';
+import { isAlive, leaves, RunTree, signalPid } from './proctree.js';
 import { readManifest, resolveRunDir, runPaths, updateManifest, writeManifest } from './runstore.js';
 import { readSettings } from './settings.js';
 import { reconcileRun } from './reconcile.js';
@@ -31,8 +31,11 @@ import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 import { clearIncompleteTokenized, tokenizedPathFor } from './tokcache.js';
 import { autoPreprocessingWorkers } from '../core/tokcache.js';
+import { checkNodeLaunch, launchCommand, planNodeLaunch, relaunchArgs, type DistributedRequest } from './distributed.js';
+import type { DistributedPlan } from '../core/distributed.js';
 
-export interface TrainRequest {
+/** gpus, nproc, nnodes, nodeRank, master, engine, rayWorkers: how many processes on which nodes (core/distributed.ts). */
+export interface TrainRequest extends DistributedRequest {
   /** A folder under models/, a path, or a known model name. */
   model: string;
   datasets: string[];
@@ -40,8 +43,6 @@ export interface TrainRequest {
   evalDataset?: string;
   profile: string;
   overrides?: string[];
-  /** CUDA_VISIBLE_DEVICES for the run (indices or UUIDs). */
-  gpus?: string;
   autoResume?: number;
   /** Appended to the run id. */
   name?: string;
@@ -65,6 +66,8 @@ export interface RunPlan {
   /** Estimated GPU memory per GPU (null on CPU, or for a model medtune cannot size). */
   vram: VramEstimate | null;
   warnings: string[];
+  /** Processes, nodes, engine, effective batch and the other nodes' launch lines. */
+  distributed: DistributedPlan;
 }
 
 export type Progress = (phase: string, message?: string) => void;
@@ -202,10 +205,10 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
     delete config.tokenized_path;
   }
   const warnings = lintTrainConfig(config, { hasGpu: gpus.gpus.length > 0 });
-  const deviceCount = req.gpus ? req.gpus.split(',').length : Math.max(1, gpus.gpus.length);
-  if (deviceCount > 1 && /\s/.test(`${runDir}${modelDir}${ws.dataDir}`)) {
-    warnings.push('a path of this run contains a space, which breaks LLaMA-Factory under torchrun (several GPUs): move the workspace');
-  }
+  const trainYaml = join(runDir, 'train.yaml');
+  const distributed = planNodeLaunch(venv, req, { hostGpus: gpus.gpus.length, config, trainYaml, runDir, relaunchArgs: relaunchArgs(req, modelDir) });
+  Object.assign(config, distributed.config);
+  const deviceCount = distributed.worldSize;
   if (profile.vramGiB > 0 && gpus.gpus.length) {
     const smallest = Math.min(...gpus.gpus.map((g) => g.memoryTotalMiB ?? Infinity)) / 1024;
     if (smallest + 1 < profile.vramGiB) warnings.push(`profile ${req.profile} is sized for ${profile.vramGiB} GB cards but the smallest GPU here has ${smallest.toFixed(0)} GiB: expect CUDA out of memory; pick a smaller profile`);
@@ -248,12 +251,11 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
     // CUDA's default order differs from nvidia-smi's on mixed hosts; PCI order makes --gpus indices match the GPU panel.
     env.CUDA_DEVICE_ORDER = 'PCI_BUS_ID';
   }
-  if (req.gpus) env.CUDA_VISIBLE_DEVICES = req.gpus;
+  Object.assign(env, distributed.env);
   if (config.deepspeed) env.FORCE_TORCHRUN = '1';
-  const trainYaml = join(runDir, 'train.yaml');
-  const command = [join(venv.bin, 'llamafactory-cli'), 'train', trainYaml];
+  const command = launchCommand(venv, distributed, trainYaml);
   const yaml = toYaml(config, `written by medtune for run ${id} (profile ${req.profile}); launched as:\n  ${commandLine(command, env)}`);
-  return { id, config, yaml, command, env, commandLine: commandLine(command, env), outputDir: resolve(String(config.output_dir)), profile, profileName: req.profile, modelDir, samples, totalSteps: steps, disk, vram: vram.estimate, warnings };
+  return { id, config, yaml, command, env, commandLine: commandLine(command, env), outputDir: resolve(String(config.output_dir)), profile, profileName: req.profile, modelDir, samples, totalSteps: steps, disk, vram: vram.estimate, warnings, distributed };
 }
 
 /**
@@ -263,7 +265,7 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
  */
 export async function preflight(ws: Workspace, venv: Venv, plan: RunPlan, progress: Progress = () => {}, opts: { forLaunch?: boolean } = {}): Promise<void> {
   const forLaunch = opts.forLaunch ?? true;
-  const hard = plan.warnings.filter((w) => (forLaunch && /needs a GPU/.test(w)) || /too short|deletes trainer_log|breaks LLaMA-Factory/.test(w));
+  const hard = plan.warnings.filter((w) => (forLaunch && /needs a GPU/.test(w)) || /too short|deletes trainer_log/.test(w));
   if (hard.length) {
     throw new MedtuneError({ doing: 'checking the train config', problem: hard[0]!, details: hard.slice(1), next: 'change the profile or the --set overrides', code: 'BAD_CONFIG' });
   }
@@ -276,13 +278,16 @@ export async function preflight(ws: Workspace, venv: Venv, plan: RunPlan, progre
       code: 'DISK_TOO_SMALL',
     });
   }
+  if (forLaunch) await checkNodeLaunch(venv, plan.distributed, (await listGpus()).gpus.length);
   progress('preflight', "checking the config with LLaMA-Factory's own parser");
   await sweepStaleScratch(ws.runsDir);
   const scratch = join(ws.runsDir, `.check-${plan.id}-${process.pid}`);
   await mkdir(scratch, { recursive: true });
   try {
     const file = join(scratch, 'train.yaml');
-    await writeFile(file, plan.yaml);
+    // Keys that only parse inside torchrun (core/distributed.ts LAUNCH_ONLY_KEYS) stay out of this one-process check.
+    const checked = Object.fromEntries(Object.entries(plan.config).filter(([k]) => !plan.distributed.launchOnlyKeys.includes(k)));
+    await writeFile(file, plan.distributed.launchOnlyKeys.length ? toYaml(checked) : plan.yaml);
     const gpuOnly = !forLaunch && plan.warnings.some((w) => /needs a GPU/.test(w));
     const args = ['--mode', 'train', '--yaml', file, '--label', `the train config of run ${plan.id}`, ...(gpuOnly ? ['--cpu-check'] : [])];
     await runHelper('check_args', args, { venv, doing: 'checking the train config with LLaMA-Factory', cwd: ws.root, timeoutMs: 180_000 });
@@ -393,23 +398,25 @@ export async function stopRun(ws: Workspace, ref: string, opts: StopOptions = {}
   const pid = attempt?.pid;
   const pgid = attempt?.pgid ?? pid;
   if (pid && isAlive(pid)) {
-    const gone = () => !isAlive(pid) && !descendants(pid).length;
+    const tree = new RunTree(pid, pgid);
+    const gone = () => tree.gone();
     if (opts.now) {
-      signalGroup(pgid!, 'SIGKILL');
+      tree.signal('SIGKILL');
       signals.push('SIGKILL');
     } else {
       if (await abortHandlerInstalled(dir)) {
-        for (const p of leaves(descendants(pid))) signalPid(p.pid, 'SIGABRT');
+        // Every rank gets it: each one stops at its next step end and rank 0 saves.
+        for (const p of tree.leaves()) signalPid(p.pid, 'SIGABRT');
         signals.push('SIGABRT');
       } else {
-        signalGroup(pgid!, 'SIGTERM');
+        tree.signal('SIGTERM');
         signals.push('SIGTERM');
       }
       if (!(await waitFor(gone, opts.graceMs ?? 120_000))) {
-        signalGroup(pgid!, 'SIGTERM');
+        tree.signal('SIGTERM');
         signals.push('SIGTERM');
         if (!(await waitFor(gone, 15_000))) {
-          signalGroup(pgid!, 'SIGKILL');
+          tree.signal('SIGKILL');
           signals.push('SIGKILL');
         }
       }

@@ -5,6 +5,7 @@ import { planRun, preflight, launchRun, type TrainRequest } from '../../runtime/
 import { readSettings } from '../../runtime/settings.js';
 import { runPaths } from '../../runtime/runstore.js';
 import { attachAndReport } from '../runview.js';
+import { describeScale, ENGINES, parseEngine } from '../../core/distributed.js';
 
 export const order = 30;
 
@@ -20,12 +21,18 @@ export function register(program: Command): void {
     .option('-p, --profile <name>', 'hardware profile: cpu, gpu-16g, gpu-24g, gpu-40g, gpu-80g, gpu-140g, or auto (the largest the GPU holds) (default: cpu without a GPU, else gpu-24g)')
     .option('-s, --set <key=value>', 'override a LLaMA-Factory key (repeatable), e.g. --set num_train_epochs=1', collect)
     .option('--gpus <list>', 'CUDA_VISIBLE_DEVICES for the run (indices or UUIDs)')
+    .option('--nproc <n>', 'processes on this node (default: one per chosen GPU; on CPU, 1)', Number)
+    .option('--engine <name>', `distributed engine: ${ENGINES.join(', ')} (default ddp)`)
+    .option('--nnodes <n>', 'nodes in the run; start the same command on each with its own --node-rank', Number)
+    .option('--node-rank <r>', 'this node\'s rank, 0 to nnodes-1 (node 0 hosts --master)', Number)
+    .option('--master <host:port>', 'rendezvous address of node 0, reachable from every node')
+    .option('--ray-workers <n>', 'Ray workers (one GPU each) for --engine ray', Number)
     .option('--auto-resume <n>', 'resume automatically after a crash, at most n times', (v) => Number(v))
     .option('--name <suffix>', 'appended to the run id')
     .option('--dry-run', 'print the YAML and the exact command, check them, start nothing')
     .option('--detach', 'return as soon as the run has started')
     .option('--json', 'print the result as JSON')
-    .action(action(async (ctx, opts: { model?: string; dataset?: string[]; evalDataset?: string; profile?: string; set?: string[]; gpus?: string; autoResume?: number; name?: string; dryRun?: boolean; detach?: boolean }) => {
+    .action(action(async (ctx, opts: { model?: string; dataset?: string[]; evalDataset?: string; profile?: string; set?: string[]; gpus?: string; nproc?: number; engine?: string; nnodes?: number; nodeRank?: number; master?: string; rayWorkers?: number; autoResume?: number; name?: string; dryRun?: boolean; detach?: boolean }) => {
       const r = ctx.reporter;
       const venv = await requireVenv();
       const settings = await readSettings(ctx.workspace);
@@ -38,6 +45,12 @@ export function register(program: Command): void {
         profile: opts.profile ?? settings.profile ?? (hasGpu ? 'gpu-24g' : 'cpu'),
         overrides: opts.set,
         gpus: opts.gpus,
+        nproc: opts.nproc,
+        engine: opts.engine === undefined ? undefined : parseEngine(opts.engine),
+        nnodes: opts.nnodes,
+        nodeRank: opts.nodeRank,
+        master: opts.master,
+        rayWorkers: opts.rayWorkers,
         autoResume: opts.autoResume,
         name: opts.name,
       };
@@ -46,8 +59,12 @@ export function register(program: Command): void {
       for (const w of plan.warnings) r.warn(w);
       await preflight(ctx.workspace, venv, plan, (phase, msg) => r.progress(phase, 0, null, msg), { forLaunch: !opts.dryRun });
       r.step(`config checked by LLaMA-Factory's parser (${plan.samples} samples, ${plan.totalSteps} steps, profile ${req.profile})`);
+      const dist = plan.distributed;
+      r.step(describeScale(dist, plan.config));
+      for (const reason of dist.reasons) r.step(`  ${reason}`);
+      for (const node of dist.otherNodes) r.step(`start node ${node.nodeRank}:  ${node.line}`);
       if (opts.dryRun) {
-        r.result({ dryRun: true, id: plan.id, yaml: plan.yaml, command: plan.command, env: plan.env, commandLine: plan.commandLine, samples: plan.samples, totalSteps: plan.totalSteps, disk: plan.disk, vram: plan.vram, warnings: plan.warnings },
+        r.result({ dryRun: true, id: plan.id, yaml: plan.yaml, command: plan.command, env: plan.env, commandLine: plan.commandLine, samples: plan.samples, totalSteps: plan.totalSteps, disk: plan.disk, vram: plan.vram, warnings: plan.warnings, distributed: dist },
           [plan.yaml, '# command:', plan.commandLine]);
         return;
       }
@@ -55,7 +72,7 @@ export function register(program: Command): void {
       const dir = runPaths(`${ctx.workspace.runsDir}/${manifest.id}`).dir;
       r.step(`run ${manifest.id} started (detached; logs in ${dir})`);
       if (opts.detach) {
-        r.result({ id: manifest.id, dir, status: manifest.status }, [`watch it:  medtune attach ${manifest.id}`, `stop it:   medtune stop ${manifest.id}`]);
+        r.result({ id: manifest.id, dir, status: manifest.status, otherNodes: dist.otherNodes }, [`watch it:  medtune attach ${manifest.id}`, `stop it:   medtune stop ${manifest.id}`]);
         return;
       }
       return attachAndReport(dir, manifest.id, r);
