@@ -19,7 +19,7 @@ import {
   type EvalSample,
   type SampleScores,
 } from '../core/evalreport.js';
-import { parseConsole } from '../core/stderr.js';
+import { parseConsole } from '../core/console.js';
 import { commandLine, parseOverride, toYaml } from '../core/trainconfig.js';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
 import { readDatasetInfo } from './datasets.js';

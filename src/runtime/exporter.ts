@@ -12,7 +12,7 @@ import { MedtuneError } from '../core/errors.js';
 import { parseConfigYaml, toYaml, commandLine, type TrainConfig } from '../core/trainconfig.js';
 import { helperEnv } from './helpers.js';
 import { TEMPLATES_DIR } from './paths.js';
-import { readManifest, resolveRunDir } from './runstore.js';
+import { readManifest, resolveRunDir } from './manifest.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 

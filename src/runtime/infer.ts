@@ -28,7 +28,7 @@ import type { TrainConfig } from '../core/trainconfig.js';
 import { writeJsonAtomic } from './atomic.js';
 import { readDatasetInfo } from './datasets.js';
 import { runHelper } from './helpers.js';
-import { listRunIds, readManifest, resolveRunDir } from './runstore.js';
+import { listRunIds, readManifest, resolveRunDir } from './manifest.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Attempt, FailureCause, RunManifest } from '../core/run.js';
 import { diagnoseFailure } from '../core/diagnose.js';
-import { latestCompleteCheckpoint } from './rundir.js';
-import { readManifest, runPaths, updateManifest, type RunPaths } from './runstore.js';
+import { latestCompleteCheckpoint } from './runreader.js';
+import { readManifest, runPaths, updateManifest, type RunPaths } from './manifest.js';
 import { readSettings } from './settings.js';
 import { workspaceAt } from './workspace.js';
 

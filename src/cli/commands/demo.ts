@@ -6,7 +6,7 @@ import { ensureVenv } from '../../runtime/venv.js';
 import { workspaceAt } from '../../runtime/workspace.js';
 import { prepareDataset } from '../../runtime/datasets.js';
 import { buildTinyModel } from '../../runtime/models.js';
-import { planRun, preflight, launchRun, type TrainRequest } from '../../runtime/runs.js';
+import { planRun, preflight, launchRun, type TrainRequest } from '../../runtime/runcontrol.js';
 import { watchRun } from '../../runtime/attach.js';
 import { exportRun } from '../../runtime/exporter.js';
 import { verifyExport } from '../../runtime/verify.js';

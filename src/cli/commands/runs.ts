@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../command.js';
-import { listRunIds, resolveRunDir } from '../../runtime/runstore.js';
-import { readRunDir } from '../../runtime/rundir.js';
+import { listRunIds, resolveRunDir } from '../../runtime/manifest.js';
+import { readRunDir } from '../../runtime/runreader.js';
 import { requireVenv } from '../../runtime/venv.js';
-import { resumeRun, stopRun } from '../../runtime/runs.js';
+import { resumeRun, stopRun } from '../../runtime/runcontrol.js';
 import { attachAndReport, bar, runLine, runSummary } from '../runview.js';
 
 export const order = 31;

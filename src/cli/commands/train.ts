@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { action } from '../command.js';
 import { requireVenv } from '../../runtime/venv.js';
-import { planRun, preflight, launchRun, type TrainRequest } from '../../runtime/runs.js';
+import { planRun, preflight, launchRun, type TrainRequest } from '../../runtime/runcontrol.js';
 import { readSettings } from '../../runtime/settings.js';
-import { runPaths } from '../../runtime/runstore.js';
+import { runPaths } from '../../runtime/manifest.js';
 import { attachAndReport } from '../runview.js';
 
 export const order = 30;

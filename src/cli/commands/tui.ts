@@ -4,7 +4,7 @@ import { action, type ActionContext } from '../command.js';
 import { createRuntimeSource } from '../../ui/runtime-source.js';
 import { openTui } from '../../ui/tui.js';
 import { DEMO_TRAIN } from './demo.js';
-import { activeRunPids } from '../../runtime/runstore.js';
+import { activeRunPids } from '../../runtime/manifest.js';
 
 export const order = 0;
 

@@ -7,10 +7,10 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
 import type { RunManifest, RunView } from '../core/run.js';
 import { buildRunView } from '../core/runview.js';
-import { ConsoleTracker, type ConsoleState } from '../core/stderr.js';
+import { ConsoleTracker, type ConsoleState } from '../core/console.js';
 import { TrainerLogReader, parseTrainerLog, recordsFromTrainerState, type TrainerLogParse } from '../core/trainerlog.js';
 import { followFile, readAll, readHeadTail, type Follower } from './follow.js';
-import { readManifest } from './runstore.js';
+import { readManifest } from './manifest.js';
 
 export interface CheckpointInfo {
   step: number;

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readManifest } from '../../src/runtime/runstore.js';
+import { readManifest } from '../../src/runtime/manifest.js';
 import { BIN, DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 
 // ~60 steps of a few hundred ms each on 2 cores: long enough to interrupt, short enough for CI.
