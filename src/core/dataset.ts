@@ -6,6 +6,7 @@
  * registers two entries: `X` (train.jsonl) and `X_val` (val.jsonl, only when the split has rows). Use
  * `dataset: X` and `eval_dataset: X_val` in a train config.
  */
+import { defaultNameOf, parseDataSource } from './datasources.js';
 import { z } from 'zod';
 
 /** Modalities derived from a caption's first sentence (python/medtune_py/medtrinity.py holds the rules). */
@@ -246,23 +247,14 @@ export function formatCounts(counts: Record<string, number> | [string, number][]
 
 /** The dataset name `data prepare` uses when --name is not given. */
 export function defaultDatasetName(source: string): string {
-  const s = source.trim();
-  if (/^(sample|sample-set|builtin)$/i.test(s)) return 'medtrinity-sample';
-  if (/^(hub|hub:25m_demo|25m_demo)$/i.test(s)) return 'medtrinity-demo';
-  if (/^(hub:25m_full|25m_full)$/i.test(s)) return 'medtrinity-full';
-  const last = s.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? 'dataset';
-  const cleaned = last.replace(/\.parquet$/i, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
-  const name = cleaned.replace(/_val$/, '-val');
-  return name || 'dataset';
+  return defaultNameOf(parseDataSource(source));
 }
 
 export type SourceKind = 'sample' | 'hub' | 'local';
 
 export function sourceKind(source: string): SourceKind {
-  const s = source.trim().toLowerCase();
-  if (['sample', 'sample-set', 'builtin'].includes(s)) return 'sample';
-  if (s === 'hub' || s === '25m_demo' || s === '25m_full' || s.startsWith('hub:') || s.startsWith('hf:') || s.startsWith('ucsc-vlaa/medtrinity-25m')) return 'hub';
-  return 'local';
+  const kind = parseDataSource(source).kind;
+  return kind === 'parquet' || kind === 'folder' ? 'local' : kind;
 }
 
 export function prepareSummaryLines(r: PrepareResult): string[] {

@@ -3,6 +3,7 @@
  * Pure: callers pass file lists and parsed JSON; nothing here touches the disk.
  */
 import { z } from 'zod';
+import { familyOfModelType } from './families.js';
 import { formatBytes } from './format.js';
 
 export type Hub = 'hf' | 'modelscope';
@@ -69,18 +70,9 @@ export function modelDirName(model: KnownModel): string {
   return model.name === TINY_MODEL_NAME ? TINY_MODEL_DIR : model.name;
 }
 
-/** LLaMA-Factory template for a config.json model_type, when medtune knows one. */
+/** LLaMA-Factory template for a config.json model_type, when medtune knows its family. */
 export function templateForModelType(modelType: string | undefined): string | null {
-  switch (modelType) {
-    case 'qwen2_vl':
-    case 'qwen2_5_vl':
-      return 'qwen2_vl';
-    case 'qwen3_vl':
-    case 'qwen3_vl_moe':
-      return 'qwen3_vl';
-    default:
-      return null;
-  }
+  return familyOfModelType(modelType)?.template ?? null;
 }
 
 export type ModelPart = 'config' | 'weights' | 'tokenizer' | 'processor' | 'chat_template';

@@ -20,9 +20,12 @@ import {
   type SampleScores,
 } from '../core/evalreport.js';
 import { parseConsole } from '../core/console.js';
+import { templateOf } from '../core/families.js';
+import { compactTimestamp } from '../core/format.js';
 import { commandLine, parseOverride, toYaml } from '../core/trainconfig.js';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
 import { readDatasetInfo } from './datasets.js';
+import { tailLines } from './files.js';
 import { helperEnv, runHelper } from './helpers.js';
 import { defaultEvalDataset, readDatasetRows, resolveModel, summary, type ModelSpec, type ModelTarget, type Progress } from './infer.js';
 import type { Venv } from './venv.js';
@@ -61,21 +64,14 @@ export interface EvalResult {
   report: EvalReport;
 }
 
-function stamp(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-}
-
-async function tailLines(file: string, n: number): Promise<string[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text.split(/[\r\n]+/).filter((l) => l.trim()).slice(-n);
-}
+const stamp = compactTimestamp;
 
 /** The settings the target was trained with, so the eval sees images and prompts as training did. */
 function trainSettings(t: ModelTarget): { template: string; cutoffLen: number; imageMaxPixels?: number; imageMinPixels?: number } {
   const c = t.train ?? {};
   const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
   return {
-    template: typeof c.template === 'string' ? c.template : 'qwen2_vl',
+    template: templateOf(c),
     cutoffLen: num(c.cutoff_len) ?? 2048,
     imageMaxPixels: num(c.image_max_pixels),
     imageMinPixels: num(c.image_min_pixels),

@@ -27,6 +27,7 @@ import { answerModality, labelModality } from '../core/modality.js';
 import type { TrainConfig } from '../core/trainconfig.js';
 import { writeJsonAtomic } from './atomic.js';
 import { readDatasetInfo } from './datasets.js';
+import { isAdapterDir, isModelDir } from './files.js';
 import { runHelper } from './helpers.js';
 import { listRunIds, readManifest, resolveRunDir } from './manifest.js';
 import type { Venv } from './venv.js';
@@ -55,8 +56,6 @@ export interface ModelTarget {
 
 export type Progress = (phase: string, done: number, total: number | null, message?: string) => void;
 
-const isModelDir = (d: string) => existsSync(join(d, 'config.json'));
-const isAdapterDir = (d: string) => existsSync(join(d, 'adapter_config.json')) && (existsSync(join(d, 'adapter_model.safetensors')) || existsSync(join(d, 'adapter_model.bin')));
 
 async function readYaml(file: string): Promise<TrainConfig | null> {
   try {

@@ -5,32 +5,15 @@
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, existsSync, statSync, appendFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { Attempt, FailureCause, RunManifest } from '../core/run.js';
+import { attemptBanner, type Attempt, type FailureCause, type RunManifest } from '../core/run.js';
 import { diagnoseFailure } from '../core/diagnose.js';
+import { tailText } from './files.js';
 import { latestCompleteCheckpoint } from './runreader.js';
 import { readManifest, runPaths, updateManifest, type RunPaths } from './manifest.js';
 import { readSettings } from './settings.js';
 import { workspaceAt } from './workspace.js';
-
-async function tailOf(file: string, bytes = 64 * 1024): Promise<string> {
-  try {
-    const fh = await open(file, 'r');
-    try {
-      const { size } = await fh.stat();
-      const start = Math.max(0, size - bytes);
-      const buf = Buffer.alloc(size - start);
-      await fh.read(buf, 0, buf.length, start);
-      return buf.toString('utf8');
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    return '';
-  }
-}
 
 function log(paths: RunPaths, message: string): void {
   appendFileSync(paths.supervisorLog, `[${new Date().toISOString()}] ${message}\n`);
@@ -41,7 +24,7 @@ const RETRYABLE = new Set(['HOST_OOM', 'KILLED', 'NCCL', 'NATIVE_CRASH', 'ABORTE
 
 async function runAttempt(paths: RunPaths, m: RunManifest, resumeFrom: string | undefined): Promise<{ exitCode: number | null; signal: string | null }> {
   const n = m.attempts.length + 1;
-  const banner = `\n===== medtune attempt ${n} started ${new Date().toISOString()}${resumeFrom ? ` (resuming from ${resumeFrom})` : ''} =====\n`;
+  const banner = attemptBanner(n, new Date().toISOString(), resumeFrom);
   appendFileSync(paths.stdout, banner);
   appendFileSync(paths.stderr, banner);
   const out = openSync(paths.stdout, 'a');
@@ -132,8 +115,8 @@ export async function supervise(runDir: string, firstResumeFrom?: string): Promi
       cause = diagnoseFailure({
         exitCode,
         signal,
-        stdoutTail: await tailOf(paths.stdout),
-        stderrTail: await tailOf(paths.stderr),
+        stdoutTail: await tailText(paths.stdout),
+        stderrTail: await tailText(paths.stderr),
       }) ?? { code: 'UNKNOWN', summary: `llamafactory-cli ended with code ${exitCode} (signal ${signal ?? 'none'})`, next: `read ${paths.stderr}; \`medtune resume\` continues from the last checkpoint` };
     }
     const next = await updateManifest(runDir, (cur) => {
