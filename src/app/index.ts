@@ -12,3 +12,4 @@ export { ask, checkLearning, compare, evaluateTarget, heldOutEntry } from './eva
 export { check, checkFindings, dataSources, datasets, prepareData, preview, type PrepareRequest } from './data.js';
 export { DEMO_STEPS, DEMO_TRAIN, demoRun, jobError, readyVenv, startDemo, type DemoRequest, type DemoResult } from './demo.js';
 export { findJobDir, listJobIds, readJobView, stopJob, watchJob, JOB_TERMINAL, type JobState, type JobStep } from './jobs.js';
+export { models, profiles, thumbnails, type ProfileView, type Thumbnail } from './models.js';

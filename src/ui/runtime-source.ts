@@ -3,24 +3,16 @@
  * maps its result onto the UI's data types. No policy here: defaults, held-out splits and what blocks a launch
  * are decided in src/app, the same for the CLI.
  */
-import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
-import { z } from 'zod';
+import { basename, join } from 'node:path';
 import type { CheckResult } from '../core/dataset.js';
 import type { SideMetrics } from '../core/evalreport.js';
 import type { Finding } from '../core/findings.js';
-import { overridesOf, parseConfigYaml, type TrainConfig } from '../core/trainconfig.js';
+import { overridesOf, type TrainConfig } from '../core/trainconfig.js';
 import type { FieldValue } from '../core/trainform.js';
 import {
   checkFindings, compare, createApp, createRunReader, dataSources, datasets as listDatasets, demoRun, exportAndVerify, listExports,
-  planTrain, prepareData, preview, resume, startDemo, startTrain, stop, trainDefaults, check, type App, type TrainChoices, type TrainPlanResult,
+  planTrain, prepareData, preview, profiles, models, resume, startDemo, startTrain, stop, thumbnails as appThumbnails, trainDefaults, check, type App, type TrainChoices, type TrainPlanResult,
 } from '../app/index.js';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { listModels } from '../runtime/models.js';
-import { loadProfiles } from '../runtime/runcontrol.js';
-import { runHelper } from '../runtime/helpers.js';
-import { TEMPLATES_DIR } from '../runtime/paths.js';
 import type { Workspace } from '../runtime/workspace.js';
 import type {
   CheckItem, CompareSide, DatasetSummary, RgbImage, TrainParams, TrainPlan, WorkspaceSource,
@@ -39,13 +31,6 @@ export interface RuntimeSourceOptions {
 
 /** Datasets up to this many rows are checked row by row during a pre-flight; bigger ones on request (Data › c). */
 const CHECK_ROWS_IN_PREFLIGHT = 5000;
-
-const Thumbnails = z.object({
-  images: z.array(z.union([
-    z.object({ path: z.string(), width: z.number().int(), height: z.number().int(), rgb: z.string() }),
-    z.object({ path: z.string(), error: z.string() }),
-  ])),
-});
 
 /** How a finding is titled in a check list. */
 const CHECK_NAMES: Record<string, string> = {
@@ -103,16 +88,7 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
   /** Plans whose pre-flight passed in this session: launching them again skips LLaMA-Factory's 8 s parse. */
   const passed = new Map<string, TrainPlanResult>();
 
-  const thumbnails = async (paths: string[], maxSide: number): Promise<Map<string, RgbImage>> => {
-    const out = new Map<string, RgbImage>();
-    const existing = paths.filter((p) => existsSync(p));
-    if (existing.length === 0) return out;
-    const ev = await runHelper('thumbnails', ['--max-side', String(maxSide), ...existing], { venv: await app.venv(), doing: 'decoding images for the preview' });
-    for (const img of Thumbnails.parse(ev).images) {
-      if ('rgb' in img) out.set(img.path, { width: img.width, height: img.height, rgb: new Uint8Array(Buffer.from(img.rgb, 'base64')) });
-    }
-    return out;
-  };
+  const thumbnails = (paths: string[], maxSide: number): Promise<Map<string, RgbImage>> => appThumbnails(app, paths, maxSide);
 
   return {
     info: () => ({ root: ws.root, name: basename(ws.root) }),
@@ -150,14 +126,8 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
       return { runId: r.manifest.id };
     },
     async listProfiles() {
-      const file = join(TEMPLATES_DIR, 'train', 'lora_sft.yaml');
-      const template: TrainConfig = parseConfigYaml(await readFile(file, 'utf8'), file);
       const scalar = (c: TrainConfig) => Object.fromEntries(Object.entries(c).filter((e): e is [string, FieldValue] => typeof e[1] === 'number' || typeof e[1] === 'string'));
-      return Object.entries(await loadProfiles()).map(([name, p]) => ({
-        name,
-        description: p.description,
-        defaults: { ...scalar(template), ...scalar(p.values as TrainConfig) },
-      }));
+      return (await profiles()).map((p) => ({ name: p.name, description: p.description, defaults: scalar(p.values) }));
     },
 
     async listDatasets() {
@@ -217,7 +187,7 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
     },
 
     async listModels() {
-      return (await listModels(ws)).map((m) => ({ name: m.name, path: m.dir, kind: m.kind === 'tiny' ? 'tiny' : 'base', template: m.template, bytes: m.bytes }));
+      return (await models(app)).map((m) => ({ name: m.name, path: m.dir, kind: m.kind === 'tiny' ? 'tiny' : 'base', template: m.template, bytes: m.bytes }));
     },
 
     async listExports() {

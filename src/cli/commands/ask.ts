@@ -1,12 +1,9 @@
 import type { Command } from 'commander';
-import { action } from '../command.js';
-import { requireVenv } from '../../runtime/venv.js';
-import { ask } from '../../runtime/infer.js';
+import { action, collect } from '../command.js';
+import { ask } from '../../app/index.js';
 import { positive } from './eval.js';
 
 export const order = 52;
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function register(program: Command): void {
   program
@@ -19,18 +16,16 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object with the answer instead of streaming it')
     .action(action(async (ctx, model: string, words: string[], opts: { image: string[]; maxNewTokens: number }) => {
       const r = ctx.reporter;
-      const venv = await requireVenv();
       let streamed = false;
-      const result = await ask(ctx.workspace, venv, {
+      const result = await ask(ctx.app, {
         model, images: opts.image, question: words.join(' '), maxNewTokens: opts.maxNewTokens,
-        onProgress: (phase, done, total, message) => {
-          if (!streamed) r.progress(phase, done, total, message);
-        },
         onToken: ctx.json ? undefined : (text) => {
           if (!streamed) r.done();
           streamed = true;
           process.stdout.write(text);
         },
+      }, (e) => {
+        if (!streamed) r.progress(e.phase, e.done, e.total, e.message);
       });
       if (ctx.json) {
         r.result(result);

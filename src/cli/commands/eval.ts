@@ -1,12 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { action } from '../command.js';
-import { requireVenv } from '../../runtime/venv.js';
-import { evaluate } from '../../runtime/evaluate.js';
+import { action, collect, progressTo } from '../command.js';
+import { evaluateTarget } from '../../app/index.js';
 import { formatEvalLines } from '../../core/evalreport.js';
 
 export const order = 50;
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function positive(v: string): number {
   const n = Number(v);
@@ -28,10 +25,9 @@ export function register(program: Command): void {
     .option('--json', 'print the report (metrics and per-sample answers) as JSON')
     .action(action(async (ctx, ref: string, opts: { base?: boolean; dataset?: string; limit?: number; batchSize: number; maxNewTokens: number; set?: string[] }) => {
       const r = ctx.reporter;
-      const venv = await requireVenv();
-      const { dir, report } = await evaluate(ctx.workspace, venv, {
+      const { dir, report } = await evaluateTarget(ctx.app, {
         target: ref, base: opts.base, dataset: opts.dataset, limit: opts.limit, batchSize: opts.batchSize, maxNewTokens: opts.maxNewTokens, overrides: opts.set,
-      }, (phase, done, total, message) => r.progress(phase, done, total, message));
+      }, progressTo(r));
       r.step(`predictions in ${dir} (${report.seconds} s)`);
       const label = report.target.base ? `the base model of ${report.target.label}` : report.target.label;
       r.result({ dir, ...report }, formatEvalLines({ target: label, dataset: report.dataset, dir, metrics: report.metrics, samples: report.samples }));

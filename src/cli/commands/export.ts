@@ -1,12 +1,8 @@
 import type { Command } from 'commander';
-import { action } from '../command.js';
-import { requireVenv } from '../../runtime/venv.js';
-import { exportRun } from '../../runtime/exporter.js';
-import { verifyExport } from '../../runtime/verify.js';
+import { action, collect, progressTo } from '../command.js';
+import { exportAndVerify } from '../../app/index.js';
 
 export const order = 40;
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function register(program: Command): void {
   program
@@ -21,23 +17,23 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(action(async (ctx, ref: string, opts: { checkpoint?: number; name?: string; set?: string[]; image?: string; verify: boolean }) => {
       const r = ctx.reporter;
-      const venv = await requireVenv();
       const started = Date.now();
-      const timer = setInterval(() => r.progress('export', 0, null, phase), 500);
-      let phase = 'starting llamafactory-cli export';
-      let result;
+      const cancel = new AbortController();
+      const onSigint = () => cancel.abort();
+      process.once('SIGINT', onSigint);
+      let out;
       try {
-        result = await exportRun(ctx.workspace, venv, { run: ref, checkpoint: opts.checkpoint, name: opts.name, overrides: opts.set }, (p) => (phase = p));
+        out = await exportAndVerify(ctx.app, { run: ref, checkpoint: opts.checkpoint, name: opts.name, overrides: opts.set, verify: opts.verify, image: opts.image }, progressTo(r, 'export: '), cancel.signal);
       } finally {
-        clearInterval(timer);
+        process.off('SIGINT', onSigint);
       }
+      const result = out.export;
       r.step(`merged into ${result.dir} in ${result.seconds} s (${result.files.length} files)`);
-      if (!opts.verify) {
+      const verify = out.verify;
+      if (!verify) {
         r.result({ ...result, verify: null }, `✓ export at ${result.dir} (not verified)`);
         return;
       }
-      r.progress('verify', 0, null, 'loading the export with AutoProcessor and generating once');
-      const verify = await verifyExport({ workspace: ctx.workspace, venv, exportDir: result.dir, baseDir: result.base, image: opts.image });
       const seconds = Math.round((Date.now() - started) / 1000);
       const lines = [`${verify.ok ? '✓' : '✗'} export ${result.name}: ${verify.ok ? 'verified' : 'verification FAILED'} (${seconds} s)`];
       for (const c of verify.checks) lines.push(`  ${c.ok ? '✓' : '✗'} ${c.name}${c.detail ? `: ${c.detail}` : ''}`);
