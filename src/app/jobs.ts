@@ -170,6 +170,7 @@ export class JobRecorder {
   private state: JobState;
   private lastWrite = 0;
   private writing: Promise<void> = Promise.resolve();
+  private trailing: NodeJS.Timeout | null = null;
 
   constructor(private readonly dir: string, initial: JobState) {
     this.state = initial;
@@ -193,7 +194,13 @@ export class JobRecorder {
 
   progress(e: ProgressEvent): void {
     this.state.progress = e;
-    if (Date.now() - this.lastWrite >= 500) void this.flush().catch(() => undefined);
+    if (this.trailing) return;
+    const wait = Math.max(0, 500 - (Date.now() - this.lastWrite));
+    // At most two writes a second, and the last event always lands.
+    this.trailing = setTimeout(() => {
+      this.trailing = null;
+      void this.flush().catch(() => undefined);
+    }, wait);
   }
 
   /** Runs one step: running → done (with the detail `fn` returns) or failed (and rethrows). */

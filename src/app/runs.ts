@@ -78,7 +78,7 @@ export function createRunReader(app: App): RunReader {
       const paths = runPaths(await resolveRunDir(app.ws, ref));
       const [out, err] = await Promise.all([tailLines(paths.stdout, lines), tailLines(paths.stderr, lines)]);
       // The supervisor marks each attempt in both files; once is enough.
-      return [...out.filter((l) => !l.startsWith(ATTEMPT_MARK.trim())), ...err].slice(-lines);
+      return [...out.filter((l) => !l.startsWith(ATTEMPT_MARK)), ...err].slice(-lines);
     },
     async close() {
       const all = [...followed.values()];

@@ -122,7 +122,9 @@ export async function resolveModel(ws: Workspace, ref: string | ModelSpec, opts:
   const path = isAbsolute(ref) ? ref : resolve(ref);
   if (existsSync(path) && (ref.includes('/') || ref.startsWith('.'))) {
     if (isModelDir(path)) {
-      if (dirname(path) === ws.exportsDir) return fromExport(path, ref);
+      // An export is known by its export.yaml wherever it lies (moved, copied, reached through a symlink), so
+      // its run's held-out split and train settings are found too.
+      if (dirname(path) === ws.exportsDir || existsSync(join(path, 'export.yaml'))) return fromExport(path, ref);
       return { kind: 'model', ref, label: `model ${basename(path)}`, modelDir: path, adapterDir: null, baseDir: path, runDir: null, exportDir: null, train: null };
     }
     const runDir = isAdapterDir(path) ? runDirOfAdapter(path) : null;
