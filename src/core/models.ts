@@ -3,7 +3,7 @@
  * Pure: callers pass file lists and parsed JSON; nothing here touches the disk.
  */
 import { z } from 'zod';
-import { familyOfModelType } from './families.js';
+import { DEFAULT_FAMILY, familyOfModelType } from './families.js';
 import { formatBytes } from './format.js';
 
 export type Hub = 'hf' | 'modelscope';
@@ -27,6 +27,9 @@ export interface KnownModel {
   modelType: string;
 }
 
+/** Both known models (and the tiny one medtune builds) are Qwen2-VL. */
+const QWEN2_VL = DEFAULT_FAMILY;
+
 export const TINY_MODEL_NAME = 'tiny';
 export const TINY_MODEL_DIR = 'tiny-qwen2-vl';
 
@@ -35,24 +38,24 @@ export const KNOWN_MODELS: readonly KnownModel[] = [
     name: 'qwen2-vl-2b',
     title: 'Qwen2-VL-2B-Instruct',
     hubIds: { hf: 'Qwen/Qwen2-VL-2B-Instruct', modelscope: 'qwen/Qwen2-VL-2B-Instruct' },
-    template: 'qwen2_vl',
+    template: QWEN2_VL.template,
     // Instantiated from the published config: LLM 1,543,714,304 + ViT 665,271,296.
     params: 2_208_985_600,
     // Two bf16 shards, 3.99 GB + 429 MB.
     weightBytes: 4_420_000_000,
     source: 'hub',
-    modelType: 'qwen2_vl',
+    modelType: QWEN2_VL.modelTypes[0]!,
   },
   {
     name: TINY_MODEL_NAME,
     title: 'tiny random Qwen2-VL (built offline)',
     hubIds: {},
-    template: 'qwen2_vl',
+    template: QWEN2_VL.template,
     // Default sizes of python/medtune_py/tiny_model.py.
     params: 276_096,
     weightBytes: 1_110_104,
     source: 'built',
-    modelType: 'qwen2_vl',
+    modelType: QWEN2_VL.modelTypes[0]!,
   },
 ];
 
