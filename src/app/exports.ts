@@ -8,6 +8,8 @@ import { exportRun, type ExportResult } from '../runtime/exporter.js';
 import { resolveModel } from '../runtime/infer.js';
 import { verifyExport, type VerifyResult } from '../runtime/verify.js';
 import type { App } from './context.js';
+import { evaluateTarget } from './eval.js';
+import { startJob, type JobRecorder } from './jobs.js';
 import { ignoreProgress, type OnProgress } from './events.js';
 
 export interface ExportRequest {
@@ -76,4 +78,37 @@ export async function listExports(app: App): Promise<ExportSummary[]> {
     return { name: d.name, dir, runId: target.runDir ? basename(target.runDir) : null, ok: typeof verify?.ok === 'boolean' ? verify.ok : null };
   }));
   return out.filter((e): e is ExportSummary => e !== null);
+}
+
+export interface ExportJobRequest extends ExportRequest {
+  /** Evaluate the export on its run's held-out split after verifying it. */
+  eval?: boolean;
+  /** Rows of the held-out split to evaluate (all when absent). */
+  evalLimit?: number;
+}
+
+export interface ExportJobResult {
+  ok: boolean;
+  export: { name: string; dir: string; seconds: number };
+  verify: { ok: boolean } | null;
+  eval: { dir: string; dataset: string; metrics: Record<string, unknown> } | null;
+}
+
+/** Starts export (+ verify, + eval) as a supervised job: it goes on when the terminal closes. */
+export async function startExportJob(app: App, req: ExportJobRequest): Promise<{ id: string; dir: string }> {
+  const steps = req.eval ? ['export', 'eval'] : ['export'];
+  return startJob(app, await app.venv(), 'export', steps, { ...req });
+}
+
+/** The export job's steps, run inside the job process (job-main.ts). */
+export async function runExportJob(app: App, rec: JobRecorder, req: ExportJobRequest): Promise<ExportJobResult> {
+  const out = await rec.step('export', () => exportAndVerify(app, req, (e) => rec.progress({ ...e, phase: `export: ${e.phase}` })),
+    (o) => `${o.export.dir}: ${o.verify ? `verification ${o.ok ? 'passed' : 'FAILED'}` : 'not verified'}`);
+  let evaluated: ExportJobResult['eval'] = null;
+  if (req.eval) {
+    const r = await rec.step('eval', () => evaluateTarget(app, { target: `export:${out.export.name}`, limit: req.evalLimit }, (e) => rec.progress({ ...e, phase: `eval: ${e.phase}` })),
+      (e) => `${e.report.dataset}: ${e.dir}`);
+    evaluated = { dir: r.dir, dataset: r.report.dataset, metrics: r.report.metrics as unknown as Record<string, unknown> };
+  }
+  return { ok: out.ok, export: { name: out.export.name, dir: out.export.dir, seconds: out.export.seconds }, verify: out.verify ? { ok: out.verify.ok } : null, eval: evaluated };
 }

@@ -9,9 +9,16 @@ import { TERMINAL_STATUSES } from '../core/run.js';
 import { readManifest } from '../runtime/manifest.js';
 import { stopRun } from '../runtime/runcontrol.js';
 import { workspaceAt } from '../runtime/workspace.js';
-import { createApp } from './context.js';
+import { createApp, type App } from './context.js';
+import { runExportJob, type ExportJobRequest } from './exports.js';
 import { runDemoJob, type DemoRequest } from './demo.js';
 import { JobRecorder, readJob } from './jobs.js';
+
+/** What each kind of job runs; its result is recorded as job.json's `result`. */
+const KINDS: Record<string, (app: App, rec: JobRecorder, params: Record<string, unknown>) => Promise<Record<string, unknown>>> = {
+  demo: async (app, rec, params) => ({ ...(await runDemoJob(app, rec, params as DemoRequest)) }),
+  export: async (app, rec, params) => ({ ...(await runExportJob(app, rec, params as unknown as ExportJobRequest)) }),
+};
 
 const dir = process.argv[2];
 process.on('SIGHUP', () => undefined);
@@ -44,12 +51,13 @@ async function main(jobDir: string): Promise<number> {
     s.status = 'running';
   });
   try {
-    if (state.kind !== 'demo') throw new MedtuneError({ doing: `running job ${basename(jobDir)}`, problem: `unknown job kind "${state.kind}"`, next: 'start it again with this medtune version', code: 'BAD_JOB' });
-    const result = await runDemoJob(app, rec, state.params as DemoRequest);
+    const kind = KINDS[state.kind];
+    if (!kind) throw new MedtuneError({ doing: `running job ${basename(jobDir)}`, problem: `unknown job kind "${state.kind}"`, next: 'start it again with this medtune version', code: 'BAD_JOB' });
+    const result = await kind(app, rec, state.params);
     await rec.update((s) => {
       s.status = 'completed';
       s.progress = null;
-      s.result = result as unknown as Record<string, unknown>;
+      s.result = result;
     });
     return 0;
   } catch (err) {

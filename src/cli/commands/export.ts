@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { action, collect, progressTo } from '../command.js';
-import { exportAndVerify } from '../../app/index.js';
+import { exportAndVerify, startExportJob } from '../../app/index.js';
+import { reportJob } from '../jobview.js';
 
 export const order = 40;
 
@@ -14,16 +15,28 @@ export function register(program: Command): void {
     .option('-s, --set <key=value>', 'override an export key, e.g. --set export_size=2 (repeatable)', collect)
     .option('--image <file>', 'image for the verification generation (default: one from the run\'s dataset)')
     .option('--no-verify', 'skip the verification')
+    .option('--eval', "then evaluate the export on its run's held-out split")
+    .option('--detach', 'run export (+ verify, + eval) as a supervised job and return at once; `medtune attach JOB` follows it')
     .option('--json', 'print the result as JSON')
-    .action(action(async (ctx, ref: string, opts: { checkpoint?: number; name?: string; set?: string[]; image?: string; verify: boolean }) => {
+    .action(action(async (ctx, ref: string, opts: { checkpoint?: number; name?: string; set?: string[]; image?: string; verify: boolean; eval?: boolean; detach?: boolean }) => {
       const r = ctx.reporter;
+      const request = { run: ref, checkpoint: opts.checkpoint, name: opts.name, overrides: opts.set, verify: opts.verify, image: opts.image };
+      if (opts.detach || opts.eval) {
+        const job = await startExportJob(ctx.app, { ...request, eval: opts.eval });
+        r.step(`export job ${job.id} started (detached: Ctrl-C leaves it running)`);
+        if (opts.detach) {
+          r.result({ job: job.id, dir: job.dir }, [`follow it: medtune attach ${job.id}`, `stop it:   medtune stop ${job.id}`]);
+          return;
+        }
+        return reportJob(job.dir, r);
+      }
       const started = Date.now();
       const cancel = new AbortController();
       const onSigint = () => cancel.abort();
       process.once('SIGINT', onSigint);
       let out;
       try {
-        out = await exportAndVerify(ctx.app, { run: ref, checkpoint: opts.checkpoint, name: opts.name, overrides: opts.set, verify: opts.verify, image: opts.image }, progressTo(r, 'export: '), cancel.signal);
+        out = await exportAndVerify(ctx.app, request, progressTo(r, 'export: '), cancel.signal);
       } finally {
         process.off('SIGINT', onSigint);
       }

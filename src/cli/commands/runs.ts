@@ -6,7 +6,7 @@ import { findJobDir, listRuns, resume, runDir, stop, stopJob } from '../../app/i
 import { tailLines } from '../../runtime/files.js';
 import { readRunDir } from '../../runtime/runreader.js';
 import { attachAndReport, bar, runLine, runSummary } from '../runview.js';
-import { reportJob } from './demo.js';
+import { reportJob } from '../jobview.js';
 
 export const order = 31;
 
