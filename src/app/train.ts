@@ -102,17 +102,20 @@ export interface TrainPlanResult {
   blocking: Finding[];
   /** Nothing blocks a launch. */
   ok: boolean;
+  /** LLaMA-Factory's own refusal, whole (code, details), when its parser refused the config. */
+  parserError: MedtuneError | null;
 }
 
 /** The error a face reports for a plan that may not launch. */
 export function planError(r: TrainPlanResult): MedtuneError {
   const first = r.blocking[0];
+  if (first?.code === 'PARSER_REFUSED' && r.parserError) return r.parserError;
   return new MedtuneError({
     doing: first?.code === 'DISK_TOO_SMALL' ? 'checking free disk for checkpoints' : 'checking the train config',
     problem: first?.message ?? 'the plan did not pass its checks',
     details: r.blocking.slice(1).map((f) => (f.next ? `${f.message} (${f.next})` : f.message)),
     next: first?.next ?? 'change the profile or the --set overrides',
-    code: first?.code === 'DISK_TOO_SMALL' ? 'DISK_TOO_SMALL' : first?.code === 'PARSER_REFUSED' ? 'BAD_ARGS' : 'BAD_CONFIG',
+    code: first?.code === 'DISK_TOO_SMALL' ? 'DISK_TOO_SMALL' : 'BAD_CONFIG',
   });
 }
 
@@ -137,6 +140,7 @@ export async function planTrain(app: App, choices: TrainChoices, opts: PlanOptio
     findings.push(finding('DATASET_ROWS_UNCHECKED', 'warn', `${plan.samples} rows: not checked row by row here`, '`medtune data check` (Data screen › c) checks every row'));
   }
   const blocks = (f: Finding) => f.severity === 'fail' && (forLaunch || f.code !== 'NEEDS_GPU');
+  let parserError: MedtuneError | null = null;
   // LLaMA-Factory's parser takes seconds: only when nothing else stops the launch.
   if (!findings.some(blocks)) {
     try {
@@ -144,11 +148,12 @@ export async function planTrain(app: App, choices: TrainChoices, opts: PlanOptio
       findings.push(finding('PARSER_OK', 'ok', "LLaMA-Factory's parser accepted every key"));
     } catch (err) {
       if (!(err instanceof MedtuneError)) throw err;
+      parserError = err;
       findings.push(finding('PARSER_REFUSED', 'fail', err.problem, err.next));
     }
   }
   const blocking = findings.filter(blocks);
-  return { request, plan, findings, blocking, ok: blocking.length === 0 };
+  return { request, plan, findings, blocking, ok: blocking.length === 0, parserError };
 }
 
 export interface StartOptions {
