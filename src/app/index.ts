@@ -11,5 +11,5 @@ export { EXPORT_PHASES, exportAndVerify, listExports, startExportJob, verifyFind
 export { ask, checkLearning, compare, evaluateTarget, heldOutEntry } from './eval.js';
 export { check, checkFindings, dataSources, datasets, prepareData, preview, type PrepareRequest } from './data.js';
 export { DEMO_STEPS, DEMO_TRAIN, demoRun, jobError, readyVenv, startDemo, type DemoRequest, type DemoResult } from './demo.js';
-export { findJobDir, listJobIds, readJobView, stopJob, watchJob, JOB_TERMINAL, type JobState, type JobStep } from './jobs.js';
+export { findJobDir, listJobIds, listJobs, readJobView, stopJob, watchJob, JOB_TERMINAL, type JobState, type JobStep } from './jobs.js';
 export { models, profiles, thumbnails, type ProfileView, type Thumbnail } from './models.js';

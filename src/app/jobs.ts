@@ -105,6 +105,13 @@ export async function listJobIds(ws: Workspace): Promise<string[]> {
   return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && existsSync(join(ws.jobsDir, e.name, 'job.json'))).map((e) => e.name).sort();
 }
 
+/** Every job of the workspace, oldest first, reconciled with its supervisor. */
+export async function listJobs(app: App): Promise<JobState[]> {
+  const ids = await listJobIds(app.ws);
+  const out = await Promise.all(ids.map((id) => readJobView(join(app.ws.jobsDir, id)).catch(() => null)));
+  return out.filter((j): j is JobState => j !== null);
+}
+
 /** A job by id, unique prefix, `latest`, or folder; null when nothing matches (the caller may try runs). */
 export async function findJobDir(ws: Workspace, ref: string): Promise<string | null> {
   if (existsSync(jobStateFile(ref))) return ref;

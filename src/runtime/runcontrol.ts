@@ -1,6 +1,7 @@
 /**
  * Runs: plan a train config, check it before anything is written (LLaMA-Factory's parser, datasets, disk), then
- * hand it to a detached supervisor. Stop and resume act on the run's process tree and run.json.
+ * hand it to a detached supervisor. Stop and resume act on the run's process tree and run.json. The use case that
+ * strings these together, with its defaults, is src/app/train.ts.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -278,14 +279,6 @@ export async function launchRun(ws: Workspace, venv: Venv, req: TrainRequest, pl
   await rename(pending, dir);
   spawnSupervisor(venv, dir);
   return manifest;
-}
-
-export async function startRun(ws: Workspace, venv: Venv, req: TrainRequest, progress: Progress = () => {}): Promise<{ manifest: RunManifest; plan: RunPlan }> {
-  progress('plan', 'building the train config');
-  const plan = await planRun(ws, venv, req);
-  await preflight(ws, venv, plan, progress);
-  progress('launch', 'starting the supervisor');
-  return { manifest: await launchRun(ws, venv, req, plan), plan };
 }
 
 export interface StopOptions {

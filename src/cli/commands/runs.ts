@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../command.js';
-import { findJobDir, listRuns, resume, runDir, stop, stopJob } from '../../app/index.js';
+import { findJobDir, listJobs, listRuns, resume, runDir, stop, stopJob } from '../../app/index.js';
 import { tailLines } from '../../runtime/files.js';
 import { readRunDir } from '../../runtime/runreader.js';
 import { attachAndReport, bar, runLine, runSummary } from '../runview.js';
@@ -13,13 +13,18 @@ export const order = 31;
 export function register(program: Command): void {
   program
     .command('runs')
-    .description('list the runs of this workspace')
+    .description('list the runs of this workspace (and its jobs, such as the demo, in the text view)')
     .option('--json', 'print as JSON')
     .action(action(async (ctx) => {
       const views = await listRuns(ctx.app);
       const lines = views.length
         ? views.map((v) => `${v.id.padEnd(40)} ${v.status.padEnd(10)} ${bar(v, 12)} ${runLine(v)}${v.cause ? `  ✗ ${v.cause.summary}` : ''}`)
         : ['no runs yet: `medtune demo`, or `medtune train --dataset NAME`'];
+      for (const j of await listJobs(ctx.app)) {
+        const i = j.steps.findIndex((st) => st.status === 'running' || st.status === 'failed');
+        const where = i >= 0 ? `step ${i + 1}/${j.steps.length} ${j.steps[i]!.name}` : `${j.steps.length} steps`;
+        lines.push(`job ${j.id.padEnd(36)} ${j.status.padEnd(10)} ${where}${j.error ? `  ✗ ${j.error.problem}` : ''}`);
+      }
       ctx.reporter.result(views.map((v) => ({ ...v, records: v.records.length })), lines);
     }));
 
