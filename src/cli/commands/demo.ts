@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { action } from '../command.js';
+import { action, progressTo } from '../command.js';
 import { createApp, DEMO_TRAIN, startDemo } from '../../app/index.js';
 import { reportJob } from '../jobview.js';
 import { workspaceAt } from '../../runtime/workspace.js';
@@ -19,7 +19,7 @@ export function register(program: Command): void {
       const flagged = ctx.command.optsWithGlobals().workspace as string | undefined;
       const app = flagged || process.env.MEDTUNE_WORKSPACE ? ctx.app : createApp(workspaceAt(resolve('medtune-demo')));
       r.info(`medtune demo in ${app.ws.root}`);
-      const job = await startDemo(app, { epochs: opts.epochs }, (e) => r.progress(`0 ${e.phase}`, e.done, e.total, e.message));
+      const job = await startDemo(app, { epochs: opts.epochs }, progressTo(r));
       r.step(`python venv ready (${job.venvSeconds} s)`);
       r.step(`demo job ${job.id} started (detached: Ctrl-C leaves it running; \`medtune attach ${job.id}\` follows it)`);
       if (opts.detach) {
