@@ -127,17 +127,28 @@ export async function planTrain(app: App, choices: TrainChoices, opts: PlanOptio
   onProgress({ phase: 'planning', done: 0, total: null, message: 'building the train config' });
   const venv = await app.venv();
   const plan = await planRun(app.ws, venv, request, { gpus: await app.gpus() });
-  const findings: Finding[] = [finding('SCHEDULE', 'ok', `${plan.samples} samples → ${plan.totalSteps} steps (profile ${request.profile})`), ...plan.findings];
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+  const about = (subject: string) => plan.findings.filter((f) => f.subject === subject);
+  const findings: Finding[] = [
+    finding('SCHEDULE', 'ok', `${plan.samples} samples → ${plan.totalSteps} steps`, undefined, 'schedule'),
+    ...(about('disk').length ? about('disk') : [plan.disk
+      ? finding('DISK_FITS', 'ok', `needs ~${gib(plan.disk.neededBytes)}, ${gib(plan.disk.freeBytes)} free`, undefined, 'disk')
+      : finding('DISK_UNKNOWN', 'warn', 'no estimate (the model config has no text config)', undefined, 'disk')]),
+    ...(about('VRAM').length ? about('VRAM') : [plan.profile.vramGiB > 0
+      ? finding('PROFILE_FITS', 'ok', `profile sized for ${plan.profile.vramGiB} GB cards`, undefined, 'VRAM')
+      : finding('PROFILE_FITS', 'ok', 'CPU profile: no GPU memory needed', undefined, 'VRAM')]),
+    ...plan.findings.filter((f) => f.subject !== 'disk' && f.subject !== 'VRAM'),
+  ];
   const rowLimit = opts.checkRowsUpTo ?? 0;
   if (rowLimit > 0 && plan.samples <= rowLimit) {
     for (const name of request.datasets) {
       const r = await checkDataset(app.ws, venv, name, (p) => onProgress({ ...p, phase: `checking ${name}` }), opts.signal);
       findings.push(r.ok
-        ? finding('DATASET_ROWS_OK', 'ok', `dataset ${name}: ${r.rows} rows, all usable`)
-        : finding('DATASET_BAD_ROWS', 'fail', `dataset ${name}: ${r.bad_rows} of ${r.rows} rows are bad`, '`medtune data check` (Data screen › c) shows which rows'));
+        ? finding('DATASET_ROWS_OK', 'ok', `${r.rows} rows, all usable`, undefined, `dataset ${name}`)
+        : finding('DATASET_BAD_ROWS', 'fail', `${r.bad_rows} of ${r.rows} rows are bad`, '`medtune data check` (Data screen › c) shows which rows', `dataset ${name}`));
     }
   } else if (rowLimit > 0) {
-    findings.push(finding('DATASET_ROWS_UNCHECKED', 'warn', `${plan.samples} rows: not checked row by row here`, '`medtune data check` (Data screen › c) checks every row'));
+    findings.push(finding('DATASET_ROWS_UNCHECKED', 'warn', `${plan.samples} rows: not checked here`, '`medtune data check` (Data screen › c) checks every row', 'datasets'));
   }
   const blocks = (f: Finding) => f.severity === 'fail' && (forLaunch || f.code !== 'NEEDS_GPU');
   let parserError: MedtuneError | null = null;
@@ -145,11 +156,11 @@ export async function planTrain(app: App, choices: TrainChoices, opts: PlanOptio
   if (!findings.some(blocks)) {
     try {
       await preflight(app.ws, venv, plan, (_phase, message) => onProgress({ phase: "LLaMA-Factory's parser", done: 0, total: null, message }), { forLaunch });
-      findings.push(finding('PARSER_OK', 'ok', "LLaMA-Factory's parser accepted every key"));
+      findings.push(finding('PARSER_OK', 'ok', 'its parser accepted every key', undefined, 'LLaMA-Factory'));
     } catch (err) {
       if (!(err instanceof MedtuneError)) throw err;
       parserError = err;
-      findings.push(finding('PARSER_REFUSED', 'fail', err.problem, err.next));
+      findings.push(finding('PARSER_REFUSED', 'fail', err.problem, err.next, 'LLaMA-Factory'));
     }
   }
   const blocking = findings.filter(blocks);

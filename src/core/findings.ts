@@ -8,13 +8,15 @@ export interface Finding {
   /** Stable, upper-case: NEEDS_GPU, CUTOFF_TOO_SHORT, DISK_TOO_SMALL… */
   code: string;
   severity: Severity;
+  /** What it is about, for a list of checks: `disk`, `dataset ct`, `LLaMA-Factory`… */
+  subject?: string;
   message: string;
   /** What to do about it, when there is something to do. */
   next?: string;
 }
 
-export function finding(code: string, severity: Severity, message: string, next?: string): Finding {
-  return next === undefined ? { code, severity, message } : { code, severity, message, next };
+export function finding(code: string, severity: Severity, message: string, next?: string, subject?: string): Finding {
+  return { code, severity, ...(subject ? { subject } : {}), message, ...(next !== undefined ? { next } : {}) };
 }
 
 export function hasFailure(findings: readonly Finding[]): boolean {

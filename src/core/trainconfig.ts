@@ -68,14 +68,14 @@ export function lintTrainConfig(config: TrainConfig, opts: { hasGpu: boolean }):
   const out: Finding[] = [];
   if (!opts.hasGpu) {
     for (const k of ['bf16', 'fp16', 'pure_bf16']) {
-      if (config[k] === true) out.push(finding('NEEDS_GPU', 'fail', `${k}: true needs a GPU; this machine has none`, 'use --profile cpu'));
+      if (config[k] === true) out.push(finding('NEEDS_GPU', 'fail', `${k}: true needs a GPU; this machine has none`, 'use --profile cpu', 'config'));
     }
     if (config.quantization_bit !== undefined && config.quantization_bit !== null) {
-      out.push(finding('NEEDS_GPU', 'fail', 'quantization_bit (QLoRA) needs a GPU with bitsandbytes', 'remove quantization_bit or train on a GPU machine'));
+      out.push(finding('NEEDS_GPU', 'fail', 'quantization_bit (QLoRA) needs a GPU with bitsandbytes', 'remove quantization_bit or train on a GPU machine', 'config'));
     }
   }
   if (config.overwrite_output_dir === true) {
-    out.push(finding('OVERWRITES_OUTPUT', 'fail', 'overwrite_output_dir: true deletes trainer_log.jsonl and checkpoints of an earlier attempt', 'leave overwrite_output_dir false (medtune keeps it false)'));
+    out.push(finding('OVERWRITES_OUTPUT', 'fail', 'overwrite_output_dir: true deletes trainer_log.jsonl and checkpoints of an earlier attempt', 'leave overwrite_output_dir false (medtune keeps it false)', 'config'));
   }
   const maxPx = Number(config.image_max_pixels ?? 589824);
   const cutoff = Number(config.cutoff_len ?? 2048);
@@ -83,15 +83,15 @@ export function lintTrainConfig(config: TrainConfig, opts: { hasGpu: boolean }):
   const family = familyOfTemplate(templateOf(config)) ?? DEFAULT_FAMILY;
   const tokens = imageTokens(family, maxPx);
   if (Number.isFinite(maxPx) && Number.isFinite(cutoff) && tokens + 32 > cutoff) {
-    out.push(finding('CUTOFF_TOO_SHORT', 'fail', `cutoff_len ${cutoff} is too short for image_max_pixels ${maxPx} (~${tokens} ${family.title} image tokens)`, 'raise cutoff_len or lower image_max_pixels'));
+    out.push(finding('CUTOFF_TOO_SHORT', 'fail', `cutoff_len ${cutoff} is too short for image_max_pixels ${maxPx} (~${tokens} ${family.title} image tokens)`, 'raise cutoff_len or lower image_max_pixels', 'config'));
   }
   if (config.save_total_limit === null || config.save_total_limit === undefined) {
-    out.push(finding('NO_SAVE_LIMIT', 'warn', 'save_total_limit is unset: checkpoints would accumulate until the disk is full', 'set save_total_limit'));
+    out.push(finding('NO_SAVE_LIMIT', 'warn', 'save_total_limit is unset: checkpoints would accumulate until the disk is full', 'set save_total_limit', 'config'));
   }
   const speedups: [string, Speedup][] = [['enable_liger_kernel', 'liger_kernel'], ['use_unsloth', 'unsloth']];
   for (const [key, speedup] of speedups) {
     if (config[key] === true && !family.speedups.includes(speedup)) {
-      out.push(finding('UNSUPPORTED_SPEEDUP', 'warn', `${key}: true does nothing for ${family.title} in LLaMA-Factory`, `remove ${key}`));
+      out.push(finding('UNSUPPORTED_SPEEDUP', 'warn', `${key}: true does nothing for ${family.title} in LLaMA-Factory`, `remove ${key}`, 'config'));
     }
   }
   return out;

@@ -149,11 +149,11 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
   const findings = lintTrainConfig(config, { hasGpu: gpus.gpus.length > 0 });
   const deviceCount = req.gpus ? req.gpus.split(',').length : Math.max(1, gpus.gpus.length);
   if (deviceCount > 1 && /\s/.test(`${runDir}${modelDir}${ws.dataDir}`)) {
-    findings.push(finding('PATH_HAS_SPACE', 'fail', 'a path of this run contains a space, which breaks LLaMA-Factory under torchrun (several GPUs)', 'move the workspace to a path without spaces'));
+    findings.push(finding('PATH_HAS_SPACE', 'fail', 'a path of this run contains a space, which breaks LLaMA-Factory under torchrun (several GPUs)', 'move the workspace to a path without spaces', 'config'));
   }
   if (profile.vramGiB > 0 && gpus.gpus.length) {
     const smallest = Math.min(...gpus.gpus.map((g) => g.memoryTotalMiB ?? Infinity)) / 1024;
-    if (smallest + 1 < profile.vramGiB) findings.push(finding('PROFILE_TOO_BIG', 'warn', `profile ${req.profile} is sized for ${profile.vramGiB} GB cards but the smallest GPU here has ${smallest.toFixed(0)} GiB: expect CUDA out of memory`, 'pick a smaller profile'));
+    if (smallest + 1 < profile.vramGiB) findings.push(finding('PROFILE_TOO_BIG', 'warn', `profile ${req.profile} is sized for ${profile.vramGiB} GB cards but the smallest GPU here has ${smallest.toFixed(0)} GiB: expect CUDA out of memory`, 'pick a smaller profile', 'VRAM'));
   }
 
   const all = await countSamples(ws, req.datasets, Number(config.max_samples ?? 0) || undefined);
@@ -171,7 +171,7 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
     disk = planDisk(loraParamCount(text, Number(config.lora_rank ?? 8)), (config.save_total_limit as number | null) ?? null, saves, fs.bavail * fs.bsize, { saveOnlyModel: config.save_only_model === true });
     if (!disk.fits) {
       const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
-      findings.push(finding('DISK_TOO_SMALL', 'fail', `the run needs about ${gib(disk.neededBytes)} (${disk.keptCheckpoints} checkpoints of ${gib(disk.checkpointBytes)} kept, plus the final adapter) but only ${gib(disk.freeBytes)} is free`, 'free disk, lower save_total_limit, or --set save_only_model=true (drops optimizer state)'));
+      findings.push(finding('DISK_TOO_SMALL', 'fail', `the run needs about ${gib(disk.neededBytes)} (${disk.keptCheckpoints} checkpoints of ${gib(disk.checkpointBytes)} kept, plus the final adapter) but only ${gib(disk.freeBytes)} is free`, 'free disk, lower save_total_limit, or --set save_only_model=true (drops optimizer state)', 'disk'));
     }
   }
 

@@ -57,7 +57,7 @@ const CHECK_NAMES: Record<string, string> = {
 };
 
 export function checkItem(f: Finding): CheckItem {
-  return { name: CHECK_NAMES[f.code] ?? f.code.toLowerCase().replace(/_/g, ' '), level: f.severity, detail: f.message, ...(f.next ? { next: f.next } : {}) };
+  return { name: f.subject ?? CHECK_NAMES[f.code] ?? f.code.toLowerCase().replace(/_/g, ' '), level: f.severity, detail: f.message, ...(f.next ? { next: f.next } : {}) };
 }
 
 function sideScore(m: SideMetrics): string | null {
