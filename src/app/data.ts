@@ -27,13 +27,13 @@ export async function preview(app: App, entry: string, opts: PreviewOptions = {}
 /** A check's result as findings: one per entry, one per kind of bad row (with a first example). */
 export function checkFindings(r: CheckResult): Finding[] {
   const out: Finding[] = r.entries.map((e) => !e.checked
-    ? finding('ENTRY_UNCHECKED', 'warn', `${e.entry}: ${e.why ?? 'not checked'}`)
+    ? finding('ENTRY_UNCHECKED', 'warn', e.why ?? 'not checked', undefined, e.entry)
     : e.bad_rows
-      ? finding('ENTRY_BAD_ROWS', 'fail', `${e.entry}: ${e.rows ?? '?'} rows, ${e.bad_rows} bad`)
-      : finding('ENTRY_OK', 'ok', `${e.entry}: ${e.rows ?? '?'} rows, all usable`));
+      ? finding('ENTRY_BAD_ROWS', 'fail', `${e.rows ?? '?'} rows, ${e.bad_rows} bad`, undefined, e.entry)
+      : finding('ENTRY_OK', 'ok', `${e.rows ?? '?'} rows, all usable`, undefined, e.entry));
   for (const [kind, n] of Object.entries(r.by_problem)) {
     const first = r.problems.find((p) => p.kind === kind);
-    out.push(finding(kind.toUpperCase().replace(/[^A-Z0-9]+/g, '_'), 'fail', `${kind}: ${n} row${n === 1 ? '' : 's'}${first ? `, e.g. ${first.file}:${first.line}: ${first.problem}` : ''}`, 'fix those rows (or prepare the dataset again), then check again'));
+    out.push(finding(kind.toUpperCase().replace(/[^A-Z0-9]+/g, '_'), 'fail', `${n} row${n === 1 ? '' : 's'}${first ? `, e.g. ${first.file}:${first.line}: ${first.problem}` : ''}`, 'fix those rows (or prepare the dataset again), then check again', kind));
   }
   return out;
 }

@@ -39,9 +39,9 @@ export interface ExportOutcome {
 export const EXPORT_PHASES = ['loading base model', 'merging adapter', 'converting dtype', 'saving'] as const;
 
 export function verifyFindings(v: VerifyResult): Finding[] {
-  const out = v.checks.map((c) => finding(c.ok ? 'CHECK_OK' : 'CHECK_FAILED', c.ok ? 'ok' : 'fail', `${c.name}: ${c.detail}`));
-  if (v.generation) out.push(finding('ANSWERED', 'ok', `"${v.generation.text.trim().slice(0, 120)}" (${v.generation.seconds.toFixed(1)} s)`));
-  if (v.failure) out.push(finding(v.failure.code, 'fail', v.failure.problem, v.failure.next ?? undefined));
+  const out = v.checks.map((c) => finding(c.ok ? 'CHECK_OK' : 'CHECK_FAILED', c.ok ? 'ok' : 'fail', c.detail, undefined, c.name));
+  if (v.generation) out.push(finding('ANSWERED', 'ok', `"${v.generation.text.trim().slice(0, 120)}" (${v.generation.seconds.toFixed(1)} s)`, undefined, 'answer'));
+  if (v.failure) out.push(finding(v.failure.code, 'fail', v.failure.problem, v.failure.next ?? undefined, v.failure.code));
   return out;
 }
 
