@@ -32,32 +32,9 @@ export interface RuntimeSourceOptions {
 /** Datasets up to this many rows are checked row by row during a pre-flight; bigger ones on request (Data › c). */
 const CHECK_ROWS_IN_PREFLIGHT = 5000;
 
-/** How a finding is titled in a check list. */
-const CHECK_NAMES: Record<string, string> = {
-  SCHEDULE: 'schedule',
-  DISK_TOO_SMALL: 'disk',
-  PROFILE_TOO_BIG: 'VRAM',
-  NEEDS_GPU: 'config',
-  OVERWRITES_OUTPUT: 'config',
-  CUTOFF_TOO_SHORT: 'config',
-  NO_SAVE_LIMIT: 'config',
-  UNSUPPORTED_SPEEDUP: 'config',
-  PATH_HAS_SPACE: 'config',
-  DATASET_ROWS_OK: 'dataset',
-  DATASET_BAD_ROWS: 'dataset',
-  DATASET_ROWS_UNCHECKED: 'datasets',
-  PARSER_OK: 'LLaMA-Factory',
-  PARSER_REFUSED: 'LLaMA-Factory',
-  ENTRY_OK: 'entry',
-  ENTRY_BAD_ROWS: 'entry',
-  ENTRY_UNCHECKED: 'entry',
-  CHECK_OK: 'check',
-  CHECK_FAILED: 'check',
-  ANSWERED: 'answer',
-};
-
+/** A finding as a line of a check list: titled by its subject. */
 export function checkItem(f: Finding): CheckItem {
-  return { name: f.subject ?? CHECK_NAMES[f.code] ?? f.code.toLowerCase().replace(/_/g, ' '), level: f.severity, detail: f.message, ...(f.next ? { next: f.next } : {}) };
+  return { name: f.subject ?? f.code.toLowerCase().replace(/_/g, ' '), level: f.severity, detail: f.message, ...(f.next ? { next: f.next } : {}) };
 }
 
 function sideScore(m: SideMetrics): string | null {
