@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, '..', '..', 'dist');
-const { planRun } = await import(pathToFileURL(join(dist, 'runtime', 'runs.js')).href);
+const { planRun } = await import(pathToFileURL(join(dist, 'runtime', 'runcontrol.js')).href);
 const { workspaceAt } = await import(pathToFileURL(join(dist, 'runtime', 'workspace.js')).href);
 const { requireVenv } = await import(pathToFileURL(join(dist, 'runtime', 'venv.js')).href);
 
@@ -50,5 +50,5 @@ for (const item of a.steps.split(',')) {
   await writeFile(join(a.out, `${profile}.env.json`), `${JSON.stringify(plan.env, null, 2)}\n`);
   const c = plan.config;
   console.log(`${profile}: bs ${c.per_device_train_batch_size} x GA ${c.gradient_accumulation_steps}, grad-ckpt ${c.disable_gradient_checkpointing ? 'off' : 'on'}, ` +
-    `${plan.samples} samples, ${plan.totalSteps} steps${plan.warnings.length ? `; warnings: ${plan.warnings.join('; ')}` : ''}`);
+    `${plan.samples} samples, ${plan.totalSteps} steps${plan.findings.length ? `; findings: ${plan.findings.map((f) => `${f.severity} ${f.code}`).join('; ')}` : ''}`);
 }

@@ -12,9 +12,8 @@ import { MedtuneError } from '../core/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../runtime/atomic.js';
 import { prepareBench, requireBenchmark } from '../runtime/bench.js';
 import { evaluate, type EvalReport } from '../runtime/evaluate.js';
-import type { Progress } from '../runtime/infer.js';
-import type { Venv } from '../runtime/venv.js';
-import type { Workspace } from '../runtime/workspace.js';
+import type { App } from './context.js';
+import { ignoreProgress, type OnProgress } from './events.js';
 
 /** Benchmark answers are a word or a phrase; a long budget only lets a base model ramble. */
 export const BENCH_MAX_NEW_TOKENS = 64;
@@ -62,17 +61,20 @@ function benchRun(report: EvalReport, dir: string, split: BenchSplit): BenchRun 
   return { dir, target: report.target, splits: { [split]: scores }, items, seconds: report.seconds, files: { ...report.files, bench: join(dir, 'bench.json') } };
 }
 
-export async function benchEval(ws: Workspace, venv: Venv, req: BenchEvalRequest, onProgress: Progress = () => {}): Promise<BenchEvalResult> {
+export async function benchEval(app: App, req: BenchEvalRequest, onProgress: OnProgress = ignoreProgress): Promise<BenchEvalResult> {
+  const { ws } = app;
+  const venv = await app.venv();
+  const step = (prefix: string) => (phase: string, done: number, total: number | null, message?: string) => onProgress({ phase: `${prefix}${phase}`, done, total, message });
   const doing = `evaluating ${req.target} on benchmark ${req.bench}`;
   const b = requireBenchmark(req.bench, doing);
   if (req.base && req.withBase) throw new MedtuneError({ doing, problem: '--base and --with-base ask for different things', next: 'pass --base for the base model alone, --with-base for base vs tuned', code: 'BAD_OPTION' });
   const name = benchEvalDataset(b.id);
   const prep = await prepareBench(ws, venv, { bench: b.id, splits: [b.evalSplit], name, sourceDir: req.sourceDir, entryNames: { [b.evalSplit]: name } },
-    (p: DataProgress) => onProgress(p.phase, p.done, p.total, p.message));
+    (p: DataProgress) => onProgress(p));
   const dataset = prep.entries[b.evalSplit]!;
   const common = { dataset, limit: req.limit, batchSize: req.batchSize, maxNewTokens: req.maxNewTokens ?? BENCH_MAX_NEW_TOKENS, overrides: req.overrides };
 
-  const main = await evaluate(ws, venv, { ...common, target: req.target, base: req.base }, (p, d, t, m) => onProgress(req.withBase ? `tuned model: ${p}` : p, d, t, m));
+  const main = await evaluate(ws, venv, { ...common, target: req.target, base: req.base }, step(req.withBase ? 'tuned model: ' : ''));
   const run = benchRun(main.report, main.dir, b.evalSplit);
   const result: BenchEvalResult = {
     ...run,
@@ -83,7 +85,7 @@ export async function benchEval(ws: Workspace, venv: Venv, req: BenchEvalRequest
     anchors: b.anchors,
   };
   if (req.withBase) {
-    const baseEval = await evaluate(ws, venv, { ...common, target: req.target, base: true }, (p, d, t, m) => onProgress(`base model: ${p}`, d, t, m));
+    const baseEval = await evaluate(ws, venv, { ...common, target: req.target, base: true }, step('base model: '));
     const base = benchRun(baseEval.report, baseEval.dir, b.evalSplit);
     await writeJsonAtomic(base.files.bench, { bench: result.bench, dataset, ...base });
     const diff = diffBench(base.items, run.items);

@@ -1,9 +1,12 @@
 /** Shared plumbing for command modules: workspace resolution and error handling around actions. */
 import type { Command } from 'commander';
+import { createApp, type App, type OnProgress } from '../app/index.js';
 import { resolveWorkspace, type Workspace } from '../runtime/workspace.js';
 import { createReporter, reportError, type Reporter } from './output.js';
 
 export interface ActionContext {
+  /** The application layer on this workspace: every command calls its use cases. */
+  app: App;
   workspace: Workspace;
   reporter: Reporter;
   json: boolean;
@@ -20,7 +23,8 @@ export function action<A extends unknown[]>(fn: (ctx: ActionContext, ...args: A)
     const command = raw[raw.length - 1] as Command;
     const opts = command.optsWithGlobals() as { workspace?: string; json?: boolean };
     const json = !!opts.json;
-    const ctx: ActionContext = { workspace: resolveWorkspace(opts.workspace), reporter: createReporter({ json }), json, command };
+    const workspace = resolveWorkspace(opts.workspace);
+    const ctx: ActionContext = { app: createApp(workspace), workspace, reporter: createReporter({ json }), json, command };
     try {
       const code = await fn(ctx, ...(raw.slice(0, -1) as A));
       if (typeof code === 'number') process.exitCode = code;
@@ -31,3 +35,11 @@ export function action<A extends unknown[]>(fn: (ctx: ActionContext, ...args: A)
     }
   };
 }
+
+/** A use case's progress events, printed by the reporter. */
+export function progressTo(r: Reporter, prefix = ''): OnProgress {
+  return (e) => r.progress(`${prefix}${e.phase}`, e.done, e.total, e.message);
+}
+
+/** Collects a repeatable option (`--set a=1 --set b=2`). */
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];

@@ -1,4 +1,5 @@
 /** Text rendering of a run for the CLI (attach, status, runs). */
+import type { Finding } from '../core/findings.js';
 import type { RunView } from '../core/run.js';
 import { formatDuration, progressBar } from '../core/format.js';
 import type { Reporter } from './output.js';
@@ -75,4 +76,9 @@ export async function attachAndReport(dir: string, id: string, r: Reporter): Pro
   if (process.stderr.isTTY) process.stderr.write('\x07');
   r.result(viewSummary(final), runSummary(final));
   return final.status === 'completed' ? 0 : 1;
+}
+
+/** A finding as one line: the message, then what to do. */
+export function findingLine(f: Finding): string {
+  return f.next ? `${f.message} (${f.next})` : f.message;
 }

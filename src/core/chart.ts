@@ -165,13 +165,28 @@ export function emaSmooth(values: readonly number[], weight = defaultSmoothing(v
 
 const SPARK = '▁▂▃▄▅▆▇█';
 
+/** The block for a fraction 0..1 of the height. */
+function block(fraction: number): string {
+  return SPARK[Math.round(Math.min(1, Math.max(0, fraction)) * (SPARK.length - 1))]!;
+}
+
 /** The last `width` values as block heights, scaled between their own minimum and maximum. */
 export function sparkline(values: readonly number[], width: number): string {
   const vals = values.filter(Number.isFinite).slice(-Math.max(0, width));
   if (vals.length === 0) return '';
   const lo = Math.min(...vals);
   const hi = Math.max(...vals);
-  return vals.map((v) => SPARK[hi === lo ? 3 : Math.round(((v - lo) / (hi - lo)) * (SPARK.length - 1))]).join('');
+  return vals.map((v) => (hi === lo ? SPARK[3]! : block((v - lo) / (hi - lo)))).join('');
+}
+
+/**
+ * The last `width` values as block heights on a fixed 0..max scale (so 99% looks full whatever came before);
+ * a missing value is a space. Left-padded with spaces while the history is shorter than the width.
+ */
+export function fixedSparkline(values: readonly (number | null)[], width: number, max: number): string {
+  const w = Math.max(0, Math.floor(width));
+  const cells = values.slice(-w).map((v) => (v === null || !Number.isFinite(v) || max <= 0 ? ' ' : block(v / max)));
+  return ' '.repeat(w - cells.length) + cells.join('');
 }
 
 /** A short axis label: 3 significant digits, exponent form for very small or large magnitudes. */

@@ -7,8 +7,8 @@
  * `dataset: X` and `eval_dataset: X_val` in a train config.
  */
 import { displaySafe } from './sanitize.js';
+import { defaultNameOf, parseDataSource } from './datasources.js';
 import { z } from 'zod';
-import { parseBenchSource } from './bench.js';
 
 /** Modalities derived from a caption's first sentence (python/medtune_py/medtrinity.py holds the rules). */
 export const MODALITIES = ['CT', 'MRI', 'X-ray', 'ultrasound', 'pathology', 'endoscopy', 'dermoscopy', 'fundus', 'PET', 'other'] as const;
@@ -251,25 +251,15 @@ export function formatCounts(counts: Record<string, number> | [string, number][]
 
 /** The dataset name `data prepare` uses when --name is not given. */
 export function defaultDatasetName(source: string): string {
-  const s = source.trim();
-  if (/^(sample|sample-set|builtin)$/i.test(s)) return 'medtrinity-sample';
-  if (/^(hub|hub:25m_demo|25m_demo)$/i.test(s)) return 'medtrinity-demo';
-  if (/^(hub:25m_full|25m_full)$/i.test(s)) return 'medtrinity-full';
-  const bench = parseBenchSource(s);
-  if (bench) return `bench-${bench.id}`;
-  const last = s.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? 'dataset';
-  const cleaned = last.replace(/\.parquet$/i, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
-  const name = cleaned.replace(/_val$/, '-val');
-  return name || 'dataset';
+  return defaultNameOf(parseDataSource(source));
 }
 
 export type SourceKind = 'sample' | 'hub' | 'local';
 
 export function sourceKind(source: string): SourceKind {
-  const s = source.trim().toLowerCase();
-  if (['sample', 'sample-set', 'builtin'].includes(s)) return 'sample';
-  if (s === 'hub' || s === '25m_demo' || s === '25m_full' || s.startsWith('hub:') || s.startsWith('hf:') || s.startsWith('ucsc-vlaa/medtrinity-25m')) return 'hub';
-  return 'local';
+  const src = parseDataSource(source);
+  if (src.kind === 'bench') return src.dir ? 'local' : 'hub';
+  return src.kind === 'parquet' || src.kind === 'folder' ? 'local' : src.kind;
 }
 
 function countBy(keys: string[]): Record<string, number> {

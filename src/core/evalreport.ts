@@ -3,6 +3,7 @@
  * what LLaMA-Factory's predict path writes (predict_results.json, generated_predictions.jsonl), medtune's
  * modality accuracy on top, and the terminal rendering of both reports (CJK-aware wrapping, side by side).
  */
+import stringWidth from 'string-width';
 import { answerModality, labelModality, scoreModalities, type ModalityScore } from './modality.js';
 import type { TrainConfig } from './trainconfig.js';
 
@@ -301,17 +302,9 @@ export function proofHolds(p: WeightProof): { ok: boolean; problem?: string } {
 // ---------------------------------------------------------------------------------------------------------
 // Terminal text
 
-function isWide(cp: number): boolean {
-  return (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf && cp !== 0x303f) || (cp >= 0xac00 && cp <= 0xd7a3)
-    || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) || (cp >= 0xffe0 && cp <= 0xffe6)
-    || (cp >= 0x20000 && cp <= 0x3fffd);
-}
-
-/** Terminal columns a string takes: CJK and full-width forms take two. */
+/** Terminal columns a string takes (CJK and full-width forms take two, combining marks none), by string-width. */
 export function displayWidth(text: string): number {
-  let w = 0;
-  for (const ch of text) w += isWide(ch.codePointAt(0)!) ? 2 : 1;
-  return w;
+  return stringWidth(text);
 }
 
 /** Wraps to `width` columns: at spaces for words, anywhere between CJK characters, hard inside overlong words. */

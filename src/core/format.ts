@@ -1,5 +1,10 @@
 /** Small pure formatters shared by the CLI and the TUI. */
 
+/** A time as it appears in run, job and eval folder names: 20261204-181530 (UTC). */
+export function compactTimestamp(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+}
+
 export function formatDuration(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return '--:--';
   const s = Math.round(seconds);

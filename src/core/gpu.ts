@@ -523,22 +523,8 @@ export class Ring<T> {
   }
 }
 
-const BLOCKS = '▁▂▃▄▅▆▇█';
-
-/**
- * The last `width` values as block heights on a fixed 0..max scale (so 99% looks full whatever came before);
- * a missing value is a space. Left-padded with spaces while the history is shorter than the width.
- */
-export function fixedSparkline(values: readonly (number | null)[], width: number, max: number): string {
-  const w = Math.max(0, Math.floor(width));
-  const tail = values.slice(-w);
-  const cells = tail.map((v) => {
-    if (v === null || !Number.isFinite(v) || max <= 0) return ' ';
-    const f = Math.min(1, Math.max(0, v / max));
-    return BLOCKS[Math.round(f * (BLOCKS.length - 1))]!;
-  });
-  return ' '.repeat(w - cells.length) + cells.join('');
-}
+/** Sparklines live in chart.ts (one copy); the GPU panels use the fixed-scale kind. */
+export { fixedSparkline } from './chart.js';
 
 /** MiB as GiB with one decimal ("3.1"), or "?" when unknown. */
 export function gib(mib: number | null): string {

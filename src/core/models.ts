@@ -3,6 +3,7 @@
  * Pure: callers pass file lists and parsed JSON; nothing here touches the disk.
  */
 import { z } from 'zod';
+import { DEFAULT_FAMILY, familyOfModelType } from './families.js';
 import { formatBytes } from './format.js';
 
 export type Hub = 'hf' | 'modelscope';
@@ -26,6 +27,9 @@ export interface KnownModel {
   modelType: string;
 }
 
+/** Both known models (and the tiny one medtune builds) are Qwen2-VL. */
+const QWEN2_VL = DEFAULT_FAMILY;
+
 export const TINY_MODEL_NAME = 'tiny';
 export const TINY_MODEL_DIR = 'tiny-qwen2-vl';
 
@@ -34,24 +38,24 @@ export const KNOWN_MODELS: readonly KnownModel[] = [
     name: 'qwen2-vl-2b',
     title: 'Qwen2-VL-2B-Instruct',
     hubIds: { hf: 'Qwen/Qwen2-VL-2B-Instruct', modelscope: 'qwen/Qwen2-VL-2B-Instruct' },
-    template: 'qwen2_vl',
+    template: QWEN2_VL.template,
     // Instantiated from the published config: LLM 1,543,714,304 + ViT 665,271,296.
     params: 2_208_985_600,
     // Two bf16 shards, 3.99 GB + 429 MB.
     weightBytes: 4_420_000_000,
     source: 'hub',
-    modelType: 'qwen2_vl',
+    modelType: QWEN2_VL.modelTypes[0]!,
   },
   {
     name: TINY_MODEL_NAME,
     title: 'tiny random Qwen2-VL (built offline)',
     hubIds: {},
-    template: 'qwen2_vl',
+    template: QWEN2_VL.template,
     // Default sizes of python/medtune_py/tiny_model.py.
     params: 276_096,
     weightBytes: 1_110_104,
     source: 'built',
-    modelType: 'qwen2_vl',
+    modelType: QWEN2_VL.modelTypes[0]!,
   },
 ];
 
@@ -69,18 +73,9 @@ export function modelDirName(model: KnownModel): string {
   return model.name === TINY_MODEL_NAME ? TINY_MODEL_DIR : model.name;
 }
 
-/** LLaMA-Factory template for a config.json model_type, when medtune knows one. */
+/** LLaMA-Factory template for a config.json model_type, when medtune knows its family. */
 export function templateForModelType(modelType: string | undefined): string | null {
-  switch (modelType) {
-    case 'qwen2_vl':
-    case 'qwen2_5_vl':
-      return 'qwen2_vl';
-    case 'qwen3_vl':
-    case 'qwen3_vl_moe':
-      return 'qwen3_vl';
-    default:
-      return null;
-  }
+  return familyOfModelType(modelType)?.template ?? null;
 }
 
 export type ModelPart = 'config' | 'weights' | 'tokenizer' | 'processor' | 'chat_template';

@@ -6,6 +6,13 @@ export type RunStatus = z.infer<typeof RunStatus>;
 
 export const TERMINAL_STATUSES: readonly RunStatus[] = ['stopped', 'failed', 'completed'];
 
+/** How every attempt's banner starts in stdout.log and stderr.log (the supervisor writes it, readers split on it). */
+export const ATTEMPT_MARK = '===== medtune attempt';
+
+export function attemptBanner(n: number, at: string, resumeFrom?: string, note?: string): string {
+  return `\n${ATTEMPT_MARK} ${n} started ${at}${resumeFrom ? ` (resuming from ${resumeFrom})` : ''}${note ? ` (${note})` : ''} =====\n`;
+}
+
 export const FailureCause = z.object({
   /** Stable code: CUDA_OOM, HOST_OOM, DISK_FULL, VERSION_CHECK, DATASET_UNDEFINED, IMAGE_MISMATCH, NO_VALID_SAMPLES, PROCESSOR_MISSING, NCCL, KILLED, UNKNOWN… */
   code: z.string(),
@@ -69,6 +76,8 @@ export function shouldRetryLaunch(f: EarlyFailureFacts): boolean {
 
 export const RunManifest = z.object({
   id: z.string(),
+  /** A training run (absent in older run.json files), or a multi-step job (the demo) supervised the same way. */
+  kind: z.enum(['train', 'job']).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   status: RunStatus,

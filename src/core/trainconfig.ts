@@ -5,6 +5,8 @@
 import { parse as parseYaml, stringify } from 'yaml';
 import { z } from 'zod';
 import { MedtuneError } from './errors.js';
+import { DEFAULT_FAMILY, familyOfTemplate, imageTokens, templateOf, type Speedup } from './families.js';
+import { finding, type Finding } from './findings.js';
 
 export type ConfigValue = string | number | boolean | null | ConfigValue[] | { [k: string]: ConfigValue };
 export type TrainConfig = Record<string, ConfigValue>;
@@ -18,19 +20,6 @@ export const Profile = z.object({
 });
 export type Profile = z.infer<typeof Profile>;
 export const Profiles = z.record(z.string(), Profile);
-
-/**
- * `--profile auto`: the GPU profile with the most memory that the smallest GPU holds (1 GiB of slack: a "16 GB"
- * card reports 15.6 GiB), or `cpu` when there is no GPU. Profiles without vramGiB (cpu) are never picked for a GPU.
- */
-export function pickProfile(profiles: Record<string, Pick<Profile, 'vramGiB'>>, gpuMemoryMiB: number[]): string {
-  if (!gpuMemoryMiB.length) return 'cpu';
-  const smallest = Math.min(...gpuMemoryMiB) / 1024;
-  const fitting = Object.entries(profiles).filter(([, p]) => p.vramGiB > 0 && p.vramGiB <= smallest + 1).sort((a, b) => b[1].vramGiB - a[1].vramGiB);
-  if (fitting.length) return fitting[0]![0];
-  const gpu = Object.entries(profiles).filter(([, p]) => p.vramGiB > 0).sort((a, b) => a[1].vramGiB - b[1].vramGiB);
-  return gpu[0]?.[0] ?? 'cpu';
-}
 
 /** Parses `key=value`; the value is typed as YAML (1e-4 is a number, true a boolean, "no" stays a string if quoted). */
 export function parseOverride(text: string): [string, ConfigValue] {
@@ -73,31 +62,62 @@ export function buildTrainConfig(input: BuildInput): { config: TrainConfig; over
   return { config, overridden };
 }
 
-/** Checks LLaMA-Factory cannot do itself: combinations that only fail hours later, or only on this machine. */
-export function lintTrainConfig(config: TrainConfig, opts: { hasGpu: boolean }): string[] {
-  const problems: string[] = [];
+/**
+ * Checks LLaMA-Factory cannot do itself: combinations that only fail hours later, or only on this machine.
+ * `fail` findings stop a launch; NEEDS_GPU is the one a dry run lets through (a GPU config checked on a laptop).
+ */
+export function lintTrainConfig(config: TrainConfig, opts: { hasGpu: boolean }): Finding[] {
+  const out: Finding[] = [];
   if (!opts.hasGpu) {
     for (const k of ['bf16', 'fp16', 'pure_bf16']) {
-      if (config[k] === true) problems.push(`${k}: true needs a GPU; this machine has none (use --profile cpu)`);
+      if (config[k] === true) out.push(finding('NEEDS_GPU', 'fail', `${k}: true needs a GPU; this machine has none`, 'use --profile cpu', 'config'));
     }
     if (config.quantization_bit !== undefined && config.quantization_bit !== null) {
-      problems.push('quantization_bit (QLoRA) needs a GPU with bitsandbytes');
+      out.push(finding('NEEDS_GPU', 'fail', 'quantization_bit (QLoRA) needs a GPU with bitsandbytes', 'remove quantization_bit or train on a GPU machine', 'config'));
     }
   }
   if (config.overwrite_output_dir === true) {
-    problems.push('overwrite_output_dir: true deletes trainer_log.jsonl and checkpoints of an earlier attempt; medtune keeps it false');
+    out.push(finding('OVERWRITES_OUTPUT', 'fail', 'overwrite_output_dir: true deletes trainer_log.jsonl and checkpoints of an earlier attempt', 'leave overwrite_output_dir false (medtune keeps it false)', 'config'));
   }
   const maxPx = Number(config.image_max_pixels ?? 589824);
   const cutoff = Number(config.cutoff_len ?? 2048);
-  // Qwen2-VL: one token per 28x28 pixels after the 2x2 merge; truncating through image tokens breaks samples.
-  const imageTokens = Math.ceil(maxPx / 784);
-  if (Number.isFinite(maxPx) && Number.isFinite(cutoff) && imageTokens + 32 > cutoff) {
-    problems.push(`cutoff_len ${cutoff} is too short for image_max_pixels ${maxPx} (~${imageTokens} image tokens): raise cutoff_len or lower image_max_pixels`);
+  // Truncating through image tokens breaks samples; how many tokens an image takes depends on the family.
+  const family = familyOfTemplate(templateOf(config)) ?? DEFAULT_FAMILY;
+  const tokens = imageTokens(family, maxPx);
+  if (Number.isFinite(maxPx) && Number.isFinite(cutoff) && tokens + 32 > cutoff) {
+    out.push(finding('CUTOFF_TOO_SHORT', 'fail', `cutoff_len ${cutoff} is too short for image_max_pixels ${maxPx} (~${tokens} ${family.title} image tokens)`, 'raise cutoff_len or lower image_max_pixels', 'config'));
   }
   if (config.save_total_limit === null || config.save_total_limit === undefined) {
-    problems.push('save_total_limit is unset: checkpoints would accumulate until the disk is full');
+    out.push(finding('NO_SAVE_LIMIT', 'warn', 'save_total_limit is unset: checkpoints would accumulate until the disk is full', 'set save_total_limit', 'config'));
   }
-  return problems;
+  const speedups: [string, Speedup][] = [['enable_liger_kernel', 'liger_kernel'], ['use_unsloth', 'unsloth']];
+  for (const [key, speedup] of speedups) {
+    if (config[key] === true && !family.speedups.includes(speedup)) {
+      out.push(finding('UNSUPPORTED_SPEEDUP', 'warn', `${key}: true does nothing for ${family.title} in LLaMA-Factory`, `remove ${key}`, 'config'));
+    }
+  }
+  return out;
+}
+
+/**
+ * The profile for this machine when none was chosen: the largest GPU profile whose card size fits the smallest
+ * GPU here, else the smallest GPU profile (with a warning from the plan), and `cpu` without a GPU. `--profile auto`
+ * asks for the same choice explicitly.
+ */
+export function chooseProfile(profiles: Record<string, Pick<Profile, 'vramGiB'>>, gpuMemoryGiB: readonly number[]): string {
+  const names = Object.keys(profiles);
+  const cpu = names.find((n) => profiles[n]!.vramGiB === 0) ?? names[0] ?? 'cpu';
+  if (gpuMemoryGiB.length === 0) return cpu;
+  const smallest = Math.min(...gpuMemoryGiB);
+  const gpu = names.filter((n) => profiles[n]!.vramGiB > 0).sort((a, b) => profiles[a]!.vramGiB - profiles[b]!.vramGiB);
+  // Cards report a little less than their nominal size (an 80 GB card shows 79.6 GiB usable).
+  const fitting = gpu.filter((n) => profiles[n]!.vramGiB <= smallest + 1);
+  return fitting[fitting.length - 1] ?? gpu[0] ?? cpu;
+}
+
+/** `key=value` strings from a form's values, in the order given. */
+export function overridesOf(values: Record<string, string | number | boolean>): string[] {
+  return Object.entries(values).map(([k, v]) => `${k}=${v}`);
 }
 
 /** YAML as LLaMA-Factory reads it (OmegaConf/PyYAML, i.e. YAML 1.1: "no" and "on" must be quoted). */

@@ -1,4 +1,5 @@
 /** Atomic writes (temp file + fsync + rename) and advisory locks for shared files. */
+import { isAlive } from './proctree.js';
 import { open, rename, rm, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -39,14 +40,6 @@ export async function readJsonIfExists<T = unknown>(path: string): Promise<T | u
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export interface LockOptions {
   /** How long to wait for another holder, in ms. */
@@ -68,7 +61,7 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, opts: Lock
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
-      if (!Number.isFinite(owner) || owner <= 0 || !pidAlive(owner)) {
+      if (!Number.isFinite(owner) || owner <= 0 || !isAlive(owner)) {
         const age = await stat(lock).then((s) => Date.now() - s.mtimeMs).catch(() => 0);
         // A lock with an empty body may be mid-write by its owner; give it a moment.
         if (owner > 0 || age > 2000) {

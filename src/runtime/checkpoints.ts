@@ -7,7 +7,7 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { listCheckpoints } from './rundir.js';
+import { listCheckpoints } from './runreader.js';
 
 export interface SkippedCheckpoint {
   step: number;

@@ -2,6 +2,7 @@
  * Datasets in a workspace: prepare (Python helper data_prepare), register in dataset_info.json (under a lock,
  * atomically, other entries untouched), list, preview and check (Python helper data_check).
  */
+import { DATA_SOURCES } from '../core/datasources.js';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -278,9 +279,5 @@ export function listDataSources(env: NodeJS.ProcessEnv = process.env): DataSourc
   const offline = /^(1|true|yes|on)$/i.test(env.HF_HUB_OFFLINE ?? '');
   const token = !!(env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN);
   const hubDetail = offline ? 'HF_HUB_OFFLINE is set' : token ? 'HF_TOKEN is set (the dataset is gated: accept its conditions first)' : 'gated: set HF_TOKEN after accepting the conditions on the dataset page';
-  return [
-    { id: 'sample', label: 'Sample set (offline)', description: '240 synthetic scans of 8 modalities in MedTrinity-25M\'s schema; generated locally', available: true },
-    { id: 'hub:25M_demo', label: 'MedTrinity-25M demo (Hub)', description: '161,630 rows with images, 10 parquet shards', available: !offline, detail: hubDetail },
-    { id: 'hub:25M_full', label: 'MedTrinity-25M full (Hub)', description: 'captions parquet + 25M_accessible/*.tar.zst images (very large)', available: !offline, detail: hubDetail },
-  ];
+  return DATA_SOURCES.map((e) => (e.hub ? { id: e.id, label: e.label, description: e.description, available: !offline, detail: hubDetail } : { id: e.id, label: e.label, description: e.description, available: true }));
 }

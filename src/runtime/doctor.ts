@@ -8,6 +8,7 @@ import { MedtuneError } from '../core/errors.js';
 import { MIN_PYTHON, findPython } from './python.js';
 import { locateVenv } from './venv.js';
 import { canonicalName } from '../core/requirements.js';
+import { probeGpus } from './gpu-monitor.js';
 import { cacheRoot } from './paths.js';
 import { helperEnv } from './helpers.js';
 import type { Workspace } from './workspace.js';
@@ -43,22 +44,11 @@ export async function freeBytes(path: string): Promise<number | null> {
   }
 }
 
-/** One-shot GPU listing; the live monitor lives in gpu-monitor.ts. */
+/** One-shot GPU listing through the monitor's careful nvidia-smi parser (field fallbacks, [N/A] cells, quoting). */
 export async function listGpus(env: NodeJS.ProcessEnv = process.env): Promise<{ gpus: GpuInfo[]; reason?: string }> {
-  const smi = env.MEDTUNE_NVIDIA_SMI || 'nvidia-smi';
-  try {
-    const r = await execa(smi, ['--query-gpu=index,name,memory.total', '--format=csv,noheader,nounits'], { timeout: 15_000, reject: false });
-    if (r.exitCode === undefined) return { gpus: [], reason: `${smi} not found on PATH` };
-    if (r.exitCode !== 0) return { gpus: [], reason: `${smi} failed: ${String(r.stderr || r.stdout).trim().split('\n')[0]}` };
-    const gpus = String(r.stdout).trim().split('\n').filter(Boolean).map((line) => {
-      const [index, name, mem] = line.split(',').map((s) => s.trim());
-      const m = Number(mem);
-      return { index: Number(index), name: name ?? '?', memoryTotalMiB: Number.isFinite(m) ? m : null };
-    });
-    return { gpus };
-  } catch {
-    return { gpus: [], reason: `${smi} not found on PATH` };
-  }
+  const probe = await probeGpus(env);
+  if (!probe.ok) return { gpus: [], reason: probe.reason };
+  return { gpus: probe.sample.gpus.map((g) => ({ index: g.index, name: g.name ?? '?', memoryTotalMiB: g.memoryTotalMiB })) };
 }
 
 export async function runDoctor(ws: Workspace, env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {

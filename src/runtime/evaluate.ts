@@ -4,8 +4,8 @@
  * per-sample scores on top. Everything lands in <run|export>/evals/<time>[-base]/: the YAML, the logs,
  * LLaMA-Factory's predict_results.json and generated_predictions.jsonl, and eval.json (written last, atomically).
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { execa } from 'execa';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
@@ -19,10 +19,13 @@ import {
   type EvalSample,
   type SampleScores,
 } from '../core/evalreport.js';
-import { parseConsole } from '../core/stderr.js';
+import { parseConsole } from '../core/console.js';
+import { templateOf } from '../core/families.js';
+import { compactTimestamp } from '../core/format.js';
 import { commandLine, parseOverride, toYaml } from '../core/trainconfig.js';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
 import { readDatasetInfo } from './datasets.js';
+import { tailLines } from './files.js';
 import { helperEnv, runHelper } from './helpers.js';
 import { defaultEvalDataset, readDatasetRows, resolveModel, summary, type ModelSpec, type ModelTarget, type Progress } from './infer.js';
 import type { Venv } from './venv.js';
@@ -61,21 +64,14 @@ export interface EvalResult {
   report: EvalReport;
 }
 
-function stamp(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-}
-
-async function tailLines(file: string, n: number): Promise<string[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text.split(/[\r\n]+/).filter((l) => l.trim()).slice(-n);
-}
+const stamp = compactTimestamp;
 
 /** The settings the target was trained with, so the eval sees images and prompts as training did. */
 function trainSettings(t: ModelTarget): { template: string; cutoffLen: number; imageMaxPixels?: number; imageMinPixels?: number } {
   const c = t.train ?? {};
   const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
   return {
-    template: typeof c.template === 'string' ? c.template : 'qwen2_vl',
+    template: templateOf(c),
     cutoffLen: num(c.cutoff_len) ?? 2048,
     imageMaxPixels: num(c.image_max_pixels),
     imageMinPixels: num(c.image_min_pixels),
@@ -141,22 +137,15 @@ export async function evaluate(ws: Workspace, venv: Venv, req: EvalRequest, onPr
   await writeFileAtomic(files.yaml, toYaml(config, `written by medtune: ${doing} on ${dataset}\n  ${line}`));
 
   onProgress('starting', 0, null, 'llamafactory-cli (imports take a few seconds)');
-  const out = openSync(files.stdout, 'a');
-  const err = openSync(files.stderr, 'a');
-  const child = spawn(command[0]!, command.slice(1), { cwd: ws.root, env: { ...helperEnv(venv), ...env }, stdio: ['ignore', out, err] });
-  closeSync(out);
-  closeSync(err);
-  const onAbort = () => child.kill('SIGTERM');
-  signal?.addEventListener('abort', onAbort, { once: true });
   const poll = setInterval(() => {
     void predictProgress(dir).then((p) => p && onProgress(p.phase, p.done, p.total));
   }, 500);
-  const code = await new Promise<number | null>((res) => {
-    child.on('exit', (c) => res(c));
-    child.on('error', () => res(127));
-  });
-  clearInterval(poll);
-  signal?.removeEventListener('abort', onAbort);
+  const r = await execa(command[0]!, command.slice(1), {
+    cwd: ws.root, env: { ...helperEnv(venv), ...env }, extendEnv: false, stdin: 'ignore',
+    stdout: { file: files.stdout, append: true }, stderr: { file: files.stderr, append: true },
+    cancelSignal: signal, forceKillAfterDelay: 5_000, reject: false,
+  }).finally(() => clearInterval(poll));
+  const code = r.exitCode ?? (r.failed && !r.isCanceled ? 127 : null);
   if (signal?.aborted) throw new MedtuneError({ doing, problem: 'cancelled', next: `partial logs in ${dir}`, code: 'CANCELLED' });
   if (code !== 0 || !existsSync(files.predictions) || !existsSync(files.results)) {
     throw new MedtuneError({

@@ -4,16 +4,18 @@
  * interrupted export never leaves something that looks like a model.
  */
 import { requireRoom, treeBytes } from './diskwatch.js';
-import { spawn } from 'node:child_process';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { execa } from 'execa';
 import { mkdir, readFile, rename, rm, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MedtuneError } from '../core/errors.js';
-import { parseConfigYaml, toYaml, commandLine, type TrainConfig } from '../core/trainconfig.js';
+import { templateOf } from '../core/families.js';
+import { parseConfigYaml, parseOverride, toYaml, commandLine, type TrainConfig } from '../core/trainconfig.js';
+import { isAdapterDir, tailLines, tailText } from './files.js';
 import { helperEnv } from './helpers.js';
 import { TEMPLATES_DIR } from './paths.js';
-import { readManifest, resolveRunDir } from './runstore.js';
+import { readManifest, resolveRunDir } from './manifest.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 
@@ -36,10 +38,6 @@ export interface ExportResult {
   files: string[];
 }
 
-function hasAdapter(dir: string): boolean {
-  return existsSync(join(dir, 'adapter_config.json')) && (existsSync(join(dir, 'adapter_model.safetensors')) || existsSync(join(dir, 'adapter_model.bin')));
-}
-
 /** Phases of an export as its log shows them. */
 export function exportPhase(line: string): string | null {
   if (/Loading checkpoint shards|loading weights file|Instantiating/i.test(line)) return 'loading base model';
@@ -49,12 +47,16 @@ export function exportPhase(line: string): string | null {
   return null;
 }
 
-export async function exportRun(ws: Workspace, venv: Venv, req: ExportRequest, onPhase: (phase: string) => void = () => {}): Promise<ExportResult> {
+/**
+ * `signal` cancels: the exporter gets SIGTERM (then SIGKILL after 5 s) and the pending folder is removed, so a
+ * cancelled merge leaves nothing behind.
+ */
+export async function exportRun(ws: Workspace, venv: Venv, req: ExportRequest, onPhase: (phase: string) => void = () => {}, signal?: AbortSignal): Promise<ExportResult> {
   const runDir = await resolveRunDir(ws, req.run);
   const m = await readManifest(runDir);
   if (!m) throw new MedtuneError({ doing: `exporting ${req.run}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
   const adapter = req.checkpoint !== undefined ? join(m.outputDir, `checkpoint-${req.checkpoint}`) : m.outputDir;
-  if (!hasAdapter(adapter)) {
+  if (!isAdapterDir(adapter)) {
     const ckpts = (await readdir(m.outputDir).catch(() => [] as string[])).filter((e) => /^checkpoint-\d+$/.test(e));
     throw new MedtuneError({
       doing: `exporting run ${m.id}`,
@@ -83,41 +85,49 @@ export async function exportRun(ws: Workspace, venv: Venv, req: ExportRequest, o
     ...parseConfigYaml(await readFile(templateFile, 'utf8'), templateFile),
     model_name_or_path: m.model,
     adapter_name_or_path: adapter,
-    template: trainCfg.template ?? 'qwen2_vl',
+    template: templateOf(trainCfg),
     export_dir: dir,
   };
   for (const o of req.overrides ?? []) {
-    const i = o.indexOf('=');
-    if (i > 0) config[o.slice(0, i)] = parseYaml(o.slice(i + 1)) as TrainConfig[string];
+    const [k, v] = parseOverride(o);
+    config[k] = v;
   }
   const yamlFile = join(pending, 'export.yaml');
   const command = [join(venv.bin, 'llamafactory-cli'), 'export', yamlFile];
   const env = { HF_HUB_OFFLINE: '1', PYTHONUNBUFFERED: '1' };
   const log = join(runDir, `export-${name}.log`);
-  const fd = openSync(log, 'a');
   const started = Date.now();
   // LLaMA-Factory writes into export_dir itself; point it at the pending folder and rename afterwards.
   await writeFile(yamlFile, toYaml({ ...config, export_dir: pending }, `written by medtune: merge of run ${m.id}`));
-  const child = spawn(command[0]!, command.slice(1), { cwd: ws.root, env: { ...helperEnv(venv), ...env }, stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  const poll = setInterval(async () => {
-    const text = await readFile(log, 'utf8').catch(() => '');
-    const lines = text.split(/[\r\n]+/).reverse();
-    for (const l of lines) {
-      const p = exportPhase(l);
-      if (p) {
-        onPhase(p);
-        break;
+  const poll = setInterval(() => {
+    void tailText(log, 16 * 1024).then((text) => {
+      for (const l of text.split(/[\r\n]+/).reverse()) {
+        const p = exportPhase(l);
+        if (p) {
+          onPhase(p);
+          break;
+        }
       }
-    }
+    });
   }, 500);
-  const code = await new Promise<number | null>((res) => {
-    child.on('exit', (c) => res(c));
-    child.on('error', () => res(127));
-  });
-  clearInterval(poll);
+  const r = await execa(command[0]!, command.slice(1), {
+    cwd: ws.root,
+    env: { ...helperEnv(venv), ...env },
+    extendEnv: false,
+    stdin: 'ignore',
+    stdout: { file: log, append: true },
+    stderr: { file: log, append: true },
+    cancelSignal: signal,
+    forceKillAfterDelay: 5_000,
+    reject: false,
+  }).finally(() => clearInterval(poll));
+  if (r.isCanceled) {
+    await rm(pending, { recursive: true, force: true });
+    throw new MedtuneError({ doing: `exporting run ${m.id}`, problem: 'cancelled', next: `nothing was written to ${dir}; export again when ready`, code: 'CANCELLED' });
+  }
+  const code = r.exitCode ?? (r.failed ? 127 : 0);
   if (code !== 0) {
-    const tail = (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').slice(-12);
+    const tail = await tailLines(log, 12);
     await rm(pending, { recursive: true, force: true });
     throw new MedtuneError({
       doing: `exporting run ${m.id}`,

@@ -28,9 +28,10 @@ import { answerModality, labelModality } from '../core/modality.js';
 import type { TrainConfig } from '../core/trainconfig.js';
 import { writeJsonAtomic } from './atomic.js';
 import { readDatasetInfo } from './datasets.js';
+import { isAdapterDir, isModelDir } from './files.js';
 import { runHelper } from './helpers.js';
 import { resolveImages, type ScanOptions } from './scans.js';
-import { listRunIds, readManifest, resolveRunDir } from './runstore.js';
+import { listRunIds, readManifest, resolveRunDir } from './manifest.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 
@@ -57,8 +58,6 @@ export interface ModelTarget {
 
 export type Progress = (phase: string, done: number, total: number | null, message?: string) => void;
 
-const isModelDir = (d: string) => existsSync(join(d, 'config.json'));
-const isAdapterDir = (d: string) => existsSync(join(d, 'adapter_config.json')) && (existsSync(join(d, 'adapter_model.safetensors')) || existsSync(join(d, 'adapter_model.bin')));
 
 async function readYaml(file: string): Promise<TrainConfig | null> {
   try {
@@ -126,7 +125,9 @@ export async function resolveModel(ws: Workspace, ref: string | ModelSpec, opts:
   const path = isAbsolute(ref) ? ref : resolve(ref);
   if (existsSync(path) && (ref.includes('/') || ref.startsWith('.'))) {
     if (isModelDir(path)) {
-      if (dirname(path) === ws.exportsDir) return fromExport(path, ref);
+      // An export is known by its export.yaml wherever it lies (moved, copied, reached through a symlink), so
+      // its run's held-out split and train settings are found too.
+      if (dirname(path) === ws.exportsDir || existsSync(join(path, 'export.yaml'))) return fromExport(path, ref);
       return { kind: 'model', ref, label: `model ${basename(path)}`, modelDir: path, adapterDir: null, baseDir: path, runDir: null, exportDir: null, train: null };
     }
     const runDir = isAdapterDir(path) ? runDirOfAdapter(path) : null;

@@ -12,8 +12,8 @@ import { TERMINAL_STATUSES } from '../core/run.js';
 import { decodeTrainerLine } from '../core/trainerlog.js';
 import { isAlive } from './proctree.js';
 import { readHeadTail } from './follow.js';
-import { listCheckpoints } from './rundir.js';
-import { readManifest, updateManifest } from './runstore.js';
+import { listCheckpoints } from './runreader.js';
+import { readManifest, updateManifest } from './manifest.js';
 
 let bootIdCache: string | undefined;
 

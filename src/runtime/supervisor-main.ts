@@ -2,7 +2,7 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { supervise } from './supervisor.js';
-import { updateManifest } from './runstore.js';
+import { updateManifest } from './manifest.js';
 import { procIdentity } from './reconcile.js';
 
 const [runDir, flag, resumeFrom] = process.argv.slice(2);

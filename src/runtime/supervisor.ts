@@ -5,15 +5,14 @@
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, existsSync, statSync, appendFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { Attempt, FailureCause, RunManifest } from '../core/run.js';
-import { shouldRetryLaunch } from '../core/run.js';
+import { attemptBanner, shouldRetryLaunch, type Attempt, type FailureCause, type RunManifest } from '../core/run.js';
 import { diagnoseFailure } from '../core/diagnose.js';
 import { resumableCheckpoint, savesOnlyModel } from './checkpoints.js';
-import { latestCompleteCheckpoint } from './rundir.js';
-import { readManifest, runPaths, updateManifest, type RunPaths } from './runstore.js';
+import { tailText } from './files.js';
+import { latestCompleteCheckpoint } from './runreader.js';
+import { readManifest, runPaths, updateManifest, type RunPaths } from './manifest.js';
 import { readSettings } from './settings.js';
 import { workspaceAt } from './workspace.js';
 import { procIdentity } from './reconcile.js';
@@ -32,23 +31,6 @@ function identityFields(pid: number | undefined): Pick<Attempt, 'bootId' | 'supe
   };
 }
 
-async function tailOf(file: string, bytes = 64 * 1024): Promise<string> {
-  try {
-    const fh = await open(file, 'r');
-    try {
-      const { size } = await fh.stat();
-      const start = Math.max(0, size - bytes);
-      const buf = Buffer.alloc(size - start);
-      await fh.read(buf, 0, buf.length, start);
-      return buf.toString('utf8');
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    return '';
-  }
-}
-
 function log(paths: RunPaths, message: string): void {
   appendFileSync(paths.supervisorLog, `[${new Date().toISOString()}] ${message}\n`);
 }
@@ -59,8 +41,7 @@ const RETRYABLE = new Set(['HOST_OOM', 'KILLED', 'NCCL', 'NATIVE_CRASH', 'ABORTE
 async function runAttempt(paths: RunPaths, m: RunManifest, resumeFrom: string | undefined, launchRetry = false): Promise<{ exitCode: number | null; signal: string | null; seconds: number; logged: boolean }> {
   const n = m.attempts.length + 1;
   const started = Date.now();
-  const retryNote = launchRetry ? ` (automatic retry: attempt ${n - 1} failed at launch and left nothing behind)` : '';
-  const banner = `\n===== medtune attempt ${n} started ${new Date().toISOString()}${resumeFrom ? ` (resuming from ${resumeFrom})` : ''}${retryNote} =====\n`;
+  const banner = attemptBanner(n, new Date().toISOString(), resumeFrom, launchRetry ? `automatic retry: attempt ${n - 1} failed at launch and left nothing behind` : undefined);
   appendFileSync(paths.stdout, banner);
   appendFileSync(paths.stderr, banner);
   const out = openSync(paths.stdout, 'a');
@@ -171,16 +152,16 @@ export async function supervise(runDir: string, firstResumeFrom?: string): Promi
       status = 'completed';
     } else {
       status = 'failed';
-      const stderrTail = await tailOf(paths.stderr);
+      const stderrTail = await tailText(paths.stderr);
       cause = diagnoseFailure({
         exitCode,
         signal,
-        stdoutTail: await tailOf(paths.stdout),
+        stdoutTail: await tailText(paths.stdout),
         stderrTail,
       }) ?? { code: 'UNKNOWN', summary: `llamafactory-cli ended with code ${exitCode} (signal ${signal ?? 'none'})`, next: `read ${paths.stderr}; \`medtune resume\` continues from the last checkpoint` };
     }
     // A CUDA OOM names the next smaller setting that fits the card (core/vram.ts).
-    if (cause?.code === 'CUDA_OOM') cause = await withOomAdvice(cause, after, await tailOf(paths.stderr));
+    if (cause?.code === 'CUDA_OOM') cause = await withOomAdvice(cause, after, await tailText(paths.stderr));
     const next = await updateManifest(runDir, (cur) => {
       const a = cur.attempts[cur.attempts.length - 1]!;
       a.endedAt = new Date().toISOString();

@@ -9,6 +9,8 @@ export interface Workspace {
   modelsDir: string;
   runsDir: string;
   exportsDir: string;
+  /** Multi-step jobs (the demo), each supervised like a run: jobs/<id>/run.json + job.json. */
+  jobsDir: string;
 }
 
 export function workspaceAt(root: string): Workspace {
@@ -21,6 +23,7 @@ export function workspaceAt(root: string): Workspace {
     modelsDir: join(r, 'models'),
     runsDir: join(r, 'runs'),
     exportsDir: join(r, 'exports'),
+    jobsDir: join(r, 'jobs'),
   };
 }
 

@@ -146,6 +146,15 @@ export interface TrainPlan {
 
 export interface LaunchResult {
   runId: string;
+  /** The supervised job that started the run and goes on after it (the demo), when there is one. */
+  jobId?: string;
+}
+
+/** What the Train form starts from: medtune.yaml's choices, else the profile that fits this machine's GPUs. */
+export interface TrainDefaults {
+  model: string;
+  datasets: string[];
+  profile: string;
 }
 
 export interface LogTail {
@@ -232,6 +241,8 @@ export interface WorkspaceSource {
   startTrain(params: TrainParams): Promise<LaunchResult>;
   stopRun(id: string, opts: StopOptions): Promise<void>;
   resumeRun(id: string): Promise<LaunchResult>;
+  /** The form's starting choices, decided as `medtune train` decides them. */
+  trainDefaults(): Promise<TrainDefaults>;
   /** Pre-flight: YAML and command preview, LLaMA-Factory's parser, dataset check, VRAM and disk estimate. */
   planTrain(params: TrainParams, onProgress: OnProgress, signal?: AbortSignal): Promise<TrainPlan>;
   listProfiles(): Promise<ProfileSummary[]>;
@@ -249,7 +260,10 @@ export interface WorkspaceSource {
 
   compare(req: CompareRequest, onProgress: OnProgress, signal?: AbortSignal): Promise<CompareResult>;
 
-  /** Prepares the demo sample set, builds the tiny model and launches a short run on it. */
+  /**
+   * Starts the demo as a supervised job (sample data, tiny model, a run, then export, verification and a
+   * learning check, which go on after the TUI quits); resolves once its training run exists.
+   */
   runDemo(onProgress: OnProgress, signal?: AbortSignal): Promise<LaunchResult>;
 
   /** Lets go of watchers and timers; called once when the TUI closes. */

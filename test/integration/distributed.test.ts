@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readManifest } from '../../src/runtime/runstore.js';
+import { readManifest } from '../../src/runtime/manifest.js';
 import { descendants, isAlive } from '../../src/runtime/proctree.js';
 import { DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 

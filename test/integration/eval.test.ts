@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_TRAIN } from '../../src/cli/commands/demo.js';
+import { DEMO_TRAIN } from '../../src/app/demo.js';
 import { labelModality } from '../../src/core/modality.js';
 import { learningCheck, LEARNING_TARGET, type LearningCheck } from '../../src/runtime/evaluate.js';
 import { ask } from '../../src/runtime/infer.js';

@@ -7,7 +7,7 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readManifest } from '../../src/runtime/runstore.js';
+import { readManifest } from '../../src/runtime/manifest.js';
 import { isAlive } from '../../src/runtime/proctree.js';
 import { DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diagnoseFailure } from '../../src/core/diagnose.js';
 import type { RunManifest } from '../../src/core/run.js';
 import { PACKAGE_ROOT } from '../../src/runtime/paths.js';
-import { planRun } from '../../src/runtime/runs.js';
+import { planRun } from '../../src/runtime/runcontrol.js';
 import { requireVenv, type Venv } from '../../src/runtime/venv.js';
 import { withOomAdvice } from '../../src/runtime/vramcheck.js';
 import { workspaceAt, type Workspace } from '../../src/runtime/workspace.js';
@@ -54,11 +54,11 @@ describe('faults: GPU memory', () => {
     const fit = await planRun(ws, venv, { model: modelDir, datasets: ['d'], profile: 'gpu-80g' });
     expect(fit.vram?.peakGiB).toBeGreaterThan(60);
     expect(fit.vram?.peakGiB).toBeLessThan(81559 / 1024);
-    expect(fit.warnings.filter((w) => /estimated GPU memory/.test(w))).toEqual([]);
+    expect(fit.findings.filter((f) => f.code === 'VRAM_TOO_SMALL')).toEqual([]);
 
     const big = await planRun(ws, venv, { model: modelDir, datasets: ['d'], profile: 'gpu-80g', overrides: ['per_device_train_batch_size=32'] });
     expect(big.vram!.peakGiB).toBeGreaterThan(80);
-    const w = big.warnings.find((x) => /estimated GPU memory/.test(x));
+    const w = big.findings.find((f) => f.code === 'VRAM_TOO_SMALL')?.message;
     expect(w).toMatch(/more than this 80 GiB card holds/);
     expect(w).toMatch(/--set per_device_train_batch_size=16 --set gradient_accumulation_steps=2/);
   }, 120_000);

@@ -9,6 +9,9 @@ import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 
+/** The busy-GPU findings of a `train --dry-run --json`, as their messages. */
+const busy = (stdout: string): string[] => lastJson<{ findings: { code: string; message: string }[] }>(stdout).findings.filter((f) => f.code === 'GPU_BUSY').map((f) => f.message);
+
 const GPU_FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'gpu');
 
 describe('faults: two writers', () => {
@@ -71,13 +74,13 @@ describe('faults: two writers', () => {
     const run = (gpus: string) => execa(process.execPath, [BIN, '-w', t.ws.root, 'train', '--dataset', DATASET, '--model', t.modelDir, '--profile', 'cpu', '--gpus', gpus, '--dry-run', '--json'], { reject: false, env });
     const one = await run('1');
     expect(one.exitCode, one.stderr.slice(-1500)).toBe(0);
-    const warnings = lastJson<{ warnings: string[] }>(one.stdout).warnings.filter((w) => /already busy/.test(w));
+    const warnings = busy(one.stdout);
     // apps-load-1.csv: pid 704 (python3) holds 4202 MiB on GPU 1, pid 703 3178 MiB on GPU 0.
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^GPU 1 is already busy: pid 704 \S+.*holding 4\.1 GiB/);
     const byUuid = await run('GPU-6c6d2b6e-9078-1312-0b80-87c682177c9e');
-    expect(lastJson<{ warnings: string[] }>(byUuid.stdout).warnings.filter((w) => /already busy/.test(w))).toEqual([expect.stringMatching(/^GPU 0 is already busy: pid 703 /) as unknown as string]);
+    expect(busy(byUuid.stdout)).toEqual([expect.stringMatching(/^GPU 0 is already busy: pid 703 /) as unknown as string]);
     const idle = await execa(process.execPath, [BIN, '-w', t.ws.root, 'train', '--dataset', DATASET, '--model', t.modelDir, '--profile', 'cpu', '--gpus', '0', '--dry-run', '--json'], { reject: false, env: { ...env, MEDTUNE_REPLAY_APPS: 'apps-idle.csv' } });
-    expect(lastJson<{ warnings: string[] }>(idle.stdout).warnings.filter((w) => /already busy/.test(w))).toEqual([]);
+    expect(busy(idle.stdout)).toEqual([]);
   }, 300_000);
 });

@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readManifest } from '../../src/runtime/runstore.js';
+import { readManifest } from '../../src/runtime/manifest.js';
 import { BIN, DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 
 // Only the trainer (llamafactory-cli) crashes, not medtune's own Python helpers (the preflight check).

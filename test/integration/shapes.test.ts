@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readRunDir, readRunRecords, streamRunRecords } from '../../src/runtime/rundir.js';
+import { readRunDir, readRunRecords, streamRunRecords } from '../../src/runtime/runreader.js';
 import { outputDirWriterAlive, readTrainerLogTail } from '../../src/runtime/trainerlogfile.js';
 import { parseTrainerLog } from '../../src/core/trainerlog.js';
 import type { TrainerRecord } from '../../src/core/run.js';

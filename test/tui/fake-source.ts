@@ -5,6 +5,7 @@ import { summarizeRecords } from '../../src/core/trainersummary.js';
 import type { GpuReading } from '../../src/core/gpu.js';
 import type { GpuMonitorState } from '../../src/runtime/gpu-monitor.js';
 import type {
+  TrainDefaults,
   CompareRequest, CompareResult, DataSource, DatasetCheck, DatasetPreview, DatasetSummary, ExportRequest,
   ExportResult, ExportSummary, LaunchResult, LogTail, ModelSummary, OnProgress, PrepareRequest, PreviewRequest,
   ProfileSummary, StopOptions, TrainParams, TrainPlan, WorkspaceInfo, WorkspaceSource,
@@ -179,6 +180,11 @@ export class FakeSource implements WorkspaceSource {
     this.record('planTrain', params);
     await this.waitGate(onProgress, 'checking');
     return this.plan;
+  }
+  /** Like the real source without medtune.yaml on a machine without a GPU. */
+  trainDefaultsValue: TrainDefaults = { model: 'tiny-qwen2-vl', datasets: [], profile: 'cpu' };
+  async trainDefaults(): Promise<TrainDefaults> {
+    return this.trainDefaultsValue;
   }
   async listProfiles() {
     return this.profiles;

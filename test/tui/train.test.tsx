@@ -162,3 +162,13 @@ it('scrolls a long YAML with page keys', async () => {
   await tui.press(KEY.pageUp);
   await tui.waitFor('key_0: 0');
 });
+
+it("starts from the same defaults as `medtune train` (medtune.yaml, the GPU's profile), not the first of each list", async () => {
+  const src = workspace();
+  src.trainDefaultsValue = { model: '/ws/models/Qwen2-VL-2B-Instruct', datasets: ['mt-ct'], profile: 'lora-1gpu' };
+  tui = await openTrain(src);
+  const s = await tui.waitFor(/profile\s+‹ lora-1gpu ›/);
+  expect(s).toMatch(/model\s+‹ Qwen2-VL-2B-Instruc… \/ws\/models\/Qwen2-VL-2B-Instruct/);
+  expect(s).toMatch(/datasets\s+‹ mt-ct ›/);
+  expect(s).toMatch(/cutoff length\s+2048/);
+});

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { pickProfile, Profiles } from '../../src/core/trainconfig.js';
+import { chooseProfile, Profiles } from '../../src/core/trainconfig.js';
 import { TEMPLATES_DIR } from '../../src/runtime/paths.js';
 
 const profiles = Profiles.parse(parse(readFileSync(join(TEMPLATES_DIR, 'profiles.yaml'), 'utf8')));
@@ -23,7 +23,7 @@ describe('templates/profiles.yaml', () => {
   });
 });
 
-describe('pickProfile (`--profile auto`) by the memory nvidia-smi reports', () => {
+describe('chooseProfile (`--profile auto` and the default) by the memory nvidia-smi reports', () => {
   it.each([
     ['no GPU', [], 'cpu'],
     ['a 12 GB card (smaller than every profile)', [12288], 'gpu-16g'],
@@ -35,6 +35,6 @@ describe('pickProfile (`--profile auto`) by the memory nvidia-smi reports', () =
     ['H200 141 GB', [143771], 'gpu-140g'],
     ['a mixed host: the smallest card decides', [143771, 24564], 'gpu-24g'],
   ])('%s -> %s', (_what, mib, want) => {
-    expect(pickProfile(profiles, mib as number[])).toBe(want);
+    expect(chooseProfile(profiles, (mib as number[]).map((m) => m / 1024))).toBe(want);
   });
 });

@@ -1,13 +1,10 @@
 import type { Command } from 'commander';
-import { action } from '../command.js';
-import { requireVenv } from '../../runtime/venv.js';
-import { ask } from '../../runtime/infer.js';
+import { action, collect } from '../command.js';
+import { ask } from '../../app/index.js';
 import { positive } from './eval.js';
 import { addScanOptions, scanOptions } from '../scanopts.js';
 
 export const order = 52;
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function register(program: Command): void {
   const cmd = program
@@ -24,19 +21,17 @@ export function register(program: Command): void {
   addScanOptions(cmd)
     .action(action(async (ctx, model: string, words: string[], opts: { image: string[]; maxNewTokens: number; window?: string; slices?: string; server?: string | false; apiKey?: string }) => {
       const r = ctx.reporter;
-      const venv = await requireVenv();
       let streamed = false;
-      const result = await ask(ctx.workspace, venv, {
+      const result = await ask(ctx.app, {
         model, images: opts.image, question: words.join(' '), maxNewTokens: opts.maxNewTokens, scan: scanOptions(opts),
         server: opts.server === false ? 'never' : opts.server ? { url: opts.server, apiKey: opts.apiKey ?? process.env.MEDTUNE_API_KEY } : 'auto',
-        onProgress: (phase, done, total, message) => {
-          if (!streamed) r.progress(phase, done, total, message);
-        },
         onToken: ctx.json ? undefined : (text) => {
           if (!streamed) r.done();
           streamed = true;
           process.stdout.write(text);
         },
+      }, (e) => {
+        if (!streamed) r.progress(e.phase, e.done, e.total, e.message);
       });
       if (ctx.json) {
         r.result(result);

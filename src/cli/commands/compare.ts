@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { action } from '../command.js';
-import { requireVenv } from '../../runtime/venv.js';
-import { compareModels } from '../../runtime/infer.js';
+import { action, progressTo } from '../command.js';
+import { compare } from '../../app/index.js';
 import { formatCompareLines } from '../../core/evalreport.js';
 import { positive } from './eval.js';
 import { addScanOptions, scanOptions } from '../scanopts.js';
@@ -23,10 +22,9 @@ export function register(program: Command): void {
   addScanOptions(cmd)
     .action(action(async (ctx, opts: { tuned: string; base?: string; images?: string[]; prompt?: string; dataset?: string; limit: number; maxNewTokens: number; window?: string; slices?: string }) => {
       const r = ctx.reporter;
-      const venv = await requireVenv();
-      const report = await compareModels(ctx.workspace, venv, {
+      const report = await compare(ctx.app, {
         base: opts.base, tuned: opts.tuned, images: opts.images, prompt: opts.prompt, dataset: opts.dataset, limit: opts.limit, maxNewTokens: opts.maxNewTokens, scan: scanOptions(opts),
-      }, (phase, done, total, message) => r.progress(phase, done, total, message));
+      }, progressTo(r));
       r.step(`${report.items.length} questions answered by both models in ${report.seconds} s on ${report.device}`);
       const width = Math.max(60, Math.min(process.stdout.columns ?? 100, 160));
       r.result(report, [...formatCompareLines({ baseLabel: report.base.label, tunedLabel: report.tuned.label, items: report.items, metrics: report.metrics, proof: report.proof }, width), `  saved: ${report.file}`]);

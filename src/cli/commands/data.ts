@@ -1,8 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { action } from '../command.js';
-import { requireVenv } from '../../runtime/venv.js';
-import { checkDataset, listDatasets, prepareDataset, previewDataset, type PrepareOptions } from '../../runtime/datasets.js';
-import { LANGS, MODALITIES, checkSummaryLines, defaultDatasetName, formatCounts, mergeHistograms, prepareSummaryLines, type Lang } from '../../core/dataset.js';
+import { action, progressTo } from '../command.js';
+import { check, datasets, prepareData, preview } from '../../app/index.js';
+import type { PrepareOptions } from '../../runtime/datasets.js';
+import { LANGS, MODALITIES, checkSummaryLines, formatCounts, mergeHistograms, prepareSummaryLines, type Lang } from '../../core/dataset.js';
 
 export const order = 20;
 
@@ -54,12 +54,10 @@ export function register(program: Command): void {
     .option('--min-free-gib <n>', 'GiB to leave free on the disk; the space needed is estimated and checked before starting (default 1)', Number)
     .option('--json', 'print the result as JSON')
     .action(action(async (ctx, opts: PrepareFlags) => {
-      const name = opts.name ?? defaultDatasetName(opts.source);
-      const venv = await requireVenv();
       const r = ctx.reporter;
-      const result = await prepareDataset(ctx.workspace, venv, {
+      const result = await prepareData(ctx.app, {
         source: opts.source,
-        name,
+        name: opts.name,
         limit: opts.limit,
         valRatio: opts.valRatio,
         modality: opts.modality,
@@ -72,7 +70,7 @@ export function register(program: Command): void {
         slices: opts.slices,
         minFreeGib: opts.minFreeGib,
         onLog: (m) => r.info(m),
-      }, (p) => r.progress(p.phase, p.done, p.total, p.message));
+      }, progressTo(r));
       r.result(result, prepareSummaryLines(result));
     }));
 
@@ -81,7 +79,7 @@ export function register(program: Command): void {
     .description('datasets registered in data/dataset_info.json, with row counts and modalities')
     .option('--json', 'print the list as JSON')
     .action(action(async (ctx) => {
-      const list = await listDatasets(ctx.workspace);
+      const list = await datasets(ctx.app);
       const lines = list.length
         ? list.map((d) => `${d.registered ? ' ' : '!'} ${d.entry.padEnd(28)} ${String(d.rows ?? '?').padStart(7)} rows  ${clip(formatCounts(d.modalities), 60).padEnd(60)}  ${d.source ?? d.file ?? ''}`)
         : ['No datasets yet. Prepare one: medtune data prepare --source sample'];
@@ -96,7 +94,7 @@ export function register(program: Command): void {
     .option('--offset <n>', 'first row to show (0-based)', int(0), 0)
     .option('--json', 'print the preview as JSON')
     .action(action(async (ctx, name: string, opts: { limit: number; offset: number }) => {
-      const p = await previewDataset(ctx.workspace, name, { limit: opts.limit, offset: opts.offset });
+      const p = await preview(ctx.app, name, { limit: opts.limit, offset: opts.offset });
       const m = p.manifest;
       const lines = [`${p.entry}: ${p.total} rows in data/${p.file}${m ? ` (from ${m.source.spec}, ${m.created_at})` : ''}`];
       if (m) {
@@ -118,9 +116,8 @@ export function register(program: Command): void {
     .description('LLaMA-Factory\'s row checks over <name> and <name>_val: roles, message count, placeholders = images, images exist and decode')
     .option('--json', 'print the report as JSON')
     .action(action(async (ctx, name: string) => {
-      const venv = await requireVenv();
       const r = ctx.reporter;
-      const result = await checkDataset(ctx.workspace, venv, name, (p) => r.progress(p.phase, p.done, p.total, p.message));
+      const { result } = await check(ctx.app, name, progressTo(r));
       r.result(result, checkSummaryLines(result));
       return result.ok ? 0 : 1;
     }));

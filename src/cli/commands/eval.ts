@@ -1,15 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { action } from '../command.js';
-import { requireVenv } from '../../runtime/venv.js';
-import { evaluate } from '../../runtime/evaluate.js';
+import { action, collect, progressTo } from '../command.js';
+import { evaluateTarget } from '../../app/index.js';
 import { formatEvalLines } from '../../core/evalreport.js';
 import { MedtuneError } from '../../core/errors.js';
 import { BENCH_IDS, formatBenchReport } from '../../core/bench.js';
-import { BENCH_MAX_NEW_TOKENS, benchEval } from '../../app/bench.js';
+import { BENCH_MAX_NEW_TOKENS, benchEval } from '../../app/index.js';
 
 export const order = 50;
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function positive(v: string): number {
   const n = Number(v);
@@ -46,8 +43,6 @@ export function register(program: Command): void {
     .option('--json', 'print the report (metrics and per-sample answers) as JSON')
     .action(action(async (ctx, ref: string, opts: EvalFlags) => {
       const r = ctx.reporter;
-      const venv = await requireVenv();
-      const progress = (phase: string, done: number, total: number | null, message?: string) => r.progress(phase, done, total, message);
       if (!opts.bench && (opts.benchSource || opts.withBase)) {
         throw new MedtuneError({ doing: 'evaluating', problem: `${opts.benchSource ? '--bench-source' : '--with-base'} needs --bench`, next: `add --bench ${BENCH_IDS.join('|')}`, code: 'BAD_OPTION' });
       }
@@ -55,9 +50,9 @@ export function register(program: Command): void {
         throw new MedtuneError({ doing: 'evaluating', problem: '--bench evaluates on the benchmark\'s own test split, so --dataset has no place beside it', next: 'drop --dataset, or drop --bench to evaluate on a dataset', code: 'BAD_OPTION' });
       }
       if (opts.bench) {
-        const res = await benchEval(ctx.workspace, venv, {
+        const res = await benchEval(ctx.app, {
           target: ref, bench: opts.bench, sourceDir: opts.benchSource, base: opts.base, withBase: opts.withBase, limit: opts.limit, batchSize: opts.batchSize, maxNewTokens: opts.maxNewTokens, overrides: opts.set,
-        }, progress);
+        }, progressTo(r));
         const label = (t: { label: string; base: boolean }) => (t.base ? `base model of ${t.label}` : t.label);
         r.result(res, formatBenchReport({
           bench: res.bench, targetLabel: label(res.target), dir: res.dir, scores: res.splits[res.bench.split]!,
@@ -65,9 +60,9 @@ export function register(program: Command): void {
         }));
         return;
       }
-      const { dir, report } = await evaluate(ctx.workspace, venv, {
+      const { dir, report } = await evaluateTarget(ctx.app, {
         target: ref, base: opts.base, dataset: opts.dataset, limit: opts.limit, batchSize: opts.batchSize, maxNewTokens: opts.maxNewTokens, overrides: opts.set,
-      }, progress);
+      }, progressTo(r));
       r.step(`predictions in ${dir} (${report.seconds} s)`);
       const label = report.target.base ? `the base model of ${report.target.label}` : report.target.label;
       r.result({ dir, ...report }, formatEvalLines({ target: label, dataset: report.dataset, dir, metrics: report.metrics, samples: report.samples }));

@@ -1,12 +1,9 @@
 import type { Command } from 'commander';
-import { action } from '../command.js';
-import { requireVenv } from '../../runtime/venv.js';
-import { exportRun } from '../../runtime/exporter.js';
-import { verifyExport } from '../../runtime/verify.js';
+import { action, collect, progressTo } from '../command.js';
+import { exportAndVerify, startExportJob } from '../../app/index.js';
+import { reportJob } from '../jobview.js';
 
 export const order = 40;
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function register(program: Command): void {
   program
@@ -18,26 +15,38 @@ export function register(program: Command): void {
     .option('-s, --set <key=value>', 'override an export key, e.g. --set export_size=2 (repeatable)', collect)
     .option('--image <file>', 'image for the verification generation (default: one from the run\'s dataset)')
     .option('--no-verify', 'skip the verification')
+    .option('--eval', "then evaluate the export on its run's held-out split")
+    .option('--detach', 'run export (+ verify, + eval) as a supervised job and return at once; `medtune attach JOB` follows it')
     .option('--json', 'print the result as JSON')
-    .action(action(async (ctx, ref: string, opts: { checkpoint?: number; name?: string; set?: string[]; image?: string; verify: boolean }) => {
+    .action(action(async (ctx, ref: string, opts: { checkpoint?: number; name?: string; set?: string[]; image?: string; verify: boolean; eval?: boolean; detach?: boolean }) => {
       const r = ctx.reporter;
-      const venv = await requireVenv();
-      const started = Date.now();
-      const timer = setInterval(() => r.progress('export', 0, null, phase), 500);
-      let phase = 'starting llamafactory-cli export';
-      let result;
-      try {
-        result = await exportRun(ctx.workspace, venv, { run: ref, checkpoint: opts.checkpoint, name: opts.name, overrides: opts.set }, (p) => (phase = p));
-      } finally {
-        clearInterval(timer);
+      const request = { run: ref, checkpoint: opts.checkpoint, name: opts.name, overrides: opts.set, verify: opts.verify, image: opts.image };
+      if (opts.detach || opts.eval) {
+        const job = await startExportJob(ctx.app, { ...request, eval: opts.eval });
+        r.step(`export job ${job.id} started (detached: Ctrl-C leaves it running)`);
+        if (opts.detach) {
+          r.result({ job: job.id, dir: job.dir }, [`follow it: medtune attach ${job.id}`, `stop it:   medtune stop ${job.id}`]);
+          return;
+        }
+        return reportJob(job.dir, r);
       }
+      const started = Date.now();
+      const cancel = new AbortController();
+      const onSigint = () => cancel.abort();
+      process.once('SIGINT', onSigint);
+      let out;
+      try {
+        out = await exportAndVerify(ctx.app, request, progressTo(r, 'export: '), cancel.signal);
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
+      const result = out.export;
       r.step(`merged into ${result.dir} in ${result.seconds} s (${result.files.length} files)`);
-      if (!opts.verify) {
+      const verify = out.verify;
+      if (!verify) {
         r.result({ ...result, verify: null }, `✓ export at ${result.dir} (not verified)`);
         return;
       }
-      r.progress('verify', 0, null, 'loading the export with AutoProcessor and generating once');
-      const verify = await verifyExport({ workspace: ctx.workspace, venv, exportDir: result.dir, baseDir: result.base, image: opts.image });
       const seconds = Math.round((Date.now() - started) / 1000);
       const lines = [`${verify.ok ? '✓' : '✗'} export ${result.name}: ${verify.ok ? 'verified' : 'verification FAILED'} (${seconds} s)`];
       for (const c of verify.checks) lines.push(`  ${c.ok ? '✓' : '✗'} ${c.name}${c.detail ? `: ${c.detail}` : ''}`);

@@ -6,7 +6,7 @@ import { MedtuneError } from '../../core/errors.js';
 import { readTrainerLogSummary } from '../../runtime/trainerlogfile.js';
 import { decodeClockEventReasons, gib, peakReservedGiB, toSnapshotJson, type GpuProcessView, type GpuSample } from '../../core/gpu.js';
 import { processTreePids, readGpuSnapshot, visibleDevicesOf, type GpuMonitorOptions } from '../../runtime/gpu-monitor.js';
-import { readManifest, resolveRunDir } from '../../runtime/runstore.js';
+import { readManifest, resolveRunDir } from '../../runtime/manifest.js';
 import type { Workspace } from '../../runtime/workspace.js';
 import { action } from '../command.js';
 

@@ -1,14 +1,13 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../command.js';
-import { listRunIds, resolveRunDir } from '../../runtime/runstore.js';
-import { readRunDir, readRunRecords, streamRunRecords } from '../../runtime/rundir.js';
+import { findJobDir, listJobs, listRuns, resume, runDir, stop, stopJob } from '../../app/index.js';
+import { tailLines } from '../../runtime/files.js';
+import { readRunDir, readRunRecords, streamRunRecords } from '../../runtime/runreader.js';
 import { viewSummary } from '../../core/runview.js';
-import { requireVenv } from '../../runtime/venv.js';
-import { resumeRun, stopRun } from '../../runtime/runs.js';
 import { attachAndReport, bar, runLine, runSummary } from '../runview.js';
+import { reportJob } from '../jobview.js';
 import { listServers } from '../../runtime/serve.js';
 import { serverLine } from '../serverview.js';
 
@@ -17,13 +16,18 @@ export const order = 31;
 export function register(program: Command): void {
   program
     .command('runs')
-    .description('list the runs of this workspace')
+    .description('list the runs of this workspace (and its jobs, such as the demo, in the text view)')
     .option('--json', 'print as JSON')
     .action(action(async (ctx) => {
-      const views = await Promise.all((await listRunIds(ctx.workspace)).map((id) => readRunDir(join(ctx.workspace.runsDir, id))));
+      const views = await listRuns(ctx.app);
       const lines = views.length
         ? views.map((v) => `${v.id.padEnd(40)} ${v.status.padEnd(10)} ${bar(v, 12)} ${runLine(v)}${v.cause ? `  ✗ ${v.cause.summary}` : ''}`)
         : ['no runs yet: `medtune demo`, or `medtune train --dataset NAME`'];
+      for (const j of await listJobs(ctx.app)) {
+        const i = j.steps.findIndex((st) => st.status === 'running' || st.status === 'failed');
+        const where = i >= 0 ? `step ${i + 1}/${j.steps.length} ${j.steps[i]!.name}` : `${j.steps.length} steps`;
+        lines.push(`job ${j.id.padEnd(36)} ${j.status.padEnd(10)} ${where}${j.error ? `  ✗ ${j.error.problem}` : ''}`);
+      }
       const servers = await listServers(ctx.workspace);
       if (servers.length) lines.push('', 'model servers (`medtune serve`):', ...servers.map(serverLine));
       ctx.reporter.result(views.map(viewSummary), lines);
@@ -38,7 +42,7 @@ export function register(program: Command): void {
     .option('--limit <n>', 'how many records --records includes', (v) => Number(v), 1000)
     .option('--ndjson', 'print every trainer_log record as written, one JSON object a line (for piping)')
     .action(action(async (ctx, ref: string, opts: { records?: boolean; limit: number; ndjson?: boolean }) => {
-      const dir = existsSync(ref) ? ref : await resolveRunDir(ctx.workspace, ref);
+      const dir = existsSync(ref) ? ref : await runDir(ctx.app, ref);
       if (opts.ndjson) {
         await streamRunRecords(dir, (r) => process.stdout.write(`${JSON.stringify(r)}\n`));
         return;
@@ -50,21 +54,32 @@ export function register(program: Command): void {
 
   program
     .command('attach')
-    .argument('[run]', 'run id, prefix or "latest"', 'latest')
-    .description('watch a run live (Ctrl-C detaches; the run goes on)')
+    .argument('[run]', 'run id, prefix or "latest", or a job id (the demo\'s)', 'latest')
+    .description('watch a run or a job live (Ctrl-C detaches; it goes on)')
     .option('--json', 'print the final status as JSON')
-    .action(action(async (ctx, ref: string) => attachAndReport(await resolveRunDir(ctx.workspace, ref), ref, ctx.reporter)));
+    .action(action(async (ctx, ref: string) => {
+      const job = ref === 'latest' ? null : await findJobDir(ctx.workspace, ref);
+      if (job) return reportJob(job, ctx.reporter);
+      return attachAndReport(await runDir(ctx.app, ref), ref, ctx.reporter);
+    }));
 
   program
     .command('stop')
-    .argument('[run]', 'run id, prefix or "latest"', 'latest')
+    .argument('[run]', 'run id, prefix or "latest", or a job id (stops the job and its run)', 'latest')
     .description('stop a run gracefully (the adapter is saved), escalating to SIGTERM and SIGKILL after a timeout')
     .option('--now', 'kill the whole process tree at once (nothing is saved beyond the last checkpoint)')
     .option('--timeout <seconds>', 'grace period before escalating', (v) => Number(v), 120)
     .option('--json', 'print as JSON')
     .action(action(async (ctx, ref: string, opts: { now?: boolean; timeout: number }) => {
+      const job = ref === 'latest' ? null : await findJobDir(ctx.workspace, ref);
+      if (job) {
+        ctx.reporter.progress('stopping', 0, null, 'stopping the job and the run it started');
+        const s = await stopJob(ctx.app, job);
+        ctx.reporter.result({ id: s.id, status: s.status }, `✓ job ${s.id} ${s.status}`);
+        return;
+      }
       ctx.reporter.progress('stopping', 0, null, opts.now ? 'SIGKILL' : 'asking LLaMA-Factory to save and stop');
-      const { manifest, signals } = await stopRun(ctx.workspace, ref, { now: opts.now, graceMs: opts.timeout * 1000 });
+      const { manifest, signals } = await stop(ctx.app, ref, { now: opts.now, graceMs: opts.timeout * 1000 });
       ctx.reporter.result({ id: manifest.id, status: manifest.status, signals }, `✓ run ${manifest.id} ${manifest.status}${signals.length ? ` (sent ${signals.join(' → ')})` : ''}\n  resume later with: medtune resume ${manifest.id}`);
     }));
 
@@ -75,15 +90,14 @@ export function register(program: Command): void {
     .option('--detach', 'return as soon as the attempt has started')
     .option('--json', 'print as JSON')
     .action(action(async (ctx, ref: string, opts: { detach?: boolean }) => {
-      const venv = await requireVenv();
-      const { manifest, checkpoint, skipped } = await resumeRun(ctx.workspace, venv, ref);
+      const { manifest, checkpoint, skipped } = await resume(ctx.app, ref);
       for (const k of skipped) ctx.reporter.step(`skipped checkpoint-${k.step}: ${k.reason}`);
       ctx.reporter.step(`run ${manifest.id} resuming from ${checkpoint}`);
       if (opts.detach) {
         ctx.reporter.result({ id: manifest.id, checkpoint }, `watch it: medtune attach ${manifest.id}`);
         return;
       }
-      return attachAndReport(await resolveRunDir(ctx.workspace, manifest.id), manifest.id, ctx.reporter);
+      return attachAndReport(await runDir(ctx.app, manifest.id), manifest.id, ctx.reporter);
     }));
 
   program
@@ -94,11 +108,10 @@ export function register(program: Command): void {
     .option('--supervisor', "medtune's supervisor log")
     .option('-n, --lines <n>', 'last n lines', (v) => Number(v), 60)
     .action(action(async (ctx, ref: string, opts: { stdout?: boolean; supervisor?: boolean; lines: number }) => {
-      const dir = await resolveRunDir(ctx.workspace, ref);
+      const dir = (ref === 'latest' ? null : await findJobDir(ctx.workspace, ref)) ?? await runDir(ctx.app, ref);
       const file = join(dir, opts.supervisor ? 'supervisor.log' : opts.stdout ? 'stdout.log' : 'stderr.log');
-      const text = await readFile(file, 'utf8').catch(() => '');
-      // tqdm redraws with \r: keep the last state of each line.
-      const lines = text.split('\n').map((l) => l.split('\r').filter(Boolean).pop() ?? '').slice(-opts.lines);
+      // A log can be gigabytes: read its end only (tqdm redraws are folded to their last state).
+      const lines = await tailLines(file, opts.lines, Math.max(64 * 1024, opts.lines * 2048));
       process.stdout.write(`${lines.join('\n')}\n`);
       process.stderr.write(`(${file}: last ${lines.length} lines)\n`);
     }));

@@ -1,24 +1,20 @@
 import type { Command } from 'commander';
-import { action } from '../command.js';
-import { requireVenv } from '../../runtime/venv.js';
-import { planRun, preflight, launchRun, type TrainRequest } from '../../runtime/runs.js';
-import { readSettings } from '../../runtime/settings.js';
-import { runPaths } from '../../runtime/runstore.js';
-import { attachAndReport } from '../runview.js';
+import { action, collect, progressTo } from '../command.js';
+import { planError, planTrain, startTrain, type TrainChoices } from '../../app/index.js';
+import { runPaths } from '../../runtime/manifest.js';
+import { attachAndReport, findingLine } from '../runview.js';
 import { describeScale, ENGINES, parseEngine } from '../../core/distributed.js';
 
 export const order = 30;
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function register(program: Command): void {
   program
     .command('train')
     .description('LoRA-fine-tune a model on prepared datasets with llamafactory-cli (detached: it survives this terminal)')
     .option('-m, --model <name|path>', 'model folder under models/ or a path (default: medtune.yaml, else tiny-qwen2-vl)')
-    .option('-d, --dataset <name>', 'dataset from data/dataset_info.json (repeatable)', collect)
-    .option('--eval-dataset <name>', 'dataset for the eval-loss curve (e.g. NAME_val from `data prepare`)')
-    .option('-p, --profile <name>', 'hardware profile: cpu, gpu-16g, gpu-24g, gpu-40g, gpu-80g, gpu-140g, or auto (the largest the GPU holds) (default: cpu without a GPU, else gpu-24g)')
+    .option('-d, --dataset <name>', 'dataset from data/dataset_info.json (repeatable; default: medtune.yaml)', collect)
+    .option('--eval-dataset <name>', 'dataset for the eval-loss curve (default: NAME_val of each dataset when `data prepare` made one; "none" for no eval)')
+    .option('-p, --profile <name>', 'hardware profile: cpu, gpu-16g, gpu-24g, gpu-40g, gpu-80g, gpu-140g, or auto (default: medtune.yaml, else the largest that fits the GPUs here, cpu without one)')
     .option('-s, --set <key=value>', 'override a LLaMA-Factory key (repeatable), e.g. --set num_train_epochs=1', collect)
     .option('--gpus <list>', 'CUDA_VISIBLE_DEVICES for the run (indices or UUIDs)')
     .option('--nproc <n>', 'processes on this node (default: one per chosen GPU; on CPU, 1)', Number)
@@ -34,15 +30,11 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(action(async (ctx, opts: { model?: string; dataset?: string[]; evalDataset?: string; profile?: string; set?: string[]; gpus?: string; nproc?: number; engine?: string; nnodes?: number; nodeRank?: number; master?: string; rayWorkers?: number; autoResume?: number; name?: string; dryRun?: boolean; detach?: boolean }) => {
       const r = ctx.reporter;
-      const venv = await requireVenv();
-      const settings = await readSettings(ctx.workspace);
-      const { listGpus } = await import('../../runtime/doctor.js');
-      const hasGpu = (await listGpus()).gpus.length > 0;
-      const req: TrainRequest = {
-        model: opts.model ?? settings.model ?? 'tiny-qwen2-vl',
-        datasets: opts.dataset ?? settings.datasets ?? [],
-        evalDataset: opts.evalDataset,
-        profile: opts.profile ?? settings.profile ?? (hasGpu ? 'gpu-24g' : 'cpu'),
+      const choices: TrainChoices = {
+        model: opts.model,
+        datasets: opts.dataset,
+        evalDataset: opts.evalDataset === 'none' ? null : opts.evalDataset,
+        profile: opts.profile,
         overrides: opts.set,
         gpus: opts.gpus,
         nproc: opts.nproc,
@@ -54,21 +46,21 @@ export function register(program: Command): void {
         autoResume: opts.autoResume,
         name: opts.name,
       };
-      r.progress('plan', 0, null, 'building the train config');
-      const plan = await planRun(ctx.workspace, venv, req);
-      for (const w of plan.warnings) r.warn(w);
-      await preflight(ctx.workspace, venv, plan, (phase, msg) => r.progress(phase, 0, null, msg), { forLaunch: !opts.dryRun });
-      r.step(`config checked by LLaMA-Factory's parser (${plan.samples} samples, ${plan.totalSteps} steps, profile ${req.profile})`);
+      const checked = await planTrain(ctx.app, choices, { forLaunch: !opts.dryRun, onProgress: progressTo(r) });
+      const { plan, request, findings } = checked;
+      for (const f of findings) if (f.severity === 'warn') r.warn(findingLine(f));
+      if (!checked.ok) throw planError(checked);
+      r.step(`config checked by LLaMA-Factory's parser (${plan.samples} samples, ${plan.totalSteps} steps, profile ${request.profile}${request.evalDataset ? `, eval on ${request.evalDataset}` : ''})`);
       const dist = plan.distributed;
       r.step(describeScale(dist, plan.config));
       for (const reason of dist.reasons) r.step(`  ${reason}`);
       for (const node of dist.otherNodes) r.step(`start node ${node.nodeRank}:  ${node.line}`);
       if (opts.dryRun) {
-        r.result({ dryRun: true, id: plan.id, yaml: plan.yaml, command: plan.command, env: plan.env, commandLine: plan.commandLine, samples: plan.samples, totalSteps: plan.totalSteps, disk: plan.disk, vram: plan.vram, warnings: plan.warnings, distributed: dist },
+        r.result({ dryRun: true, id: plan.id, yaml: plan.yaml, command: plan.command, env: plan.env, commandLine: plan.commandLine, samples: plan.samples, totalSteps: plan.totalSteps, disk: plan.disk, vram: plan.vram, findings, distributed: dist },
           [plan.yaml, '# command:', plan.commandLine]);
         return;
       }
-      const manifest = await launchRun(ctx.workspace, venv, req, plan);
+      const { manifest } = await startTrain(ctx.app, choices, { checked, onProgress: progressTo(r) });
       const dir = runPaths(`${ctx.workspace.runsDir}/${manifest.id}`).dir;
       r.step(`run ${manifest.id} started (detached; logs in ${dir})`);
       if (opts.detach) {

@@ -3,8 +3,7 @@ import { MedtuneError } from '../../core/errors.js';
 import { action, type ActionContext } from '../command.js';
 import { createRuntimeSource } from '../../ui/runtime-source.js';
 import { openTui } from '../../ui/tui.js';
-import { DEMO_TRAIN } from './demo.js';
-import { activeRunPids } from '../../runtime/runstore.js';
+import { activeRunPids } from '../../runtime/manifest.js';
 
 export const order = 0;
 
@@ -17,7 +16,7 @@ async function run(ctx: ActionContext): Promise<void> {
       code: 'NO_TTY',
     });
   }
-  const source = createRuntimeSource(ctx.workspace, { demo: DEMO_TRAIN });
+  const source = createRuntimeSource(ctx.workspace);
   await openTui({ source, ownPids: () => activeRunPids(ctx.workspace) });
 }
 

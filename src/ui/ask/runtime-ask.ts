@@ -8,7 +8,7 @@ import { writeJsonAtomic } from '../../runtime/atomic.js';
 import { runHelper } from '../../runtime/helpers.js';
 import { ask } from '../../runtime/infer.js';
 import { listModels } from '../../runtime/models.js';
-import { listRunIds, readManifest } from '../../runtime/runstore.js';
+import { listRunIds, readManifest } from '../../runtime/manifest.js';
 import { resolveImages } from '../../runtime/scans.js';
 import { listServers } from '../../runtime/serve.js';
 import { requireVenv, type Venv } from '../../runtime/venv.js';

@@ -57,7 +57,7 @@ export function HomeScreen({ width, height }: ScreenProps) {
     <Box flexDirection="column" width={width} height={height}>
       {demo.state ? (
         <Box flexDirection="column" height={demoH}>
-          <TaskView task={demo.state} width={width} done={(r) => <Text color={theme.ok}>✓ demo run {r.runId} launched</Text>} />
+          <TaskView task={demo.state} width={width} done={(r) => <Text color={theme.ok}>✓ demo run {r.runId} launched{r.jobId ? `; job ${r.jobId} then exports and checks it, even after you quit` : ''}</Text>} />
         </Box>
       ) : null}
       {empty ? (

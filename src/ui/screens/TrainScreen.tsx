@@ -42,6 +42,8 @@ export function TrainScreen({ width, height }: ScreenProps) {
   const models = usePoll('listModels', () => source.listModels(), [], 'once');
   const datasets = usePoll('listDatasets', () => source.listDatasets(), [], 'once');
   const profiles = usePoll('listProfiles', () => source.listProfiles(), [], 'once');
+  // The same defaults as `medtune train`: medtune.yaml, else the profile that fits this machine's GPUs.
+  const defaults = usePoll('trainDefaults', () => source.trainDefaults(), [], 'once').data;
   const plan = useTask('plan');
   const launch = useTask('launch');
   const [focus, setFocus] = useState(0);
@@ -49,11 +51,13 @@ export function TrainScreen({ width, height }: ScreenProps) {
   const [yamlTop, setYamlTop] = useState(0);
 
   const modelNames = (models.data ?? []).map((m) => m.name);
-  const model = state.draft.model ?? modelNames[0] ?? null;
+  const defaultModel = defaults ? modelNames.find((n) => n === defaults.model || defaults.model.endsWith(`/${n}`)) : undefined;
+  const model = state.draft.model ?? defaultModel ?? modelNames[0] ?? null;
   const profileList = profiles.data ?? [];
-  const profile = profileList.find((p) => p.name === state.draft.profile) ?? profileList[0];
+  const profile = profileList.find((p) => p.name === (state.draft.profile ?? defaults?.profile)) ?? profileList[0];
   const datasetNames = (datasets.data ?? []).map((d) => d.name);
-  const dsets = state.draft.datasets.length > 0 ? state.draft.datasets : datasetNames[0] ? [{ name: datasetNames[0], weight: 1 }] : [];
+  const defaultSets = (defaults?.datasets ?? []).filter((d) => datasetNames.includes(d)).map((name) => ({ name, weight: 1 }));
+  const dsets = state.draft.datasets.length > 0 ? state.draft.datasets : defaultSets.length ? defaultSets : datasetNames[0] ? [{ name: datasetNames[0], weight: 1 }] : [];
 
   const text = (key: string): string => {
     const typed = state.draft.texts[key];

@@ -11,7 +11,7 @@ import {
   parsePythonDict,
   phaseName,
   type ConsoleEvent,
-} from '../../src/core/stderr.js';
+} from '../../src/core/console.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'llamafactory');
 const fixture = (p: string) => readFileSync(join(FIX, p), 'utf8');

@@ -5,6 +5,7 @@
  * Two layers: `ConsoleParser` turns one stream's text (any chunking) into events; `ConsoleTracker` folds the
  * events of both streams into a `ConsoleState` (current phase, milestones, last metrics).
  */
+import { ATTEMPT_MARK } from './run.js';
 import type { PhaseProgress } from './run.js';
 
 /** One redraw of a tqdm bar. */
@@ -219,7 +220,7 @@ function stepOf(path: string): number | null {
 const int = (s: string | undefined) => Number((s ?? '').replace(/,/g, ''));
 
 const MILESTONES: { re: RegExp; make: (m: RegExpExecArray) => Milestone }[] = [
-  { re: /^===== medtune attempt (\d+) started (\S+)/, make: (m) => ({ type: 'attempt-started', attempt: Number(m[1]), at: m[2] ?? '' }) },
+  { re: new RegExp(`^${ATTEMPT_MARK} (\\d+) started (\\S+)`), make: (m) => ({ type: 'attempt-started', attempt: Number(m[1]), at: m[2] ?? '' }) },
   { re: /^Loading dataset (.+?)\.\.\.$/, make: (m) => ({ type: 'loading-dataset', name: m[1] ?? '' }) },
   { re: /^(training|eval) example:$/, make: (m) => ({ type: 'preprocessed', split: m[1] === 'eval' ? 'eval' : 'train' }) },
   {

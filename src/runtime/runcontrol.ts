@@ -1,6 +1,7 @@
 /**
  * Runs: plan a train config, check it before anything is written (LLaMA-Factory's parser, datasets, disk), then
- * hand it to a detached supervisor. Stop and resume act on the run's process tree and run.json.
+ * hand it to a detached supervisor. Stop and resume act on the run's process tree and run.json. The use case that
+ * strings these together, with its defaults, is src/app/train.ts.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -10,14 +11,18 @@ import { join, resolve, basename } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MedtuneError } from '../core/errors.js';
 import type { RunManifest } from '../core/run.js';
-import { TERMINAL_STATUSES } from '../core/run.js';
-import { buildTrainConfig, pickProfile, commandLine, lintTrainConfig, parseConfigYaml, Profiles, toYaml, type Profile, type TrainConfig } from '../core/trainconfig.js';
+import { ATTEMPT_MARK, TERMINAL_STATUSES } from '../core/run.js';
+import { finding, type Finding } from '../core/findings.js';
+import { compactTimestamp } from '../core/format.js';
+import { buildTrainConfig, chooseProfile, commandLine, lintTrainConfig, parseConfigYaml, Profiles, toYaml, type Profile, type TrainConfig } from '../core/trainconfig.js';
 import { loraParamCount, planDisk, textConfigOf, totalSteps, type DiskPlan } from '../core/estimate.js';
 import { PACKAGE_ROOT, TEMPLATES_DIR } from './paths.js';
 import { helperEnv, runHelper } from './helpers.js';
-import { listGpus } from './doctor.js';
+import { listGpus, type GpuInfo } from './doctor.js';
+import { readDatasetInfo } from './datasets.js';
+import { isModelDir, tailText } from './files.js';
 import { isAlive, leaves, RunTree, signalPid } from './proctree.js';
-import { readManifest, resolveRunDir, runPaths, updateManifest, writeManifest } from './runstore.js';
+import { readManifest, resolveRunDir, runPaths, updateManifest, writeManifest } from './manifest.js';
 import { readSettings } from './settings.js';
 import { reconcileRun } from './reconcile.js';
 import { busyGpuWarnings } from './gpubusy.js';
@@ -65,7 +70,8 @@ export interface RunPlan {
   disk: DiskPlan | null;
   /** Estimated GPU memory per GPU (null on CPU, or for a model medtune cannot size). */
   vram: VramEstimate | null;
-  warnings: string[];
+  /** What the checks that need no Python found; `fail` ones stop a launch (see preflight). */
+  findings: Finding[];
   /** Processes, nodes, engine, effective batch and the other nodes' launch lines. */
   distributed: DistributedPlan;
 }
@@ -84,7 +90,7 @@ async function loadTrainDefaults(): Promise<TrainConfig> {
 
 export function resolveModelDir(ws: Workspace, model: string): string {
   const candidates = [resolve(model), join(ws.modelsDir, model)];
-  for (const c of candidates) if (existsSync(join(c, 'config.json'))) return c;
+  for (const c of candidates) if (isModelDir(c)) return c;
   throw new MedtuneError({
     doing: `finding model "${model}"`,
     problem: `neither ${candidates[0]} nor ${candidates[1]} holds a model (no config.json)`,
@@ -93,20 +99,6 @@ export function resolveModelDir(ws: Workspace, model: string): string {
       : 'list models with `medtune model list`; build the offline test model with `medtune model tiny`',
     code: 'NO_MODEL',
   });
-}
-
-interface DatasetEntry {
-  file_name?: string;
-  [k: string]: unknown;
-}
-
-async function readDatasetInfo(ws: Workspace): Promise<Record<string, DatasetEntry>> {
-  try {
-    return JSON.parse(await readFile(ws.datasetInfo, 'utf8')) as Record<string, DatasetEntry>;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new MedtuneError({ doing: `reading ${ws.datasetInfo}`, problem: (err as Error).message, next: 'fix or remove the file, then `medtune data prepare` again', code: 'BAD_DATASET_INFO' });
-  }
 }
 
 /** Counts samples of registered datasets (lines of their jsonl files), each capped at max_samples as LLaMA-Factory does. */
@@ -151,7 +143,7 @@ async function countSamples(ws: Workspace, names: string[], maxSamples?: number)
 }
 
 function newRunId(model: string, name?: string): string {
-  const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const t = compactTimestamp(new Date());
   const short = basename(model).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 24);
   return [t, short, name?.replace(/[^A-Za-z0-9_-]+/g, '-')].filter(Boolean).join('-');
 }
@@ -164,11 +156,12 @@ function pickDefined(env: NodeJS.ProcessEnv, keys: string[]): Record<string, str
 }
 
 /** Builds the config and everything derived from it; writes nothing. */
-export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Promise<RunPlan> {
+/** `gpus`: the GPUs the caller already listed (saves a second nvidia-smi). */
+export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts: { gpus?: GpuInfo[] } = {}): Promise<RunPlan> {
   const settings = await readSettings(ws);
   const profiles = await loadProfiles();
   if (req.profile === 'auto') {
-    req = { ...req, profile: pickProfile(profiles, (await listGpus()).gpus.map((g) => g.memoryTotalMiB ?? 0)) };
+    req = { ...req, profile: chooseProfile(profiles, (opts.gpus ?? (await listGpus()).gpus).map((g) => (g.memoryTotalMiB ?? 0) / 1024)) };
   }
   const profile = profiles[req.profile];
   if (!profile) {
@@ -193,7 +186,7 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
   const { config } = buildTrainConfig({ defaults: await loadTrainDefaults(), profile, fills, overrides: [...(settings.overrides ?? []), ...(req.overrides ?? [])] });
   if (req.evalDataset && config.eval_steps === undefined) config.eval_steps = config.save_steps ?? 500;
 
-  const gpus = await listGpus();
+  const gpus = opts.gpus ? { gpus: opts.gpus } : await listGpus();
   // GPU profiles say `preprocessing_num_workers: auto`: one tokenizing process per core, at most 16.
   if (config.preprocessing_num_workers === 'auto') config.preprocessing_num_workers = autoPreprocessingWorkers(availableParallelism());
   // Same data, template, cutoff, pixel limits, tokenizer and LLaMA-Factory: reuse the tokenized dataset (keyed; see core/tokcache.ts).
@@ -204,21 +197,21 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
   } else if (config.tokenized_path === null) {
     delete config.tokenized_path;
   }
-  const warnings = lintTrainConfig(config, { hasGpu: gpus.gpus.length > 0 });
+  const findings = lintTrainConfig(config, { hasGpu: gpus.gpus.length > 0 });
   const trainYaml = join(runDir, 'train.yaml');
   const distributed = planNodeLaunch(venv, req, { hostGpus: gpus.gpus.length, config, trainYaml, runDir, relaunchArgs: relaunchArgs(req, modelDir) });
   Object.assign(config, distributed.config);
   const deviceCount = distributed.worldSize;
   if (profile.vramGiB > 0 && gpus.gpus.length) {
     const smallest = Math.min(...gpus.gpus.map((g) => g.memoryTotalMiB ?? Infinity)) / 1024;
-    if (smallest + 1 < profile.vramGiB) warnings.push(`profile ${req.profile} is sized for ${profile.vramGiB} GB cards but the smallest GPU here has ${smallest.toFixed(0)} GiB: expect CUDA out of memory; pick a smaller profile`);
+    if (smallest + 1 < profile.vramGiB) findings.push(finding('PROFILE_TOO_BIG', 'warn', `profile ${req.profile} is sized for ${profile.vramGiB} GB cards but the smallest GPU here has ${smallest.toFixed(0)} GiB: expect CUDA out of memory`, 'pick a smaller profile', 'VRAM'));
   }
 
-  if (gpus.gpus.length) warnings.push(...(await busyGpuWarnings(ws, req.gpus)));
+  if (gpus.gpus.length) for (const w of await busyGpuWarnings(ws, req.gpus)) findings.push(finding('GPU_BUSY', 'warn', w, undefined, 'GPU'));
   // GPU memory of this config against the cards it will use (indices in --gpus; every card otherwise).
   const picked = req.gpus && /^[\d,\s]+$/.test(req.gpus) ? gpus.gpus.filter((g) => req.gpus!.split(',').map(Number).includes(g.index)) : gpus.gpus;
   const vram = gpus.gpus.length ? await checkVram(config, modelDir, picked.map((g) => g.memoryTotalMiB).filter((v): v is number => v !== null)) : { estimate: null, warnings: [] };
-  warnings.push(...vram.warnings);
+  for (const w of vram.warnings) findings.push(finding('VRAM_TOO_SMALL', 'warn', w, 'pick a smaller profile or lower the batch', 'VRAM'));
 
   const all = await countSamples(ws, req.datasets, Number(config.max_samples ?? 0) || undefined);
   // val_size splits the training data: a fraction below 1, a row count above.
@@ -233,6 +226,10 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
     await mkdir(ws.root, { recursive: true });
     const fs = await statfs(ws.root);
     disk = planDisk(loraParamCount(text, Number(config.lora_rank ?? 8)), (config.save_total_limit as number | null) ?? null, saves, fs.bavail * fs.bsize, { saveOnlyModel: config.save_only_model === true });
+    if (!disk.fits) {
+      const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+      findings.push(finding('DISK_TOO_SMALL', 'fail', `the run needs about ${gib(disk.neededBytes)} (${disk.keptCheckpoints} checkpoints of ${gib(disk.checkpointBytes)} kept, plus the final adapter) but only ${gib(disk.freeBytes)} is free`, 'free disk, lower save_total_limit, or --set save_only_model=true (drops optimizer state)', 'disk'));
+    }
   }
 
   const env: Record<string, string> = {
@@ -255,7 +252,7 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
   if (config.deepspeed) env.FORCE_TORCHRUN = '1';
   const command = launchCommand(venv, distributed, trainYaml);
   const yaml = toYaml(config, `written by medtune for run ${id} (profile ${req.profile}); launched as:\n  ${commandLine(command, env)}`);
-  return { id, config, yaml, command, env, commandLine: commandLine(command, env), outputDir: resolve(String(config.output_dir)), profile, profileName: req.profile, modelDir, samples, totalSteps: steps, disk, vram: vram.estimate, warnings, distributed };
+  return { id, config, yaml, command, env, commandLine: commandLine(command, env), outputDir: resolve(String(config.output_dir)), profile, profileName: req.profile, modelDir, samples, totalSteps: steps, disk, vram: vram.estimate, findings, distributed };
 }
 
 /**
@@ -263,19 +260,22 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest): Pro
  * `forLaunch: false` (a dry run) lets through what only this machine's hardware forbids, so a GPU config can be
  * prepared and checked on a laptop.
  */
+/** The findings that stop this launch: every `fail`, except NEEDS_GPU for a dry run. */
+export function blockingFindings(plan: RunPlan, forLaunch: boolean): Finding[] {
+  return plan.findings.filter((f) => f.severity === 'fail' && (forLaunch || f.code !== 'NEEDS_GPU'));
+}
+
 export async function preflight(ws: Workspace, venv: Venv, plan: RunPlan, progress: Progress = () => {}, opts: { forLaunch?: boolean } = {}): Promise<void> {
   const forLaunch = opts.forLaunch ?? true;
-  const hard = plan.warnings.filter((w) => (forLaunch && /needs a GPU/.test(w)) || /too short|deletes trainer_log/.test(w));
+  const hard = blockingFindings(plan, forLaunch);
   if (hard.length) {
-    throw new MedtuneError({ doing: 'checking the train config', problem: hard[0]!, details: hard.slice(1), next: 'change the profile or the --set overrides', code: 'BAD_CONFIG' });
-  }
-  if (plan.disk && !plan.disk.fits) {
-    const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+    const first = hard[0]!;
     throw new MedtuneError({
-      doing: 'checking free disk for checkpoints',
-      problem: `the run needs about ${gib(plan.disk.neededBytes)} (${plan.disk.keptCheckpoints} checkpoints of ${gib(plan.disk.checkpointBytes)} kept, plus the final adapter) but only ${gib(plan.disk.freeBytes)} is free`,
-      next: 'free disk, lower save_total_limit, or --set save_only_model=true (drops optimizer state)',
-      code: 'DISK_TOO_SMALL',
+      doing: first.code === 'DISK_TOO_SMALL' ? 'checking free disk for checkpoints' : 'checking the train config',
+      problem: first.message,
+      details: hard.slice(1).map((f) => f.message),
+      next: first.next ?? 'change the profile or the --set overrides',
+      code: first.code === 'DISK_TOO_SMALL' ? 'DISK_TOO_SMALL' : 'BAD_CONFIG',
     });
   }
   if (forLaunch) await checkNodeLaunch(venv, plan.distributed, (await listGpus()).gpus.length);
@@ -288,7 +288,7 @@ export async function preflight(ws: Workspace, venv: Venv, plan: RunPlan, progre
     // Keys that only parse inside torchrun (core/distributed.ts LAUNCH_ONLY_KEYS) stay out of this one-process check.
     const checked = Object.fromEntries(Object.entries(plan.config).filter(([k]) => !plan.distributed.launchOnlyKeys.includes(k)));
     await writeFile(file, plan.distributed.launchOnlyKeys.length ? toYaml(checked) : plan.yaml);
-    const gpuOnly = !forLaunch && plan.warnings.some((w) => /needs a GPU/.test(w));
+    const gpuOnly = !forLaunch && plan.findings.some((f) => f.code === 'NEEDS_GPU');
     const args = ['--mode', 'train', '--yaml', file, '--label', `the train config of run ${plan.id}`, ...(gpuOnly ? ['--cpu-check'] : [])];
     await runHelper('check_args', args, { venv, doing: 'checking the train config with LLaMA-Factory', cwd: ws.root, timeoutMs: 180_000 });
   } finally {
@@ -304,7 +304,8 @@ function supervisorEntry(): string {
   return entry;
 }
 
-function spawnSupervisor(venv: Venv, runDir: string, resumeFrom?: string): number {
+/** Starts the detached supervisor of a run (or job) folder whose run.json is written; returns its pid. */
+export function spawnSupervisor(venv: Venv, runDir: string, resumeFrom?: string): number {
   const args = [supervisorEntry(), runDir, ...(resumeFrom ? ['--resume-from', resumeFrom] : [])];
   const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore', env: helperEnv(venv), cwd: runDir });
   child.unref();
@@ -347,14 +348,6 @@ export async function launchRun(ws: Workspace, venv: Venv, req: TrainRequest, pl
   return manifestOf(claimed);
 }
 
-export async function startRun(ws: Workspace, venv: Venv, req: TrainRequest, progress: Progress = () => {}): Promise<{ manifest: RunManifest; plan: RunPlan }> {
-  progress('plan', 'building the train config');
-  const plan = await planRun(ws, venv, req);
-  await preflight(ws, venv, plan, progress);
-  progress('launch', 'starting the supervisor');
-  return { manifest: await launchRun(ws, venv, req, plan), plan };
-}
-
 export interface StopOptions {
   /** SIGKILL the whole tree at once. */
   now?: boolean;
@@ -373,8 +366,8 @@ async function waitFor(cond: () => boolean | Promise<boolean>, ms: number): Prom
 
 /** True once LLaMA-Factory's LogCallback (and with it the SIGABRT handler) exists. */
 async function abortHandlerInstalled(dir: string): Promise<boolean> {
-  const err = await readFile(join(dir, 'stderr.log'), 'utf8').catch(() => '');
-  const lastAttempt = err.lastIndexOf('===== medtune attempt');
+  const err = await tailText(join(dir, 'stderr.log'), 4 * 2 ** 20);
+  const lastAttempt = err.lastIndexOf(ATTEMPT_MARK);
   return /\*\*\*\*\* Running training \*\*\*\*\*/.test(err.slice(Math.max(0, lastAttempt)));
 }
 

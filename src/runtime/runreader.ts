@@ -8,11 +8,11 @@ import { MedtuneError } from '../core/errors.js';
 import type { RunManifest, RunView, TrainerRecord } from '../core/run.js';
 import { TERMINAL_STATUSES } from '../core/run.js';
 import { buildRunView, type RunResults } from '../core/runview.js';
-import { ConsoleTracker, type ConsoleState } from '../core/stderr.js';
+import { ConsoleTracker, type ConsoleState } from '../core/console.js';
 import { num, recordsFromTrainerState } from '../core/trainerlog.js';
 import { emptySummary, summarizeRecords, type TrainerLogSummary } from '../core/trainersummary.js';
 import { followFile, readAll, readHeadTail, type Follower } from './follow.js';
-import { readManifest } from './runstore.js';
+import { readManifest } from './manifest.js';
 import { reconcileRun } from './reconcile.js';
 import { feederFor, outputDirWriterAlive, readTrainerLogSummary, readTrainerLogTail, streamTrainerRecords } from './trainerlogfile.js';
 

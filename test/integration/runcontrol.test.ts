@@ -6,11 +6,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readManifest } from '../../src/runtime/runstore.js';
+import { readManifest } from '../../src/runtime/manifest.js';
 import { BIN, DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 
 // ~60 steps of a few hundred ms each on 2 cores: long enough to interrupt, short enough for CI.
-const TRAIN = ['train', '--dataset', DATASET, '--profile', 'cpu', '--set', 'num_train_epochs=1', '--set', 'max_steps=60', '--set', 'save_steps=10', '--set', 'logging_steps=1', '--set', 'save_total_limit=3'];
+const TRAIN = ['train', '--dataset', DATASET, '--eval-dataset', 'none', '--profile', 'cpu', '--set', 'num_train_epochs=1', '--set', 'max_steps=60', '--set', 'save_steps=10', '--set', 'logging_steps=1', '--set', 'save_total_limit=3'];
 
 interface Status {
   id: string;

@@ -1,0 +1,16 @@
+/**
+ * The application layer: every use case once, called by both faces (src/cli parses argv and prints; src/ui maps
+ * state to screens). Policy — defaults, which dataset is held out, what blocks a launch — lives here and below,
+ * never in a face.
+ */
+export { createApp, type App } from './context.js';
+export { ignoreProgress, prefixed, type OnProgress, type ProgressEvent } from './events.js';
+export { planError, planTrain, resolveTrainRequest, startTrain, trainDefaults, type TrainChoices, type TrainDefaults, type TrainPlanResult } from './train.js';
+export { attachRun, createRunReader, listRuns, resume, runDir, stop, type RunReader } from './runs.js';
+export { EXPORT_PHASES, exportAndVerify, listExports, startExportJob, verifyFindings, type ExportJobRequest, type ExportJobResult, type ExportOutcome, type ExportRequest, type ExportSummary } from './exports.js';
+export { ask, checkLearning, compare, evaluateTarget, heldOutEntry } from './eval.js';
+export { check, checkFindings, dataSources, datasets, prepareData, preview, type PrepareRequest } from './data.js';
+export { DEMO_STEPS, DEMO_TRAIN, demoRun, jobError, readyVenv, startDemo, type DemoRequest, type DemoResult } from './demo.js';
+export { findJobDir, listJobIds, listJobs, readJobView, stopJob, watchJob, JOB_TERMINAL, type JobState, type JobStep } from './jobs.js';
+export { models, profiles, thumbnails, type ProfileView, type Thumbnail } from './models.js';
+export { BENCH_MAX_NEW_TOKENS, benchEval, type BenchEvalRequest, type BenchEvalResult } from './bench.js';

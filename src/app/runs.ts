@@ -1,0 +1,114 @@
+/**
+ * Runs after they started: reading them (cheaply, over and over, as a TUI does), their log tails, attaching,
+ * stopping and resuming. Jobs (the demo) are runs too, and attach follows them the same way.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ATTEMPT_MARK, TERMINAL_STATUSES, type RunManifest, type RunView } from '../core/run.js';
+import { watchRun } from '../runtime/attach.js';
+import { tailLines } from '../runtime/files.js';
+import { listRunIds, resolveRunDir, runPaths } from '../runtime/manifest.js';
+import type { SkippedCheckpoint } from '../runtime/checkpoints.js';
+import { resumeRun, stopRun, type StopOptions } from '../runtime/runcontrol.js';
+import { followRunDir, readRunDir, type RunFollower } from '../runtime/runreader.js';
+import type { App } from './context.js';
+
+/** A run nobody has looked at for this long stops being followed. */
+const FOLLOW_IDLE_MS = 30_000;
+
+export interface RunReader {
+  list(): Promise<RunView[]>;
+  read(ref: string): Promise<RunView>;
+  /** The newest lines of the run's stdout then stderr (tracebacks land on stderr, so they come last). */
+  log(ref: string, lines: number): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Reads runs for a viewer that asks every second. Runs that are going are followed (each log read once, by
+ * offset); ended runs are read once and kept until run.json changes (a resume), because their logs can be
+ * hundreds of MB.
+ */
+export function createRunReader(app: App): RunReader {
+  const ended = new Map<string, { mtimeMs: number; view: RunView }>();
+  const followed = new Map<string, { follower: Promise<RunFollower>; lastRead: number }>();
+  const unfollow = (dir: string) => {
+    const f = followed.get(dir);
+    followed.delete(dir);
+    void f?.follower.then((x) => x.close(), () => undefined);
+  };
+  const follow = async (dir: string): Promise<RunView> => {
+    let f = followed.get(dir);
+    if (!f) {
+      f = { follower: followRunDir(dir, () => {}), lastRead: Date.now() };
+      followed.set(dir, f);
+    }
+    f.lastRead = Date.now();
+    for (const [d, other] of followed) if (Date.now() - other.lastRead > FOLLOW_IDLE_MS) unfollow(d);
+    try {
+      return (await f.follower).view ?? (await readRunDir(dir));
+    } catch (err) {
+      unfollow(dir);
+      throw err;
+    }
+  };
+  const readDir = async (dir: string): Promise<RunView> => {
+    const mtimeMs = (await stat(join(dir, 'run.json')).catch(() => null))?.mtimeMs ?? -1;
+    const hit = ended.get(dir);
+    if (hit && hit.mtimeMs === mtimeMs) return hit.view;
+    const view = await follow(dir);
+    if ((TERMINAL_STATUSES as readonly string[]).includes(view.status) && mtimeMs >= 0) {
+      // One last full read: the follower's view may trail the files by its debounce.
+      const final = await readRunDir(dir);
+      ended.set(dir, { mtimeMs, view: final });
+      unfollow(dir);
+      return final;
+    }
+    ended.delete(dir);
+    return view;
+  };
+  return {
+    async list() {
+      const ids = await listRunIds(app.ws);
+      return Promise.all(ids.map((id) => readDir(join(app.ws.runsDir, id))));
+    },
+    async read(ref) {
+      return readDir(await resolveRunDir(app.ws, ref));
+    },
+    async log(ref, lines) {
+      const paths = runPaths(await resolveRunDir(app.ws, ref));
+      const [out, err] = await Promise.all([tailLines(paths.stdout, lines), tailLines(paths.stderr, lines)]);
+      // The supervisor marks each attempt in both files; once is enough.
+      return [...out.filter((l) => !l.startsWith(ATTEMPT_MARK)), ...err].slice(-lines);
+    },
+    async close() {
+      const all = [...followed.values()];
+      followed.clear();
+      await Promise.all(all.map((f) => f.follower.then((x) => x.close(), () => undefined)));
+    },
+  };
+}
+
+/** Every run, read once (for a one-shot listing). */
+export async function listRuns(app: App): Promise<RunView[]> {
+  const ids = await listRunIds(app.ws);
+  return Promise.all(ids.map((id) => readRunDir(join(app.ws.runsDir, id))));
+}
+
+/** A run by id, prefix, `latest` or folder. */
+export async function runDir(app: App, ref: string): Promise<string> {
+  return resolveRunDir(app.ws, ref);
+}
+
+/** Follows a run until it ends (or `signal` aborts: the run goes on); resolves with its last view. */
+export async function attachRun(app: App, ref: string, onView: (v: RunView) => void, signal?: AbortSignal): Promise<RunView> {
+  return watchRun(await resolveRunDir(app.ws, ref), onView, { signal });
+}
+
+export async function stop(app: App, ref: string, opts: StopOptions = {}): Promise<{ manifest: RunManifest; signals: string[] }> {
+  return stopRun(app.ws, ref, opts);
+}
+
+export async function resume(app: App, ref: string): Promise<{ manifest: RunManifest; checkpoint: string; skipped: SkippedCheckpoint[] }> {
+  return resumeRun(app.ws, await app.venv(), ref);
+}

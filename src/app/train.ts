@@ -1,0 +1,206 @@
+/**
+ * Planning and starting a training run, with one policy for everything the user did not choose:
+ * choice > medtune.yaml > this machine (the profile by GPU memory) > medtune's default, and the held-out
+ * `<dataset>_val` entry as the eval dataset whenever `data prepare` registered one.
+ */
+import { VAL_SUFFIX } from '../core/dataset.js';
+import { MedtuneError } from '../core/errors.js';
+import { finding, type Finding } from '../core/findings.js';
+import { mixOverrides, type DatasetWeight } from '../core/mix.js';
+import { TINY_MODEL_DIR } from '../core/models.js';
+import type { RunManifest } from '../core/run.js';
+import { chooseProfile, parseOverride } from '../core/trainconfig.js';
+import { checkDataset, listDatasets } from '../runtime/datasets.js';
+import { blockingFindings, launchRun, loadProfiles, planRun, preflight, type RunPlan, type TrainRequest } from '../runtime/runcontrol.js';
+import type { DistributedRequest } from '../runtime/distributed.js';
+import { readSettings } from '../runtime/settings.js';
+import type { App } from './context.js';
+import { ignoreProgress, type OnProgress } from './events.js';
+
+/**
+ * What a person chose, in the CLI's flags or the TUI's form; everything left out is decided by policy.
+ * gpus, nproc, nnodes, nodeRank, master, engine, rayWorkers: how many processes on which nodes (core/distributed.ts).
+ */
+export interface TrainChoices extends DistributedRequest {
+  /** A name under models/, a path, or a known model name. */
+  model?: string;
+  /** Names, or names with mixing weights (unequal weights interleave). */
+  datasets?: (string | DatasetWeight)[];
+  /** undefined: `<dataset>_val` of each dataset that has one; null: no eval dataset. */
+  evalDataset?: string | null;
+  profile?: string;
+  /** LLaMA-Factory `key=value` overrides, after medtune.yaml's. */
+  overrides?: string[];
+  autoResume?: number;
+  name?: string;
+}
+
+/** What a form shows before anything is chosen (the same defaults a bare `medtune train` uses). */
+export interface TrainDefaults {
+  model: string;
+  datasets: string[];
+  profile: string;
+}
+
+export async function trainDefaults(app: App): Promise<TrainDefaults> {
+  const settings = await readSettings(app.ws);
+  const profiles = await loadProfiles();
+  const gpus = await app.gpus();
+  return {
+    model: settings.model ?? TINY_MODEL_DIR,
+    datasets: settings.datasets ?? [],
+    profile: settings.profile ?? chooseProfile(profiles, gpus.map((g) => (g.memoryTotalMiB ?? 0) / 1024)),
+  };
+}
+
+const nameOf = (d: string | DatasetWeight) => (typeof d === 'string' ? d : d.name);
+
+/** The one TrainRequest a set of choices means, from either face. */
+export async function resolveTrainRequest(app: App, choices: TrainChoices): Promise<TrainRequest> {
+  const defaults = await trainDefaults(app);
+  const datasets = choices.datasets?.length ? choices.datasets : defaults.datasets;
+  const names = datasets.map(nameOf);
+  const weighted = datasets.filter((d): d is DatasetWeight => typeof d !== 'string');
+  const overrides = [...(choices.overrides ?? []), ...(weighted.length === datasets.length ? mixOverrides(weighted) : [])];
+  return {
+    model: choices.model ?? defaults.model,
+    datasets: names,
+    evalDataset: choices.evalDataset === undefined ? await heldOutEvalDataset(app, names, overrides) : choices.evalDataset ?? undefined,
+    profile: choices.profile ?? defaults.profile,
+    overrides,
+    gpus: choices.gpus,
+    nproc: choices.nproc,
+    engine: choices.engine,
+    nnodes: choices.nnodes,
+    nodeRank: choices.nodeRank,
+    master: choices.master,
+    rayWorkers: choices.rayWorkers,
+    autoResume: choices.autoResume,
+    name: choices.name,
+  };
+}
+
+/**
+ * The `_val` entries of the chosen datasets, joined, when registered. None when the run splits its own
+ * validation set (val_size): LLaMA-Factory refuses val_size together with eval_dataset.
+ */
+async function heldOutEvalDataset(app: App, datasets: string[], overrides: string[]): Promise<string | undefined> {
+  const settings = await readSettings(app.ws);
+  const valSize = [...(settings.overrides ?? []), ...overrides].map(parseOverride).filter(([k]) => k === 'val_size').pop()?.[1];
+  if (Number(valSize ?? 0) > 0) return undefined;
+  const listed = new Set((await listDatasets(app.ws)).map((l) => l.entry));
+  const vals = datasets.map((d) => `${d}${VAL_SUFFIX}`).filter((v) => listed.has(v));
+  return vals.length ? vals.join(',') : undefined;
+}
+
+export interface PlanOptions {
+  /** false for a dry run: GPU-only settings pass on a machine without a GPU. Default true. */
+  forLaunch?: boolean;
+  /** Check every row of datasets up to this many samples (0: no row check). Default 0. */
+  checkRowsUpTo?: number;
+  onProgress?: OnProgress;
+  signal?: AbortSignal;
+}
+
+export interface TrainPlanResult {
+  request: TrainRequest;
+  plan: RunPlan;
+  /** The plan's own findings, the row checks, and LLaMA-Factory's parser as the last one. */
+  findings: Finding[];
+  /** The findings that stop this launch (for a dry run: all but NEEDS_GPU). */
+  blocking: Finding[];
+  /** Nothing blocks a launch. */
+  ok: boolean;
+  /** LLaMA-Factory's own refusal, whole (code, details), when its parser refused the config. */
+  parserError: MedtuneError | null;
+}
+
+/** The error a face reports for a plan that may not launch. */
+export function planError(r: TrainPlanResult): MedtuneError {
+  const first = r.blocking[0];
+  if (first?.code === 'PARSER_REFUSED' && r.parserError) return r.parserError;
+  return new MedtuneError({
+    doing: first?.code === 'DISK_TOO_SMALL' ? 'checking free disk for checkpoints' : 'checking the train config',
+    problem: first?.message ?? 'the plan did not pass its checks',
+    details: r.blocking.slice(1).map((f) => (f.next ? `${f.message} (${f.next})` : f.message)),
+    next: first?.next ?? 'change the profile or the --set overrides',
+    code: first?.code === 'DISK_TOO_SMALL' ? 'DISK_TOO_SMALL' : 'BAD_CONFIG',
+  });
+}
+
+/** Builds the config and checks it (medtune's checks, then LLaMA-Factory's parser); writes no run folder. */
+export async function planTrain(app: App, choices: TrainChoices, opts: PlanOptions = {}): Promise<TrainPlanResult> {
+  const onProgress = opts.onProgress ?? ignoreProgress;
+  const forLaunch = opts.forLaunch ?? true;
+  const request = await resolveTrainRequest(app, choices);
+  onProgress({ phase: 'planning', done: 0, total: null, message: 'building the train config' });
+  const venv = await app.venv();
+  const plan = await planRun(app.ws, venv, request, { gpus: await app.gpus() });
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+  const about = (subject: string) => plan.findings.filter((f) => f.subject === subject);
+  const findings: Finding[] = [
+    finding('SCHEDULE', 'ok', `${plan.samples} samples → ${plan.totalSteps} steps`, undefined, 'schedule'),
+    ...(about('disk').length ? about('disk') : [plan.disk
+      ? finding('DISK_FITS', 'ok', `needs ~${gib(plan.disk.neededBytes)}, ${gib(plan.disk.freeBytes)} free`, undefined, 'disk')
+      : finding('DISK_UNKNOWN', 'warn', 'no estimate (the model config has no text config)', undefined, 'disk')]),
+    ...(about('VRAM').length ? about('VRAM') : [plan.profile.vramGiB > 0
+      ? finding('PROFILE_FITS', 'ok', `profile sized for ${plan.profile.vramGiB} GB cards`, undefined, 'VRAM')
+      : finding('PROFILE_FITS', 'ok', 'CPU profile: no GPU memory needed', undefined, 'VRAM')]),
+    ...plan.findings.filter((f) => f.subject !== 'disk' && f.subject !== 'VRAM'),
+  ];
+  const rowLimit = opts.checkRowsUpTo ?? 0;
+  if (rowLimit > 0 && plan.samples <= rowLimit) {
+    for (const name of request.datasets) {
+      const r = await checkDataset(app.ws, venv, name, (p) => onProgress({ ...p, phase: `checking ${name}` }), opts.signal);
+      findings.push(r.ok
+        ? finding('DATASET_ROWS_OK', 'ok', `${r.rows} rows, all usable`, undefined, `dataset ${name}`)
+        : finding('DATASET_BAD_ROWS', 'fail', `${r.bad_rows} of ${r.rows} rows are bad`, '`medtune data check` (Data screen › c) shows which rows', `dataset ${name}`));
+    }
+  } else if (rowLimit > 0) {
+    findings.push(finding('DATASET_ROWS_UNCHECKED', 'warn', `${plan.samples} rows: not checked here`, '`medtune data check` (Data screen › c) checks every row', 'datasets'));
+  }
+  const blocks = (f: Finding) => f.severity === 'fail' && (forLaunch || f.code !== 'NEEDS_GPU');
+  let parserError: MedtuneError | null = null;
+  // LLaMA-Factory's parser takes seconds: only when nothing else stops the launch.
+  if (!findings.some(blocks)) {
+    try {
+      await preflight(app.ws, venv, plan, (_phase, message) => onProgress({ phase: "LLaMA-Factory's parser", done: 0, total: null, message }), { forLaunch });
+      findings.push(finding('PARSER_OK', 'ok', 'its parser accepted every key', undefined, 'LLaMA-Factory'));
+    } catch (err) {
+      if (!(err instanceof MedtuneError)) throw err;
+      parserError = err;
+      findings.push(finding('PARSER_REFUSED', 'fail', err.problem, err.next, 'LLaMA-Factory'));
+    }
+  }
+  const blocking = findings.filter(blocks);
+  return { request, plan, findings, blocking, ok: blocking.length === 0, parserError };
+}
+
+export interface StartOptions {
+  /** A plan of the same choices that already passed (its parser check is not repeated). */
+  checked?: TrainPlanResult;
+  onProgress?: OnProgress;
+}
+
+/** Plans, checks and launches a run under its detached supervisor; resolves once it is started. */
+export async function startTrain(app: App, choices: TrainChoices, opts: StartOptions = {}): Promise<{ manifest: RunManifest; plan: RunPlan }> {
+  const onProgress = opts.onProgress ?? ignoreProgress;
+  const venv = await app.venv();
+  let request: TrainRequest;
+  let plan: RunPlan;
+  if (opts.checked?.ok) {
+    request = opts.checked.request;
+    // A fresh plan: a new run id and timestamp, the same config.
+    plan = await planRun(app.ws, venv, request, { gpus: await app.gpus() });
+    const hard = blockingFindings(plan, true);
+    if (hard.length) await preflight(app.ws, venv, plan);
+  } else {
+    request = await resolveTrainRequest(app, choices);
+    onProgress({ phase: 'planning', done: 0, total: null, message: 'building the train config' });
+    plan = await planRun(app.ws, venv, request, { gpus: await app.gpus() });
+    await preflight(app.ws, venv, plan, (_phase, message) => onProgress({ phase: 'checking', done: 0, total: null, message }));
+  }
+  onProgress({ phase: 'launching', done: 0, total: null, message: 'starting the supervisor' });
+  const manifest = await launchRun(app.ws, venv, request, plan);
+  return { manifest, plan };
+}
