@@ -62,6 +62,43 @@ export function descendants(root: number, procs: ProcInfo[] = listProcesses()): 
   return out;
 }
 
+/** Helper processes a trainer starts with an exec of their own (not forked copies of it). */
+const HELPER_CMDLINE = /multiprocessing\.(spawn|forkserver|resource_tracker)|compile_worker/;
+
+/**
+ * The trainers of a run: the lowest processes that exec'd a program of their own (the one llamafactory-cli, or
+ * each torchrun rank). Their forked children (DataLoader and tokenizer workers) carry the parent's command line
+ * and are skipped, and so are multiprocessing and compile helpers: a graceful SIGABRT must reach the process that
+ * runs the training loop, not its loader workers (which would die at once and stall the step).
+ */
+export function trainerProcesses(tree: Array<ProcInfo & { cmdline: string }>): ProcInfo[] {
+  const byPid = new Map(tree.map((p) => [p.pid, p]));
+  const own = tree.filter((p) => {
+    const parent = byPid.get(p.ppid);
+    return !HELPER_CMDLINE.test(p.cmdline) && (!parent || parent.cmdline !== p.cmdline);
+  });
+  const ownPids = new Set(own.map((p) => p.pid));
+  const hasOwnChild = new Set<number>();
+  for (const p of own) {
+    // Walk up to the nearest exec'd ancestor: it is not the lowest.
+    for (let q = byPid.get(p.ppid); q; q = byPid.get(q.ppid)) {
+      if (ownPids.has(q.pid)) {
+        hasOwnChild.add(q.pid);
+        break;
+      }
+    }
+  }
+  return own.filter((p) => !hasOwnChild.has(p.pid));
+}
+
+export function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
 /** Processes in the tree that have no children: the workers that hold the model. */
 export function leaves(tree: ProcInfo[]): ProcInfo[] {
   const parents = new Set(tree.map((p) => p.ppid));
@@ -141,6 +178,13 @@ export class RunTree {
   /** The workers: processes without children in the live tree (the torchrun ranks, or the one trainer). */
   leaves(): ProcInfo[] {
     return leaves(this.refresh());
+  }
+
+  /** The processes that run the training loop (see trainerProcesses): the targets of a graceful stop. */
+  trainers(): ProcInfo[] {
+    const live = this.refresh().filter((p) => isAlive(p.pid));
+    const found = trainerProcesses(live.map((p) => ({ ...p, cmdline: readCmdline(p.pid) })));
+    return found.length ? found : leaves(live);
   }
 
   /** Every live process, leaves first, then each process group of the run (a rank's own helpers). */

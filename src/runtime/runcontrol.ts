@@ -21,7 +21,7 @@ import { helperEnv, runHelper } from './helpers.js';
 import { listGpus, type GpuInfo } from './doctor.js';
 import { readDatasetInfo } from './datasets.js';
 import { isModelDir, tailText } from './files.js';
-import { isAlive, leaves, RunTree, signalPid } from './proctree.js';
+import { isAlive, RunTree, signalPid } from './proctree.js';
 import { readManifest, resolveRunDir, runPaths, updateManifest, writeManifest } from './manifest.js';
 import { readSettings } from './settings.js';
 import { reconcileRun } from './reconcile.js';
@@ -372,7 +372,7 @@ async function abortHandlerInstalled(dir: string): Promise<boolean> {
 }
 
 /**
- * Stops a run: SIGABRT to the leaves of the tree (LLaMA-Factory then saves the adapter and exits 0), SIGTERM to
+ * Stops a run: SIGABRT to the trainers of the tree (each rank, not its loader workers) (LLaMA-Factory then saves the adapter and exits 0), SIGTERM to
  * the group if it has not ended within the grace period, SIGKILL after that. Before the trainer has installed its
  * abort handler, SIGABRT would core-dump it, so SIGTERM is sent instead.
  */
@@ -398,8 +398,8 @@ export async function stopRun(ws: Workspace, ref: string, opts: StopOptions = {}
       signals.push('SIGKILL');
     } else {
       if (await abortHandlerInstalled(dir)) {
-        // Every rank gets it: each one stops at its next step end and rank 0 saves.
-        for (const p of tree.leaves()) signalPid(p.pid, 'SIGABRT');
+        // Every rank gets it (not their loader workers): each one stops at its next step end and rank 0 saves.
+        for (const p of tree.trainers()) signalPid(p.pid, 'SIGABRT');
         signals.push('SIGABRT');
       } else {
         tree.signal('SIGTERM');
