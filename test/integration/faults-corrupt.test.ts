@@ -151,7 +151,9 @@ describe('faults: corrupt or hand-edited workspace files', () => {
   }, 300_000);
 
   it('an export missing its safetensors (cut short, or a shard gone): ask refuses before loading, naming the file', async () => {
-    const image = join(t.ws.dataDir, DATASET, 'images', readdirSync(join(t.ws.dataDir, DATASET, 'images')).sort()[0]!);
+    // Images lie in per-unit folders below images/.
+    const images = join(t.ws.dataDir, DATASET, 'images');
+    const image = join(images, (readdirSync(images, { recursive: true }) as string[]).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort()[0]!);
     const dir = join(t.ws.exportsDir, 'broken');
     cpSync(t.modelDir, dir, { recursive: true });
     const weights = join(dir, 'model.safetensors');
