@@ -172,7 +172,7 @@ export async function supervise(runDir: string, firstResumeFrom?: string): Promi
       if (cause) cur.cause = cause;
     });
     const newCheckpoint = (await latestCompleteCheckpoint(paths.outputDir)) !== before;
-    if (shouldRetryLaunch({ status, seconds, logged, newCheckpoint, causeCode: cause?.code, wasRetry: launchRetry })) {
+    if (shouldRetryLaunch({ status, seconds, logged, newCheckpoint, causeCode: cause?.code, wasRetry: launchRetry, kind: next.kind })) {
       // Died at launch (e.g. a library that failed to load right after another run exited) with nothing written:
       // once, at once, from the same starting point. The attempt records it and its banner says so.
       launchRetry = true;

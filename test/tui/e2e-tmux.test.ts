@@ -9,7 +9,7 @@
  * Every wait is on what the screen says, polled; a timeout names the step and shows the last screen.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -252,7 +252,10 @@ describe('medtune TUI end to end in tmux', () => {
       expect(tui.last()).not.toContain('1 Home  2 Data');
     });
 
-    await waitUntil(() => strayProcesses(ws).length === 0, 30_000, 'no trainer or supervisor of the workspace left');
+    await waitUntil(() => strayProcesses(ws).length === 0, 30_000, 'no trainer or supervisor of the workspace left').catch((err: Error) => {
+      const left = strayProcesses(ws).map((pid) => `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')}`);
+      throw new Error(`${err.message}; left: ${left.join(' | ')}`);
+    });
   }, 20 * 60_000);
 
   it('medtune gpu draws recorded H200 ×2 panels full-screen and quits with q', async () => {
