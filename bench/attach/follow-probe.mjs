@@ -10,13 +10,17 @@ const updates = Number(updatesArg ?? 20);
 const batch = Number(batchArg ?? 10);
 const t0 = performance.now();
 let waiting = null;
-const follower = await followRunDir(dir, (v) => {
-  if (waiting && v.step >= waiting.step) {
-    const w = waiting;
-    waiting = null;
-    w.resolve();
-  }
-}, { debounceMs: 0, tickMs: 3_600_000, pollMs: 20 });
+const follower = await followRunDir(
+  dir,
+  (v) => {
+    if (waiting && v.step >= waiting.step) {
+      const w = waiting;
+      waiting = null;
+      w.resolve();
+    }
+  },
+  { debounceMs: 0, tickMs: 3_600_000, pollMs: 20 },
+);
 const firstMs = performance.now() - t0;
 const first = follower.view;
 const rssFirst = process.memoryUsage().rss;
@@ -41,6 +45,14 @@ for (let u = 0; u < updates; u++) {
 }
 await follower.close();
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-console.log(JSON.stringify({ firstViewMs: Math.round(firstMs), rssFirstMiB: Math.round(rssFirst / 2 ** 20), recordCount: first.recordCount,
-  updateWallMsMedian: Math.round(median(walls) * 10) / 10, updateCpuMsMedian: Math.round(median(cpus) * 10) / 10,
-  rssEndMiB: Math.round(process.memoryUsage().rss / 2 ** 20), maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }));
+console.log(
+  JSON.stringify({
+    firstViewMs: Math.round(firstMs),
+    rssFirstMiB: Math.round(rssFirst / 2 ** 20),
+    recordCount: first.recordCount,
+    updateWallMsMedian: Math.round(median(walls) * 10) / 10,
+    updateCpuMsMedian: Math.round(median(cpus) * 10) / 10,
+    rssEndMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
+    maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+  }),
+);

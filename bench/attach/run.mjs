@@ -24,7 +24,11 @@ for (const n of sizes) {
   // summary cache (MEDTUNE_CACHE) is emptied before each, so each is a first view of a log never seen.
   const cache = join(work, 'cache');
   const status = () => {
-    const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', process.execPath, join(root, 'bin', 'medtune.js'), 'status', dir, '--json'], { encoding: 'utf8', env: { ...process.env, MEDTUNE_CACHE: cache } });
+    const r = spawnSync(
+      '/usr/bin/time',
+      ['-f', '%e %U %S %M', process.execPath, join(root, 'bin', 'medtune.js'), 'status', dir, '--json'],
+      { encoding: 'utf8', env: { ...process.env, MEDTUNE_CACHE: cache } },
+    );
     const [wall, user, sys, kb] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
     return { wall, cpu: user + sys, rssMiB: kb / 1024, load: loadavg()[0] };
   };
@@ -38,30 +42,53 @@ for (const n of sizes) {
   for (let i = 0; i < REPEAT; i++) {
     const last = JSON.parse(execFileSync('tail', ['-n', '1', log], { encoding: 'utf8' }));
     let extra = '';
-    for (let k = 1; k <= 10; k++) extra += JSON.stringify({ ...last, current_steps: last.current_steps + k }).replace(/,"/g, ', "').replace(/":/g, '": ') + '\n';
+    for (let k = 1; k <= 10; k++)
+      extra +=
+        JSON.stringify({ ...last, current_steps: last.current_steps + k })
+          .replace(/,"/g, ', "')
+          .replace(/":/g, '": ') + '\n';
     appendFileSync(log, extra);
     again.push(status());
   }
   rmSync(cache, { recursive: true, force: true });
   // Follow: the first view in-process, then 20 updates of 10 records each (what attach and the TUI do).
-  const probe = JSON.parse(execFileSync(process.execPath, [join(here, 'follow-probe.mjs'), dir, '20', '10'], { encoding: 'utf8', env: { ...process.env, MEDTUNE_CACHE: cache } }).trim());
+  const probe = JSON.parse(
+    execFileSync(process.execPath, [join(here, 'follow-probe.mjs'), dir, '20', '10'], {
+      encoding: 'utf8',
+      env: { ...process.env, MEDTUNE_CACHE: cache },
+    }).trim(),
+  );
   // LLaMA Board: the whole file read and parsed on every refresh.
   const board = JSON.parse(execFileSync('python3', [join(here, 'llamaboard.py'), log, String(REPEAT)], { encoding: 'utf8' }).trim());
   const row = {
-    records: n, mib: Math.round(bytes / 2 ** 20),
-    statusWallS: median(cli.map((c) => c.wall)), statusCpuS: median(cli.map((c) => c.cpu)), statusRssMiB: Math.round(Math.max(...cli.map((c) => c.rssMiB))),
-    statusWallAll: cli.map((c) => c.wall), load: cli.map((c) => Math.round(c.load * 10) / 10),
-    againWallS: median(again.map((c) => c.wall)), againCpuS: median(again.map((c) => c.cpu)), againRssMiB: Math.round(Math.max(...again.map((c) => c.rssMiB))),
-    ...probe, llamaBoardRefreshMs: board.refreshMsMedian, llamaBoardRssMiB: board.maxRssMiB,
+    records: n,
+    mib: Math.round(bytes / 2 ** 20),
+    statusWallS: median(cli.map((c) => c.wall)),
+    statusCpuS: median(cli.map((c) => c.cpu)),
+    statusRssMiB: Math.round(Math.max(...cli.map((c) => c.rssMiB))),
+    statusWallAll: cli.map((c) => c.wall),
+    load: cli.map((c) => Math.round(c.load * 10) / 10),
+    againWallS: median(again.map((c) => c.wall)),
+    againCpuS: median(again.map((c) => c.cpu)),
+    againRssMiB: Math.round(Math.max(...again.map((c) => c.rssMiB))),
+    ...probe,
+    llamaBoardRefreshMs: board.refreshMsMedian,
+    llamaBoardRssMiB: board.maxRssMiB,
   };
   results.push(row);
   console.error(JSON.stringify(row));
   rmSync(dir, { recursive: true, force: true });
 }
-console.log(`machine: ${cpus()[0]?.model}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; node ${process.version}; ${new Date().toISOString()}\n`);
-console.log('| records | log MiB | first `status --json` wall s (runs) | CPU s | peak RSS MiB | next `status` after 10 records: wall s / CPU s | follow: first view ms | follow RSS MiB | per update (10 records) wall ms / CPU ms | LLaMA Board re-read per refresh ms | its RSS MiB |');
+console.log(
+  `machine: ${cpus()[0]?.model}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; node ${process.version}; ${new Date().toISOString()}\n`,
+);
+console.log(
+  '| records | log MiB | first `status --json` wall s (runs) | CPU s | peak RSS MiB | next `status` after 10 records: wall s / CPU s | follow: first view ms | follow RSS MiB | per update (10 records) wall ms / CPU ms | LLaMA Board re-read per refresh ms | its RSS MiB |',
+);
 console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
-  console.log(`| ${r.records.toLocaleString('en')} | ${r.mib} | ${r.statusWallS} (${r.statusWallAll.join(', ')}) | ${r.statusCpuS.toFixed(2)} | ${r.statusRssMiB} | ${r.againWallS} / ${r.againCpuS.toFixed(2)} | ${r.firstViewMs} | ${r.maxRssMiB} | ${r.updateWallMsMedian} / ${r.updateCpuMsMedian} | ${r.llamaBoardRefreshMs} | ${r.llamaBoardRssMiB} |`);
+  console.log(
+    `| ${r.records.toLocaleString('en')} | ${r.mib} | ${r.statusWallS} (${r.statusWallAll.join(', ')}) | ${r.statusCpuS.toFixed(2)} | ${r.statusRssMiB} | ${r.againWallS} / ${r.againCpuS.toFixed(2)} | ${r.firstViewMs} | ${r.maxRssMiB} | ${r.updateWallMsMedian} / ${r.updateCpuMsMedian} | ${r.llamaBoardRefreshMs} | ${r.llamaBoardRssMiB} |`,
+  );
 }
 console.log(`\n${JSON.stringify(results)}`);

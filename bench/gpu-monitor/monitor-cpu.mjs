@@ -27,7 +27,12 @@ const fixtures = join(root, 'test', 'fixtures', 'gpu');
 const seconds = Number(process.argv[2] ?? 60);
 
 function replayEnv(dir) {
-  return { ...process.env, MEDTUNE_NVIDIA_SMI: join(fixtures, 'replay-nvidia-smi.mjs'), MEDTUNE_REPLAY_DIR: join(fixtures, dir), MEDTUNE_REPLAY_APPS: 'apps-load-1.csv' };
+  return {
+    ...process.env,
+    MEDTUNE_NVIDIA_SMI: join(fixtures, 'replay-nvidia-smi.mjs'),
+    MEDTUNE_REPLAY_DIR: join(fixtures, dir),
+    MEDTUNE_REPLAY_APPS: 'apps-load-1.csv',
+  };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -39,7 +44,14 @@ async function measure(name, body) {
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const d = process.cpuUsage(before);
   const cpu = (d.user + d.system) / 1e6;
-  const row = { case: name, wall_s: +wall.toFixed(1), user_s: +(d.user / 1e6).toFixed(3), system_s: +(d.system / 1e6).toFixed(3), cpu_pct_of_one_core: +((cpu / wall) * 100).toFixed(3), ...extra };
+  const row = {
+    case: name,
+    wall_s: +wall.toFixed(1),
+    user_s: +(d.user / 1e6).toFixed(3),
+    system_s: +(d.system / 1e6).toFixed(3),
+    cpu_pct_of_one_core: +((cpu / wall) * 100).toFixed(3),
+    ...extra,
+  };
   process.stdout.write(`${JSON.stringify(row)}\n`);
   return row;
 }
@@ -52,7 +64,11 @@ async function monitorFor(dir) {
   await sleep(seconds * 1000);
   const s = m.state;
   await m.stop();
-  return { updates, samples_in_history: s.mode === 'gpu' ? s.samples.length : 0, gpus: s.mode === 'gpu' ? s.samples.at(-1).gpus.length : 0 };
+  return {
+    updates,
+    samples_in_history: s.mode === 'gpu' ? s.samples.length : 0,
+    gpus: s.mode === 'gpu' ? s.samples.at(-1).gpus.length : 0,
+  };
 }
 
 class FakeTerminal extends Writable {
@@ -70,7 +86,12 @@ class FakeTerminal extends Writable {
 
 async function screenFor(dir) {
   const stdout = new FakeTerminal();
-  const app = render(React.createElement(GpuScreen, { options: { env: replayEnv(dir), intervalMs: 1000 } }), { stdout, maxFps: 4, patchConsole: false, exitOnCtrlC: false });
+  const app = render(React.createElement(GpuScreen, { options: { env: replayEnv(dir), intervalMs: 1000 } }), {
+    stdout,
+    maxFps: 4,
+    patchConsole: false,
+    exitOnCtrlC: false,
+  });
   await sleep(seconds * 1000);
   app.unmount();
   await sleep(200);
@@ -78,8 +99,12 @@ async function screenFor(dir) {
 }
 
 function parseCost(dir) {
-  const fields = readFileSync(join(fixtures, dir, 'query-gpu.fields'), 'utf8').trim().split(',');
-  const lines = readFileSync(join(fixtures, dir, 'stream-1hz.csv'), 'utf8').split('\n').filter(Boolean);
+  const fields = readFileSync(join(fixtures, dir, 'query-gpu.fields'), 'utf8')
+    .trim()
+    .split(',');
+  const lines = readFileSync(join(fixtures, dir, 'stream-1hz.csv'), 'utf8')
+    .split('\n')
+    .filter(Boolean);
   const rounds = 2000;
   let samples = 0;
   const t0 = process.hrtime.bigint();
@@ -88,10 +113,17 @@ function parseCost(dir) {
     for (const line of lines) samples += asm.push(parseGpuRow(line, fields)).length;
   }
   const ns = Number(process.hrtime.bigint() - t0);
-  return { case: `parse ${dir}/stream-1hz.csv ×${rounds}`, samples, us_per_sample: +(ns / 1e3 / samples).toFixed(2), us_per_row: +(ns / 1e3 / (lines.length * rounds)).toFixed(2) };
+  return {
+    case: `parse ${dir}/stream-1hz.csv ×${rounds}`,
+    samples,
+    us_per_sample: +(ns / 1e3 / samples).toFixed(2),
+    us_per_row: +(ns / 1e3 / (lines.length * rounds)).toFixed(2),
+  };
 }
 
-process.stdout.write(`${JSON.stringify({ machine: `${os.cpus()[0]?.model ?? '?'} ×${os.availableParallelism()}`, node: process.version, date: new Date().toISOString(), seconds })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ machine: `${os.cpus()[0]?.model ?? '?'} ×${os.availableParallelism()}`, node: process.version, date: new Date().toISOString(), seconds })}\n`,
+);
 // Let start-up work (JIT, garbage from module loading) settle before the baseline.
 await sleep(3000);
 await measure('idle node baseline', async () => {

@@ -25,13 +25,25 @@ for (const dir of ['h100x1', 'h200x2']) {
   const stime = Number(after[12]) / tck;
   const rss = /VmRSS:\s+(\d+) kB/.exec(cpuText)?.[1];
   const rows = /rows=(\d+)/.exec(cpuText)?.[1];
-  const calls = read('oneshot-cost.txt').trim().split('\n').map((l) => l.split(' ').map(Number));
+  const calls = read('oneshot-cost.txt')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' ').map(Number));
   const avg = (i) => calls.reduce((a, c) => a + c[i], 0) / calls.length;
   const gpus = env.split('\n').filter((l) => l.startsWith('GPU ')).length;
-  console.log(JSON.stringify({
-    machine: `${gpus} × ${/GPU 0: ([^(]+) \(/.exec(env)?.[1].trim()}`,
-    recorded: env.split('\n')[0],
-    stream_child: { seconds: elapsed, rows: Number(rows), user_s: utime, system_s: stime, cpu_pct_of_one_core: +(((utime + stime) / elapsed) * 100).toFixed(3), rss_mib: +(Number(rss) / 1024).toFixed(1) },
-    compute_apps_oneshot: { calls: calls.length, wall_s: +avg(0).toFixed(3), user_s: +avg(1).toFixed(3), system_s: +avg(2).toFixed(3) },
-  }));
+  console.log(
+    JSON.stringify({
+      machine: `${gpus} × ${/GPU 0: ([^(]+) \(/.exec(env)?.[1].trim()}`,
+      recorded: env.split('\n')[0],
+      stream_child: {
+        seconds: elapsed,
+        rows: Number(rows),
+        user_s: utime,
+        system_s: stime,
+        cpu_pct_of_one_core: +(((utime + stime) / elapsed) * 100).toFixed(3),
+        rss_mib: +(Number(rss) / 1024).toFixed(1),
+      },
+      compute_apps_oneshot: { calls: calls.length, wall_s: +avg(0).toFixed(3), user_s: +avg(1).toFixed(3), system_s: +avg(2).toFixed(3) },
+    }),
+  );
 }

@@ -49,6 +49,8 @@ for (const item of a.steps.split(',')) {
   await writeFile(join(a.out, `${profile}.yaml`), plan.yaml);
   await writeFile(join(a.out, `${profile}.env.json`), `${JSON.stringify(plan.env, null, 2)}\n`);
   const c = plan.config;
-  console.log(`${profile}: bs ${c.per_device_train_batch_size} x GA ${c.gradient_accumulation_steps}, grad-ckpt ${c.disable_gradient_checkpointing ? 'off' : 'on'}, ` +
-    `${plan.samples} samples, ${plan.totalSteps} steps${plan.findings.length ? `; findings: ${plan.findings.map((f) => `${f.severity} ${f.code}`).join('; ')}` : ''}`);
+  console.log(
+    `${profile}: bs ${c.per_device_train_batch_size} x GA ${c.gradient_accumulation_steps}, grad-ckpt ${c.disable_gradient_checkpointing ? 'off' : 'on'}, ` +
+      `${plan.samples} samples, ${plan.totalSteps} steps${plan.findings.length ? `; findings: ${plan.findings.map((f) => `${f.severity} ${f.code}`).join('; ')}` : ''}`,
+  );
 }

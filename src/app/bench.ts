@@ -6,7 +6,16 @@
  * the per-question differences in bench-diff.jsonl.
  */
 import { join } from 'node:path';
-import { benchEvalDataset, diffBench, scoreBench, type BenchId, type BenchItem, type BenchScores, type BenchSplit, type PublishedAnchor } from '../core/bench.js';
+import {
+  benchEvalDataset,
+  diffBench,
+  scoreBench,
+  type BenchId,
+  type BenchItem,
+  type BenchScores,
+  type BenchSplit,
+  type PublishedAnchor,
+} from '../core/bench.js';
 import type { DataProgress } from '../core/dataset.js';
 import { MedtuneError } from '../core/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../runtime/atomic.js';
@@ -58,21 +67,45 @@ export interface BenchEvalResult extends BenchRun {
 
 function benchRun(report: EvalReport, dir: string, split: BenchSplit): BenchRun {
   const { items, scores } = scoreBench(report.samples.map((s) => ({ question: s.question, reference: s.label, prediction: s.predict })));
-  return { dir, target: report.target, splits: { [split]: scores }, items, seconds: report.seconds, files: { ...report.files, bench: join(dir, 'bench.json') } };
+  return {
+    dir,
+    target: report.target,
+    splits: { [split]: scores },
+    items,
+    seconds: report.seconds,
+    files: { ...report.files, bench: join(dir, 'bench.json') },
+  };
 }
 
 export async function benchEval(app: App, req: BenchEvalRequest, onProgress: OnProgress = ignoreProgress): Promise<BenchEvalResult> {
   const { ws } = app;
   const venv = await app.venv();
-  const step = (prefix: string) => (phase: string, done: number, total: number | null, message?: string) => onProgress({ phase: `${prefix}${phase}`, done, total, message });
+  const step = (prefix: string) => (phase: string, done: number, total: number | null, message?: string) =>
+    onProgress({ phase: `${prefix}${phase}`, done, total, message });
   const doing = `evaluating ${req.target} on benchmark ${req.bench}`;
   const b = requireBenchmark(req.bench, doing);
-  if (req.base && req.withBase) throw new MedtuneError({ doing, problem: '--base and --with-base ask for different things', next: 'pass --base for the base model alone, --with-base for base vs tuned', code: 'BAD_OPTION' });
+  if (req.base && req.withBase)
+    throw new MedtuneError({
+      doing,
+      problem: '--base and --with-base ask for different things',
+      next: 'pass --base for the base model alone, --with-base for base vs tuned',
+      code: 'BAD_OPTION',
+    });
   const name = benchEvalDataset(b.id);
-  const prep = await prepareBench(ws, venv, { bench: b.id, splits: [b.evalSplit], name, sourceDir: req.sourceDir, entryNames: { [b.evalSplit]: name } },
-    (p: DataProgress) => onProgress(p));
+  const prep = await prepareBench(
+    ws,
+    venv,
+    { bench: b.id, splits: [b.evalSplit], name, sourceDir: req.sourceDir, entryNames: { [b.evalSplit]: name } },
+    (p: DataProgress) => onProgress(p),
+  );
   const dataset = prep.entries[b.evalSplit]!;
-  const common = { dataset, limit: req.limit, batchSize: req.batchSize, maxNewTokens: req.maxNewTokens ?? BENCH_MAX_NEW_TOKENS, overrides: req.overrides };
+  const common = {
+    dataset,
+    limit: req.limit,
+    batchSize: req.batchSize,
+    maxNewTokens: req.maxNewTokens ?? BENCH_MAX_NEW_TOKENS,
+    overrides: req.overrides,
+  };
 
   const main = await evaluate(ws, venv, { ...common, target: req.target, base: req.base }, step(req.withBase ? 'tuned model: ' : ''));
   const run = benchRun(main.report, main.dir, b.evalSplit);
@@ -81,7 +114,13 @@ export async function benchEval(app: App, req: BenchEvalRequest, onProgress: OnP
     bench: { id: b.id, label: b.label, repo: b.repo, split: b.evalSplit },
     dataset,
     limit: req.limit ?? null,
-    source: { kind: prep.source.kind, root: prep.source.root, files: prep.source.files, revision: prep.source.revision ?? null, reused: prep.reused },
+    source: {
+      kind: prep.source.kind,
+      root: prep.source.root,
+      files: prep.source.files,
+      revision: prep.source.revision ?? null,
+      reused: prep.reused,
+    },
     anchors: b.anchors,
   };
   if (req.withBase) {
@@ -89,7 +128,13 @@ export async function benchEval(app: App, req: BenchEvalRequest, onProgress: OnP
     const base = benchRun(baseEval.report, baseEval.dir, b.evalSplit);
     await writeJsonAtomic(base.files.bench, { bench: result.bench, dataset, ...base });
     const diff = diffBench(base.items, run.items);
-    if ('problem' in diff) throw new MedtuneError({ doing, problem: `the two runs cannot be compared: ${diff.problem}`, next: `both evals are kept: ${main.dir} and ${baseEval.dir}`, code: 'BENCH_MISMATCH' });
+    if ('problem' in diff)
+      throw new MedtuneError({
+        doing,
+        problem: `the two runs cannot be compared: ${diff.problem}`,
+        next: `both evals are kept: ${main.dir} and ${baseEval.dir}`,
+        code: 'BENCH_MISMATCH',
+      });
     const file = join(main.dir, 'bench-diff.jsonl');
     await writeFileAtomic(file, diff.items.map((d) => JSON.stringify(d)).join('\n') + (diff.items.length ? '\n' : ''));
     result.base = base;

@@ -2,13 +2,29 @@
 import type { CheckResult, PrepareResult } from '../core/dataset.js';
 import { defaultDatasetName } from '../core/dataset.js';
 import { finding, type Finding } from '../core/findings.js';
-import { checkDataset, listDataSources, listDatasets, prepareDataset, previewDataset, type DataSourceInfo, type DatasetListingEntry, type DatasetPreviewResult, type PrepareOptions, type PreviewOptions } from '../runtime/datasets.js';
+import {
+  checkDataset,
+  listDataSources,
+  listDatasets,
+  prepareDataset,
+  previewDataset,
+  type DataSourceInfo,
+  type DatasetListingEntry,
+  type DatasetPreviewResult,
+  type PrepareOptions,
+  type PreviewOptions,
+} from '../runtime/datasets.js';
 import type { App } from './context.js';
 import { ignoreProgress, type OnProgress } from './events.js';
 
 export type PrepareRequest = Omit<PrepareOptions, 'name' | 'signal'> & { name?: string };
 
-export async function prepareData(app: App, req: PrepareRequest, onProgress: OnProgress = ignoreProgress, signal?: AbortSignal): Promise<PrepareResult> {
+export async function prepareData(
+  app: App,
+  req: PrepareRequest,
+  onProgress: OnProgress = ignoreProgress,
+  signal?: AbortSignal,
+): Promise<PrepareResult> {
   return prepareDataset(app.ws, await app.venv(), { ...req, name: req.name ?? defaultDatasetName(req.source), signal }, onProgress);
 }
 
@@ -26,19 +42,34 @@ export async function preview(app: App, entry: string, opts: PreviewOptions = {}
 
 /** A check's result as findings: one per entry, one per kind of bad row (with a first example). */
 export function checkFindings(r: CheckResult): Finding[] {
-  const out: Finding[] = r.entries.map((e) => !e.checked
-    ? finding('ENTRY_UNCHECKED', 'warn', e.why ?? 'not checked', undefined, e.entry)
-    : e.bad_rows
-      ? finding('ENTRY_BAD_ROWS', 'fail', `${e.rows ?? '?'} rows, ${e.bad_rows} bad`, undefined, e.entry)
-      : finding('ENTRY_OK', 'ok', `${e.rows ?? '?'} rows, all usable`, undefined, e.entry));
+  const out: Finding[] = r.entries.map((e) =>
+    !e.checked
+      ? finding('ENTRY_UNCHECKED', 'warn', e.why ?? 'not checked', undefined, e.entry)
+      : e.bad_rows
+        ? finding('ENTRY_BAD_ROWS', 'fail', `${e.rows ?? '?'} rows, ${e.bad_rows} bad`, undefined, e.entry)
+        : finding('ENTRY_OK', 'ok', `${e.rows ?? '?'} rows, all usable`, undefined, e.entry),
+  );
   for (const [kind, n] of Object.entries(r.by_problem)) {
     const first = r.problems.find((p) => p.kind === kind);
-    out.push(finding(kind.toUpperCase().replace(/[^A-Z0-9]+/g, '_'), 'fail', `${n} row${n === 1 ? '' : 's'}${first ? `, e.g. ${first.file}:${first.line}: ${first.problem}` : ''}`, 'fix those rows (or prepare the dataset again), then check again', kind));
+    out.push(
+      finding(
+        kind.toUpperCase().replace(/[^A-Z0-9]+/g, '_'),
+        'fail',
+        `${n} row${n === 1 ? '' : 's'}${first ? `, e.g. ${first.file}:${first.line}: ${first.problem}` : ''}`,
+        'fix those rows (or prepare the dataset again), then check again',
+        kind,
+      ),
+    );
   }
   return out;
 }
 
-export async function check(app: App, name: string, onProgress: OnProgress = ignoreProgress, signal?: AbortSignal): Promise<{ result: CheckResult; findings: Finding[] }> {
+export async function check(
+  app: App,
+  name: string,
+  onProgress: OnProgress = ignoreProgress,
+  signal?: AbortSignal,
+): Promise<{ result: CheckResult; findings: Finding[] }> {
   const result = await checkDataset(app.ws, await app.venv(), name, onProgress, signal);
   return { result, findings: checkFindings(result) };
 }

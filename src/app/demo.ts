@@ -15,7 +15,7 @@ import type { App } from './context.js';
 import { checkLearning } from './eval.js';
 import { ignoreProgress, type OnProgress } from './events.js';
 import { exportAndVerify } from './exports.js';
-import { JobRecorder, readJobView, startJob, watchJob, JOB_TERMINAL, type JobState } from './jobs.js';
+import { type JobRecorder, readJobView, startJob, watchJob, JOB_TERMINAL, type JobState } from './jobs.js';
 import { startTrain } from './train.js';
 
 /**
@@ -26,7 +26,15 @@ import { startTrain } from './train.js';
 export const DEMO_TRAIN = {
   dataset: 'medtrinity-sample',
   epochs: 10,
-  overrides: ['lora_rank=64', 'lora_alpha=128', 'learning_rate=5.0e-3', 'logging_steps=5', 'save_steps=100', 'save_total_limit=2', 'warmup_steps=0.05'],
+  overrides: [
+    'lora_rank=64',
+    'lora_alpha=128',
+    'learning_rate=5.0e-3',
+    'logging_steps=5',
+    'save_steps=100',
+    'save_total_limit=2',
+    'warmup_steps=0.05',
+  ],
   valRatio: 0.2,
 };
 
@@ -46,7 +54,15 @@ export interface DemoResult {
   run: { id: string; dir: string; status: string; steps: number; firstLoss: number | null; lastLoss: number | null };
   export: { name: string; dir: string } | null;
   verify: { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] } | null;
-  learningCheck: { tunedAccuracy: number | null; baseAccuracy: number | null; chance: number | null; samples: number; steps: number | null; target: number; passed: boolean } | null;
+  learningCheck: {
+    tunedAccuracy: number | null;
+    baseAccuracy: number | null;
+    chance: number | null;
+    samples: number;
+    steps: number | null;
+    target: number;
+    passed: boolean;
+  } | null;
   /** Seconds per step. */
   times: Record<string, number>;
 }
@@ -65,11 +81,18 @@ export async function readyVenv(app: App, onProgress: OnProgress = ignoreProgres
 }
 
 /** Readies the venv, then starts the demo job; resolves with its id and folder once it is running detached. */
-export async function startDemo(app: App, req: DemoRequest = {}, onProgress: OnProgress = ignoreProgress): Promise<{ id: string; dir: string; venvSeconds: number }> {
+export async function startDemo(
+  app: App,
+  req: DemoRequest = {},
+  onProgress: OnProgress = ignoreProgress,
+): Promise<{ id: string; dir: string; venvSeconds: number }> {
   const t = Date.now();
   const venv = await readyVenv(app, onProgress);
   const venvSeconds = Math.round((Date.now() - t) / 1000);
-  const job = await startJob(app, venv, 'demo', [...DEMO_STEPS], { epochs: req.epochs ?? DEMO_TRAIN.epochs, overrides: req.overrides ?? [] });
+  const job = await startJob(app, venv, 'demo', [...DEMO_STEPS], {
+    epochs: req.epochs ?? DEMO_TRAIN.epochs,
+    overrides: req.overrides ?? [],
+  });
   return { ...job, venvSeconds };
 }
 
@@ -80,17 +103,26 @@ export async function startDemo(app: App, req: DemoRequest = {}, onProgress: OnP
 export async function demoRun(dir: string, onProgress: OnProgress = ignoreProgress, signal?: AbortSignal): Promise<string> {
   const ctl = new AbortController();
   signal?.addEventListener('abort', () => ctl.abort(), { once: true });
-  const final = await watchJob(dir, (s) => {
-    if (s.progress) onProgress(s.progress);
-    if (s.runId) ctl.abort();
-  }, ctl.signal);
+  const final = await watchJob(
+    dir,
+    (s) => {
+      if (s.progress) onProgress(s.progress);
+      if (s.runId) ctl.abort();
+    },
+    ctl.signal,
+  );
   if (final.runId) return final.runId;
   throw jobError(final);
 }
 
 export function jobError(s: JobState): MedtuneError {
   if (s.error) return new MedtuneError({ doing: s.error.doing, problem: s.error.problem, next: s.error.next, code: s.error.code });
-  return new MedtuneError({ doing: `running the ${s.kind} job ${s.id}`, problem: `it ended ${s.status}`, next: `medtune attach ${s.id}`, code: 'JOB_ENDED' });
+  return new MedtuneError({
+    doing: `running the ${s.kind} job ${s.id}`,
+    problem: `it ended ${s.status}`,
+    next: `medtune attach ${s.id}`,
+    code: 'JOB_ENDED',
+  });
 }
 
 export { readJobView, JOB_TERMINAL };
@@ -104,42 +136,88 @@ export async function runDemoJob(app: App, rec: JobRecorder, req: DemoRequest): 
     times[name] = Math.round((Date.now() - t) / 1000);
     return v;
   };
-  const progress = (prefix: string): OnProgress => (e) => rec.progress({ ...e, phase: `${prefix}: ${e.phase}` });
+  const progress =
+    (prefix: string): OnProgress =>
+    (e) =>
+      rec.progress({ ...e, phase: `${prefix}: ${e.phase}` });
   const venv = await app.venv();
   const ws = app.ws;
   const name = DEMO_TRAIN.dataset;
 
-  const data = await timed('data', () => prepareDataset(ws, venv, { source: 'sample', name, valRatio: DEMO_TRAIN.valRatio }, progress('data')),
-    (d) => `${d.train} train / ${d.val} val samples`);
-  const model = await timed('model', () => buildTinyModel(ws, venv, (p) => rec.progress({ phase: `tiny model: ${p.phase}`, done: p.done ?? 0, total: p.total ?? null, message: p.message })),
-    (m) => `tiny Qwen2-VL at ${m.dir}`);
-  const run = await timed('train', async () => {
-    const { manifest, plan } = await startTrain(app, {
-      model: model.dir,
-      datasets: [name],
-      profile: 'cpu',
-      overrides: [`num_train_epochs=${req.epochs ?? DEMO_TRAIN.epochs}`, ...DEMO_TRAIN.overrides, ...(req.overrides ?? [])],
-      name: 'demo',
-    }, { onProgress: progress('train') });
-    await rec.update((s) => {
-      s.runId = manifest.id;
-    });
-    const dir = join(ws.runsDir, manifest.id);
-    const view = await watchRun(dir, (v) => rec.progress({ phase: 'train', done: v.step, total: v.totalSteps ?? plan.totalSteps, message: v.loss !== null ? `loss ${v.loss.toFixed(3)}` : v.status }));
-    if (view.status !== 'completed') {
-      throw new MedtuneError({ doing: `training the demo run ${manifest.id}`, problem: view.cause?.summary ?? `the run ended ${view.status}`, next: view.cause?.next ?? `medtune logs ${manifest.id}`, code: view.cause?.code ?? 'RUN_NOT_COMPLETED' });
-    }
-    const losses = view.records.filter((x) => x.loss !== undefined).map((x) => x.loss!);
-    return { id: manifest.id, dir, status: view.status, steps: view.step, firstLoss: losses[0] ?? null, lastLoss: losses[losses.length - 1] ?? null };
-  }, (r) => `run ${r.id}: ${r.steps} steps, loss ${r.firstLoss?.toFixed(3)} → ${r.lastLoss?.toFixed(3)}`);
+  const data = await timed(
+    'data',
+    () => prepareDataset(ws, venv, { source: 'sample', name, valRatio: DEMO_TRAIN.valRatio }, progress('data')),
+    (d) => `${d.train} train / ${d.val} val samples`,
+  );
+  const model = await timed(
+    'model',
+    () =>
+      buildTinyModel(ws, venv, (p) =>
+        rec.progress({ phase: `tiny model: ${p.phase}`, done: p.done ?? 0, total: p.total ?? null, message: p.message }),
+      ),
+    (m) => `tiny Qwen2-VL at ${m.dir}`,
+  );
+  const run = await timed(
+    'train',
+    async () => {
+      const { manifest, plan } = await startTrain(
+        app,
+        {
+          model: model.dir,
+          datasets: [name],
+          profile: 'cpu',
+          overrides: [`num_train_epochs=${req.epochs ?? DEMO_TRAIN.epochs}`, ...DEMO_TRAIN.overrides, ...(req.overrides ?? [])],
+          name: 'demo',
+        },
+        { onProgress: progress('train') },
+      );
+      await rec.update((s) => {
+        s.runId = manifest.id;
+      });
+      const dir = join(ws.runsDir, manifest.id);
+      const view = await watchRun(dir, (v) =>
+        rec.progress({
+          phase: 'train',
+          done: v.step,
+          total: v.totalSteps ?? plan.totalSteps,
+          message: v.loss !== null ? `loss ${v.loss.toFixed(3)}` : v.status,
+        }),
+      );
+      if (view.status !== 'completed') {
+        throw new MedtuneError({
+          doing: `training the demo run ${manifest.id}`,
+          problem: view.cause?.summary ?? `the run ended ${view.status}`,
+          next: view.cause?.next ?? `medtune logs ${manifest.id}`,
+          code: view.cause?.code ?? 'RUN_NOT_COMPLETED',
+        });
+      }
+      const losses = view.records.filter((x) => x.loss !== undefined).map((x) => x.loss!);
+      return {
+        id: manifest.id,
+        dir,
+        status: view.status,
+        steps: view.step,
+        firstLoss: losses[0] ?? null,
+        lastLoss: losses[losses.length - 1] ?? null,
+      };
+    },
+    (r) => `run ${r.id}: ${r.steps} steps, loss ${r.firstLoss?.toFixed(3)} → ${r.lastLoss?.toFixed(3)}`,
+  );
 
-  const exported = await timed('export', () => exportAndVerify(app, { run: run.id }, progress('export')),
-    (e) => `${e.export.dir}: verification ${e.ok ? 'passed' : 'FAILED'}`);
+  const exported = await timed(
+    'export',
+    () => exportAndVerify(app, { run: run.id }, progress('export')),
+    (e) => `${e.export.dir}: verification ${e.ok ? 'passed' : 'FAILED'}`,
+  );
   // The export and its verification are one step; the time split keeps the demo's report as it was.
   times.verify = Math.max(0, times.export! - exported.export.seconds);
   times.export = exported.export.seconds;
-  const check = await timed('learn', () => checkLearning(app, { run: run.id, export: exported.export.name }, progress('learning check')),
-    (c) => `tuned ${pct(c.tunedAccuracy)} vs base ${pct(c.baseAccuracy)} (chance ${pct(c.chance)}) of ${c.samples} held-out images after ${c.steps} steps`);
+  const check = await timed(
+    'learn',
+    () => checkLearning(app, { run: run.id, export: exported.export.name }, progress('learning check')),
+    (c) =>
+      `tuned ${pct(c.tunedAccuracy)} vs base ${pct(c.baseAccuracy)} (chance ${pct(c.chance)}) of ${c.samples} held-out images after ${c.steps} steps`,
+  );
   return {
     ok: exported.ok,
     workspace: ws.root,
@@ -148,7 +226,15 @@ export async function runDemoJob(app: App, rec: JobRecorder, req: DemoRequest): 
     run,
     export: { name: exported.export.name, dir: exported.export.dir },
     verify: exported.verify ? { ok: exported.verify.ok, checks: exported.verify.checks } : null,
-    learningCheck: { tunedAccuracy: check.tunedAccuracy, baseAccuracy: check.baseAccuracy, chance: check.chance, samples: check.samples, steps: check.steps, target: check.target, passed: check.passed },
+    learningCheck: {
+      tunedAccuracy: check.tunedAccuracy,
+      baseAccuracy: check.baseAccuracy,
+      chance: check.chance,
+      samples: check.samples,
+      steps: check.steps,
+      target: check.target,
+      passed: check.passed,
+    },
     times,
   };
 }

@@ -40,21 +40,47 @@ export const EXPORT_PHASES = ['loading base model', 'merging adapter', 'converti
 
 export function verifyFindings(v: VerifyResult): Finding[] {
   const out = v.checks.map((c) => finding(c.ok ? 'CHECK_OK' : 'CHECK_FAILED', c.ok ? 'ok' : 'fail', c.detail, undefined, c.name));
-  if (v.generation) out.push(finding('ANSWERED', 'ok', `"${v.generation.text.trim().slice(0, 120)}" (${v.generation.seconds.toFixed(1)} s)`, undefined, 'answer'));
+  if (v.generation)
+    out.push(
+      finding('ANSWERED', 'ok', `"${v.generation.text.trim().slice(0, 120)}" (${v.generation.seconds.toFixed(1)} s)`, undefined, 'answer'),
+    );
   if (v.failure) out.push(finding(v.failure.code, 'fail', v.failure.problem, v.failure.next ?? undefined, v.failure.code));
   return out;
 }
 
 /** Merges (cancellable: `signal` ends the exporter and removes its pending folder), then verifies. */
-export async function exportAndVerify(app: App, req: ExportRequest, onProgress: OnProgress = ignoreProgress, signal?: AbortSignal): Promise<ExportOutcome> {
+export async function exportAndVerify(
+  app: App,
+  req: ExportRequest,
+  onProgress: OnProgress = ignoreProgress,
+  signal?: AbortSignal,
+): Promise<ExportOutcome> {
   const venv = await app.venv();
   const total = EXPORT_PHASES.length + 1;
   onProgress({ phase: 'starting llamafactory-cli export', done: 0, total });
-  const result = await exportRun(app.ws, venv, { run: req.run, checkpoint: req.checkpoint, name: req.name, overrides: req.overrides },
-    (phase) => onProgress({ phase, done: Math.max(0, EXPORT_PHASES.indexOf(phase as (typeof EXPORT_PHASES)[number])), total }), signal);
+  const result = await exportRun(
+    app.ws,
+    venv,
+    { run: req.run, checkpoint: req.checkpoint, name: req.name, overrides: req.overrides },
+    (phase) => onProgress({ phase, done: Math.max(0, EXPORT_PHASES.indexOf(phase as (typeof EXPORT_PHASES)[number])), total }),
+    signal,
+  );
   if (req.verify === false) return { export: result, verify: null, findings: [], ok: true };
-  onProgress({ phase: 'verifying the export', done: EXPORT_PHASES.length, total, message: 'loads it with its processor and asks it about an image' });
-  const verify = await verifyExport({ workspace: app.ws, venv, exportDir: result.dir, baseDir: result.base, image: req.image, signal, env: app.env });
+  onProgress({
+    phase: 'verifying the export',
+    done: EXPORT_PHASES.length,
+    total,
+    message: 'loads it with its processor and asks it about an image',
+  });
+  const verify = await verifyExport({
+    workspace: app.ws,
+    venv,
+    exportDir: result.dir,
+    baseDir: result.base,
+    image: req.image,
+    signal,
+    env: app.env,
+  });
   return { export: result, verify, findings: verifyFindings(verify), ok: verify.ok };
 }
 
@@ -70,13 +96,20 @@ export interface ExportSummary {
 export async function listExports(app: App): Promise<ExportSummary[]> {
   if (!existsSync(app.ws.exportsDir)) return [];
   const dirs = (await readdir(app.ws.exportsDir, { withFileTypes: true })).filter((d) => d.isDirectory() && !d.name.startsWith('.'));
-  const out = await Promise.all(dirs.map(async (d): Promise<ExportSummary | null> => {
-    const dir = join(app.ws.exportsDir, d.name);
-    const target = await resolveModel(app.ws, { kind: 'export', name: d.name }).catch(() => null);
-    if (!target) return null;
-    const verify = await readJsonIfExists<{ ok?: unknown }>(join(dir, 'verify.json')).catch(() => undefined);
-    return { name: d.name, dir, runId: target.runDir ? basename(target.runDir) : null, ok: typeof verify?.ok === 'boolean' ? verify.ok : null };
-  }));
+  const out = await Promise.all(
+    dirs.map(async (d): Promise<ExportSummary | null> => {
+      const dir = join(app.ws.exportsDir, d.name);
+      const target = await resolveModel(app.ws, { kind: 'export', name: d.name }).catch(() => null);
+      if (!target) return null;
+      const verify = await readJsonIfExists<{ ok?: unknown }>(join(dir, 'verify.json')).catch(() => undefined);
+      return {
+        name: d.name,
+        dir,
+        runId: target.runDir ? basename(target.runDir) : null,
+        ok: typeof verify?.ok === 'boolean' ? verify.ok : null,
+      };
+    }),
+  );
   return out.filter((e): e is ExportSummary => e !== null);
 }
 
@@ -102,13 +135,27 @@ export async function startExportJob(app: App, req: ExportJobRequest): Promise<{
 
 /** The export job's steps, run inside the job process (job-main.ts). */
 export async function runExportJob(app: App, rec: JobRecorder, req: ExportJobRequest): Promise<ExportJobResult> {
-  const out = await rec.step('export', () => exportAndVerify(app, req, (e) => rec.progress({ ...e, phase: `export: ${e.phase}` })),
-    (o) => `${o.export.dir}: ${o.verify ? `verification ${o.ok ? 'passed' : 'FAILED'}` : 'not verified'}`);
+  const out = await rec.step(
+    'export',
+    () => exportAndVerify(app, req, (e) => rec.progress({ ...e, phase: `export: ${e.phase}` })),
+    (o) => `${o.export.dir}: ${o.verify ? `verification ${o.ok ? 'passed' : 'FAILED'}` : 'not verified'}`,
+  );
   let evaluated: ExportJobResult['eval'] = null;
   if (req.eval) {
-    const r = await rec.step('eval', () => evaluateTarget(app, { target: `export:${out.export.name}`, limit: req.evalLimit }, (e) => rec.progress({ ...e, phase: `eval: ${e.phase}` })),
-      (e) => `${e.report.dataset}: ${e.dir}`);
+    const r = await rec.step(
+      'eval',
+      () =>
+        evaluateTarget(app, { target: `export:${out.export.name}`, limit: req.evalLimit }, (e) =>
+          rec.progress({ ...e, phase: `eval: ${e.phase}` }),
+        ),
+      (e) => `${e.report.dataset}: ${e.dir}`,
+    );
     evaluated = { dir: r.dir, dataset: r.report.dataset, metrics: r.report.metrics as unknown as Record<string, unknown> };
   }
-  return { ok: out.ok, export: { name: out.export.name, dir: out.export.dir, seconds: out.export.seconds }, verify: out.verify ? { ok: out.verify.ok } : null, eval: evaluated };
+  return {
+    ok: out.ok,
+    export: { name: out.export.name, dir: out.export.dir, seconds: out.export.seconds },
+    verify: out.verify ? { ok: out.verify.ok } : null,
+    eval: evaluated,
+  };
 }

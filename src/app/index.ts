@@ -5,9 +5,29 @@
  */
 export { createApp, type App } from './context.js';
 export { ignoreProgress, prefixed, type OnProgress, type ProgressEvent } from './events.js';
-export { planError, planTrain, resolveTrainRequest, startTrain, trainDefaults, type TrainChoices, type TrainDefaults, type TrainPlanResult } from './train.js';
+export {
+  planError,
+  planTrain,
+  resolveTrainRequest,
+  startTrain,
+  trainDefaults,
+  type TrainChoices,
+  type TrainDefaults,
+  type TrainPlanResult,
+} from './train.js';
 export { attachRun, createRunReader, listRuns, resume, runDir, stop, type RunReader } from './runs.js';
-export { EXPORT_PHASES, exportAndVerify, listExports, startExportJob, verifyFindings, type ExportJobRequest, type ExportJobResult, type ExportOutcome, type ExportRequest, type ExportSummary } from './exports.js';
+export {
+  EXPORT_PHASES,
+  exportAndVerify,
+  listExports,
+  startExportJob,
+  verifyFindings,
+  type ExportJobRequest,
+  type ExportJobResult,
+  type ExportOutcome,
+  type ExportRequest,
+  type ExportSummary,
+} from './exports.js';
 export { ask, checkLearning, compare, evaluateTarget, heldOutEntry } from './eval.js';
 export { check, checkFindings, dataSources, datasets, prepareData, preview, type PrepareRequest } from './data.js';
 export { DEMO_STEPS, DEMO_TRAIN, demoRun, jobError, readyVenv, startDemo, type DemoRequest, type DemoResult } from './demo.js';

@@ -52,7 +52,13 @@ async function main(jobDir: string): Promise<number> {
   });
   try {
     const kind = KINDS[state.kind];
-    if (!kind) throw new MedtuneError({ doing: `running job ${basename(jobDir)}`, problem: `unknown job kind "${state.kind}"`, next: 'start it again with this medtune version', code: 'BAD_JOB' });
+    if (!kind)
+      throw new MedtuneError({
+        doing: `running job ${basename(jobDir)}`,
+        problem: `unknown job kind "${state.kind}"`,
+        next: 'start it again with this medtune version',
+        code: 'BAD_JOB',
+      });
     const result = await kind(app, rec, state.params);
     await rec.update((s) => {
       s.status = 'completed';
@@ -66,7 +72,12 @@ async function main(jobDir: string): Promise<number> {
     await rec.update((s) => {
       s.status = 'failed';
       s.progress = null;
-      s.error = { code: e?.code ?? 'JOB_CRASHED', doing: e?.doing ?? `running job ${basename(jobDir)}`, problem: e?.problem ?? (err as Error).message, ...(e?.next ? { next: e.next } : {}) };
+      s.error = {
+        code: e?.code ?? 'JOB_CRASHED',
+        doing: e?.doing ?? `running job ${basename(jobDir)}`,
+        problem: e?.problem ?? (err as Error).message,
+        ...(e?.next ? { next: e.next } : {}),
+      };
       for (const st of s.steps) if (st.status === 'pending') st.status = 'skipped';
     });
     process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
@@ -78,7 +89,10 @@ if (!dir) {
   process.stderr.write('usage: job-main.js <jobDir>\n');
   process.exit(2);
 }
-main(dir).then((code) => process.exit(code), (err: Error) => {
-  process.stderr.write(`${err.stack ?? err.message}\n`);
-  process.exit(1);
-});
+main(dir).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);

@@ -62,7 +62,12 @@ export async function readJob(dir: string): Promise<JobState | null> {
   if (raw === undefined) return null;
   const parsed = JobState.safeParse(raw);
   if (!parsed.success) {
-    throw new MedtuneError({ doing: `reading ${jobStateFile(dir)}`, problem: `it does not match medtune's job format (${parsed.error.issues[0]?.message})`, next: 'it may come from a newer medtune', code: 'BAD_JOB' });
+    throw new MedtuneError({
+      doing: `reading ${jobStateFile(dir)}`,
+      problem: `it does not match medtune's job format (${parsed.error.issues[0]?.message})`,
+      next: 'it may come from a newer medtune',
+      code: 'BAD_JOB',
+    });
   }
   return parsed.data;
 }
@@ -72,10 +77,21 @@ export async function writeJob(dir: string, state: JobState): Promise<void> {
 }
 
 /** Creates jobs/<id>/ (whole or not at all) and starts its supervisor; returns at once. */
-export async function startJob(app: App, venv: Venv, kind: string, steps: string[], params: Record<string, unknown>): Promise<{ id: string; dir: string }> {
+export async function startJob(
+  app: App,
+  venv: Venv,
+  kind: string,
+  steps: string[],
+  params: Record<string, unknown>,
+): Promise<{ id: string; dir: string }> {
   const entry = join(PACKAGE_ROOT, 'dist', 'app', 'job-main.js');
   if (!existsSync(entry)) {
-    throw new MedtuneError({ doing: `starting the ${kind} job`, problem: `${entry} is missing`, next: `run \`npm run build\` in ${PACKAGE_ROOT}`, code: 'NOT_BUILT' });
+    throw new MedtuneError({
+      doing: `starting the ${kind} job`,
+      problem: `${entry} is missing`,
+      next: `run \`npm run build\` in ${PACKAGE_ROOT}`,
+      code: 'NOT_BUILT',
+    });
   }
   const base = `${compactTimestamp(new Date())}-${kind}`;
   let id = base;
@@ -86,11 +102,33 @@ export async function startJob(app: App, venv: Venv, kind: string, steps: string
   await mkdir(pending, { recursive: true });
   const now = new Date().toISOString();
   const manifest: RunManifest = {
-    id, kind: 'job', createdAt: now, updatedAt: now, status: 'queued', model: '', datasets: [], profile: '',
-    outputDir: join(dir, 'output'), trainYaml: '', command: [process.execPath, entry, dir], env: {}, cwd: app.ws.root, attempts: [], autoResume: 0,
+    id,
+    kind: 'job',
+    createdAt: now,
+    updatedAt: now,
+    status: 'queued',
+    model: '',
+    datasets: [],
+    profile: '',
+    outputDir: join(dir, 'output'),
+    trainYaml: '',
+    command: [process.execPath, entry, dir],
+    env: {},
+    cwd: app.ws.root,
+    attempts: [],
+    autoResume: 0,
   };
   const state: JobState = {
-    id, kind, status: 'queued', params, steps: steps.map((name) => ({ name, status: 'pending' })), progress: null, runId: null, result: null, error: null, updatedAt: now,
+    id,
+    kind,
+    status: 'queued',
+    params,
+    steps: steps.map((name) => ({ name, status: 'pending' })),
+    progress: null,
+    runId: null,
+    result: null,
+    error: null,
+    updatedAt: now,
   };
   await writeManifest(pending, manifest);
   await writeJob(pending, state);
@@ -102,7 +140,10 @@ export async function startJob(app: App, venv: Venv, kind: string, steps: string
 /** Job ids, oldest first. */
 export async function listJobIds(ws: Workspace): Promise<string[]> {
   const entries = await readdir(ws.jobsDir, { withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && existsSync(join(ws.jobsDir, e.name, 'job.json'))).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && existsSync(join(ws.jobsDir, e.name, 'job.json')))
+    .map((e) => e.name)
+    .sort();
 }
 
 /** Every job of the workspace, oldest first, reconciled with its supervisor. */
@@ -126,7 +167,13 @@ export async function findJobDir(ws: Workspace, ref: string): Promise<string | n
  */
 export async function readJobView(dir: string): Promise<JobState> {
   const state = await readJob(dir);
-  if (!state) throw new MedtuneError({ doing: `reading job ${basename(dir)}`, problem: 'job.json is missing', next: 'check the id in jobs/', code: 'NO_JOB' });
+  if (!state)
+    throw new MedtuneError({
+      doing: `reading job ${basename(dir)}`,
+      problem: 'job.json is missing',
+      next: 'check the id in jobs/',
+      code: 'NO_JOB',
+    });
   if (JOB_TERMINAL.includes(state.status)) return state;
   const m = await readManifest(dir);
   if (m && TERMINAL_STATUSES.includes(m.status)) {
@@ -134,7 +181,12 @@ export async function readJobView(dir: string): Promise<JobState> {
     return {
       ...state,
       status,
-      error: state.error ?? { code: m.cause?.code ?? 'JOB_ENDED', doing: `running the ${state.kind} job`, problem: m.cause?.summary ?? `the job process ended (${m.status}) without recording its result`, next: m.cause?.next ?? `see ${join(dir, 'stderr.log')}` },
+      error: state.error ?? {
+        code: m.cause?.code ?? 'JOB_ENDED',
+        doing: `running the ${state.kind} job`,
+        problem: m.cause?.summary ?? `the job process ended (${m.status}) without recording its result`,
+        next: m.cause?.next ?? `see ${join(dir, 'stderr.log')}`,
+      },
     };
   }
   return state;
@@ -153,10 +205,14 @@ export async function watchJob(dir: string, onState: (s: JobState) => void, sign
     if (JOB_TERMINAL.includes(s.status) || signal?.aborted) return s;
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, intervalMs);
-      signal?.addEventListener('abort', () => {
-        clearTimeout(t);
-        resolve();
-      }, { once: true });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
 }
@@ -179,7 +235,10 @@ export class JobRecorder {
   private writing: Promise<void> = Promise.resolve();
   private trailing: NodeJS.Timeout | null = null;
 
-  constructor(private readonly dir: string, initial: JobState) {
+  constructor(
+    private readonly dir: string,
+    initial: JobState,
+  ) {
     this.state = initial;
   }
 
@@ -229,7 +288,12 @@ export class JobRecorder {
     } catch (err) {
       await this.update((s) => {
         const st = s.steps.find((x) => x.name === name);
-        if (st) Object.assign(st, { status: 'failed', endedAt: new Date().toISOString(), detail: err instanceof MedtuneError ? err.problem : (err as Error).message });
+        if (st)
+          Object.assign(st, {
+            status: 'failed',
+            endedAt: new Date().toISOString(),
+            detail: err instanceof MedtuneError ? err.problem : (err as Error).message,
+          });
       });
       throw err;
     }

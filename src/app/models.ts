@@ -27,14 +27,21 @@ export interface ProfileView {
 export async function profiles(): Promise<ProfileView[]> {
   const file = join(TEMPLATES_DIR, 'train', 'lora_sft.yaml');
   const template: TrainConfig = parseConfigYaml(await readFile(file, 'utf8'), file);
-  return Object.entries(await loadProfiles()).map(([name, p]) => ({ name, description: p.description, profile: p, values: { ...template, ...(p.values as TrainConfig) } }));
+  return Object.entries(await loadProfiles()).map(([name, p]) => ({
+    name,
+    description: p.description,
+    profile: p,
+    values: { ...template, ...(p.values as TrainConfig) },
+  }));
 }
 
 const Thumbnails = z.object({
-  images: z.array(z.union([
-    z.object({ path: z.string(), width: z.number().int(), height: z.number().int(), rgb: z.string() }),
-    z.object({ path: z.string(), error: z.string() }),
-  ])),
+  images: z.array(
+    z.union([
+      z.object({ path: z.string(), width: z.number().int(), height: z.number().int(), rgb: z.string() }),
+      z.object({ path: z.string(), error: z.string() }),
+    ]),
+  ),
 });
 
 export interface Thumbnail {
@@ -48,7 +55,10 @@ export async function thumbnails(app: App, paths: string[], maxSide: number): Pr
   const out = new Map<string, Thumbnail>();
   const existing = paths.filter((p) => existsSync(p));
   if (existing.length === 0) return out;
-  const ev = await runHelper('thumbnails', ['--max-side', String(maxSide), ...existing], { venv: await app.venv(), doing: 'decoding images for the preview' });
+  const ev = await runHelper('thumbnails', ['--max-side', String(maxSide), ...existing], {
+    venv: await app.venv(),
+    doing: 'decoding images for the preview',
+  });
   for (const img of Thumbnails.parse(ev).images) {
     if ('rgb' in img) out.set(img.path, { width: img.width, height: img.height, rgb: new Uint8Array(Buffer.from(img.rgb, 'base64')) });
   }

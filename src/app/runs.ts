@@ -35,7 +35,10 @@ export function createRunReader(app: App): RunReader {
   const unfollow = (dir: string) => {
     const f = followed.get(dir);
     followed.delete(dir);
-    void f?.follower.then((x) => x.close(), () => undefined);
+    void f?.follower.then(
+      (x) => x.close(),
+      () => undefined,
+    );
   };
   const follow = async (dir: string): Promise<RunView> => {
     let f = followed.get(dir);
@@ -84,7 +87,14 @@ export function createRunReader(app: App): RunReader {
     async close() {
       const all = [...followed.values()];
       followed.clear();
-      await Promise.all(all.map((f) => f.follower.then((x) => x.close(), () => undefined)));
+      await Promise.all(
+        all.map((f) =>
+          f.follower.then(
+            (x) => x.close(),
+            () => undefined,
+          ),
+        ),
+      );
     },
   };
 }

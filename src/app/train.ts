@@ -49,7 +49,12 @@ export async function trainDefaults(app: App): Promise<TrainDefaults> {
   return {
     model: settings.model ?? TINY_MODEL_DIR,
     datasets: settings.datasets ?? [],
-    profile: settings.profile ?? chooseProfile(profiles, gpus.map((g) => (g.memoryTotalMiB ?? 0) / 1024)),
+    profile:
+      settings.profile ??
+      chooseProfile(
+        profiles,
+        gpus.map((g) => (g.memoryTotalMiB ?? 0) / 1024),
+      ),
   };
 }
 
@@ -65,7 +70,7 @@ export async function resolveTrainRequest(app: App, choices: TrainChoices): Prom
   return {
     model: choices.model ?? defaults.model,
     datasets: names,
-    evalDataset: choices.evalDataset === undefined ? await heldOutEvalDataset(app, names, overrides) : choices.evalDataset ?? undefined,
+    evalDataset: choices.evalDataset === undefined ? await heldOutEvalDataset(app, names, overrides) : (choices.evalDataset ?? undefined),
     profile: choices.profile ?? defaults.profile,
     overrides,
     gpus: choices.gpus,
@@ -86,7 +91,10 @@ export async function resolveTrainRequest(app: App, choices: TrainChoices): Prom
  */
 async function heldOutEvalDataset(app: App, datasets: string[], overrides: string[]): Promise<string | undefined> {
   const settings = await readSettings(app.ws);
-  const valSize = [...(settings.overrides ?? []), ...overrides].map(parseOverride).filter(([k]) => k === 'val_size').pop()?.[1];
+  const valSize = [...(settings.overrides ?? []), ...overrides]
+    .map(parseOverride)
+    .filter(([k]) => k === 'val_size')
+    .pop()?.[1];
   if (Number(valSize ?? 0) > 0) return undefined;
   const listed = new Set((await listDatasets(app.ws)).map((l) => l.entry));
   const vals = datasets.map((d) => `${d}${VAL_SUFFIX}`).filter((v) => listed.has(v));
@@ -140,31 +148,61 @@ export async function planTrain(app: App, choices: TrainChoices, opts: PlanOptio
   const about = (subject: string) => plan.findings.filter((f) => f.subject === subject);
   const findings: Finding[] = [
     finding('SCHEDULE', 'ok', `${plan.samples} samples → ${plan.totalSteps} steps`, undefined, 'schedule'),
-    ...(about('disk').length ? about('disk') : [plan.disk
-      ? finding('DISK_FITS', 'ok', `needs ~${gib(plan.disk.neededBytes)}, ${gib(plan.disk.freeBytes)} free`, undefined, 'disk')
-      : finding('DISK_UNKNOWN', 'warn', 'no estimate (the model config has no text config)', undefined, 'disk')]),
-    ...(about('VRAM').length ? about('VRAM') : [plan.profile.vramGiB > 0
-      ? finding('PROFILE_FITS', 'ok', `profile sized for ${plan.profile.vramGiB} GB cards`, undefined, 'VRAM')
-      : finding('PROFILE_FITS', 'ok', 'CPU profile: no GPU memory needed', undefined, 'VRAM')]),
+    ...(about('disk').length
+      ? about('disk')
+      : [
+          plan.disk
+            ? finding('DISK_FITS', 'ok', `needs ~${gib(plan.disk.neededBytes)}, ${gib(plan.disk.freeBytes)} free`, undefined, 'disk')
+            : finding('DISK_UNKNOWN', 'warn', 'no estimate (the model config has no text config)', undefined, 'disk'),
+        ]),
+    ...(about('VRAM').length
+      ? about('VRAM')
+      : [
+          plan.profile.vramGiB > 0
+            ? finding('PROFILE_FITS', 'ok', `profile sized for ${plan.profile.vramGiB} GB cards`, undefined, 'VRAM')
+            : finding('PROFILE_FITS', 'ok', 'CPU profile: no GPU memory needed', undefined, 'VRAM'),
+        ]),
     ...plan.findings.filter((f) => f.subject !== 'disk' && f.subject !== 'VRAM'),
   ];
   const rowLimit = opts.checkRowsUpTo ?? 0;
   if (rowLimit > 0 && plan.samples <= rowLimit) {
     for (const name of request.datasets) {
       const r = await checkDataset(app.ws, venv, name, (p) => onProgress({ ...p, phase: `checking ${name}` }), opts.signal);
-      findings.push(r.ok
-        ? finding('DATASET_ROWS_OK', 'ok', `${r.rows} rows, all usable`, undefined, `dataset ${name}`)
-        : finding('DATASET_BAD_ROWS', 'fail', `${r.bad_rows} of ${r.rows} rows are bad`, '`medtune data check` (Data screen › c) shows which rows', `dataset ${name}`));
+      findings.push(
+        r.ok
+          ? finding('DATASET_ROWS_OK', 'ok', `${r.rows} rows, all usable`, undefined, `dataset ${name}`)
+          : finding(
+              'DATASET_BAD_ROWS',
+              'fail',
+              `${r.bad_rows} of ${r.rows} rows are bad`,
+              '`medtune data check` (Data screen › c) shows which rows',
+              `dataset ${name}`,
+            ),
+      );
     }
   } else if (rowLimit > 0) {
-    findings.push(finding('DATASET_ROWS_UNCHECKED', 'warn', `${plan.samples} rows: not checked here`, '`medtune data check` (Data screen › c) checks every row', 'datasets'));
+    findings.push(
+      finding(
+        'DATASET_ROWS_UNCHECKED',
+        'warn',
+        `${plan.samples} rows: not checked here`,
+        '`medtune data check` (Data screen › c) checks every row',
+        'datasets',
+      ),
+    );
   }
   const blocks = (f: Finding) => f.severity === 'fail' && (forLaunch || f.code !== 'NEEDS_GPU');
   let parserError: MedtuneError | null = null;
   // LLaMA-Factory's parser takes seconds: only when nothing else stops the launch.
   if (!findings.some(blocks)) {
     try {
-      await preflight(app.ws, venv, plan, (_phase, message) => onProgress({ phase: "LLaMA-Factory's parser", done: 0, total: null, message }), { forLaunch });
+      await preflight(
+        app.ws,
+        venv,
+        plan,
+        (_phase, message) => onProgress({ phase: "LLaMA-Factory's parser", done: 0, total: null, message }),
+        { forLaunch },
+      );
       findings.push(finding('PARSER_OK', 'ok', 'its parser accepted every key', undefined, 'LLaMA-Factory'));
     } catch (err) {
       if (!(err instanceof MedtuneError)) throw err;
@@ -183,7 +221,11 @@ export interface StartOptions {
 }
 
 /** Plans, checks and launches a run under its detached supervisor; resolves once it is started. */
-export async function startTrain(app: App, choices: TrainChoices, opts: StartOptions = {}): Promise<{ manifest: RunManifest; plan: RunPlan }> {
+export async function startTrain(
+  app: App,
+  choices: TrainChoices,
+  opts: StartOptions = {},
+): Promise<{ manifest: RunManifest; plan: RunPlan }> {
   const onProgress = opts.onProgress ?? ignoreProgress;
   const venv = await app.venv();
   let request: TrainRequest;

@@ -24,7 +24,9 @@ export function createJobPrinter(r: Reporter): (s: JobState) => void {
 
 export function demoLines(res: DemoResult): string[] {
   const c = res.learningCheck;
-  const learned = c ? `tuned ${pct(c.tunedAccuracy)} vs base ${pct(c.baseAccuracy)} (chance ${pct(c.chance)}) of ${c.samples} held-out images named with the right modality, after ${c.steps} steps` : 'not checked';
+  const learned = c
+    ? `tuned ${pct(c.tunedAccuracy)} vs base ${pct(c.baseAccuracy)} (chance ${pct(c.chance)}) of ${c.samples} held-out images named with the right modality, after ${c.steps} steps`
+    : 'not checked';
   const total = Object.values(res.times).reduce((a, b) => a + b, 0);
   return [
     '',
@@ -35,7 +37,9 @@ export function demoLines(res: DemoResult): string[] {
     `  run        ${res.run.dir}`,
     `  export     ${res.export?.dir ?? '-'}`,
     `  learning   ${learned}`,
-    `  phases     ${Object.entries(res.times).map(([k, v]) => `${k} ${v}s`).join(', ')}`,
+    `  phases     ${Object.entries(res.times)
+      .map(([k, v]) => `${k} ${v}s`)
+      .join(', ')}`,
     '',
     'next: `medtune` opens the TUI on this workspace (cd into it or pass -w).',
   ];

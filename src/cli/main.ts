@@ -37,7 +37,9 @@ export async function buildProgram(): Promise<Command> {
   const program = new Command();
   program
     .name('medtune')
-    .description('Fine-tune vision-language models on medical images with LLaMA-Factory, from one terminal.\nRun `medtune` with no command to open the TUI.')
+    .description(
+      'Fine-tune vision-language models on medical images with LLaMA-Factory, from one terminal.\nRun `medtune` with no command to open the TUI.',
+    )
     .version((JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version, '-V, --version')
     .option('-w, --workspace <dir>', 'workspace folder (default: $MEDTUNE_WORKSPACE or the current directory)')
     .showHelpAfterError('(add --help for usage)')
@@ -71,12 +73,15 @@ export async function main(argv = process.argv): Promise<void> {
   const known = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
   if (word !== undefined && !known.has(word)) {
     const near = [...known].filter((k) => k.startsWith(word.slice(0, 2)));
-    reportError(new MedtuneError({
-      doing: 'reading the command line',
-      problem: `"${word}" is not a medtune command`,
-      next: `${near.length ? `did you mean ${near.join(' or ')}? ` : ''}\`medtune --help\` lists the commands; \`medtune\` alone opens the TUI`,
-      code: 'UNKNOWN_COMMAND',
-    }), argv.includes('--json'));
+    reportError(
+      new MedtuneError({
+        doing: 'reading the command line',
+        problem: `"${word}" is not a medtune command`,
+        next: `${near.length ? `did you mean ${near.join(' or ')}? ` : ''}\`medtune --help\` lists the commands; \`medtune\` alone opens the TUI`,
+        code: 'UNKNOWN_COMMAND',
+      }),
+      argv.includes('--json'),
+    );
     process.exitCode = 2;
     return;
   }

@@ -82,7 +82,8 @@ export function createReporter(opts: { json?: boolean; stream?: NodeJS.WriteStre
 export function reportError(err: unknown, json: boolean): void {
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
   if (json) {
-    const body = err instanceof MedtuneError ? err.toJSON() : { error: true, code: 'INTERNAL', problem: String((err as Error)?.message ?? err) };
+    const body =
+      err instanceof MedtuneError ? err.toJSON() : { error: true, code: 'INTERNAL', problem: String((err as Error)?.message ?? err) };
     process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
   }
   process.stderr.write(`${formatError(err)}\n`);

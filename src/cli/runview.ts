@@ -23,7 +23,10 @@ export function createRunPrinter(r: Reporter): (v: RunView) => void {
   let lastCkpts = 0;
   return (v) => {
     if (v.attempts !== lastAttempts) {
-      if (v.attempts > 1) r.step(`attempt ${v.attempts} started${v.launchRetry ? ` (automatic retry: attempt ${v.attempts - 1} failed at launch and left nothing behind)` : ''}`);
+      if (v.attempts > 1)
+        r.step(
+          `attempt ${v.attempts} started${v.launchRetry ? ` (automatic retry: attempt ${v.attempts - 1} failed at launch and left nothing behind)` : ''}`,
+        );
       seen = new Set();
       lastAttempts = v.attempts;
     }

@@ -13,7 +13,12 @@ function checked(parse: typeof parseWindow | typeof parseSlices) {
 
 export function addScanOptions(cmd: Command): Command {
   return cmd
-    .option('--window <w>', `for DICOM/NIfTI scans: auto (the file's VOI LUT or window), ${WINDOW_PRESET_NAMES.join('|')}, or CENTER/WIDTH in stored units (HU for CT)`, checked(parseWindow), 'auto')
+    .option(
+      '--window <w>',
+      `for DICOM/NIfTI scans: auto (the file's VOI LUT or window), ${WINDOW_PRESET_NAMES.join('|')}, or CENTER/WIDTH in stored units (HU for CT)`,
+      checked(parseWindow),
+      'auto',
+    )
     .option('--slices <s>', 'for volumes and multi-frame scans: middle, N, N,M,… (0-based) or even:K', checked(parseSlices), 'middle');
 }
 

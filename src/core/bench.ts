@@ -44,9 +44,11 @@ export interface Benchmark {
 }
 
 const HUATUO = 'https://github.com/FreedomIntelligence/HuatuoGPT-Vision (README, medical VQA table)';
-const HUATUO_WHY = "multiple-choice: each question is rewritten with options and the chosen letter is scored; medtune scores free-text answers";
+const HUATUO_WHY =
+  'multiple-choice: each question is rewritten with options and the chosen letter is scored; medtune scores free-text answers';
 const MEDTRINITY = 'MedTrinity-25M (ICLR 2025, arXiv 2408.02900): LLaVA-Tri fine-tuned on each benchmark';
-const MEDTRINITY_WHY = "free-text answers on the same test split, fine-tuned on the train split, scored LLaVA-Med style (closed accuracy, open recall) — the same kind of number medtune measures; check the paper's table for which of the two the headline figure is, and note LLaVA-Med's closed set follows the original answer_type (some closed questions are not yes/no)";
+const MEDTRINITY_WHY =
+  "free-text answers on the same test split, fine-tuned on the train split, scored LLaVA-Med style (closed accuracy, open recall) — the same kind of number medtune measures; check the paper's table for which of the two the headline figure is, and note LLaVA-Med's closed set follows the original answer_type (some closed questions are not yes/no)";
 
 const anchors = (rows: [string, number, string, string, string, boolean, string][]): PublishedAnchor[] =>
   rows.map(([model, score, metric, protocol, source, comparable, why]) => ({ model, score, metric, protocol, source, comparable, why }));
@@ -120,7 +122,18 @@ export function parseBenchSource(source: string): { id: string; dir: string | nu
 // Normalisation and scoring
 
 const NUMBER_WORDS: Record<string, string> = {
-  none: '0', zero: '0', one: '1', two: '2', three: '3', four: '4', five: '5', six: '6', seven: '7', eight: '8', nine: '9', ten: '10',
+  none: '0',
+  zero: '0',
+  one: '1',
+  two: '2',
+  three: '3',
+  four: '4',
+  five: '5',
+  six: '6',
+  seven: '7',
+  eight: '8',
+  nine: '9',
+  ten: '10',
 };
 const ARTICLES = new Set(['a', 'an', 'the']);
 
@@ -204,7 +217,10 @@ function rng(seed: number): () => number {
 }
 
 /** Percentile bootstrap interval of a mean (95 % by default, seeded); null for no values, [v, v] for one value. */
-export function bootstrapMean(values: readonly number[], opts: { resamples?: number; level?: number; seed?: number } = {}): [number, number] | null {
+export function bootstrapMean(
+  values: readonly number[],
+  opts: { resamples?: number; level?: number; seed?: number } = {},
+): [number, number] | null {
   const n = values.length;
   if (!n) return null;
   const r = opts.resamples ?? 2000;
@@ -260,7 +276,13 @@ export function scoreBench(inputs: readonly BenchItemInput[]): { items: BenchIte
     items,
     scores: {
       questions: items.length,
-      closed: { n: closed.length, correct, accuracy: closed.length ? correct / closed.length : null, ci95: wilson(correct, closed.length), unanswered: closed.filter((i) => i.said === null).length },
+      closed: {
+        n: closed.length,
+        correct,
+        accuracy: closed.length ? correct / closed.length : null,
+        ci95: wilson(correct, closed.length),
+        unanswered: closed.filter((i) => i.said === null).length,
+      },
       open: { n: open.length, recall: open.length ? recalls.reduce((a, b) => a + b, 0) / open.length : null, ci95: bootstrapMean(recalls) },
     },
   };
@@ -299,8 +321,19 @@ export function diffBench(base: readonly BenchItem[], tuned: readonly BenchItem[
   for (let i = 0; i < base.length; i++) {
     const b = base[i]!;
     const t = tuned[i]!;
-    if (b.reference !== t.reference || b.question !== t.question) return { problem: `question ${i + 1} differs between the two runs ("${b.question}" vs "${t.question}")` };
-    items.push({ index: i, kind: b.kind, question: b.question, reference: b.reference, base: b.prediction, tuned: t.prediction, baseScore: b.score, tunedScore: t.score, delta: t.score - b.score });
+    if (b.reference !== t.reference || b.question !== t.question)
+      return { problem: `question ${i + 1} differs between the two runs ("${b.question}" vs "${t.question}")` };
+    items.push({
+      index: i,
+      kind: b.kind,
+      question: b.question,
+      reference: b.reference,
+      base: b.prediction,
+      tuned: t.prediction,
+      baseScore: b.score,
+      tunedScore: t.score,
+      delta: t.score - b.score,
+    });
   }
   return {
     questions: items.length,
@@ -325,7 +358,6 @@ export function formatBenchScores(label: string, s: BenchScores): string[] {
   ];
 }
 
-
 export interface BenchReportView {
   bench: { label: string; split: string };
   targetLabel: string;
@@ -337,11 +369,20 @@ export interface BenchReportView {
 }
 
 export function formatBenchReport(r: BenchReportView): string[] {
-  const lines = [`${r.bench.label} ${r.bench.split} split: ${r.scores.questions} questions (${r.scores.closed.n} closed, ${r.scores.open.n} open); 95% intervals in brackets`];
+  const lines = [
+    `${r.bench.label} ${r.bench.split} split: ${r.scores.questions} questions (${r.scores.closed.n} closed, ${r.scores.open.n} open); 95% intervals in brackets`,
+  ];
   lines.push(...formatBenchScores(r.targetLabel, r.scores));
   if (r.base) lines.push(...formatBenchScores(r.base.label, r.base.scores));
-  if (r.diff) lines.push(`  per question, tuned vs base: ${r.diff.improved} better, ${r.diff.worsened} worse, ${r.diff.unchanged} the same → ${r.diff.file}`);
-  if (r.anchors.length) lines.push('  published numbers on this benchmark:', ...r.anchors.map((a) => `    ${a.comparable ? 'same scoring' : 'other scoring'}  ${a.model} ${a.score} (${a.metric}; ${a.protocol})`));
+  if (r.diff)
+    lines.push(
+      `  per question, tuned vs base: ${r.diff.improved} better, ${r.diff.worsened} worse, ${r.diff.unchanged} the same → ${r.diff.file}`,
+    );
+  if (r.anchors.length)
+    lines.push(
+      '  published numbers on this benchmark:',
+      ...r.anchors.map((a) => `    ${a.comparable ? 'same scoring' : 'other scoring'}  ${a.model} ${a.score} (${a.metric}; ${a.protocol})`),
+    );
   lines.push(`  saved: ${r.dir}/bench.json`);
   return lines;
 }

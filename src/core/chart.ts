@@ -61,8 +61,18 @@ export function lineChart(series: readonly ChartSeries[], opts: ChartOptions): C
   const width = Math.max(1, Math.floor(opts.width));
   const height = Math.max(1, Math.floor(opts.height));
   const all = finitePoints(series);
-  const xRange = opts.xRange ? [opts.xRange[0], opts.xRange[1]] as [number, number] : spanOf(all.map((p) => p[0]), [0, 1]);
-  const yRange = opts.yRange ? [opts.yRange[0], opts.yRange[1]] as [number, number] : spanOf(all.map((p) => p[1]), [0, 1]);
+  const xRange = opts.xRange
+    ? ([opts.xRange[0], opts.xRange[1]] as [number, number])
+    : spanOf(
+        all.map((p) => p[0]),
+        [0, 1],
+      );
+  const yRange = opts.yRange
+    ? ([opts.yRange[0], opts.yRange[1]] as [number, number])
+    : spanOf(
+        all.map((p) => p[1]),
+        [0, 1],
+      );
   const dotsW = width * 2;
   const dotsH = height * 4;
   const bits = Array.from({ length: height }, () => new Array<number>(width).fill(0));
@@ -119,11 +129,13 @@ export function lineChart(series: readonly ChartSeries[], opts: ChartOptions): C
     }
   });
 
-  const rows = bits.map((row, y) => row.map((b, x): ChartCell => {
-    const marker = markers[y]![x];
-    if (marker) return { ch: marker, series: owner[y]![x]! };
-    return b === 0 ? { ch: ' ', series: null } : { ch: String.fromCharCode(BRAILLE_BASE + b), series: owner[y]![x]! };
-  }));
+  const rows = bits.map((row, y) =>
+    row.map((b, x): ChartCell => {
+      const marker = markers[y]![x];
+      if (marker) return { ch: marker, series: owner[y]![x]! };
+      return b === 0 ? { ch: ' ', series: null } : { ch: String.fromCharCode(BRAILLE_BASE + b), series: owner[y]![x]! };
+    }),
+  );
   return { rows, xRange, yRange };
 }
 

@@ -220,7 +220,10 @@ function stepOf(path: string): number | null {
 const int = (s: string | undefined) => Number((s ?? '').replace(/,/g, ''));
 
 const MILESTONES: { re: RegExp; make: (m: RegExpExecArray) => Milestone }[] = [
-  { re: new RegExp(`^${ATTEMPT_MARK} (\\d+) started (\\S+)`), make: (m) => ({ type: 'attempt-started', attempt: Number(m[1]), at: m[2] ?? '' }) },
+  {
+    re: new RegExp(`^${ATTEMPT_MARK} (\\d+) started (\\S+)`),
+    make: (m) => ({ type: 'attempt-started', attempt: Number(m[1]), at: m[2] ?? '' }),
+  },
   { re: /^Loading dataset (.+?)\.\.\.$/, make: (m) => ({ type: 'loading-dataset', name: m[1] ?? '' }) },
   { re: /^(training|eval) example:$/, make: (m) => ({ type: 'preprocessed', split: m[1] === 'eval' ? 'eval' : 'train' }) },
   {

@@ -20,7 +20,8 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** Why a dataset name is not allowed, or null when it is. */
 export function datasetNameProblem(name: string): string | null {
-  if (!NAME_RE.test(name)) return `"${name}" is not a valid dataset name: use letters, digits, '.', '_' or '-' (at most 64), starting with a letter or digit`;
+  if (!NAME_RE.test(name))
+    return `"${name}" is not a valid dataset name: use letters, digits, '.', '_' or '-' (at most 64), starting with a letter or digit`;
   if (name.endsWith(VAL_SUFFIX)) return `"${name}" ends in ${VAL_SUFFIX}, which medtune keeps for the validation split`;
   return null;
 }
@@ -34,14 +35,16 @@ export function baseName(entry: string): string {
   return entry.endsWith(VAL_SUFFIX) ? entry.slice(0, -VAL_SUFFIX.length) : entry;
 }
 
-export const DatasetInfoEntry = z.object({
-  file_name: z.string().optional(),
-  hf_hub_url: z.string().optional(),
-  ms_hub_url: z.string().optional(),
-  formatting: z.enum(['alpaca', 'sharegpt', 'openai']).optional(),
-  columns: z.record(z.string(), z.string()).optional(),
-  tags: z.record(z.string(), z.string()).optional(),
-}).passthrough();
+export const DatasetInfoEntry = z
+  .object({
+    file_name: z.string().optional(),
+    hf_hub_url: z.string().optional(),
+    ms_hub_url: z.string().optional(),
+    formatting: z.enum(['alpaca', 'sharegpt', 'openai']).optional(),
+    columns: z.record(z.string(), z.string()).optional(),
+    tags: z.record(z.string(), z.string()).optional(),
+  })
+  .passthrough();
 export type DatasetInfoEntry = z.infer<typeof DatasetInfoEntry>;
 export type DatasetInfo = Record<string, DatasetInfoEntry>;
 
@@ -115,36 +118,38 @@ export type PrepareResult = HelperPrepareResult & {
   entries: { train: string; val: string | null };
 };
 
-export const DatasetManifest = z.object({
-  format: z.literal('medtune-dataset/1'),
-  name: z.string(),
-  created_at: z.string(),
-  source: z.object({ spec: z.string(), kind: z.string(), layout: z.string(), root: z.string(), files: z.number() }),
-  options: z.object({
-    limit: z.number().nullable(),
-    val_ratio: z.number(),
-    modality: z.array(z.string()).nullable(),
-    lang: z.string(),
-    max_pixels: z.number(),
-    unit_rows: z.number(),
-  }),
-  counts: z.object({
-    rows_read: z.number(),
-    kept: z.number(),
-    train: z.number(),
-    val: z.number(),
-    skipped: Counts,
-    converted: z.number(),
-    copied: z.number(),
-    neutralised: z.number(),
-    unmatched_images: z.number(),
-    trimmed_by_limit: z.number(),
-    limit_reached: z.boolean(),
-  }),
-  modalities: z.object({ train: Counts, val: Counts }),
-  content_hash: z.string(),
-  warnings: z.array(z.string()),
-}).passthrough();
+export const DatasetManifest = z
+  .object({
+    format: z.literal('medtune-dataset/1'),
+    name: z.string(),
+    created_at: z.string(),
+    source: z.object({ spec: z.string(), kind: z.string(), layout: z.string(), root: z.string(), files: z.number() }),
+    options: z.object({
+      limit: z.number().nullable(),
+      val_ratio: z.number(),
+      modality: z.array(z.string()).nullable(),
+      lang: z.string(),
+      max_pixels: z.number(),
+      unit_rows: z.number(),
+    }),
+    counts: z.object({
+      rows_read: z.number(),
+      kept: z.number(),
+      train: z.number(),
+      val: z.number(),
+      skipped: Counts,
+      converted: z.number(),
+      copied: z.number(),
+      neutralised: z.number(),
+      unmatched_images: z.number(),
+      trimmed_by_limit: z.number(),
+      limit_reached: z.boolean(),
+    }),
+    modalities: z.object({ train: Counts, val: Counts }),
+    content_hash: z.string(),
+    warnings: z.array(z.string()),
+  })
+  .passthrough();
 export type DatasetManifest = z.infer<typeof DatasetManifest>;
 
 export const CheckProblem = z.object({ entry: z.string(), file: z.string(), line: z.number(), kind: z.string(), problem: z.string() });
@@ -153,14 +158,16 @@ export const CheckResult = z.object({
   name: z.string(),
   rows: z.number(),
   bad_rows: z.number(),
-  entries: z.array(z.object({
-    entry: z.string(),
-    checked: z.boolean(),
-    rows: z.number().optional(),
-    bad_rows: z.number().optional(),
-    files: z.array(z.string()).optional(),
-    why: z.string().optional(),
-  })),
+  entries: z.array(
+    z.object({
+      entry: z.string(),
+      checked: z.boolean(),
+      rows: z.number().optional(),
+      bad_rows: z.number().optional(),
+      files: z.array(z.string()).optional(),
+      why: z.string().optional(),
+    }),
+  ),
   by_problem: Counts,
   problems: z.array(CheckProblem),
 });
@@ -202,7 +209,7 @@ export function listingsFor(info: DatasetInfo, manifests: Record<string, Dataset
       file: e.file_name ?? e.hf_hub_url ?? e.ms_hub_url ?? null,
       rows: ours && split ? m.counts[split] : null,
       modalities: ours && split ? m.modalities[split] : {},
-      source: ours ? m.source.spec : e.hf_hub_url ?? null,
+      source: ours ? m.source.spec : (e.hf_hub_url ?? null),
       createdAt: ours ? m.created_at : null,
     };
   });
@@ -283,21 +290,27 @@ export function prepareSummaryLines(r: PrepareResult): string[] {
   if (r.limit_reached) lines.push('  stopped at --limit');
   for (const w of r.warnings) lines.push(`! ${w}`);
   lines.push(`  registered: ${[r.entries.train, r.entries.val].filter(Boolean).join(', ')} in data/dataset_info.json → ${r.dir}`);
-  lines.push(`  next: medtune data check ${r.name} · medtune train -d ${r.entries.train}${r.entries.val ? ` --eval-dataset ${r.entries.val}` : ''}`);
+  lines.push(
+    `  next: medtune data check ${r.name} · medtune train -d ${r.entries.train}${r.entries.val ? ` --eval-dataset ${r.entries.val}` : ''}`,
+  );
   return lines;
 }
 
 export function checkSummaryLines(r: CheckResult): string[] {
   const lines: string[] = [];
   for (const e of r.entries) {
-    lines.push(e.checked
-      ? `${e.bad_rows ? '✗' : '✓'} ${e.entry}: ${e.rows} rows${e.bad_rows ? `, ${e.bad_rows} bad` : ', all pass'} (${(e.files ?? []).join(', ')})`
-      : `- ${e.entry}: not checked (${e.why})`);
+    lines.push(
+      e.checked
+        ? `${e.bad_rows ? '✗' : '✓'} ${e.entry}: ${e.rows} rows${e.bad_rows ? `, ${e.bad_rows} bad` : ', all pass'} (${(e.files ?? []).join(', ')})`
+        : `- ${e.entry}: not checked (${e.why})`,
+    );
   }
   for (const p of r.problems) lines.push(`  ${p.file}:${p.line}: ${p.problem}`);
   if (r.bad_rows > r.problems.length) lines.push(`  … ${r.bad_rows - r.problems.length} more bad rows (${formatCounts(r.by_problem)})`);
-  lines.push(r.ok
-    ? `✓ ${r.name}: ${r.rows} rows pass LLaMA-Factory's checks (roles, message count, placeholders = images, images exist and decode)`
-    : `✗ ${r.name}: ${r.bad_rows} of ${r.rows} rows would be dropped or would stop training; fix them or prepare the dataset again`);
+  lines.push(
+    r.ok
+      ? `✓ ${r.name}: ${r.rows} rows pass LLaMA-Factory's checks (roles, message count, placeholders = images, images exist and decode)`
+      : `✗ ${r.name}: ${r.bad_rows} of ${r.rows} rows would be dropped or would stop training; fix them or prepare the dataset again`,
+  );
   return lines;
 }

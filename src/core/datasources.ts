@@ -29,14 +29,44 @@ export interface DataSourceEntry {
 
 /** The sources medtune offers by name; local parquet files and folders are named by their path. */
 export const DATA_SOURCES: readonly DataSourceEntry[] = [
-  { id: 'sample', label: 'Sample set (offline)', description: "240 synthetic scans of 8 modalities in MedTrinity-25M's schema; generated locally", defaultName: 'medtrinity-sample', hub: false },
-  { id: 'hub:25M_demo', label: 'MedTrinity-25M demo (Hub)', description: '161,630 rows with images, 10 parquet shards', defaultName: 'medtrinity-demo', hub: true },
-  { id: 'hub:25M_full', label: 'MedTrinity-25M full (Hub)', description: 'captions parquet + 25M_accessible/*.tar.zst images (very large)', defaultName: 'medtrinity-full', hub: true },
-  ...BENCH_IDS.map((id) => ({ id: `bench:${id}`, label: `${BENCHMARKS[id].label} train split (Hub)`, description: `${BENCHMARKS[id].repo}: a medical VQA benchmark's train split, to tune on it and measure on its test split`, defaultName: `bench-${id}`, hub: true })),
+  {
+    id: 'sample',
+    label: 'Sample set (offline)',
+    description: "240 synthetic scans of 8 modalities in MedTrinity-25M's schema; generated locally",
+    defaultName: 'medtrinity-sample',
+    hub: false,
+  },
+  {
+    id: 'hub:25M_demo',
+    label: 'MedTrinity-25M demo (Hub)',
+    description: '161,630 rows with images, 10 parquet shards',
+    defaultName: 'medtrinity-demo',
+    hub: true,
+  },
+  {
+    id: 'hub:25M_full',
+    label: 'MedTrinity-25M full (Hub)',
+    description: 'captions parquet + 25M_accessible/*.tar.zst images (very large)',
+    defaultName: 'medtrinity-full',
+    hub: true,
+  },
+  ...BENCH_IDS.map((id) => ({
+    id: `bench:${id}`,
+    label: `${BENCHMARKS[id].label} train split (Hub)`,
+    description: `${BENCHMARKS[id].repo}: a medical VQA benchmark's train split, to tune on it and measure on its test split`,
+    defaultName: `bench-${id}`,
+    hub: true,
+  })),
 ];
 
 const SAMPLE_ALIASES = ['sample', 'sample-set', 'builtin'];
-const HUB_ALIASES: Record<string, HubConfig> = { hub: '25M_demo', 'hub:25m_demo': '25M_demo', '25m_demo': '25M_demo', 'hub:25m_full': '25M_full', '25m_full': '25M_full' };
+const HUB_ALIASES: Record<string, HubConfig> = {
+  hub: '25M_demo',
+  'hub:25m_demo': '25M_demo',
+  '25m_demo': '25M_demo',
+  'hub:25m_full': '25M_full',
+  '25m_full': '25M_full',
+};
 
 /** The one parser of source strings. Anything that is not a named source is a local path. */
 export function parseDataSource(text: string): DataSource {
@@ -72,7 +102,15 @@ export function defaultNameOf(src: DataSource): string {
   const named = dataSourceEntry(src);
   if (named) return named.defaultName;
   const path = src.kind === 'parquet' || src.kind === 'folder' ? src.path : '';
-  const last = path.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? 'dataset';
-  const cleaned = last.replace(/\.parquet$/i, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  const last =
+    path
+      .replace(/[\\/]+$/, '')
+      .split(/[\\/]/)
+      .pop() ?? 'dataset';
+  const cleaned = last
+    .replace(/\.parquet$/i, '')
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64);
   return cleaned.replace(/_val$/, '-val') || 'dataset';
 }

@@ -202,12 +202,22 @@ function matchRules(lines: readonly string[]): FailureCause | undefined {
   return undefined;
 }
 
-const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 7: 'SIGBUS', 9: 'SIGKILL', 11: 'SIGSEGV', 15: 'SIGTERM' };
+const SIGNALS: Record<number, string> = {
+  1: 'SIGHUP',
+  2: 'SIGINT',
+  3: 'SIGQUIT',
+  6: 'SIGABRT',
+  7: 'SIGBUS',
+  9: 'SIGKILL',
+  11: 'SIGSEGV',
+  15: 'SIGTERM',
+};
 
 /** The signal behind an exit status: Node's own report, or a shell's 128+N. */
 function signalOf(end: AttemptEnd): string | null {
   if (end.signal) return end.signal;
-  if (end.exitCode !== null && end.exitCode > 128 && end.exitCode < 160) return SIGNALS[end.exitCode - 128] ?? `signal ${end.exitCode - 128}`;
+  if (end.exitCode !== null && end.exitCode > 128 && end.exitCode < 160)
+    return SIGNALS[end.exitCode - 128] ?? `signal ${end.exitCode - 128}`;
   return null;
 }
 

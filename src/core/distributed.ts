@@ -114,7 +114,10 @@ export function parseMaster(text: string): { addr: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[2]) : NaN;
   if (!m || port < 1 || port > 65535) {
-    throw bad(`--master "${text}" is not HOST:PORT`, 'give the address node 0 is reachable at and a free port, e.g. --master 10.0.0.1:29500');
+    throw bad(
+      `--master "${text}" is not HOST:PORT`,
+      'give the address node 0 is reachable at and a free port, e.g. --master 10.0.0.1:29500',
+    );
   }
   return { addr: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
@@ -150,17 +153,27 @@ function quote(arg: string): string {
 
 export function planDistributed(input: DistributedInput): DistributedPlan {
   const engine = input.engine ?? 'ddp';
-  const gpuList = input.gpus?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
+  const gpuList =
+    input.gpus
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean) ?? [];
   if (input.gpus !== undefined && !gpuList.length) throw bad('--gpus is empty', 'list GPU indices or UUIDs, e.g. --gpus 0,1');
   const nnodes = positiveInt(input.nnodes, '--nnodes', 1) ?? 1;
   const nodeRank = input.nodeRank ?? 0;
   if (!Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nnodes) {
-    throw bad(`--node-rank ${nodeRank} is outside 0..${nnodes - 1} for --nnodes ${nnodes}`, `give each node its own rank from 0 to ${nnodes - 1}; node 0 hosts the master`);
+    throw bad(
+      `--node-rank ${nodeRank} is outside 0..${nnodes - 1} for --nnodes ${nnodes}`,
+      `give each node its own rank from 0 to ${nnodes - 1}; node 0 hosts the master`,
+    );
   }
   const explicitNproc = positiveInt(input.nprocPerNode, '--nproc', 1);
   const visible = gpuList.length || input.hostGpus;
   if (explicitNproc && visible > 0 && explicitNproc > visible) {
-    throw bad(`--nproc ${explicitNproc} is more than the ${visible} GPU(s) ${gpuList.length ? 'chosen with --gpus' : 'of this host'}`, `lower --nproc to ${visible}, or list more GPUs with --gpus`);
+    throw bad(
+      `--nproc ${explicitNproc} is more than the ${visible} GPU(s) ${gpuList.length ? 'chosen with --gpus' : 'of this host'}`,
+      `lower --nproc to ${visible}, or list more GPUs with --gpus`,
+    );
   }
   const nprocPerNode = explicitNproc ?? Math.max(1, visible);
   const config: TrainConfig = {};
@@ -169,7 +182,11 @@ export function planDistributed(input: DistributedInput): DistributedPlan {
   if (gpuList.length) env.CUDA_VISIBLE_DEVICES = gpuList.join(',');
 
   if (engine === 'ray') {
-    if (nnodes > 1 || input.master) throw bad('Ray places workers on the nodes of its own cluster; --nnodes and --master do not apply', 'start the Ray cluster (`ray start --head` on one node, `ray start --address HEAD:6379` on the others) and pass --ray-workers N only');
+    if (nnodes > 1 || input.master)
+      throw bad(
+        'Ray places workers on the nodes of its own cluster; --nnodes and --master do not apply',
+        'start the Ray cluster (`ray start --head` on one node, `ray start --address HEAD:6379` on the others) and pass --ray-workers N only',
+      );
     const workers = positiveInt(input.rayWorkers, '--ray-workers', 1) ?? Math.max(1, nprocPerNode);
     env.USE_RAY = '1';
     config.ray_num_workers = workers;
@@ -177,7 +194,23 @@ export function planDistributed(input: DistributedInput): DistributedPlan {
     config.ray_init_kwargs = { address: 'auto' };
     reasons.push(`Ray: ${workers} worker(s), one GPU each, on the running cluster (ray.init(address="auto"))`);
     const batch = Number(input.config.per_device_train_batch_size ?? 1) * Number(input.config.gradient_accumulation_steps ?? 1);
-    return { engine, distributed: true, nprocPerNode: workers, nnodes: 1, nodeRank: 0, worldSize: workers, effectiveBatch: workers * batch, env, config, launchOnlyKeys: [], launcher: 'llamafactory-cli', accelerateArgs: [], otherNodes: [], reasons, needsGpu: true };
+    return {
+      engine,
+      distributed: true,
+      nprocPerNode: workers,
+      nnodes: 1,
+      nodeRank: 0,
+      worldSize: workers,
+      effectiveBatch: workers * batch,
+      env,
+      config,
+      launchOnlyKeys: [],
+      launcher: 'llamafactory-cli',
+      accelerateArgs: [],
+      otherNodes: [],
+      reasons,
+      needsGpu: true,
+    };
   }
   if (input.rayWorkers !== undefined) throw bad('--ray-workers applies only to --engine ray', 'drop --ray-workers, or add --engine ray');
 
@@ -186,7 +219,11 @@ export function planDistributed(input: DistributedInput): DistributedPlan {
   // DeepSpeed needs torchrun even for one process; DDP and FSDP only once there is more than one.
   const distributed = worldSize > 1 || deepspeed || engine === 'fsdp';
   let master = input.master ? parseMaster(input.master) : undefined;
-  if (nnodes > 1 && !master) throw bad(`--nnodes ${nnodes} needs --master HOST:PORT`, 'pass the address of node 0 that every node can reach, e.g. --master 10.0.0.1:29500, on every node');
+  if (nnodes > 1 && !master)
+    throw bad(
+      `--nnodes ${nnodes} needs --master HOST:PORT`,
+      'pass the address of node 0 that every node can reach, e.g. --master 10.0.0.1:29500, on every node',
+    );
   if (!master && distributed && engine === 'fsdp') master = { addr: '127.0.0.1', port: 29500 };
 
   // LLaMA-Factory relaunches under torchrun by itself once more than one GPU is visible.
@@ -203,7 +240,9 @@ export function planDistributed(input: DistributedInput): DistributedPlan {
     const timeout = Number(input.config.ddp_timeout ?? 1800);
     if (!(timeout >= MIN_DDP_TIMEOUT_S)) {
       config.ddp_timeout = MIN_DDP_TIMEOUT_S;
-      reasons.push(`ddp_timeout ${MIN_DDP_TIMEOUT_S} s: the other ranks wait in a barrier while rank 0 tokenises the dataset; a shorter timeout ends the run there`);
+      reasons.push(
+        `ddp_timeout ${MIN_DDP_TIMEOUT_S} s: the other ranks wait in a barrier while rank 0 tokenises the dataset; a shorter timeout ends the run there`,
+      );
     }
     if (input.hostGpus === 0) {
       // transformers picks gloo on CPU by itself; say so in the YAML, which is what the user reads.
@@ -224,7 +263,20 @@ export function planDistributed(input: DistributedInput): DistributedPlan {
     const file = input.templates.fsdp;
     if (!file) throw bad('no accelerate config for FSDP', `reinstall medtune (templates/${ENGINE_TEMPLATE.fsdp} is missing)`);
     launcher = 'accelerate';
-    accelerateArgs.push('--config_file', file, '--num_processes', String(worldSize), '--num_machines', String(nnodes), '--machine_rank', String(nodeRank), '--main_process_ip', master!.addr, '--main_process_port', String(master!.port));
+    accelerateArgs.push(
+      '--config_file',
+      file,
+      '--num_processes',
+      String(worldSize),
+      '--num_machines',
+      String(nnodes),
+      '--machine_rank',
+      String(nodeRank),
+      '--main_process_ip',
+      master!.addr,
+      '--main_process_port',
+      String(master!.port),
+    );
     reasons.push(`accelerate launch with ${file}: ${ENGINE_HELP.fsdp}`);
   } else if (viaTorchrun) {
     env.FORCE_TORCHRUN = '1';
@@ -243,7 +295,10 @@ export function planDistributed(input: DistributedInput): DistributedPlan {
     const base = input.relaunchArgs.map(quote).join(' ');
     for (let r = 0; r < nnodes; r++) {
       if (r === nodeRank) continue;
-      otherNodes.push({ nodeRank: r, line: `medtune ${base} --engine ${engine} --nproc ${nprocPerNode} --nnodes ${nnodes} --node-rank ${r} --master ${input.master!.trim()}` });
+      otherNodes.push({
+        nodeRank: r,
+        line: `medtune ${base} --engine ${engine} --nproc ${nprocPerNode} --nnodes ${nnodes} --node-rank ${r} --master ${input.master!.trim()}`,
+      });
     }
   }
   const batch = Number(input.config.per_device_train_batch_size ?? 1) * Number(input.config.gradient_accumulation_steps ?? 1);

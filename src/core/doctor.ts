@@ -49,7 +49,12 @@ export function checkPackageRanges(installed: Record<string, string>, optional: 
   return Object.entries(LLAMAFACTORY_RANGES).map(([name, range]) => {
     const v = norm[name];
     if (!v && optional.includes(name)) {
-      return { name: `package ${name}`, level: 'warn', detail: 'not installed (optional: left out of an offline setup)', fix: `only video inputs need it: \`medtune setup --force\` with its wheel adds it` };
+      return {
+        name: `package ${name}`,
+        level: 'warn',
+        detail: 'not installed (optional: left out of an offline setup)',
+        fix: `only video inputs need it: \`medtune setup --force\` with its wheel adds it`,
+      };
     }
     if (!v) {
       return { name: `package ${name}`, level: 'fail', detail: 'not installed', fix: 'run `medtune setup --force` to rebuild the venv' };
@@ -76,10 +81,20 @@ export function worstLevel(checks: Check[]): CheckLevel {
 export function diskCheck(name: string, path: string, freeBytes: number, warnBytes: number, failBytes: number): Check {
   const gib = (freeBytes / 2 ** 30).toFixed(1);
   if (freeBytes < failBytes) {
-    return { name, level: 'fail', detail: `${gib} GiB free at ${path}`, fix: `free space at ${path}: medtune needs at least ${(failBytes / 2 ** 30).toFixed(0)} GiB there` };
+    return {
+      name,
+      level: 'fail',
+      detail: `${gib} GiB free at ${path}`,
+      fix: `free space at ${path}: medtune needs at least ${(failBytes / 2 ** 30).toFixed(0)} GiB there`,
+    };
   }
   if (freeBytes < warnBytes) {
-    return { name, level: 'warn', detail: `${gib} GiB free at ${path}`, fix: `a full run with checkpoints may need ${(warnBytes / 2 ** 30).toFixed(0)} GiB or more at ${path}` };
+    return {
+      name,
+      level: 'warn',
+      detail: `${gib} GiB free at ${path}`,
+      fix: `a full run with checkpoints may need ${(warnBytes / 2 ** 30).toFixed(0)} GiB or more at ${path}`,
+    };
   }
   return { name, level: 'ok', detail: `${gib} GiB free at ${path}` };
 }

@@ -12,13 +12,21 @@ export interface TextConfig {
 /** Reads the language model's shape from a Qwen2-VL config.json (flat in transformers 4, nested `text_config` in 5). */
 export function textConfigOf(config: Record<string, unknown>): TextConfig | null {
   const src = (config.text_config && typeof config.text_config === 'object' ? config.text_config : config) as Record<string, unknown>;
-  const pick = (k: string) => (typeof src[k] === 'number' ? (src[k] as number) : typeof config[k] === 'number' ? (config[k] as number) : undefined);
+  const pick = (k: string) =>
+    typeof src[k] === 'number' ? (src[k] as number) : typeof config[k] === 'number' ? (config[k] as number) : undefined;
   const hidden = pick('hidden_size');
   const inter = pick('intermediate_size');
   const layers = pick('num_hidden_layers');
   const heads = pick('num_attention_heads');
   if (!hidden || !inter || !layers || !heads) return null;
-  return { hidden_size: hidden, intermediate_size: inter, num_hidden_layers: layers, num_attention_heads: heads, num_key_value_heads: pick('num_key_value_heads'), head_dim: pick('head_dim') };
+  return {
+    hidden_size: hidden,
+    intermediate_size: inter,
+    num_hidden_layers: layers,
+    num_attention_heads: heads,
+    num_key_value_heads: pick('num_key_value_heads'),
+    head_dim: pick('head_dim'),
+  };
 }
 
 /** LoRA parameters with `lora_target: all` on the language model's linear layers (vision tower frozen). */
@@ -57,7 +65,13 @@ export interface DiskPlan {
   fits: boolean;
 }
 
-export function planDisk(loraParams: number, saveTotalLimit: number | null, totalSaves: number, freeBytes: number, opts: { saveOnlyModel?: boolean; marginBytes?: number } = {}): DiskPlan {
+export function planDisk(
+  loraParams: number,
+  saveTotalLimit: number | null,
+  totalSaves: number,
+  freeBytes: number,
+  opts: { saveOnlyModel?: boolean; marginBytes?: number } = {},
+): DiskPlan {
   const each = checkpointBytes(loraParams, opts);
   const kept = saveTotalLimit && saveTotalLimit > 0 ? Math.min(saveTotalLimit, totalSaves) : totalSaves;
   const transient = totalSaves > kept ? 1 : 0;
@@ -66,7 +80,14 @@ export function planDisk(loraParams: number, saveTotalLimit: number | null, tota
 }
 
 /** Total optimizer steps, the way HF Trainer counts them for one process. */
-export function totalSteps(samples: number, perDeviceBatch: number, gradAccum: number, epochs: number, devices = 1, maxSteps?: number): number {
+export function totalSteps(
+  samples: number,
+  perDeviceBatch: number,
+  gradAccum: number,
+  epochs: number,
+  devices = 1,
+  maxSteps?: number,
+): number {
   if (maxSteps && maxSteps > 0) return maxSteps;
   const perEpoch = Math.max(1, Math.ceil(Math.ceil(samples / (perDeviceBatch * devices)) / gradAccum));
   return Math.ceil(perEpoch * epochs);

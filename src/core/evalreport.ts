@@ -71,7 +71,12 @@ export interface PredictResults extends NlgScores {
   samplesPerSecond: number | null;
 }
 
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : null);
+const num = (v: unknown): number | null =>
+  typeof v === 'number' && Number.isFinite(v)
+    ? v
+    : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))
+      ? Number(v)
+      : null;
 
 /** predict_results.json: `predict_bleu-4`, `predict_rouge-1/2/l`, `predict_runtime`… */
 export function parsePredictResults(raw: Record<string, unknown>): PredictResults {
@@ -195,7 +200,11 @@ export interface EvalMetrics extends NlgScores {
  * the first max_samples rows). A row is used only when its caption is the prediction's label, so a dataset that
  * changed since the eval cannot attach the wrong modality or images.
  */
-export function buildEvalSamples(preds: readonly PredictionLine[], rows: readonly DatasetRow[], scores: readonly (SampleScores | null)[] = []): EvalSample[] {
+export function buildEvalSamples(
+  preds: readonly PredictionLine[],
+  rows: readonly DatasetRow[],
+  scores: readonly (SampleScores | null)[] = [],
+): EvalSample[] {
   return preds.map((p, index) => {
     const row = rows[index];
     const ref = row ? rowReference(row) : null;
@@ -278,7 +287,9 @@ const mean = (xs: number[]): number | null => (xs.length ? xs.reduce((a, b) => a
 
 export function sideMetrics(items: readonly CompareItem[], side: 'base' | 'tuned'): SideMetrics {
   const scores = items.map((i) => (side === 'base' ? i.baseScores : i.tunedScores)).filter((s): s is SampleScores => s !== null);
-  const m = scoreModalities(items.map((i) => ({ expected: i.expectedModality, predicted: side === 'base' ? i.baseModality : i.tunedModality })));
+  const m = scoreModalities(
+    items.map((i) => ({ expected: i.expectedModality, predicted: side === 'base' ? i.baseModality : i.tunedModality })),
+  );
   return {
     bleu4: mean(scores.map((s) => s['bleu-4'])),
     rougeL: mean(scores.map((s) => s['rouge-l'])),
@@ -291,10 +302,16 @@ export function sideMetrics(items: readonly CompareItem[], side: 'base' | 'tuned
 /** Refuses a comparison whose two sides are the same weights: every number in it would be meaningless. */
 export function proofHolds(p: WeightProof): { ok: boolean; problem?: string } {
   if (p.baseSha256 === p.tunedSha256 || p.differing === 0) {
-    return { ok: false, problem: `the base and the tuned model have identical weights (${p.compared} LoRA-targetable tensors compared, ${p.tensor} sha256 ${p.baseSha256.slice(0, 16)} on both sides)` };
+    return {
+      ok: false,
+      problem: `the base and the tuned model have identical weights (${p.compared} LoRA-targetable tensors compared, ${p.tensor} sha256 ${p.baseSha256.slice(0, 16)} on both sides)`,
+    };
   }
   if (p.baseOnDiskSha256 !== null && p.baseOnDiskSha256 !== p.baseSha256) {
-    return { ok: false, problem: `the base side's ${p.tensor} (sha256 ${p.baseSha256.slice(0, 16)}) is not the one in the base model's files (${p.baseOnDiskSha256.slice(0, 16)}): something modified the base weights after loading` };
+    return {
+      ok: false,
+      problem: `the base side's ${p.tensor} (sha256 ${p.baseSha256.slice(0, 16)}) is not the one in the base model's files (${p.baseOnDiskSha256.slice(0, 16)}): something modified the base weights after loading`,
+    };
   }
   return { ok: true };
 }
@@ -364,24 +381,40 @@ export function sideBySide(left: { title: string; text: string }, right: { title
 export const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '—' : `${(v * 100).toFixed(1)}%`);
 const score = (v: number | null | undefined): string => (v === null || v === undefined ? '—' : v.toFixed(2));
 
-export function formatEvalLines(r: { target: string; dataset: string; dir: string; metrics: EvalMetrics; samples: readonly EvalSample[] }, show = 3): string[] {
+export function formatEvalLines(
+  r: { target: string; dataset: string; dir: string; metrics: EvalMetrics; samples: readonly EvalSample[] },
+  show = 3,
+): string[] {
   const m = r.metrics;
   const lines = [
     `eval of ${r.target} on ${r.dataset} (${m.samples} samples)`,
     `  BLEU-4 ${score(m.bleu4)}   ROUGE-1 ${score(m.rouge1)}   ROUGE-2 ${score(m.rouge2)}   ROUGE-L ${score(m.rougeL)}`,
     `  modality accuracy ${pct(m.modalityAccuracy)} (${m.modalityCorrect}/${m.modalityScored}; chance ${pct(m.chance)}; ${m.modalityUnnamed} answers named none)`,
   ];
-  const per = Object.entries(m.perModality).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${v.correct}/${v.total}`);
+  const per = Object.entries(m.perModality)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k} ${v.correct}/${v.total}`);
   if (per.length) lines.push(`  per modality: ${per.join(', ')}`);
   for (const s of r.samples.slice(0, show)) {
     const mark = s.modalityCorrect === null ? '·' : s.modalityCorrect ? '✓' : '✗';
-    lines.push(`  ${mark} #${s.index + 1} [${s.expectedModality ?? '?'} → ${s.predictedModality ?? 'none'}] ${s.predict.slice(0, 110).replace(/\s+/g, ' ')}`);
+    lines.push(
+      `  ${mark} #${s.index + 1} [${s.expectedModality ?? '?'} → ${s.predictedModality ?? 'none'}] ${s.predict.slice(0, 110).replace(/\s+/g, ' ')}`,
+    );
   }
   lines.push(`  saved: ${r.dir}/eval.json`);
   return lines;
 }
 
-export function formatCompareLines(r: { baseLabel: string; tunedLabel: string; items: readonly CompareItem[]; metrics: { base: SideMetrics; tuned: SideMetrics }; proof: WeightProof }, width: number): string[] {
+export function formatCompareLines(
+  r: {
+    baseLabel: string;
+    tunedLabel: string;
+    items: readonly CompareItem[];
+    metrics: { base: SideMetrics; tuned: SideMetrics };
+    proof: WeightProof;
+  },
+  width: number,
+): string[] {
   const lines: string[] = [];
   r.items.forEach((it, i) => {
     lines.push('', `#${i + 1}  ${it.question}`);
@@ -390,8 +423,15 @@ export function formatCompareLines(r: { baseLabel: string; tunedLabel: string; i
       const ref = wrapText(it.reference, Math.max(20, width - 15));
       lines.push(`    reference  ${ref[0] ?? ''}`, ...ref.slice(1).map((l) => `               ${l}`));
     }
-    const tag = (m: string | null) => (it.expectedModality === null ? '' : ` ${m === it.expectedModality ? '✓' : '✗'} ${m ?? 'no modality'}`);
-    lines.push(...sideBySide({ title: `base${tag(it.baseModality)}`, text: it.base }, { title: `tuned${tag(it.tunedModality)}`, text: it.tuned }, width));
+    const tag = (m: string | null) =>
+      it.expectedModality === null ? '' : ` ${m === it.expectedModality ? '✓' : '✗'} ${m ?? 'no modality'}`;
+    lines.push(
+      ...sideBySide(
+        { title: `base${tag(it.baseModality)}`, text: it.base },
+        { title: `tuned${tag(it.tunedModality)}`, text: it.tuned },
+        width,
+      ),
+    );
   });
   const b = r.metrics.base;
   const t = r.metrics.tuned;

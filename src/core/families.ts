@@ -46,7 +46,12 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
     patchSize: 14,
     mergeSize: 2,
     speedups: ['flash_attn', 'liger_kernel', 'unsloth'],
-    checkpoints: ['Qwen/Qwen2.5-VL-3B-Instruct', 'Qwen/Qwen2.5-VL-7B-Instruct', 'Qwen/Qwen2.5-VL-32B-Instruct', 'Qwen/Qwen2.5-VL-72B-Instruct'],
+    checkpoints: [
+      'Qwen/Qwen2.5-VL-3B-Instruct',
+      'Qwen/Qwen2.5-VL-7B-Instruct',
+      'Qwen/Qwen2.5-VL-32B-Instruct',
+      'Qwen/Qwen2.5-VL-72B-Instruct',
+    ],
   },
   {
     id: 'qwen3_vl',

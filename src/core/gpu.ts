@@ -208,7 +208,10 @@ export class SampleAssembler {
   private group: GpuReading[] = [];
   private expected: number | null;
 
-  constructor(expectedGpus: number | null = null, private readonly now: () => number = Date.now) {
+  constructor(
+    expectedGpus: number | null = null,
+    private readonly now: () => number = Date.now,
+  ) {
     this.expected = expectedGpus && expectedGpus > 0 ? expectedGpus : null;
   }
 
@@ -403,8 +406,14 @@ export function classifySmiFailure(exitCode: number | null, stdout: string, stde
   const text = `${stderr}\n${stdout}`;
   const m = /Field "([^"]+)" is not a valid field to query/.exec(text);
   if (m) return { kind: 'invalid-field', field: m[1]! };
-  const first = text.split('\n').map((l) => l.trim()).find((l) => l !== '');
-  return { kind: 'unavailable', reason: first ? `nvidia-smi: ${first}` : `nvidia-smi exited with code ${exitCode ?? '?'} and said nothing` };
+  const first = text
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l !== '');
+  return {
+    kind: 'unavailable',
+    reason: first ? `nvidia-smi: ${first}` : `nvidia-smi exited with code ${exitCode ?? '?'} and said nothing`,
+  };
 }
 
 /** Why nvidia-smi could not be started, in one line. */

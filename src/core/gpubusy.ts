@@ -13,9 +13,15 @@ export interface GpuId {
 export function chosenGpus(all: readonly GpuId[], cvd: string | undefined): GpuId[] {
   if (cvd === undefined || cvd.trim() === '') return [...all];
   const out: GpuId[] = [];
-  for (const raw of cvd.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of cvd
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const byIndex = /^\d+$/.test(raw) ? all.find((g) => g.index === Number(raw)) : undefined;
-    const byUuid = all.find((g) => g.uuid !== null && (g.uuid === raw || g.uuid === `GPU-${raw}` || g.uuid.startsWith(raw.startsWith('GPU-') ? raw : `GPU-${raw}`)));
+    const byUuid = all.find(
+      (g) =>
+        g.uuid !== null && (g.uuid === raw || g.uuid === `GPU-${raw}` || g.uuid.startsWith(raw.startsWith('GPU-') ? raw : `GPU-${raw}`)),
+    );
     const g = byIndex ?? byUuid;
     if (g && !out.includes(g)) out.push(g);
   }
@@ -32,7 +38,11 @@ export interface BusyGpu {
   run: string | null;
 }
 
-export function busyGpus(chosen: readonly GpuId[], apps: readonly GpuProcess[], describe: (pid: number, smiName: string | null) => { program: string; run: string | null }): BusyGpu[] {
+export function busyGpus(
+  chosen: readonly GpuId[],
+  apps: readonly GpuProcess[],
+  describe: (pid: number, smiName: string | null) => { program: string; run: string | null },
+): BusyGpu[] {
   const out: BusyGpu[] = [];
   for (const a of apps) {
     const g = chosen.find((c) => c.uuid !== null && c.uuid === a.gpuUuid);

@@ -23,7 +23,11 @@ export const HALF_BLOCK = '▀';
 
 function checkImage(img: RgbImage): void {
   if (!Number.isInteger(img.width) || !Number.isInteger(img.height) || img.width <= 0 || img.height <= 0) {
-    throw new MedtuneError({ doing: 'drawing an image preview', problem: `the image size ${img.width}×${img.height} is not a positive whole size`, code: 'IMAGE_SIZE' });
+    throw new MedtuneError({
+      doing: 'drawing an image preview',
+      problem: `the image size ${img.width}×${img.height} is not a positive whole size`,
+      code: 'IMAGE_SIZE',
+    });
   }
   if (img.rgb.length !== img.width * img.height * 3) {
     throw new MedtuneError({
@@ -97,8 +101,12 @@ const RAMP = ' .:-=+*#%@';
 
 /** The cells as text for terminals without colour: each cell's two pixels averaged onto a brightness ramp. */
 export function cellsToAscii(cells: readonly (readonly HalfBlockCell[])[]): string[] {
-  return cells.map((row) => row.map((cell) => {
-    const l = (luminance(cell.top) + luminance(cell.bottom)) / 2;
-    return RAMP[Math.min(RAMP.length - 1, Math.floor((l / 256) * RAMP.length))];
-  }).join(''));
+  return cells.map((row) =>
+    row
+      .map((cell) => {
+        const l = (luminance(cell.top) + luminance(cell.bottom)) / 2;
+        return RAMP[Math.min(RAMP.length - 1, Math.floor((l / 256) * RAMP.length))];
+      })
+      .join(''),
+  );
 }

@@ -3,7 +3,10 @@
 export type IndexListCheck = { ok: true; value: number[] } | { ok: false; message: string };
 
 export function parseIndexList(text: string, maxCount = 32): IndexListCheck {
-  const parts = text.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const parts = text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   if (parts.length === 0) return { ok: false, message: 'give sample numbers, e.g. 1-4 or 2,5,9' };
   const out: number[] = [];
   for (const part of parts) {

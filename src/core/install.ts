@@ -48,8 +48,12 @@ export function checkWheelFolder(reqs: Requirement[], files: string[]): WheelChe
   const out: WheelCheck = { found: [], missing: [], skipped: [] };
   for (const req of reqs) {
     const pin = pinnedVersion(req);
-    const hit = dists.find(({ d }) => d.name === req.name && (pin === null || normVersion(d.version) === normVersion(pin))
-      && (d.kind === 'wheel' || !dists.some((o) => o.d.name === d.name && o.d.kind === 'wheel' && o.d.version === d.version)));
+    const hit = dists.find(
+      ({ d }) =>
+        d.name === req.name &&
+        (pin === null || normVersion(d.version) === normVersion(pin)) &&
+        (d.kind === 'wheel' || !dists.some((o) => o.d.name === d.name && o.d.kind === 'wheel' && o.d.version === d.version)),
+    );
     if (hit) out.found.push({ req, file: hit.f });
     else if (req.optional) out.skipped.push(req);
     else out.missing.push(req);
@@ -118,8 +122,9 @@ export function planSystemInstall(reqs: Requirement[], installed: Record<string,
 /** The package pip could not find in an offline folder, from its output lines (null when it failed otherwise). */
 export function pipMissingPackage(lines: string[]): string | null {
   for (const line of lines) {
-    const m = /No matching distribution found for ([^\s;]+)/.exec(line)
-      ?? /Could not find a version that satisfies the requirement ([^\s;(]+)/.exec(line);
+    const m =
+      /No matching distribution found for ([^\s;]+)/.exec(line) ??
+      /Could not find a version that satisfies the requirement ([^\s;(]+)/.exec(line);
     if (m) return m[1]!;
   }
   return null;

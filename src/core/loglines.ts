@@ -14,7 +14,14 @@ const ERROR = [
   /\bKilled\b/,
   /^✗/,
 ];
-const WARNING = [/\[WARNING\|/, /^\s*(?:\[rank\d+\]:\s*)?WARNING\b/, /\bwarn(?:ing)?:/i, /UserWarning/, /FutureWarning/, /DeprecationWarning/];
+const WARNING = [
+  /\[WARNING\|/,
+  /^\s*(?:\[rank\d+\]:\s*)?WARNING\b/,
+  /\bwarn(?:ing)?:/i,
+  /UserWarning/,
+  /FutureWarning/,
+  /DeprecationWarning/,
+];
 // tqdm redraws such as ` 12/375 [00:41<20:31, 3.39s/it]` or `Running tokenizer on dataset: 45%|`.
 const PROGRESS = [/\d+%\|/, /\d+\/\d+ \[\d+:\d+(?::\d+)?<[^\]]*\]/];
 

@@ -22,7 +22,10 @@ export const MODALITY_RULES: readonly ModalityRule[] = [
   { name: 'endoscopy', pattern: /endoscop|colonoscop|gastroscop|laparoscop|内镜|内窥镜|肠镜|胃镜/i },
   { name: 'dermoscopy', pattern: /dermoscop|dermatoscop|skin lesion|皮肤镜/i },
   { name: 'fundus', pattern: /fundus|retina|optical coherence|\boct\b|眼底|视网膜/i },
-  { name: 'pathology', pattern: /histopatholog|histolog|patholog|h&e|hematoxylin|\bstain|microscop|whole.slide|cytolog|病理|组织学|染色|显微镜/i },
+  {
+    name: 'pathology',
+    pattern: /histopatholog|histolog|patholog|h&e|hematoxylin|\bstain|microscop|whole.slide|cytolog|病理|组织学|染色|显微镜/i,
+  },
 ];
 
 // As the pipeline splits: an ASCII full stop counts only before whitespace ("3.5 cm" is one sentence).

@@ -62,10 +62,9 @@ export const KNOWN_MODELS: readonly KnownModel[] = [
 /** A known model by name; also accepts its folder name and, case-insensitively, a hub id. */
 export function findKnownModel(nameOrId: string): KnownModel | undefined {
   const key = nameOrId.trim().toLowerCase();
-  return KNOWN_MODELS.find((m) =>
-    m.name === key
-    || modelDirName(m) === key
-    || Object.values(m.hubIds).some((id) => id.toLowerCase() === key));
+  return KNOWN_MODELS.find(
+    (m) => m.name === key || modelDirName(m) === key || Object.values(m.hubIds).some((id) => id.toLowerCase() === key),
+  );
 }
 
 /** The folder under <workspace>/models a known model lives in. */
@@ -87,7 +86,10 @@ export type ModelPart = 'config' | 'weights' | 'tokenizer' | 'processor' | 'chat
 export const REQUIRED_FILES: Record<ModelPart, readonly (readonly string[])[]> = {
   config: [['config.json']],
   weights: [['model.safetensors'], ['model.safetensors.index.json']],
-  tokenizer: [['tokenizer.json', 'tokenizer_config.json'], ['vocab.json', 'merges.txt', 'tokenizer_config.json']],
+  tokenizer: [
+    ['tokenizer.json', 'tokenizer_config.json'],
+    ['vocab.json', 'merges.txt', 'tokenizer_config.json'],
+  ],
   processor: [['processor_config.json'], ['preprocessor_config.json']],
   chat_template: [['chat_template.jinja'], ['chat_template.json']],
 };

@@ -65,26 +65,49 @@ export function reconcile(f: ReconcileFacts): Reconciliation {
     return {
       action: 'finalize',
       status: 'failed',
-      cause: { code: 'SUPERVISOR_LOST', summary: `the run was ${m.status} but its supervisor never started an attempt (it was killed, or the machine restarted)`, next: attempt ? resumeHint : `start it again with \`medtune train\`` },
+      cause: {
+        code: 'SUPERVISOR_LOST',
+        summary: `the run was ${m.status} but its supervisor never started an attempt (it was killed, or the machine restarted)`,
+        next: attempt ? resumeHint : `start it again with \`medtune train\``,
+      },
     };
   }
   if (f.supervisor === 'alive') return { action: 'none' };
   if (f.trainer === 'alive') {
-    return { action: 'orphaned', note: `the supervisor (pid ${attempt.supervisorPid}) is gone; the trainer (pid ${attempt.pid}) is still running and will be recorded when it ends` };
+    return {
+      action: 'orphaned',
+      note: `the supervisor (pid ${attempt.supervisorPid}) is gone; the trainer (pid ${attempt.pid}) is still running and will be recorded when it ends`,
+    };
   }
   const finished = f.results && (f.totalSteps === null || f.step >= f.totalSteps);
   if (finished) return { action: 'finalize', status: 'completed' };
   if (m.stopRequested || (f.results && m.status === 'stopping')) return { action: 'finalize', status: 'stopped' };
   if (f.results) {
     // A graceful stop nobody recorded (LLaMA-Factory saved and exited short of the total).
-    return { action: 'finalize', status: 'stopped', cause: { code: 'STOPPED_UNRECORDED', summary: `the trainer saved and ended at step ${f.step}${f.totalSteps ? `/${f.totalSteps}` : ''} while its supervisor was gone`, next: resumeHint } };
+    return {
+      action: 'finalize',
+      status: 'stopped',
+      cause: {
+        code: 'STOPPED_UNRECORDED',
+        summary: `the trainer saved and ended at step ${f.step}${f.totalSteps ? `/${f.totalSteps}` : ''} while its supervisor was gone`,
+        next: resumeHint,
+      },
+    };
   }
   const who = f.trainer === 'reused' || f.supervisor === 'reused' ? ' (its pid now belongs to another process)' : '';
   return {
     action: 'finalize',
     status: 'failed',
     cause: f.rebooted
-      ? { code: 'INTERRUPTED', summary: `the machine restarted while the run was ${m.status} (step ${f.step}${f.totalSteps ? `/${f.totalSteps}` : ''})`, next: resumeHint }
-      : { code: 'SUPERVISOR_LOST', summary: `the run's supervisor (pid ${attempt.supervisorPid}) and trainer (pid ${attempt.pid}) were killed while it was ${m.status}, at step ${f.step}${f.totalSteps ? `/${f.totalSteps}` : ''}${who}`, next: resumeHint },
+      ? {
+          code: 'INTERRUPTED',
+          summary: `the machine restarted while the run was ${m.status} (step ${f.step}${f.totalSteps ? `/${f.totalSteps}` : ''})`,
+          next: resumeHint,
+        }
+      : {
+          code: 'SUPERVISOR_LOST',
+          summary: `the run's supervisor (pid ${attempt.supervisorPid}) and trainer (pid ${attempt.pid}) were killed while it was ${m.status}, at step ${f.step}${f.totalSteps ? `/${f.totalSteps}` : ''}${who}`,
+          next: resumeHint,
+        },
   };
 }

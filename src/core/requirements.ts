@@ -35,7 +35,10 @@ export function parseRequirements(text: string): Requirement[] {
 export function requirementsHash(text: string, pythonVersion: string): string {
   const reqs = parseRequirements(text).map((r) => `${r.name}${r.spec}${r.noDeps ? '#nodeps' : ''}`);
   const minor = pythonVersion.split('.').slice(0, 2).join('.');
-  return createHash('sha256').update(`${minor}\n${reqs.join('\n')}`).digest('hex').slice(0, 12);
+  return createHash('sha256')
+    .update(`${minor}\n${reqs.join('\n')}`)
+    .digest('hex')
+    .slice(0, 12);
 }
 
 /** The exact version a `==` pin names, or null. */

@@ -73,7 +73,15 @@ const TRANSIENT_AT_LAUNCH = new Set(['UNKNOWN', 'NATIVE_CRASH', 'KILLED', 'ABORT
 
 /** Whether the supervisor retries a failed attempt once, at once: it died early and left nothing behind. */
 export function shouldRetryLaunch(f: EarlyFailureFacts): boolean {
-  return f.status === 'failed' && f.kind !== 'job' && !f.wasRetry && f.seconds < EARLY_FAILURE_S && !f.logged && !f.newCheckpoint && (!f.causeCode || TRANSIENT_AT_LAUNCH.has(f.causeCode));
+  return (
+    f.status === 'failed' &&
+    f.kind !== 'job' &&
+    !f.wasRetry &&
+    f.seconds < EARLY_FAILURE_S &&
+    !f.logged &&
+    !f.newCheckpoint &&
+    (!f.causeCode || TRANSIENT_AT_LAUNCH.has(f.causeCode))
+  );
 }
 
 export const RunManifest = z.object({

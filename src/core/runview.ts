@@ -82,7 +82,11 @@ function inferStatus(input: RunViewInput, log: TrainerLogSummary, nowMs: number,
   const quietAfter = interval === null ? staleAfter : Math.min(staleAfter, Math.max(MIN_QUIET_SECONDS, QUIET_INTERVALS * interval) * 1000);
   const quiet = idle >= quietAfter;
   // trainer_state.json at max_steps: training went all the way (a process killed while saving the end results).
-  const finished = r.trainerState !== null && r.trainerState !== undefined && r.trainerState.maxSteps > 0 && r.trainerState.globalStep >= r.trainerState.maxSteps;
+  const finished =
+    r.trainerState !== null &&
+    r.trainerState !== undefined &&
+    r.trainerState.maxSteps > 0 &&
+    r.trainerState.globalStep >= r.trainerState.maxSteps;
   if (quiet) {
     if (finished && input.writerAlive !== true) return 'completed';
     if (input.writerAlive === true) return 'stalled';
@@ -167,7 +171,11 @@ export function buildRunView(input: RunViewInput): RunView {
     curve: { loss: log.loss, evalLoss: log.evalLoss },
     elapsed: log.latest.elapsed,
     totalTokens: log.latest.totalTokens,
-    results: { train: Boolean(r.trainResults || (r.allResults && !r.predictResults)), eval: finalEval !== undefined, predict: Boolean(r.predictResults) },
+    results: {
+      train: Boolean(r.trainResults || (r.allResults && !r.predictResults)),
+      eval: finalEval !== undefined,
+      predict: Boolean(r.predictResults),
+    },
     checkpoints: [...input.checkpoints].sort((a, b) => a - b),
     cause: manifest?.cause ?? lastAttempt?.cause ?? null,
     updatedAt,

@@ -11,7 +11,8 @@ export function safetensorsProblem(fileSize: number, head: Uint8Array): string |
   if (fileSize < 8 || head.length < 8) return 'it is empty or shorter than a safetensors header';
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen <= 0 || 8 + headerLen > fileSize) return `its header claims ${headerLen} bytes but the file has ${fileSize}: it is cut short`;
+  if (headerLen <= 0 || 8 + headerLen > fileSize)
+    return `its header claims ${headerLen} bytes but the file has ${fileSize}: it is cut short`;
   if (8 + headerLen > head.length) return null; // a header too large to probe: trust the size check above
   let header: Record<string, unknown>;
   try {

@@ -22,7 +22,10 @@ export type WindowPreset = keyof typeof WINDOW_PRESETS;
 export const WINDOW_PRESET_NAMES = Object.keys(WINDOW_PRESETS) as WindowPreset[];
 
 /** `auto` (the file's VOI LUT or window, else the frame's range), a preset, or an explicit window. */
-export type WindowChoice = { kind: 'auto' } | { kind: 'preset'; name: WindowPreset; center: number; width: number } | { kind: 'explicit'; center: number; width: number };
+export type WindowChoice =
+  | { kind: 'auto' }
+  | { kind: 'preset'; name: WindowPreset; center: number; width: number }
+  | { kind: 'explicit'; center: number; width: number };
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
 
@@ -34,7 +37,11 @@ export function parseWindow(text: string | undefined): Parsed<WindowChoice> {
     return { ok: true, value: { kind: 'preset', name: t as WindowPreset, center: p.center, width: p.width } };
   }
   const m = /^(-?\d+(?:\.\d+)?)\s*\/\s*(\d+(?:\.\d+)?)$/.exec(t);
-  if (!m) return { ok: false, problem: `"${text}" is not a window: use auto, ${WINDOW_PRESET_NAMES.join(', ')} or CENTER/WIDTH such as -600/1500` };
+  if (!m)
+    return {
+      ok: false,
+      problem: `"${text}" is not a window: use auto, ${WINDOW_PRESET_NAMES.join(', ')} or CENTER/WIDTH such as -600/1500`,
+    };
   const center = Number(m[1]);
   const width = Number(m[2]);
   if (!(width > 0)) return { ok: false, problem: `the window width must be above 0 (got ${m[2]})` };
@@ -65,7 +72,10 @@ export function parseSlices(text: string | undefined): Parsed<SliceChoice> {
     if (indices.length > MAX_SLICES) return { ok: false, problem: `at most ${MAX_SLICES} slices (got ${indices.length})` };
     return { ok: true, value: { kind: 'indices', indices } };
   }
-  return { ok: false, problem: `"${text}" is not a slice choice: use middle, an index such as 12 (0-based), a list such as 3,7,11, or even:K` };
+  return {
+    ok: false,
+    problem: `"${text}" is not a slice choice: use middle, an index such as 12 (0-based), a list such as 3,7,11, or even:K`,
+  };
 }
 
 export function slicesArg(s: SliceChoice): string {
@@ -86,8 +96,19 @@ export function scanKindOf(name: string, head: Uint8Array | null): ScanKind | nu
 
 /** Why a scan (or a member of a folder) gave no image. */
 export const ScanRefusalCode = z.enum([
-  'NOT_A_SCAN', 'UNREADABLE', 'TRUNCATED', 'DICOMDIR', 'SEGMENTATION', 'STRUCTURED_REPORT', 'NOT_AN_IMAGE', 'NO_PIXEL_DATA',
-  'UNSUPPORTED_COMPRESSION', 'DECODE_FAILED', 'SLICE_OUT_OF_RANGE', 'NO_SCANS', 'MISSING',
+  'NOT_A_SCAN',
+  'UNREADABLE',
+  'TRUNCATED',
+  'DICOMDIR',
+  'SEGMENTATION',
+  'STRUCTURED_REPORT',
+  'NOT_AN_IMAGE',
+  'NO_PIXEL_DATA',
+  'UNSUPPORTED_COMPRESSION',
+  'DECODE_FAILED',
+  'SLICE_OUT_OF_RANGE',
+  'NO_SCANS',
+  'MISSING',
 ]);
 export type ScanRefusalCode = z.infer<typeof ScanRefusalCode>;
 
@@ -117,9 +138,18 @@ export const isRefused = (i: ScanItem): i is RefusedScan => 'refused' in i;
 
 /** One line for people about a converted scan: "CT, slice 12 of 40, window 40/400 (file)". */
 export function describeScan(s: ConvertedScan): string {
-  const where = s.images.length === 1
-    ? (s.images[0]!.slices > 1 ? `slice ${s.images[0]!.slice + 1} of ${s.images[0]!.slices}` : 'one image')
-    : `slices ${s.images.map((i) => i.slice + 1).join(', ')} of ${s.images[0]?.slices ?? 0}`;
-  const w = s.window ? `window ${+s.window.center.toFixed(1)}/${+s.window.width.toFixed(1)} (${s.window.source})` : s.voiLut ? "the file's VOI LUT" : s.photometric.startsWith('MONO') ? '' : s.photometric.toLowerCase();
+  const where =
+    s.images.length === 1
+      ? s.images[0]!.slices > 1
+        ? `slice ${s.images[0]!.slice + 1} of ${s.images[0]!.slices}`
+        : 'one image'
+      : `slices ${s.images.map((i) => i.slice + 1).join(', ')} of ${s.images[0]?.slices ?? 0}`;
+  const w = s.window
+    ? `window ${+s.window.center.toFixed(1)}/${+s.window.width.toFixed(1)} (${s.window.source})`
+    : s.voiLut
+      ? "the file's VOI LUT"
+      : s.photometric.startsWith('MONO')
+        ? ''
+        : s.photometric.toLowerCase();
   return [s.modality || s.kind, where, w].filter(Boolean).join(', ');
 }

@@ -9,7 +9,10 @@ export const DEFAULT_PORT = 8000;
 
 /** Addresses that only this machine can reach. */
 export function isLoopback(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
   return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
 }
 
@@ -21,7 +24,12 @@ export type KeyPolicy = { ok: true; key: 'none' | 'given' | 'generate' } | { ok:
  */
 export function keyPolicy(host: string, apiKey: string | undefined, noKey: boolean): KeyPolicy {
   if (apiKey !== undefined && apiKey.trim().length < 8) {
-    return { ok: false, code: 'WEAK_API_KEY', problem: 'the API key is shorter than 8 characters', next: 'pass a longer --api-key, or leave it out to have one generated' };
+    return {
+      ok: false,
+      code: 'WEAK_API_KEY',
+      problem: 'the API key is shorter than 8 characters',
+      next: 'pass a longer --api-key, or leave it out to have one generated',
+    };
   }
   if (isLoopback(host)) return { ok: true, key: apiKey !== undefined ? 'given' : 'none' };
   if (noKey) {

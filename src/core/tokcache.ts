@@ -10,12 +10,39 @@ import type { ConfigValue, TrainConfig } from './trainconfig.js';
 
 /** Train-config keys that change what "Running tokenizer on dataset" produces (LLaMA-Factory 0.9.5 DataArguments and friends). */
 export const TOKENIZATION_KEYS = [
-  'stage', 'template', 'cutoff_len', 'max_samples', 'val_size', 'eval_dataset', 'train_on_prompt', 'mask_history',
-  'packing', 'neat_packing', 'tool_format', 'default_system', 'enable_thinking', 'ignore_pad_token_for_loss',
-  'mix_strategy', 'interleave_probs', 'seed', 'streaming', 'buffer_size',
-  'image_max_pixels', 'image_min_pixels', 'image_do_pan_and_scan', 'crop_to_patches',
-  'video_max_pixels', 'video_min_pixels', 'video_fps', 'video_maxlen', 'use_audio_in_video', 'audio_sampling_rate',
-  'do_predict', 'predict_with_generate', 'finetuning_type', 'freeze_vision_tower',
+  'stage',
+  'template',
+  'cutoff_len',
+  'max_samples',
+  'val_size',
+  'eval_dataset',
+  'train_on_prompt',
+  'mask_history',
+  'packing',
+  'neat_packing',
+  'tool_format',
+  'default_system',
+  'enable_thinking',
+  'ignore_pad_token_for_loss',
+  'mix_strategy',
+  'interleave_probs',
+  'seed',
+  'streaming',
+  'buffer_size',
+  'image_max_pixels',
+  'image_min_pixels',
+  'image_do_pan_and_scan',
+  'crop_to_patches',
+  'video_max_pixels',
+  'video_min_pixels',
+  'video_fps',
+  'video_maxlen',
+  'use_audio_in_video',
+  'audio_sampling_rate',
+  'do_predict',
+  'predict_with_generate',
+  'finetuning_type',
+  'freeze_vision_tower',
 ] as const;
 
 export interface FileDigest {
@@ -37,7 +64,10 @@ export interface TokenCacheInput {
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value && typeof value === 'object') {
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value ?? null);
 }
@@ -59,7 +89,9 @@ export function tokenizedCacheKey(input: TokenCacheInput): string {
 
 /** The model files whose content shapes tokenization (matched on the file name). */
 export function isTokenizerFile(name: string): boolean {
-  return /^(tokenizer.*\.(json|model)|vocab\.(json|txt)|merges\.txt|special_tokens_map\.json|added_tokens\.json|(preprocessor|processor|video_preprocessor)_config\.json|chat_template\.(json|jinja)|config\.json)$/.test(name);
+  return /^(tokenizer.*\.(json|model)|vocab\.(json|txt)|merges\.txt|special_tokens_map\.json|added_tokens\.json|(preprocessor|processor|video_preprocessor)_config\.json|chat_template\.(json|jinja)|config\.json)$/.test(
+    name,
+  );
 }
 
 /** `preprocessing_num_workers: auto`: one tokenizing process per core, at most 16 (LLaMA-Factory's map gains little past that). */

@@ -70,14 +70,31 @@ export function lintTrainConfig(config: TrainConfig, opts: { hasGpu: boolean }):
   const out: Finding[] = [];
   if (!opts.hasGpu) {
     for (const k of ['bf16', 'fp16', 'pure_bf16']) {
-      if (config[k] === true) out.push(finding('NEEDS_GPU', 'fail', `${k}: true needs a GPU; this machine has none`, 'use --profile cpu', 'config'));
+      if (config[k] === true)
+        out.push(finding('NEEDS_GPU', 'fail', `${k}: true needs a GPU; this machine has none`, 'use --profile cpu', 'config'));
     }
     if (config.quantization_bit !== undefined && config.quantization_bit !== null) {
-      out.push(finding('NEEDS_GPU', 'fail', 'quantization_bit (QLoRA) needs a GPU with bitsandbytes', 'remove quantization_bit or train on a GPU machine', 'config'));
+      out.push(
+        finding(
+          'NEEDS_GPU',
+          'fail',
+          'quantization_bit (QLoRA) needs a GPU with bitsandbytes',
+          'remove quantization_bit or train on a GPU machine',
+          'config',
+        ),
+      );
     }
   }
   if (config.overwrite_output_dir === true) {
-    out.push(finding('OVERWRITES_OUTPUT', 'fail', 'overwrite_output_dir: true deletes trainer_log.jsonl and checkpoints of an earlier attempt', 'leave overwrite_output_dir false (medtune keeps it false)', 'config'));
+    out.push(
+      finding(
+        'OVERWRITES_OUTPUT',
+        'fail',
+        'overwrite_output_dir: true deletes trainer_log.jsonl and checkpoints of an earlier attempt',
+        'leave overwrite_output_dir false (medtune keeps it false)',
+        'config',
+      ),
+    );
   }
   const maxPx = Number(config.image_max_pixels ?? 589824);
   const cutoff = Number(config.cutoff_len ?? 2048);
@@ -85,15 +102,36 @@ export function lintTrainConfig(config: TrainConfig, opts: { hasGpu: boolean }):
   const family = familyOfTemplate(templateOf(config)) ?? DEFAULT_FAMILY;
   const tokens = imageTokens(family, maxPx);
   if (Number.isFinite(maxPx) && Number.isFinite(cutoff) && tokens + 32 > cutoff) {
-    out.push(finding('CUTOFF_TOO_SHORT', 'fail', `cutoff_len ${cutoff} is too short for image_max_pixels ${maxPx} (~${tokens} ${family.title} image tokens)`, 'raise cutoff_len or lower image_max_pixels', 'config'));
+    out.push(
+      finding(
+        'CUTOFF_TOO_SHORT',
+        'fail',
+        `cutoff_len ${cutoff} is too short for image_max_pixels ${maxPx} (~${tokens} ${family.title} image tokens)`,
+        'raise cutoff_len or lower image_max_pixels',
+        'config',
+      ),
+    );
   }
   if (config.save_total_limit === null || config.save_total_limit === undefined) {
-    out.push(finding('NO_SAVE_LIMIT', 'warn', 'save_total_limit is unset: checkpoints would accumulate until the disk is full', 'set save_total_limit', 'config'));
+    out.push(
+      finding(
+        'NO_SAVE_LIMIT',
+        'warn',
+        'save_total_limit is unset: checkpoints would accumulate until the disk is full',
+        'set save_total_limit',
+        'config',
+      ),
+    );
   }
-  const speedups: [string, Speedup][] = [['enable_liger_kernel', 'liger_kernel'], ['use_unsloth', 'unsloth']];
+  const speedups: [string, Speedup][] = [
+    ['enable_liger_kernel', 'liger_kernel'],
+    ['use_unsloth', 'unsloth'],
+  ];
   for (const [key, speedup] of speedups) {
     if (config[key] === true && !family.speedups.includes(speedup)) {
-      out.push(finding('UNSUPPORTED_SPEEDUP', 'warn', `${key}: true does nothing for ${family.title} in LLaMA-Factory`, `remove ${key}`, 'config'));
+      out.push(
+        finding('UNSUPPORTED_SPEEDUP', 'warn', `${key}: true does nothing for ${family.title} in LLaMA-Factory`, `remove ${key}`, 'config'),
+      );
     }
   }
   return out;
@@ -123,7 +161,12 @@ export function overridesOf(values: Record<string, string | number | boolean>): 
 /** YAML as LLaMA-Factory reads it (OmegaConf/PyYAML, i.e. YAML 1.1: "no" and "on" must be quoted). */
 export function toYaml(config: TrainConfig, header?: string): string {
   const body = stringify(config, { version: '1.1', lineWidth: 0 });
-  return header ? `${header.split('\n').map((l) => `# ${l}`).join('\n')}\n${body}` : body;
+  return header
+    ? `${header
+        .split('\n')
+        .map((l) => `# ${l}`)
+        .join('\n')}\n${body}`
+    : body;
 }
 
 export function parseConfigYaml(text: string, where: string): TrainConfig {
@@ -131,10 +174,20 @@ export function parseConfigYaml(text: string, where: string): TrainConfig {
   try {
     v = parseYaml(text, { version: '1.1' });
   } catch (err) {
-    throw new MedtuneError({ doing: `reading ${where}`, problem: (err as Error).message.split('\n')[0]!, next: `fix the YAML in ${where}`, code: 'BAD_YAML' });
+    throw new MedtuneError({
+      doing: `reading ${where}`,
+      problem: (err as Error).message.split('\n')[0]!,
+      next: `fix the YAML in ${where}`,
+      code: 'BAD_YAML',
+    });
   }
   if (!v || typeof v !== 'object' || Array.isArray(v)) {
-    throw new MedtuneError({ doing: `reading ${where}`, problem: 'it is not a mapping of keys to values', next: `fix ${where}`, code: 'BAD_YAML' });
+    throw new MedtuneError({
+      doing: `reading ${where}`,
+      problem: 'it is not a mapping of keys to values',
+      next: `fix ${where}`,
+      code: 'BAD_YAML',
+    });
   }
   return v as TrainConfig;
 }

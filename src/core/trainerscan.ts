@@ -19,7 +19,20 @@ const RBRACE = 0x7d;
 const NL = 0x0a;
 const BACKSLASH = 0x5c;
 
-type Field = 'step' | 'totalSteps' | 'loss' | 'evalLoss' | 'lr' | 'epoch' | 'percent' | 'elapsed' | 'remaining' | 'throughput' | 'totalTokens' | 'vramAllocated' | 'vramReserved';
+type Field =
+  | 'step'
+  | 'totalSteps'
+  | 'loss'
+  | 'evalLoss'
+  | 'lr'
+  | 'epoch'
+  | 'percent'
+  | 'elapsed'
+  | 'remaining'
+  | 'throughput'
+  | 'totalTokens'
+  | 'vramAllocated'
+  | 'vramReserved';
 
 const KEYS: ReadonlyArray<readonly [string, Field]> = [
   ['current_steps', 'step'],
@@ -149,7 +162,11 @@ function fastDecode(buf: Uint8Array, from: number, to: number): DecodedRecord | 
       const k = KEY_BYTES[idx]!;
       if (k.length === ke - ks) {
         let same = true;
-        for (let j = 0; j < k.length; j++) if (k[j] !== buf[ks + j]) { same = false; break; }
+        for (let j = 0; j < k.length; j++)
+          if (k[j] !== buf[ks + j]) {
+            same = false;
+            break;
+          }
         if (same) field = KEYS[idx]![1];
       }
     }
@@ -185,7 +202,14 @@ function fastDecode(buf: Uint8Array, from: number, to: number): DecodedRecord | 
         if (word !== 'null' && word !== 'true' && word !== 'false') return NOT_FAST;
       } else if (first === 0x4e || first === 0x49 || (first === 0x2d && buf[vs + 1] === 0x49)) {
         const word = latin1(buf, vs, ve);
-        const v = word === 'NaN' ? Number.NaN : word === 'Infinity' ? Number.POSITIVE_INFINITY : word === '-Infinity' ? Number.NEGATIVE_INFINITY : undefined;
+        const v =
+          word === 'NaN'
+            ? Number.NaN
+            : word === 'Infinity'
+              ? Number.POSITIVE_INFINITY
+              : word === '-Infinity'
+                ? Number.NEGATIVE_INFINITY
+                : undefined;
         if (v === undefined) return NOT_FAST;
         if (field !== undefined && !STRING_FIELDS.has(field)) rec[field] = v;
       } else {
@@ -264,7 +288,11 @@ export function scanTrainerLines(buf: Uint8Array, from: number, to: number, onRe
     let end = nl;
     if (end > start && buf[end - 1] === 0x0d) end--;
     let blank = true;
-    for (let i = start; i < end; i++) if (!isWs(buf[i]!)) { blank = false; break; }
+    for (let i = start; i < end; i++)
+      if (!isWs(buf[i]!)) {
+        blank = false;
+        break;
+      }
     if (!blank) {
       const rec = decodeTrainerBytes(buf, start, end);
       if (rec) onRecord(timed(rec));
@@ -413,11 +441,16 @@ function liteFast(buf: Uint8Array, from: number, to: number): LiteRecord | typeo
 }
 
 const P_ELAPSED = bytes('"elapsed_time": "');
-const LEAD = [[bytes(', "loss": '), 'loss'], [bytes(', "eval_loss": '), 'evalLoss']] as const;
+const LEAD = [
+  [bytes(', "loss": '), 'loss'],
+  [bytes(', "eval_loss": '), 'evalLoss'],
+] as const;
 /** `{` after the first byte: a nested value or a second record run into the line. */
 const ODD = LBRACE;
 
-const nativeIndexOf = (globalThis as { Buffer?: { prototype: { indexOf: (this: Uint8Array, v: Uint8Array | number, from: number) => number } } }).Buffer?.prototype.indexOf;
+const nativeIndexOf = (
+  globalThis as { Buffer?: { prototype: { indexOf: (this: Uint8Array, v: Uint8Array | number, from: number) => number } } }
+).Buffer?.prototype.indexOf;
 
 /** Where `needle` first occurs in `hay` at or after `from` (Node's native search when there is one). */
 function indexFrom(hay: Uint8Array, needle: Uint8Array | number, from: number): number {

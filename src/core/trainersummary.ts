@@ -231,7 +231,19 @@ export class TrainerLogAggregator {
   }
 }
 
-const KEYS = ['loss', 'evalLoss', 'lr', 'epoch', 'percent', 'elapsed', 'remaining', 'throughput', 'totalTokens', 'vramAllocated', 'vramReserved'] as const;
+const KEYS = [
+  'loss',
+  'evalLoss',
+  'lr',
+  'epoch',
+  'percent',
+  'elapsed',
+  'remaining',
+  'throughput',
+  'totalTokens',
+  'vramAllocated',
+  'vramReserved',
+] as const;
 
 /** A TrainerRecord of `attempt` from a decoded one (its fields only, in decodeTrainerLine's order). */
 function toRecord(r: IncomingRecord, attempt: number): TrainerRecord {
@@ -304,7 +316,13 @@ export class TrainerLogFeeder {
   }
 
   state(): FeederState {
-    return { fullFrom: this.opts.fullFrom ?? 0, agg: this.agg.state(), carry: [...this.carry], consumed: this.consumed, discarding: this.discarding };
+    return {
+      fullFrom: this.opts.fullFrom ?? 0,
+      agg: this.agg.state(),
+      carry: [...this.carry],
+      consumed: this.consumed,
+      discarding: this.discarding,
+    };
   }
 
   static from(s: FeederState): TrainerLogFeeder {

@@ -48,18 +48,124 @@ export type FieldSpec = NumberField | ChoiceField | PixelsField | NameField;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export const TRAIN_FIELDS: readonly FieldSpec[] = [
-  { key: 'learning_rate', label: 'learning rate', kind: 'number', min: 0, max: 1, minInclusive: false, default: 1e-4, help: 'AdamW peak learning rate; 1e-4 is a common LoRA value, 5e-5 for full tuning' },
-  { key: 'num_train_epochs', label: 'epochs', kind: 'number', min: 0, max: 1000, minInclusive: false, default: 3, help: 'passes over the training set (fractions allowed)' },
-  { key: 'per_device_train_batch_size', label: 'batch size', kind: 'integer', min: 1, max: 1024, minInclusive: true, default: 1, help: 'samples per GPU per step; raise until memory is ~90% used' },
-  { key: 'gradient_accumulation_steps', label: 'grad accumulation', kind: 'integer', min: 1, max: 4096, minInclusive: true, default: 8, help: 'steps whose gradients are summed before an update; effective batch = batch × this × GPUs' },
-  { key: 'cutoff_len', label: 'cutoff length', kind: 'integer', min: 4, max: 131072, minInclusive: true, default: 2048, help: 'tokens per sample after which text is cut; image tokens count too' },
-  { key: 'lora_rank', label: 'LoRA rank', kind: 'integer', min: 1, max: 1024, minInclusive: true, default: 8, help: 'rank of the LoRA matrices; higher = more capacity and memory' },
-  { key: 'lora_alpha', label: 'LoRA alpha', kind: 'integer', min: 1, max: 4096, minInclusive: true, default: 16, help: 'LoRA scale; usually 2 × rank' },
-  { key: 'val_size', label: 'validation share', kind: 'number', min: 0, max: 1, minInclusive: true, default: 0, help: 'share of training rows held out for eval loss (0 = use the dataset\'s val split if any)' },
-  { key: 'max_samples', label: 'max samples', kind: 'integer', min: 1, max: 1e9, minInclusive: true, default: null, optional: true, help: 'cap on rows read per dataset; empty = all' },
-  { key: 'lr_scheduler_type', label: 'LR schedule', kind: 'choice', choices: ['cosine', 'linear', 'constant', 'constant_with_warmup', 'polynomial', 'inverse_sqrt'], default: 'cosine', help: 'how the learning rate changes over training' },
-  { key: 'image_max_pixels', label: 'image max pixels', kind: 'pixels', min: 28 * 28, max: 4096 * 4096, default: '768*768', help: 'larger images are downscaled to this many pixels; fewer pixels = fewer image tokens' },
-  { key: 'save_steps', label: 'save every', kind: 'integer', min: 1, max: 1e9, minInclusive: true, default: 100, help: 'steps between checkpoints (resume points)' },
+  {
+    key: 'learning_rate',
+    label: 'learning rate',
+    kind: 'number',
+    min: 0,
+    max: 1,
+    minInclusive: false,
+    default: 1e-4,
+    help: 'AdamW peak learning rate; 1e-4 is a common LoRA value, 5e-5 for full tuning',
+  },
+  {
+    key: 'num_train_epochs',
+    label: 'epochs',
+    kind: 'number',
+    min: 0,
+    max: 1000,
+    minInclusive: false,
+    default: 3,
+    help: 'passes over the training set (fractions allowed)',
+  },
+  {
+    key: 'per_device_train_batch_size',
+    label: 'batch size',
+    kind: 'integer',
+    min: 1,
+    max: 1024,
+    minInclusive: true,
+    default: 1,
+    help: 'samples per GPU per step; raise until memory is ~90% used',
+  },
+  {
+    key: 'gradient_accumulation_steps',
+    label: 'grad accumulation',
+    kind: 'integer',
+    min: 1,
+    max: 4096,
+    minInclusive: true,
+    default: 8,
+    help: 'steps whose gradients are summed before an update; effective batch = batch × this × GPUs',
+  },
+  {
+    key: 'cutoff_len',
+    label: 'cutoff length',
+    kind: 'integer',
+    min: 4,
+    max: 131072,
+    minInclusive: true,
+    default: 2048,
+    help: 'tokens per sample after which text is cut; image tokens count too',
+  },
+  {
+    key: 'lora_rank',
+    label: 'LoRA rank',
+    kind: 'integer',
+    min: 1,
+    max: 1024,
+    minInclusive: true,
+    default: 8,
+    help: 'rank of the LoRA matrices; higher = more capacity and memory',
+  },
+  {
+    key: 'lora_alpha',
+    label: 'LoRA alpha',
+    kind: 'integer',
+    min: 1,
+    max: 4096,
+    minInclusive: true,
+    default: 16,
+    help: 'LoRA scale; usually 2 × rank',
+  },
+  {
+    key: 'val_size',
+    label: 'validation share',
+    kind: 'number',
+    min: 0,
+    max: 1,
+    minInclusive: true,
+    default: 0,
+    help: "share of training rows held out for eval loss (0 = use the dataset's val split if any)",
+  },
+  {
+    key: 'max_samples',
+    label: 'max samples',
+    kind: 'integer',
+    min: 1,
+    max: 1e9,
+    minInclusive: true,
+    default: null,
+    optional: true,
+    help: 'cap on rows read per dataset; empty = all',
+  },
+  {
+    key: 'lr_scheduler_type',
+    label: 'LR schedule',
+    kind: 'choice',
+    choices: ['cosine', 'linear', 'constant', 'constant_with_warmup', 'polynomial', 'inverse_sqrt'],
+    default: 'cosine',
+    help: 'how the learning rate changes over training',
+  },
+  {
+    key: 'image_max_pixels',
+    label: 'image max pixels',
+    kind: 'pixels',
+    min: 28 * 28,
+    max: 4096 * 4096,
+    default: '768*768',
+    help: 'larger images are downscaled to this many pixels; fewer pixels = fewer image tokens',
+  },
+  {
+    key: 'save_steps',
+    label: 'save every',
+    kind: 'integer',
+    min: 1,
+    max: 1e9,
+    minInclusive: true,
+    default: 100,
+    help: 'steps between checkpoints (resume points)',
+  },
 ];
 
 export type FieldCheck = { ok: true; value: FieldValue | null } | { ok: false; message: string };
@@ -72,7 +178,8 @@ function checkNumber(spec: NumberField, text: string): FieldCheck {
   if (!NUMBER.test(t)) return { ok: false, message: 'not a number' };
   const v = Number(t);
   if (spec.kind === 'integer' && !Number.isInteger(v)) return { ok: false, message: 'must be a whole number' };
-  if (spec.minInclusive ? v < spec.min : v <= spec.min) return { ok: false, message: `must be ${spec.minInclusive ? '≥' : '>'} ${spec.min}` };
+  if (spec.minInclusive ? v < spec.min : v <= spec.min)
+    return { ok: false, message: `must be ${spec.minInclusive ? '≥' : '>'} ${spec.min}` };
   if (v > spec.max) return { ok: false, message: `must be ≤ ${spec.max}` };
   return { ok: true, value: v };
 }
@@ -93,7 +200,9 @@ export function checkField(spec: FieldSpec, text: string): FieldCheck {
       return spec.choices.includes(text) ? { ok: true, value: text } : { ok: false, message: `one of ${spec.choices.join(', ')}` };
     case 'name':
       if (text === '') return { ok: false, message: 'required' };
-      return NAME.test(text) ? { ok: true, value: text } : { ok: false, message: 'letters, digits, . _ - (up to 64), starting with a letter or digit' };
+      return NAME.test(text)
+        ? { ok: true, value: text }
+        : { ok: false, message: 'letters, digits, . _ - (up to 64), starting with a letter or digit' };
     case 'pixels': {
       const v = evalPixels(text);
       if (v === null) return { ok: false, message: 'write it as a product, e.g. 768*768' };
@@ -130,5 +239,5 @@ export function checkForm(texts: Readonly<Record<string, string>>, fields: reado
 export function cycleChoice(spec: ChoiceField, current: string, step: 1 | -1): string {
   const i = spec.choices.indexOf(current);
   const n = spec.choices.length;
-  return spec.choices[((i < 0 ? 0 : i + step) % n + n) % n]!;
+  return spec.choices[(((i < 0 ? 0 : i + step) % n) + n) % n]!;
 }

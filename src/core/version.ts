@@ -21,7 +21,10 @@ export function compareVersions(a: string, b: string): number {
 
 /** True when `version` satisfies every clause of a specifier such as ">=4.55.0,<=5.6.0,!=4.57.0". */
 export function satisfies(version: string, specifier: string): boolean {
-  const clauses = specifier.split(',').map((c) => c.trim()).filter(Boolean);
+  const clauses = specifier
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
   return clauses.every((clause) => {
     const m = /^(==|!=|>=|<=|>|<|~=)\s*(.+)$/.exec(clause);
     if (!m) return false;
@@ -35,19 +38,26 @@ export function satisfies(version: string, specifier: string): boolean {
     }
     const c = compareVersions(version, target);
     switch (op) {
-      case '==': return c === 0;
-      case '!=': return c !== 0;
-      case '>=': return c >= 0;
-      case '<=': return c <= 0;
-      case '>': return c > 0;
-      case '<': return c < 0;
+      case '==':
+        return c === 0;
+      case '!=':
+        return c !== 0;
+      case '>=':
+        return c >= 0;
+      case '<=':
+        return c <= 0;
+      case '>':
+        return c > 0;
+      case '<':
+        return c < 0;
       case '~=': {
         const tv = parseVersion(target);
         const prefix = tv.slice(0, Math.max(1, tv.length - 1));
         const vv = parseVersion(version);
         return c >= 0 && prefix.every((x, i) => vv[i] === x);
       }
-      default: return false;
+      default:
+        return false;
     }
   });
 }

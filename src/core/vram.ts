@@ -61,11 +61,19 @@ export function estimateVram(i: VramInputs): VramEstimate {
   const weights = i.params * i.bytesPerParam;
   // fp32 LoRA weights + gradients + optimizer moments.
   const trainable = i.loraParams * (4 + 4 + i.optimizerBytes);
-  const perSample = i.tokens * (i.vocab * LOGIT_BYTES + i.layers * i.hidden * (i.gradientCheckpointing ? ACT_BYTES.checkpointing : ACT_BYTES.full));
+  const perSample =
+    i.tokens * (i.vocab * LOGIT_BYTES + i.layers * i.hidden * (i.gradientCheckpointing ? ACT_BYTES.checkpointing : ACT_BYTES.full));
   const allocated = weights + trainable + i.batch * perSample;
   const reserved = allocated + Math.min(allocated * ALLOCATOR_SLACK.share, perSample * ALLOCATOR_SLACK.maxSamples);
   const r = (b: number) => Math.round((b / GiB) * 100) / 100;
-  return { weightsGiB: r(weights), trainableGiB: r(trainable), perSampleGiB: r(perSample), allocatedGiB: r(allocated), reservedGiB: r(reserved), peakGiB: r(reserved + CUDA_CONTEXT_GIB * GiB) };
+  return {
+    weightsGiB: r(weights),
+    trainableGiB: r(trainable),
+    perSampleGiB: r(perSample),
+    allocatedGiB: r(allocated),
+    reservedGiB: r(reserved),
+    peakGiB: r(reserved + CUDA_CONTEXT_GIB * GiB),
+  };
 }
 
 /** Image tokens of Qwen2-VL for an image_max_pixels budget: one token per 28×28 pixels (14² patches, 2×2 merge). */
@@ -74,7 +82,8 @@ export function imageTokens(maxPixels: number): number {
 }
 
 type Cfg = Record<string, unknown>;
-const num = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : d);
+const num = (v: unknown, d: number) =>
+  typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : d;
 const truthy = (v: unknown) => v === true || v === 'true';
 
 export function tokensPerSample(cfg: Cfg): number {
@@ -146,14 +155,15 @@ export function nextSmallerSetting(cfg: Cfg, model: Cfg, weightsOnDiskBytes: num
     return true;
   });
   // Up to three halvings of the image budget (an eighth of it at most).
-  for (let k = 0; k < 3; k++) steps.push(() => {
-    const px = num(cur.image_max_pixels, 768 * 768);
-    if (px <= 128 * 128) return false;
-    cur.image_max_pixels = Math.floor(px / 2);
-    overrides.set('image_max_pixels', String(cur.image_max_pixels));
-    whys[2] = `image_max_pixels ${cur.image_max_pixels} (fewer image tokens)`;
-    return true;
-  });
+  for (let k = 0; k < 3; k++)
+    steps.push(() => {
+      const px = num(cur.image_max_pixels, 768 * 768);
+      if (px <= 128 * 128) return false;
+      cur.image_max_pixels = Math.floor(px / 2);
+      overrides.set('image_max_pixels', String(cur.image_max_pixels));
+      whys[2] = `image_max_pixels ${cur.image_max_pixels} (fewer image tokens)`;
+      return true;
+    });
   steps.push(() => {
     if (num(cur.quantization_bit, 0) === 4) return false;
     cur.quantization_bit = 4;

@@ -40,7 +40,6 @@ export async function readJsonIfExists<T = unknown>(path: string): Promise<T | u
   }
 }
 
-
 export interface LockOptions {
   /** How long to wait for another holder, in ms. */
   timeoutMs?: number;
@@ -62,7 +61,9 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, opts: Lock
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
       if (!Number.isFinite(owner) || owner <= 0 || !isAlive(owner)) {
-        const age = await stat(lock).then((s) => Date.now() - s.mtimeMs).catch(() => 0);
+        const age = await stat(lock)
+          .then((s) => Date.now() - s.mtimeMs)
+          .catch(() => 0);
         // A lock with an empty body may be mid-write by its owner; give it a moment.
         if (owner > 0 || age > 2000) {
           await rm(lock, { force: true });

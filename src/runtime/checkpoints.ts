@@ -54,7 +54,12 @@ export async function savesOnlyModel(trainYaml: string): Promise<boolean> {
 export async function resumeProblem(path: string, opts: { saveOnlyModel?: boolean } = {}): Promise<string | null> {
   if (opts.saveOnlyModel) return null;
   // DeepSpeed keeps optimizer shards under global_step<N>/, named by `latest`.
-  if (await stat(join(path, 'latest')).then((s) => s.isFile()).catch(() => false)) return null;
+  if (
+    await stat(join(path, 'latest'))
+      .then((s) => s.isFile())
+      .catch(() => false)
+  )
+    return null;
   for (const name of ['optimizer.pt', 'scheduler.pt']) {
     const state = await wholeTorchZip(join(path, name));
     if (state === 'missing') return `${name} is missing (optimizer state)`;

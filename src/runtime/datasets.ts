@@ -38,7 +38,10 @@ import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 
 async function statSize(path: string): Promise<number> {
-  return stat(path).then((s) => (s.isFile() ? s.size : 0), () => 0);
+  return stat(path).then(
+    (s) => (s.isFile() ? s.size : 0),
+    () => 0,
+  );
 }
 
 export interface PrepareOptions {
@@ -112,8 +115,18 @@ export async function registerDataset(ws: Workspace, name: string, hasVal: boole
 /** The data_prepare helper's arguments for these options (the same options always give the same arguments). */
 export function prepareArgs(ws: Workspace, opts: PrepareOptions): string[] {
   const source = sourceKind(opts.source) === 'local' && !isAbsolute(opts.source) ? resolve(opts.source) : opts.source;
-  const args = ['--data-dir', ws.dataDir, '--name', opts.name, '--source', source,
-    '--templates', join(TEMPLATES_DIR, 'questions'), '--cache', join(cacheRoot(), 'datasets')];
+  const args = [
+    '--data-dir',
+    ws.dataDir,
+    '--name',
+    opts.name,
+    '--source',
+    source,
+    '--templates',
+    join(TEMPLATES_DIR, 'questions'),
+    '--cache',
+    join(cacheRoot(), 'datasets'),
+  ];
   if (opts.limit !== undefined) args.push('--limit', String(opts.limit));
   if (opts.valRatio !== undefined) args.push('--val-ratio', String(opts.valRatio));
   if (opts.modality) args.push('--modality', opts.modality);
@@ -137,27 +150,47 @@ export async function prepareDataset(ws: Workspace, venv: Venv, opts: PrepareOpt
   // Images are copied as they are: the output is about the size of a local source.
   await mkdir(ws.dataDir, { recursive: true });
   const source = sourceKind(opts.source) === 'local' ? resolve(opts.source) : null;
-  await requireRoom(ws.dataDir, source ? await treeBytes(source).then((b) => b || statSize(source)) : 0, { doing, next: 'free disk where data/ lives (or move the workspace), then run the same command again: it resumes' });
-  const scans = source !== null && (opts.captions !== undefined || await isScanFolder(source));
-  const args = scans
-    ? scanDatasetArgs(ws, opts, join(TEMPLATES_DIR, 'questions'))
-    : prepareArgs(ws, opts);
-  const ev = await runHelper(scans ? 'scan_dataset' : 'data_prepare', args, { venv, doing, onEvent: relay(onProgress, opts.onLog), signal: opts.signal });
+  await requireRoom(ws.dataDir, source ? await treeBytes(source).then((b) => b || statSize(source)) : 0, {
+    doing,
+    next: 'free disk where data/ lives (or move the workspace), then run the same command again: it resumes',
+  });
+  const scans = source !== null && (opts.captions !== undefined || (await isScanFolder(source)));
+  const args = scans ? scanDatasetArgs(ws, opts, join(TEMPLATES_DIR, 'questions')) : prepareArgs(ws, opts);
+  const ev = await runHelper(scans ? 'scan_dataset' : 'data_prepare', args, {
+    venv,
+    doing,
+    onEvent: relay(onProgress, opts.onLog),
+    signal: opts.signal,
+  });
   const parsed = HelperResult.safeParse(ev);
   if (!parsed.success) {
-    throw new MedtuneError({ doing, problem: `the data_prepare helper returned an unexpected result: ${parsed.error.issues[0]?.message}`, code: 'HELPER_PROTOCOL' });
+    throw new MedtuneError({
+      doing,
+      problem: `the data_prepare helper returned an unexpected result: ${parsed.error.issues[0]?.message}`,
+      code: 'HELPER_PROTOCOL',
+    });
   }
   const entries = await registerDataset(ws, opts.name, parsed.data.val > 0);
   return { ...parsed.data, entries };
 }
 
 /** Runs LLaMA-Factory's row checks (and image decoding) over `name` and `name_val`. */
-export async function checkDataset(ws: Workspace, venv: Venv, name: string, onProgress?: OnProgress, signal?: AbortSignal): Promise<CheckResult> {
+export async function checkDataset(
+  ws: Workspace,
+  venv: Venv,
+  name: string,
+  onProgress?: OnProgress,
+  signal?: AbortSignal,
+): Promise<CheckResult> {
   const doing = `checking dataset ${name}`;
   const ev = await runHelper('data_check', ['--data-dir', ws.dataDir, '--name', name], { venv, doing, onEvent: relay(onProgress), signal });
   const parsed = CheckResult.safeParse(ev);
   if (!parsed.success) {
-    throw new MedtuneError({ doing, problem: `the data_check helper returned an unexpected result: ${parsed.error.issues[0]?.message}`, code: 'HELPER_PROTOCOL' });
+    throw new MedtuneError({
+      doing,
+      problem: `the data_check helper returned an unexpected result: ${parsed.error.issues[0]?.message}`,
+      code: 'HELPER_PROTOCOL',
+    });
   }
   return parsed.data;
 }
@@ -167,7 +200,9 @@ export async function readManifests(ws: Workspace): Promise<Record<string, Datas
   const out: Record<string, DatasetManifest> = {};
   let dirs: string[];
   try {
-    dirs = (await readdir(ws.dataDir, { withFileTypes: true })).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name);
+    dirs = (await readdir(ws.dataDir, { withFileTypes: true }))
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+      .map((d) => d.name);
   } catch {
     return out;
   }
@@ -194,7 +229,17 @@ export async function listDatasets(ws: Workspace): Promise<DatasetListingEntry[]
   const listed: DatasetListingEntry[] = listingsFor(info, manifests).map((l) => ({ ...l, registered: true }));
   for (const [name, m] of Object.entries(manifests)) {
     if (info[name]) continue;
-    listed.push({ entry: name, dataset: name, split: 'train', file: `${name}/train.jsonl`, rows: m.counts.train, modalities: m.modalities.train, source: m.source.spec, createdAt: m.created_at, registered: false });
+    listed.push({
+      entry: name,
+      dataset: name,
+      split: 'train',
+      file: `${name}/train.jsonl`,
+      rows: m.counts.train,
+      modalities: m.modalities.train,
+      source: m.source.spec,
+      createdAt: m.created_at,
+      registered: false,
+    });
   }
   return listed;
 }
@@ -232,7 +277,7 @@ export async function previewDataset(ws: Workspace, entry: string, opts: Preview
   const file = join(ws.dataDir, e.file_name);
   const manifests = await readManifests(ws);
   const listing = listingsFor({ [entry]: e }, manifests)[0]!;
-  const manifest = listing.dataset ? manifests[listing.dataset] ?? null : null;
+  const manifest = listing.dataset ? (manifests[listing.dataset] ?? null) : null;
   const rows: DatasetPreviewResult['rows'] = [];
   let count = 0;
   const toAbs = (p: string) => (existsSync(join(ws.dataDir, p)) ? join(ws.dataDir, p) : resolve(p));
@@ -278,6 +323,14 @@ export interface DataSourceInfo {
 export function listDataSources(env: NodeJS.ProcessEnv = process.env): DataSourceInfo[] {
   const offline = /^(1|true|yes|on)$/i.test(env.HF_HUB_OFFLINE ?? '');
   const token = !!(env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN);
-  const hubDetail = offline ? 'HF_HUB_OFFLINE is set' : token ? 'HF_TOKEN is set (the dataset is gated: accept its conditions first)' : 'gated: set HF_TOKEN after accepting the conditions on the dataset page';
-  return DATA_SOURCES.map((e) => (e.hub ? { id: e.id, label: e.label, description: e.description, available: !offline, detail: hubDetail } : { id: e.id, label: e.label, description: e.description, available: true }));
+  const hubDetail = offline
+    ? 'HF_HUB_OFFLINE is set'
+    : token
+      ? 'HF_TOKEN is set (the dataset is gated: accept its conditions first)'
+      : 'gated: set HF_TOKEN after accepting the conditions on the dataset page';
+  return DATA_SOURCES.map((e) =>
+    e.hub
+      ? { id: e.id, label: e.label, description: e.description, available: !offline, detail: hubDetail }
+      : { id: e.id, label: e.label, description: e.description, available: true },
+  );
 }

@@ -42,7 +42,10 @@ export async function estimatedCheckpointBytes(m: Pick<RunManifest, 'trainYaml' 
 /** What the next checkpoint of a run needs against what is free now. */
 export async function checkpointRoom(outputDir: string, estimate: number): Promise<DiskVerdict> {
   const entries = await readdir(outputDir).catch(() => [] as string[]);
-  const ckpts = entries.filter((e) => /^checkpoint-\d+$/.test(e)).sort((a, b) => Number(b.slice(11)) - Number(a.slice(11))).slice(0, 2);
+  const ckpts = entries
+    .filter((e) => /^checkpoint-\d+$/.test(e))
+    .sort((a, b) => Number(b.slice(11)) - Number(a.slice(11)))
+    .slice(0, 2);
   const measured = await Promise.all(ckpts.map((c) => treeBytes(join(outputDir, c))));
   // A filesystem that cannot be measured is not stopped for.
   return diskVerdict((await freeBytes(outputDir)) ?? Number.MAX_SAFE_INTEGER, nextSaveBytes(measured, estimate));

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execa } from 'execa';
 import { checkPackageRanges, diskCheck, parseLlamafactoryEnv, type Check } from '../core/doctor.js';
-import { MedtuneError } from '../core/errors.js';
+import type { MedtuneError } from '../core/errors.js';
 import { MIN_PYTHON, findPython } from './python.js';
 import { locateVenv } from './venv.js';
 import { canonicalName } from '../core/requirements.js';
@@ -53,7 +53,16 @@ export async function listGpus(env: NodeJS.ProcessEnv = process.env): Promise<{ 
 
 export async function runDoctor(ws: Workspace, env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {
   const checks: Check[] = [];
-  const report: DoctorReport = { ok: false, checks, python: null, venv: null, llamafactoryEnv: null, packages: {}, gpus: [], disk: { workspace: null, cache: null } };
+  const report: DoctorReport = {
+    ok: false,
+    checks,
+    python: null,
+    venv: null,
+    llamafactoryEnv: null,
+    packages: {},
+    gpus: [],
+    disk: { workspace: null, cache: null },
+  };
 
   try {
     const py = await findPython(env);
@@ -81,19 +90,49 @@ export async function runDoctor(ws: Workspace, env: NodeJS.ProcessEnv = process.
           fix: bad.length ? 'run `medtune setup --force` (without --system-torch to install the pinned torch)' : undefined,
         });
       }
-      const venvEnv = helperEnv({ dir: loc.dir, bin: `${loc.dir}/bin`, python: `${loc.dir}/bin/python`, hash: loc.hash, marker: loc.marker! });
-      const lf = await execa(`${loc.dir}/bin/llamafactory-cli`, ['env'], { env: venvEnv, extendEnv: false, reject: false, timeout: 120_000 });
+      const venvEnv = helperEnv({
+        dir: loc.dir,
+        bin: `${loc.dir}/bin`,
+        python: `${loc.dir}/bin/python`,
+        hash: loc.hash,
+        marker: loc.marker!,
+      });
+      const lf = await execa(`${loc.dir}/bin/llamafactory-cli`, ['env'], {
+        env: venvEnv,
+        extendEnv: false,
+        reject: false,
+        timeout: 120_000,
+      });
       if (lf.exitCode === 0) {
         report.llamafactoryEnv = parseLlamafactoryEnv(String(lf.stdout));
         const v = report.llamafactoryEnv['llamafactory version'];
-        checks.push({ name: 'llamafactory-cli env', level: v ? 'ok' : 'fail', detail: v ? `llamafactory ${v}, PyTorch ${report.llamafactoryEnv['PyTorch version'] ?? '?'}` : 'printed no version', fix: v ? undefined : 'run `medtune setup --force`' });
+        checks.push({
+          name: 'llamafactory-cli env',
+          level: v ? 'ok' : 'fail',
+          detail: v ? `llamafactory ${v}, PyTorch ${report.llamafactoryEnv['PyTorch version'] ?? '?'}` : 'printed no version',
+          fix: v ? undefined : 'run `medtune setup --force`',
+        });
       } else {
-        checks.push({ name: 'llamafactory-cli env', level: 'fail', detail: String(lf.stderr).trim().split('\n').pop() ?? `exit ${lf.exitCode}`, fix: 'run `medtune setup --force` to rebuild the venv' });
+        checks.push({
+          name: 'llamafactory-cli env',
+          level: 'fail',
+          detail: String(lf.stderr).trim().split('\n').pop() ?? `exit ${lf.exitCode}`,
+          fix: 'run `medtune setup --force` to rebuild the venv',
+        });
       }
       // The first distribution of a name on sys.path is the one imported (a system-torch venv's own over the reused ones).
-      const pkgs = await execa(`${loc.dir}/bin/python`, ['-c', 'import json, importlib.metadata as m\nd = {}\nfor x in m.distributions():\n    d.setdefault(x.metadata["Name"], x.version)\nprint(json.dumps(d))'], { reject: false });
+      const pkgs = await execa(
+        `${loc.dir}/bin/python`,
+        [
+          '-c',
+          'import json, importlib.metadata as m\nd = {}\nfor x in m.distributions():\n    d.setdefault(x.metadata["Name"], x.version)\nprint(json.dumps(d))',
+        ],
+        { reject: false },
+      );
       if (pkgs.exitCode === 0) report.packages = JSON.parse(String(pkgs.stdout)) as Record<string, string>;
-      checks.push(...checkPackageRanges(report.packages, loc.marker?.skipped?.map((s) => canonicalName(s.replace(/[=<>!~].*$/, ''))) ?? []));
+      checks.push(
+        ...checkPackageRanges(report.packages, loc.marker?.skipped?.map((s) => canonicalName(s.replace(/[=<>!~].*$/, ''))) ?? []),
+      );
     }
   }
 
@@ -102,14 +141,28 @@ export async function runDoctor(ws: Workspace, env: NodeJS.ProcessEnv = process.
   checks.push(
     gpu.gpus.length
       ? { name: 'gpus', level: 'ok', detail: gpu.gpus.map((g) => `${g.index}: ${g.name} ${g.memoryTotalMiB ?? '?'} MiB`).join('; ') }
-      : { name: 'gpus', level: 'warn', detail: `none (${gpu.reason ?? 'nvidia-smi listed no GPU'}): training runs on the CPU, fine for the demo only`, fix: 'for real runs use a machine with an NVIDIA GPU and its driver (nvidia-smi on PATH)' },
+      : {
+          name: 'gpus',
+          level: 'warn',
+          detail: `none (${gpu.reason ?? 'nvidia-smi listed no GPU'}): training runs on the CPU, fine for the demo only`,
+          fix: 'for real runs use a machine with an NVIDIA GPU and its driver (nvidia-smi on PATH)',
+        },
   );
 
   await mkdir(cacheRoot(env), { recursive: true }).catch(() => undefined);
   report.disk.workspace = await freeBytes(ws.root);
   report.disk.cache = await freeBytes(cacheRoot(env));
   if (report.disk.workspace !== null) checks.push(diskCheck('disk (workspace)', ws.root, report.disk.workspace, 20 * GiB, 1 * GiB));
-  if (report.disk.cache !== null) checks.push(diskCheck('disk (cache)', cacheRoot(env), report.disk.cache, report.venv?.ready ? 2 * GiB : 10 * GiB, report.venv?.ready ? 0.2 * GiB : 8 * GiB));
+  if (report.disk.cache !== null)
+    checks.push(
+      diskCheck(
+        'disk (cache)',
+        cacheRoot(env),
+        report.disk.cache,
+        report.venv?.ready ? 2 * GiB : 10 * GiB,
+        report.venv?.ready ? 0.2 * GiB : 8 * GiB,
+      ),
+    );
 
   report.ok = !checks.some((c) => c.level === 'fail');
   return report;

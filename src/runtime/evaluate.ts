@@ -81,7 +81,11 @@ function trainSettings(t: ModelTarget): { template: string; cutoffLen: number; i
 /** Reads the live state of a predict run: trainer_log.jsonl's progress records, else the console's phase. */
 async function predictProgress(dir: string): Promise<{ phase: string; done: number; total: number | null } | null> {
   const log = await readFile(join(dir, 'trainer_log.jsonl'), 'utf8').catch(() => '');
-  const last = log.trim().split('\n').reverse().find((l) => l.includes('total_steps'));
+  const last = log
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.includes('total_steps'));
   if (last) {
     try {
       const r = JSON.parse(last) as { current_steps: number; total_steps: number };
@@ -90,24 +94,55 @@ async function predictProgress(dir: string): Promise<{ phase: string; done: numb
       // torn line: fall through to the console
     }
   }
-  const [out, err] = await Promise.all([readFile(join(dir, 'stdout.log'), 'utf8').catch(() => ''), readFile(join(dir, 'stderr.log'), 'utf8').catch(() => '')]);
+  const [out, err] = await Promise.all([
+    readFile(join(dir, 'stdout.log'), 'utf8').catch(() => ''),
+    readFile(join(dir, 'stderr.log'), 'utf8').catch(() => ''),
+  ]);
   const phase = parseConsole(out, err).phase;
   if (!phase) return null;
-  return { phase: phase.name === 'working' || phase.name === 'evaluating' ? 'generating' : phase.name, done: phase.done, total: phase.total };
+  return {
+    phase: phase.name === 'working' || phase.name === 'evaluating' ? 'generating' : phase.name,
+    done: phase.done,
+    total: phase.total,
+  };
 }
 
-export async function evaluate(ws: Workspace, venv: Venv, req: EvalRequest, onProgress: Progress = () => {}, signal?: AbortSignal): Promise<EvalResult> {
+export async function evaluate(
+  ws: Workspace,
+  venv: Venv,
+  req: EvalRequest,
+  onProgress: Progress = () => {},
+  signal?: AbortSignal,
+): Promise<EvalResult> {
   const started = Date.now();
   const resolved = await resolveModel(ws, req.target);
   const doing = `evaluating ${req.base ? `the base model of ${resolved.label}` : resolved.label}`;
-  if (req.base && !resolved.baseDir) throw new MedtuneError({ doing, problem: 'its base model is unknown (no export.yaml / run.json)', next: 'evaluate the base model folder directly: `medtune eval models/NAME`', code: 'NO_BASE' });
+  if (req.base && !resolved.baseDir)
+    throw new MedtuneError({
+      doing,
+      problem: 'its base model is unknown (no export.yaml / run.json)',
+      next: 'evaluate the base model folder directly: `medtune eval models/NAME`',
+      code: 'NO_BASE',
+    });
   const modelDir = req.base ? resolved.baseDir! : resolved.modelDir;
   const adapter = req.base ? null : resolved.adapterDir;
 
   const dataset = req.dataset ?? (await defaultEvalDataset(ws, resolved));
-  if (!dataset) throw new MedtuneError({ doing, problem: 'no held-out dataset: the target has no run dataset with a _val split', next: 'pass --dataset NAME (see `medtune data list`)', code: 'NO_DATASET' });
+  if (!dataset)
+    throw new MedtuneError({
+      doing,
+      problem: 'no held-out dataset: the target has no run dataset with a _val split',
+      next: 'pass --dataset NAME (see `medtune data list`)',
+      code: 'NO_DATASET',
+    });
   const info = await readDatasetInfo(ws);
-  if (!info[dataset]) throw new MedtuneError({ doing, problem: `dataset ${dataset} is not registered in ${ws.datasetInfo}`, next: `registered: ${Object.keys(info).join(', ') || 'none'}`, code: 'DATASET_UNDEFINED' });
+  if (!info[dataset])
+    throw new MedtuneError({
+      doing,
+      problem: `dataset ${dataset} is not registered in ${ws.datasetInfo}`,
+      next: `registered: ${Object.keys(info).join(', ') || 'none'}`,
+      code: 'DATASET_UNDEFINED',
+    });
 
   const createdAt = new Date();
   // A plain model's folder is left alone: its evals go to <workspace>/evals/<model>/.
@@ -120,16 +155,29 @@ export async function evaluate(ws: Workspace, venv: Venv, req: EvalRequest, onPr
 
   const s = trainSettings(resolved);
   const config = buildPredictConfig({
-    model: modelDir, adapter, template: s.template, dataset, datasetDir: ws.dataDir, outputDir: dir, cutoffLen: s.cutoffLen,
-    imageMaxPixels: s.imageMaxPixels, imageMinPixels: s.imageMinPixels, limit: req.limit, batchSize: req.batchSize ?? 4, maxNewTokens: req.maxNewTokens ?? 256,
+    model: modelDir,
+    adapter,
+    template: s.template,
+    dataset,
+    datasetDir: ws.dataDir,
+    outputDir: dir,
+    cutoffLen: s.cutoffLen,
+    imageMaxPixels: s.imageMaxPixels,
+    imageMinPixels: s.imageMinPixels,
+    limit: req.limit,
+    batchSize: req.batchSize ?? 4,
+    maxNewTokens: req.maxNewTokens ?? 256,
   });
   for (const o of req.overrides ?? []) {
     const [k, v] = parseOverride(o);
     config[k] = v;
   }
   const files = {
-    yaml: join(dir, 'eval.yaml'), predictions: join(dir, 'generated_predictions.jsonl'), results: join(dir, 'predict_results.json'),
-    stdout: join(dir, 'stdout.log'), stderr: join(dir, 'stderr.log'),
+    yaml: join(dir, 'eval.yaml'),
+    predictions: join(dir, 'generated_predictions.jsonl'),
+    results: join(dir, 'predict_results.json'),
+    stdout: join(dir, 'stdout.log'),
+    stderr: join(dir, 'stderr.log'),
   };
   const command = [join(venv.bin, 'llamafactory-cli'), 'train', files.yaml];
   const env = { HF_HUB_OFFLINE: '1', PYTHONUNBUFFERED: '1' };
@@ -141,9 +189,15 @@ export async function evaluate(ws: Workspace, venv: Venv, req: EvalRequest, onPr
     void predictProgress(dir).then((p) => p && onProgress(p.phase, p.done, p.total));
   }, 500);
   const r = await execa(command[0]!, command.slice(1), {
-    cwd: ws.root, env: { ...helperEnv(venv), ...env }, extendEnv: false, stdin: 'ignore',
-    stdout: { file: files.stdout, append: true }, stderr: { file: files.stderr, append: true },
-    cancelSignal: signal, forceKillAfterDelay: 5_000, reject: false,
+    cwd: ws.root,
+    env: { ...helperEnv(venv), ...env },
+    extendEnv: false,
+    stdin: 'ignore',
+    stdout: { file: files.stdout, append: true },
+    stderr: { file: files.stderr, append: true },
+    cancelSignal: signal,
+    forceKillAfterDelay: 5_000,
+    reject: false,
   }).finally(() => clearInterval(poll));
   const code = r.exitCode ?? (r.failed && !r.isCanceled ? 127 : null);
   if (signal?.aborted) throw new MedtuneError({ doing, problem: 'cancelled', next: `partial logs in ${dir}`, code: 'CANCELLED' });
@@ -160,7 +214,12 @@ export async function evaluate(ws: Workspace, venv: Venv, req: EvalRequest, onPr
   onProgress('scoring', 0, null, 'per-sample BLEU-4 / ROUGE and modality');
   const preds = parsePredictions(await readFile(files.predictions, 'utf8'));
   const results = parsePredictResults(JSON.parse(await readFile(files.results, 'utf8')) as Record<string, unknown>);
-  const scored = await runHelper('metrics', ['--pairs', files.predictions], { venv, doing: `${doing}: scoring each sample`, signal, stderrFile: join(dir, 'metrics.log') });
+  const scored = await runHelper('metrics', ['--pairs', files.predictions], {
+    venv,
+    doing: `${doing}: scoring each sample`,
+    signal,
+    stderrFile: join(dir, 'metrics.log'),
+  });
   const rows = await readDatasetRows(ws, dataset);
   const samples = buildEvalSamples(preds, rows, (scored.samples as SampleScores[] | undefined) ?? []);
   const report: EvalReport = {
@@ -201,12 +260,25 @@ export interface LearningCheck {
 export const LEARNING_TARGET = 0.8;
 
 /** Evaluates the tuned model (the export when given, else the run's adapter) and its base on the held-out split. */
-export async function learningCheck(ws: Workspace, venv: Venv, opts: { run: string; export?: string; dataset?: string }, onProgress: Progress = () => {}): Promise<LearningCheck> {
+export async function learningCheck(
+  ws: Workspace,
+  venv: Venv,
+  opts: { run: string; export?: string; dataset?: string },
+  onProgress: Progress = () => {},
+): Promise<LearningCheck> {
   const target = opts.export ? `export:${opts.export}` : opts.run;
-  const tuned = await evaluate(ws, venv, { target, dataset: opts.dataset, maxNewTokens: 32 }, (p, d, t, m) => onProgress(`tuned model: ${p}`, d, t, m));
-  const base = await evaluate(ws, venv, { target, base: true, dataset: tuned.report.dataset, maxNewTokens: 32 }, (p, d, t, m) => onProgress(`base model: ${p}`, d, t, m));
+  const tuned = await evaluate(ws, venv, { target, dataset: opts.dataset, maxNewTokens: 32 }, (p, d, t, m) =>
+    onProgress(`tuned model: ${p}`, d, t, m),
+  );
+  const base = await evaluate(ws, venv, { target, base: true, dataset: tuned.report.dataset, maxNewTokens: 32 }, (p, d, t, m) =>
+    onProgress(`base model: ${p}`, d, t, m),
+  );
   const run = await resolveModel(ws, opts.run);
-  const state = run.runDir ? await readFile(join(run.runDir, 'output', 'trainer_state.json'), 'utf8').then((t) => JSON.parse(t) as { global_step?: number }).catch(() => null) : null;
+  const state = run.runDir
+    ? await readFile(join(run.runDir, 'output', 'trainer_state.json'), 'utf8')
+        .then((t) => JSON.parse(t) as { global_step?: number })
+        .catch(() => null)
+    : null;
   const acc = tuned.report.metrics.modalityAccuracy;
   return {
     tunedAccuracy: acc,

@@ -51,34 +51,50 @@ export function exportPhase(line: string): string | null {
  * `signal` cancels: the exporter gets SIGTERM (then SIGKILL after 5 s) and the pending folder is removed, so a
  * cancelled merge leaves nothing behind.
  */
-export async function exportRun(ws: Workspace, venv: Venv, req: ExportRequest, onPhase: (phase: string) => void = () => {}, signal?: AbortSignal): Promise<ExportResult> {
+export async function exportRun(
+  ws: Workspace,
+  venv: Venv,
+  req: ExportRequest,
+  onPhase: (phase: string) => void = () => {},
+  signal?: AbortSignal,
+): Promise<ExportResult> {
   const runDir = await resolveRunDir(ws, req.run);
   const m = await readManifest(runDir);
-  if (!m) throw new MedtuneError({ doing: `exporting ${req.run}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
+  if (!m)
+    throw new MedtuneError({ doing: `exporting ${req.run}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
   const adapter = req.checkpoint !== undefined ? join(m.outputDir, `checkpoint-${req.checkpoint}`) : m.outputDir;
   if (!isAdapterDir(adapter)) {
     const ckpts = (await readdir(m.outputDir).catch(() => [] as string[])).filter((e) => /^checkpoint-\d+$/.test(e));
     throw new MedtuneError({
       doing: `exporting run ${m.id}`,
       problem: `${adapter} holds no LoRA adapter (adapter_config.json + adapter_model.safetensors)${m.status !== 'completed' ? `; the run is ${m.status}` : ''}`,
-      next: ckpts.length ? `export a checkpoint instead: --checkpoint ${ckpts.map((c) => c.slice(11)).join(' or --checkpoint ')}` : 'wait for the run to finish, or `medtune resume` it',
+      next: ckpts.length
+        ? `export a checkpoint instead: --checkpoint ${ckpts.map((c) => c.slice(11)).join(' or --checkpoint ')}`
+        : 'wait for the run to finish, or `medtune resume` it',
       code: 'NO_ADAPTER',
     });
   }
   const name = req.name ?? `${m.id}${req.checkpoint !== undefined ? `-ckpt${req.checkpoint}` : ''}`;
   const dir = join(ws.exportsDir, name);
   if (existsSync(dir)) {
-    throw new MedtuneError({ doing: `exporting run ${m.id}`, problem: `${dir} already exists`, next: 'pass --name NEW_NAME, or remove the old export first', code: 'EXPORT_EXISTS' });
+    throw new MedtuneError({
+      doing: `exporting run ${m.id}`,
+      problem: `${dir} already exists`,
+      next: 'pass --name NEW_NAME, or remove the old export first',
+      code: 'EXPORT_EXISTS',
+    });
   }
   const pending = join(ws.exportsDir, `.pending-${name}`);
   await rm(pending, { recursive: true, force: true });
   await mkdir(pending, { recursive: true });
   // The merged model is about the size of the base model: refuse before writing gigabytes into a full disk.
-  await requireRoom(ws.exportsDir, await treeBytes(m.model), { doing: `exporting run ${m.id}`, next: 'free disk where exports/ lives (or move the workspace), then export again' })
-    .catch(async (err: unknown) => {
-      await rm(pending, { recursive: true, force: true });
-      throw err;
-    });
+  await requireRoom(ws.exportsDir, await treeBytes(m.model), {
+    doing: `exporting run ${m.id}`,
+    next: 'free disk where exports/ lives (or move the workspace), then export again',
+  }).catch(async (err: unknown) => {
+    await rm(pending, { recursive: true, force: true });
+    throw err;
+  });
   const templateFile = join(TEMPLATES_DIR, 'export', 'merge_lora.yaml');
   const trainCfg = parseYaml(await readFile(m.trainYaml, 'utf8')) as TrainConfig;
   const config: TrainConfig = {
@@ -123,7 +139,12 @@ export async function exportRun(ws: Workspace, venv: Venv, req: ExportRequest, o
   }).finally(() => clearInterval(poll));
   if (r.isCanceled) {
     await rm(pending, { recursive: true, force: true });
-    throw new MedtuneError({ doing: `exporting run ${m.id}`, problem: 'cancelled', next: `nothing was written to ${dir}; export again when ready`, code: 'CANCELLED' });
+    throw new MedtuneError({
+      doing: `exporting run ${m.id}`,
+      problem: 'cancelled',
+      next: `nothing was written to ${dir}; export again when ready`,
+      code: 'CANCELLED',
+    });
   }
   const code = r.exitCode ?? (r.failed ? 127 : 0);
   if (code !== 0) {
@@ -138,7 +159,25 @@ export async function exportRun(ws: Workspace, venv: Venv, req: ExportRequest, o
     });
   }
   // Record the YAML with the final export_dir, as a user would rerun it.
-  await writeFile(yamlFile, toYaml(config, `written by medtune: merge of run ${m.id}\n  ${commandLine(command.map((c) => (c === yamlFile ? join(dir, 'export.yaml') : c)), env)}`));
+  await writeFile(
+    yamlFile,
+    toYaml(
+      config,
+      `written by medtune: merge of run ${m.id}\n  ${commandLine(
+        command.map((c) => (c === yamlFile ? join(dir, 'export.yaml') : c)),
+        env,
+      )}`,
+    ),
+  );
   await rename(pending, dir);
-  return { name, dir, adapter, base: m.model, yaml: join(dir, 'export.yaml'), log, seconds: Math.round((Date.now() - started) / 1000), files: (await readdir(dir)).sort() };
+  return {
+    name,
+    dir,
+    adapter,
+    base: m.model,
+    yaml: join(dir, 'export.yaml'),
+    log,
+    seconds: Math.round((Date.now() - started) / 1000),
+    files: (await readdir(dir)).sort(),
+  };
 }

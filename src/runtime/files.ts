@@ -13,7 +13,10 @@ export function isModelDir(dir: string): boolean {
 
 /** A folder holding a PEFT LoRA adapter: its config and its weights. */
 export function isAdapterDir(dir: string): boolean {
-  return existsSync(join(dir, 'adapter_config.json')) && (existsSync(join(dir, 'adapter_model.safetensors')) || existsSync(join(dir, 'adapter_model.bin')));
+  return (
+    existsSync(join(dir, 'adapter_config.json')) &&
+    (existsSync(join(dir, 'adapter_model.safetensors')) || existsSync(join(dir, 'adapter_model.bin')))
+  );
 }
 
 async function readTail(file: string, bytes: number): Promise<{ text: string; cut: boolean }> {
@@ -46,5 +49,8 @@ export async function tailText(file: string, bytes = TAIL_BYTES): Promise<string
 export async function tailLines(file: string, n: number, bytes = TAIL_BYTES): Promise<string[]> {
   const { text, cut } = await readTail(file, bytes);
   const all = text.split('\n');
-  return (cut ? all.slice(1) : all).map((l) => l.split('\r').filter(Boolean).pop() ?? '').filter((l) => l.trim() !== '').slice(-n);
+  return (cut ? all.slice(1) : all)
+    .map((l) => l.split('\r').filter(Boolean).pop() ?? '')
+    .filter((l) => l.trim() !== '')
+    .slice(-n);
 }

@@ -87,7 +87,13 @@ export function followFile(path: string, onEvent: (e: FollowEvent) => void, opts
       return;
     }
     partial = all.slice(cut + 1);
-    onEvent({ type: 'lines', lines: all.slice(0, cut).split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)) });
+    onEvent({
+      type: 'lines',
+      lines: all
+        .slice(0, cut)
+        .split('\n')
+        .map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)),
+    });
   };
 
   const check = async (): Promise<void> => {
@@ -114,7 +120,8 @@ export function followFile(path: string, onEvent: (e: FollowEvent) => void, opts
       const seen = { dev: now.dev, ino: now.ino, birth: now.birthtimeMs };
       if (!identity) {
         identity = seen;
-        offset = first && opts.fromEnd ? now.size : first && opts.fromOffset !== undefined && opts.fromOffset <= now.size ? opts.fromOffset : 0;
+        offset =
+          first && opts.fromEnd ? now.size : first && opts.fromOffset !== undefined && opts.fromOffset <= now.size ? opts.fromOffset : 0;
         head = Buffer.alloc(0);
       } else if (identity.dev !== seen.dev || identity.ino !== seen.ino || identity.birth !== seen.birth) {
         identity = seen;
@@ -201,7 +208,11 @@ export async function readAll(path: string): Promise<string | null> {
  * The first `headBytes` and last `tailBytes` of a file (all of it when it is smaller), joined by a newline
  * so a line cut by the gap does not merge with the next one; null when the file does not exist.
  */
-export async function readHeadTail(path: string, headBytes: number, tailBytes: number): Promise<{ text: string; size: number; skipped: number } | null> {
+export async function readHeadTail(
+  path: string,
+  headBytes: number,
+  tailBytes: number,
+): Promise<{ text: string; size: number; skipped: number } | null> {
   let fh;
   try {
     fh = await open(path, 'r');

@@ -84,7 +84,8 @@ function runSmi(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 15_000): Pro
   return new Promise((resolve) => {
     execFile(exe, args, { env, timeout: timeoutMs, maxBuffer: 4 * 2 ** 20, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (!err) return resolve({ stdout, failure: null });
-      if (err.killed) return resolve({ stdout: '', failure: { kind: 'spawn', reason: `${exe} did not answer within ${timeoutMs / 1000} s` } });
+      if (err.killed)
+        return resolve({ stdout: '', failure: { kind: 'spawn', reason: `${exe} did not answer within ${timeoutMs / 1000} s` } });
       const code = (err as NodeJS.ErrnoException).code;
       if (typeof code === 'string' && code !== 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
         return resolve({ stdout: '', failure: { kind: 'spawn', reason: spawnFailureReason(exe, code, fromEnv) } });
@@ -95,9 +96,7 @@ function runSmi(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 15_000): Pro
   });
 }
 
-export type GpuProbe =
-  | { ok: true; fields: string[]; sample: GpuSample }
-  | { ok: false; reason: string };
+export type GpuProbe = { ok: true; fields: string[]; sample: GpuSample } | { ok: false; reason: string };
 
 /**
  * One query to learn whether there are GPUs and which fields this driver accepts: an unknown field fails the

@@ -43,11 +43,19 @@ export async function findBusyGpus(ws: Workspace, cvd: string | undefined, env: 
   const smi = env.MEDTUNE_NVIDIA_SMI || 'nvidia-smi';
   const ids = await execa(smi, ['--query-gpu=index,uuid', CSV_FORMAT], { reject: false, timeout: 15_000, env });
   if (ids.exitCode !== 0) return [];
-  const all: GpuId[] = String(ids.stdout).split('\n').filter((l) => l.trim()).map((l) => {
-    const [index, uuid] = l.split(',').map((s) => s.trim());
-    return { index: Number(index), uuid: uuid || null };
-  }).filter((g) => Number.isInteger(g.index));
-  const apps = await execa(smi, [`--query-compute-apps=${APPS_QUERY_FIELDS.join(',')}`, CSV_FORMAT], { reject: false, timeout: 15_000, env });
+  const all: GpuId[] = String(ids.stdout)
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const [index, uuid] = l.split(',').map((s) => s.trim());
+      return { index: Number(index), uuid: uuid || null };
+    })
+    .filter((g) => Number.isInteger(g.index));
+  const apps = await execa(smi, [`--query-compute-apps=${APPS_QUERY_FIELDS.join(',')}`, CSV_FORMAT], {
+    reject: false,
+    timeout: 15_000,
+    env,
+  });
   if (apps.exitCode !== 0) return [];
   const owners = runOwners(ws);
   return busyGpus(chosenGpus(all, cvd), parseComputeApps(String(apps.stdout)), (pid, name) => ({

@@ -46,7 +46,8 @@ async function tail(file: string, lines = 20): Promise<string[]> {
 
 /** Runs `python -m medtune_py.<name> args…`; resolves with the result event, rejects with a MedtuneError. */
 export async function runHelper(name: string, args: string[], opts: HelperOptions): Promise<ResultEvent> {
-  const stderrFile = opts.stderrFile ?? join(cacheRoot(), 'logs', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.log`);
+  const stderrFile =
+    opts.stderrFile ?? join(cacheRoot(), 'logs', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.log`);
   await mkdir(dirname(stderrFile), { recursive: true });
   const errStream = createWriteStream(stderrFile, { flags: 'a' });
   let result: ResultEvent | undefined;
@@ -87,11 +88,15 @@ export async function runHelper(name: string, args: string[], opts: HelperOption
       code: lastError.code,
     });
   }
-  const why = r.isCanceled ? 'it was cancelled'
-    : r.timedOut ? `it ran past its time limit (${opts.timeoutMs} ms)`
-    : r.signal ? `it was killed by ${r.signal}`
-    : r.exitCode === 0 ? 'it ended without a result'
-    : `it exited with code ${r.exitCode}`;
+  const why = r.isCanceled
+    ? 'it was cancelled'
+    : r.timedOut
+      ? `it ran past its time limit (${opts.timeoutMs} ms)`
+      : r.signal
+        ? `it was killed by ${r.signal}`
+        : r.exitCode === 0
+          ? 'it ended without a result'
+          : `it exited with code ${r.exitCode}`;
   throw new MedtuneError({
     doing: opts.doing,
     problem: `the Python helper ${name} failed: ${why}`,

@@ -58,7 +58,6 @@ export interface ModelTarget {
 
 export type Progress = (phase: string, done: number, total: number | null, message?: string) => void;
 
-
 async function readYaml(file: string): Promise<TrainConfig | null> {
   try {
     return (parseYaml(await readFile(file, 'utf8'), { version: '1.1' }) as TrainConfig) ?? null;
@@ -76,31 +75,52 @@ function runDirOfAdapter(adapter: string): string | null {
 async function fromRun(ws: Workspace, ref: string, checkpoint: number | null): Promise<ModelTarget> {
   const runDir = await resolveRunDir(ws, ref);
   const m = await readManifest(runDir);
-  if (!m) throw new MedtuneError({ doing: `opening run ${ref}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
+  if (!m)
+    throw new MedtuneError({ doing: `opening run ${ref}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
   const adapterDir = checkpoint !== null ? join(m.outputDir, `checkpoint-${checkpoint}`) : m.outputDir;
   if (!isAdapterDir(adapterDir)) {
     throw new MedtuneError({
       doing: `opening run ${m.id}`,
       problem: `${adapterDir} holds no LoRA adapter${m.status !== 'completed' ? ` (the run is ${m.status})` : ''}`,
-      next: m.status === 'completed' ? 'pass --checkpoint N for one of its checkpoints' : `wait for it (\`medtune attach ${m.id}\`) or use one of its checkpoints`,
+      next:
+        m.status === 'completed'
+          ? 'pass --checkpoint N for one of its checkpoints'
+          : `wait for it (\`medtune attach ${m.id}\`) or use one of its checkpoints`,
       code: 'NO_ADAPTER',
     });
   }
   return {
-    kind: 'run', ref, label: `run ${m.id}${checkpoint !== null ? ` checkpoint-${checkpoint}` : ''} (LoRA adapter on ${basename(m.model)})`,
-    modelDir: m.model, adapterDir, baseDir: m.model, runDir, exportDir: null, train: await readYaml(m.trainYaml),
+    kind: 'run',
+    ref,
+    label: `run ${m.id}${checkpoint !== null ? ` checkpoint-${checkpoint}` : ''} (LoRA adapter on ${basename(m.model)})`,
+    modelDir: m.model,
+    adapterDir,
+    baseDir: m.model,
+    runDir,
+    exportDir: null,
+    train: await readYaml(m.trainYaml),
   };
 }
 
 async function fromExport(dir: string, ref: string): Promise<ModelTarget> {
-  await checkModelWeights(dir, { doing: `loading export ${basename(dir)}`, fix: `export the run again under a new name (\`medtune export RUN --name NEW\`), or copy the missing files back from where the export was made` });
+  await checkModelWeights(dir, {
+    doing: `loading export ${basename(dir)}`,
+    fix: `export the run again under a new name (\`medtune export RUN --name NEW\`), or copy the missing files back from where the export was made`,
+  });
   const spec = await readYaml(join(dir, 'export.yaml'));
   const base = typeof spec?.model_name_or_path === 'string' ? spec.model_name_or_path : null;
   const adapter = typeof spec?.adapter_name_or_path === 'string' ? spec.adapter_name_or_path : null;
   const runDir = adapter ? runDirOfAdapter(adapter) : null;
   return {
-    kind: 'export', ref, label: `export ${basename(dir)}${base ? ` (merged from ${basename(base)})` : ''}`,
-    modelDir: dir, adapterDir: null, baseDir: base, runDir, exportDir: dir, train: runDir ? await readYaml(join(runDir, 'train.yaml')) : null,
+    kind: 'export',
+    ref,
+    label: `export ${basename(dir)}${base ? ` (merged from ${basename(base)})` : ''}`,
+    modelDir: dir,
+    adapterDir: null,
+    baseDir: base,
+    runDir,
+    exportDir: dir,
+    train: runDir ? await readYaml(join(runDir, 'train.yaml')) : null,
   };
 }
 
@@ -113,14 +133,35 @@ export async function resolveModel(ws: Workspace, ref: string | ModelSpec, opts:
   if (typeof ref !== 'string') {
     if (ref.kind === 'run') return fromRun(ws, ref.id, ref.checkpoint);
     const dir = join(ref.kind === 'export' ? ws.exportsDir : ws.modelsDir, ref.name);
-    if (!isModelDir(dir)) throw new MedtuneError({ doing: `opening ${ref.kind} ${ref.name}`, problem: `${dir} holds no model (no config.json)`, next: ref.kind === 'export' ? 'list exports with `medtune runs`' : 'list models with `medtune model list`', code: 'NO_MODEL' });
-    return ref.kind === 'export' ? fromExport(dir, ref.name) : { kind: 'model', ref: ref.name, label: `model ${ref.name}`, modelDir: dir, adapterDir: null, baseDir: dir, runDir: null, exportDir: null, train: null };
+    if (!isModelDir(dir))
+      throw new MedtuneError({
+        doing: `opening ${ref.kind} ${ref.name}`,
+        problem: `${dir} holds no model (no config.json)`,
+        next: ref.kind === 'export' ? 'list exports with `medtune runs`' : 'list models with `medtune model list`',
+        code: 'NO_MODEL',
+      });
+    return ref.kind === 'export'
+      ? fromExport(dir, ref.name)
+      : {
+          kind: 'model',
+          ref: ref.name,
+          label: `model ${ref.name}`,
+          modelDir: dir,
+          adapterDir: null,
+          baseDir: dir,
+          runDir: null,
+          exportDir: null,
+          train: null,
+        };
   }
   if (opts.checkpoint !== undefined) return fromRun(ws, ref, opts.checkpoint);
   const typed = /^(run|export|model):(.+)$/.exec(ref);
   if (typed) {
     const name = typed[2]!;
-    return resolveModel(ws, typed[1] === 'run' ? { kind: 'run', id: name, checkpoint: null } : { kind: typed[1] === 'export' ? 'export' : 'model', name });
+    return resolveModel(
+      ws,
+      typed[1] === 'run' ? { kind: 'run', id: name, checkpoint: null } : { kind: typed[1] === 'export' ? 'export' : 'model', name },
+    );
   }
   const path = isAbsolute(ref) ? ref : resolve(ref);
   if (existsSync(path) && (ref.includes('/') || ref.startsWith('.'))) {
@@ -128,7 +169,17 @@ export async function resolveModel(ws: Workspace, ref: string | ModelSpec, opts:
       // An export is known by its export.yaml wherever it lies (moved, copied, reached through a symlink), so
       // its run's held-out split and train settings are found too.
       if (dirname(path) === ws.exportsDir || existsSync(join(path, 'export.yaml'))) return fromExport(path, ref);
-      return { kind: 'model', ref, label: `model ${basename(path)}`, modelDir: path, adapterDir: null, baseDir: path, runDir: null, exportDir: null, train: null };
+      return {
+        kind: 'model',
+        ref,
+        label: `model ${basename(path)}`,
+        modelDir: path,
+        adapterDir: null,
+        baseDir: path,
+        runDir: null,
+        exportDir: null,
+        train: null,
+      };
     }
     const runDir = isAdapterDir(path) ? runDirOfAdapter(path) : null;
     if (runDir) {
@@ -138,7 +189,17 @@ export async function resolveModel(ws: Workspace, ref: string | ModelSpec, opts:
   }
   if (isModelDir(join(ws.modelsDir, ref))) {
     const dir = join(ws.modelsDir, ref);
-    return { kind: 'model', ref, label: `model ${ref}`, modelDir: dir, adapterDir: null, baseDir: dir, runDir: null, exportDir: null, train: null };
+    return {
+      kind: 'model',
+      ref,
+      label: `model ${ref}`,
+      modelDir: dir,
+      adapterDir: null,
+      baseDir: dir,
+      runDir: null,
+      exportDir: null,
+      train: null,
+    };
   }
   // `medtune export` names an export after its run: the exact run id wins, so results land next to the run and
   // the adapter that was trained is what answers (`export:NAME` picks the export).
@@ -151,7 +212,10 @@ export async function resolveModel(ws: Workspace, ref: string | ModelSpec, opts:
       const runs = await listRunIds(ws);
       throw new MedtuneError({
         doing: `finding model "${ref}"`,
-        problem: err.code === 'AMBIGUOUS_RUN' ? err.problem : `"${ref}" is not a model folder, an export in ${ws.exportsDir}, a model in ${ws.modelsDir} or a run`,
+        problem:
+          err.code === 'AMBIGUOUS_RUN'
+            ? err.problem
+            : `"${ref}" is not a model folder, an export in ${ws.exportsDir}, a model in ${ws.modelsDir} or a run`,
         next: `pass a path to a model folder, an export name, a model name or a run id${runs.length ? ` (latest run: ${runs[runs.length - 1]})` : ''}`,
         code: 'NO_MODEL',
       });
@@ -173,13 +237,20 @@ export function summary(t: ModelTarget): { kind: string; ref: string; label: str
 function checkImages(images: string[], doing: string): string[] {
   const out = images.map((i) => resolve(i));
   const missing = out.filter((i) => !existsSync(i));
-  if (missing.length) throw new MedtuneError({ doing, problem: `no such image: ${missing.join(', ')}`, next: 'pass existing images (PNG, JPEG), DICOM files or folders, or NIfTI volumes', code: 'NO_IMAGE' });
+  if (missing.length)
+    throw new MedtuneError({
+      doing,
+      problem: `no such image: ${missing.join(', ')}`,
+      next: 'pass existing images (PNG, JPEG), DICOM files or folders, or NIfTI volumes',
+      code: 'NO_IMAGE',
+    });
   return out;
 }
 
-const relay = (p: Progress | undefined) => (e: { event: string; phase?: string; done?: number; total?: number | null; message?: string }) => {
-  if (e.event === 'progress' && e.phase) p?.(e.phase, e.done ?? 0, e.total ?? null, e.message);
-};
+const relay =
+  (p: Progress | undefined) => (e: { event: string; phase?: string; done?: number; total?: number | null; message?: string }) => {
+    if (e.event === 'progress' && e.phase) p?.(e.phase, e.done ?? 0, e.total ?? null, e.message);
+  };
 
 // ---------------------------------------------------------------------------------------------------------
 // ask
@@ -219,8 +290,15 @@ const isTarget = (m: AskRequest['model']): m is ModelTarget => typeof m === 'obj
 
 export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<AskResult> {
   const doing = 'asking the model';
-  if (!req.images.length) throw new MedtuneError({ doing, problem: 'no image given', next: 'pass one or more --image FILE', code: 'NO_IMAGE' });
-  if (!req.question.trim()) throw new MedtuneError({ doing, problem: 'the question is empty', next: 'write the question after the model: medtune ask MODEL --image a.png "What is shown?"', code: 'NO_QUESTION' });
+  if (!req.images.length)
+    throw new MedtuneError({ doing, problem: 'no image given', next: 'pass one or more --image FILE', code: 'NO_IMAGE' });
+  if (!req.question.trim())
+    throw new MedtuneError({
+      doing,
+      problem: 'the question is empty',
+      next: 'write the question after the model: medtune ask MODEL --image a.png "What is shown?"',
+      code: 'NO_QUESTION',
+    });
   checkImages(req.images, doing);
   const { images, notes } = await resolveImages(ws, venv, req.images, req.scan, doing);
   const mode = req.server ?? 'auto';
@@ -229,32 +307,82 @@ export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<A
   if (mode !== 'never') {
     // Imported here: serve.ts builds on this module's model resolution.
     const { askServer, findServerFor } = await import('./serve.js');
-    const live = target === null ? { url: (mode as { url: string }).url.replace(/\/+$/, ''), apiKey: (mode as { apiKey?: string }).apiKey }
-      : await findServerFor(ws, target).then((s) => (s && !s.keyRequired ? { url: s.url, apiKey: undefined } : null));
+    const live =
+      target === null
+        ? { url: (mode as { url: string }).url.replace(/\/+$/, ''), apiKey: (mode as { apiKey?: string }).apiKey }
+        : await findServerFor(ws, target).then((s) => (s && !s.keyRequired ? { url: s.url, apiKey: undefined } : null));
     if (live) {
       req.onProgress?.('generate', 0, req.maxNewTokens ?? 256, `asking the server at ${live.url}`);
-      const r = await askServer({ url: live.url, apiKey: live.apiKey, images, question: req.question, maxNewTokens: req.maxNewTokens, onToken: req.onToken, signal: req.signal });
-      const ref = typeof req.model === 'string' ? req.model : isTarget(req.model) ? req.model.ref : 'name' in req.model ? req.model.name : req.model.id;
+      const r = await askServer({
+        url: live.url,
+        apiKey: live.apiKey,
+        images,
+        question: req.question,
+        maxNewTokens: req.maxNewTokens,
+        onToken: req.onToken,
+        signal: req.signal,
+      });
+      const ref =
+        typeof req.model === 'string'
+          ? req.model
+          : isTarget(req.model)
+            ? req.model.ref
+            : 'name' in req.model
+              ? req.model.name
+              : req.model.id;
       const model = target ? summary(target) : { kind: 'server', ref, label: `${ref} at ${live.url}`, model: live.url, adapter: null };
-      return { answer: r.answer, tokens: 0, promptTokens: 0, seconds: Math.round(r.seconds * 1000) / 1000, firstTokenSeconds: r.firstTokenSeconds, device: `server ${live.url}`, question: req.question, images, notes, model };
+      return {
+        answer: r.answer,
+        tokens: 0,
+        promptTokens: 0,
+        seconds: Math.round(r.seconds * 1000) / 1000,
+        firstTokenSeconds: r.firstTokenSeconds,
+        device: `server ${live.url}`,
+        question: req.question,
+        images,
+        notes,
+        model,
+      };
     }
   }
   if (target === null) throw new MedtuneError({ doing, problem: 'no server to ask', code: 'NO_SERVER' });
   const px = imagePixels(target);
-  const args = ['ask', '--model', target.modelDir, '--question', req.question, '--max-new-tokens', String(req.maxNewTokens ?? 256),
-    '--image-max-pixels', String(px.max), '--image-min-pixels', String(px.min), ...images.flatMap((i) => ['--image', i])];
+  const args = [
+    'ask',
+    '--model',
+    target.modelDir,
+    '--question',
+    req.question,
+    '--max-new-tokens',
+    String(req.maxNewTokens ?? 256),
+    '--image-max-pixels',
+    String(px.max),
+    '--image-min-pixels',
+    String(px.min),
+    ...images.flatMap((i) => ['--image', i]),
+  ];
   if (target.adapterDir) args.push('--adapter', target.adapterDir);
   const r = await runHelper('infer', args, {
-    venv, doing: `asking ${target.label}`, signal: req.signal, env: { HF_HUB_OFFLINE: '1' },
+    venv,
+    doing: `asking ${target.label}`,
+    signal: req.signal,
+    env: { HF_HUB_OFFLINE: '1' },
     onEvent: (e) => {
       if (e.event === 'token') req.onToken?.(e.text);
       else relay(req.onProgress)(e);
     },
   });
   return {
-    answer: String(r.answer ?? ''), tokens: Number(r.tokens ?? 0), promptTokens: Number(r.prompt_tokens ?? 0), seconds: Number(r.seconds ?? 0),
-    firstTokenSeconds: typeof r.first_token_seconds === 'number' ? r.first_token_seconds : null, device: String(r.device ?? ''),
-    question: req.question, images, notes, model: summary(target),
+    answer: String(r.answer ?? ''),
+    tokens: Number(r.tokens ?? 0),
+    promptTokens: Number(r.prompt_tokens ?? 0),
+    seconds: Number(r.seconds ?? 0),
+    firstTokenSeconds: typeof r.first_token_seconds === 'number' ? r.first_token_seconds : null,
+    device: String(r.device ?? ''),
+    question: req.question,
+    images,
+    notes,
+    model: summary(target),
   };
 }
 
@@ -308,7 +436,12 @@ export async function readDatasetRows(ws: Workspace, entry: string): Promise<Dat
   const info = await readDatasetInfo(ws);
   const file = info[entry]?.file_name;
   if (!file) {
-    throw new MedtuneError({ doing: `reading dataset ${entry}`, problem: `${entry} is not a file dataset registered in ${ws.datasetInfo}`, next: `registered: ${Object.keys(info).join(', ') || 'none'}; see \`medtune data list\``, code: 'DATASET_UNDEFINED' });
+    throw new MedtuneError({
+      doing: `reading dataset ${entry}`,
+      problem: `${entry} is not a file dataset registered in ${ws.datasetInfo}`,
+      next: `registered: ${Object.keys(info).join(', ') || 'none'}; see \`medtune data list\``,
+      code: 'DATASET_UNDEFINED',
+    });
   }
   const rows = parseDatasetRows(await readFile(join(ws.dataDir, file), 'utf8'));
   return rows.map((r) => ({ ...r, images: (r.images ?? []).map((i) => (isAbsolute(i) ? i : join(ws.dataDir, i))) }));
@@ -325,7 +458,13 @@ function ownerDir(ws: Workspace, t: ModelTarget): string {
   return t.exportDir ?? t.runDir ?? ws.root;
 }
 
-export async function compareModels(ws: Workspace, venv: Venv, req: CompareRequest, onProgress?: Progress, signal?: AbortSignal): Promise<CompareReport> {
+export async function compareModels(
+  ws: Workspace,
+  venv: Venv,
+  req: CompareRequest,
+  onProgress?: Progress,
+  signal?: AbortSignal,
+): Promise<CompareReport> {
   const started = Date.now();
   const tuned = await resolveModel(ws, req.tuned);
   const doing = `comparing ${tuned.label} with its base`;
@@ -333,10 +472,16 @@ export async function compareModels(ws: Workspace, venv: Venv, req: CompareReque
   if (req.base !== undefined) {
     base = await resolveModel(ws, req.base);
     if (base.kind === 'run') {
-      throw new MedtuneError({ doing, problem: `--base ${base.ref} is a run (an adapter), not a model`, next: 'pass the base model (a folder, a name under models/) or a merged export as --base', code: 'BASE_NOT_A_MODEL' });
+      throw new MedtuneError({
+        doing,
+        problem: `--base ${base.ref} is a run (an adapter), not a model`,
+        next: 'pass the base model (a folder, a name under models/) or a merged export as --base',
+        code: 'BASE_NOT_A_MODEL',
+      });
     }
   } else {
-    if (!tuned.baseDir) throw new MedtuneError({ doing, problem: `the base model of ${tuned.label} is unknown`, next: 'pass --base MODEL', code: 'NO_BASE' });
+    if (!tuned.baseDir)
+      throw new MedtuneError({ doing, problem: `the base model of ${tuned.label} is unknown`, next: 'pass --base MODEL', code: 'NO_BASE' });
     base = await resolveModel(ws, tuned.baseDir);
   }
 
@@ -348,14 +493,31 @@ export async function compareModels(ws: Workspace, venv: Venv, req: CompareReque
     sources = groups.map((images) => ({ question: req.prompt ?? DEFAULT_PROMPT, images, reference: null, expected: null }));
   } else {
     dataset = req.dataset ?? (await defaultEvalDataset(ws, tuned));
-    if (!dataset) throw new MedtuneError({ doing, problem: 'no questions: neither --images nor --dataset, and the tuned model has no run dataset', next: 'pass --images a.png b.png or --dataset NAME', code: 'NO_QUESTIONS' });
+    if (!dataset)
+      throw new MedtuneError({
+        doing,
+        problem: 'no questions: neither --images nor --dataset, and the tuned model has no run dataset',
+        next: 'pass --images a.png b.png or --dataset NAME',
+        code: 'NO_QUESTIONS',
+      });
     const rows = await readDatasetRows(ws, dataset);
     const picked = req.samples ?? [...rows.keys()].slice(0, req.limit ?? 4);
     const bad = picked.filter((i) => !rows[i]);
-    if (bad.length) throw new MedtuneError({ doing, problem: `dataset ${dataset} has ${rows.length} rows; no row ${bad.join(', ')}`, next: `pick rows 0…${rows.length - 1}`, code: 'BAD_SAMPLE' });
+    if (bad.length)
+      throw new MedtuneError({
+        doing,
+        problem: `dataset ${dataset} has ${rows.length} rows; no row ${bad.join(', ')}`,
+        next: `pick rows 0…${rows.length - 1}`,
+        code: 'BAD_SAMPLE',
+      });
     sources = picked.map((i) => {
       const row = rows[i]!;
-      return { question: req.prompt ?? (rowQuestion(row) || DEFAULT_PROMPT), images: row.images ?? [], reference: rowReference(row), expected: rowModality(row) };
+      return {
+        question: req.prompt ?? (rowQuestion(row) || DEFAULT_PROMPT),
+        images: row.images ?? [],
+        reference: rowReference(row),
+        expected: rowModality(row),
+      };
     });
   }
 
@@ -370,27 +532,57 @@ export async function compareModels(ws: Workspace, venv: Venv, req: CompareReque
     image_min_pixels: px.min,
   };
   const createdAt = new Date().toISOString();
-  const file = join(ownerDir(ws, tuned), 'compares', `${createdAt.replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}-${process.pid}.json`);
+  const file = join(
+    ownerDir(ws, tuned),
+    'compares',
+    `${createdAt.replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}-${process.pid}.json`,
+  );
   const specFile = file.replace(/\.json$/, '.spec.json');
   await writeJsonAtomic(specFile, spec);
-  const r = await runHelper('infer', ['compare', '--spec', specFile], { venv, doing, signal, env: { HF_HUB_OFFLINE: '1' }, onEvent: relay(onProgress) });
+  const r = await runHelper('infer', ['compare', '--spec', specFile], {
+    venv,
+    doing,
+    signal,
+    env: { HF_HUB_OFFLINE: '1' },
+    onEvent: relay(onProgress),
+  });
   const proof = r.proof as WeightProof;
   const held = proofHolds(proof);
-  if (!held.ok) throw new MedtuneError({ doing, problem: held.problem!, next: 'check that the run trained and that --base is the model it was trained from', code: 'BASE_EQUALS_TUNED' });
+  if (!held.ok)
+    throw new MedtuneError({
+      doing,
+      problem: held.problem!,
+      next: 'check that the run trained and that --base is the model it was trained from',
+      code: 'BASE_EQUALS_TUNED',
+    });
   const answers = r.items as HelperCompareItem[];
   const items: CompareItem[] = sources.map((s, i) => {
     const a = answers[i]!;
     const expected = s.expected ?? (s.reference !== null ? labelModality(s.reference) : null);
     return {
-      question: s.question, images: s.images, reference: s.reference, base: a.base.answer, tuned: a.tuned.answer,
-      expectedModality: expected, baseModality: answerModality(a.base.answer), tunedModality: answerModality(a.tuned.answer),
-      baseScores: a.baseScores, tunedScores: a.tunedScores,
+      question: s.question,
+      images: s.images,
+      reference: s.reference,
+      base: a.base.answer,
+      tuned: a.tuned.answer,
+      expectedModality: expected,
+      baseModality: answerModality(a.base.answer),
+      tunedModality: answerModality(a.tuned.answer),
+      baseScores: a.baseScores,
+      tunedScores: a.tunedScores,
     };
   });
   const report: CompareReport = {
-    createdAt, base: summary(base), tuned: summary(tuned), dataset, items,
+    createdAt,
+    base: summary(base),
+    tuned: summary(tuned),
+    dataset,
+    items,
     metrics: { base: sideMetrics(items, 'base'), tuned: sideMetrics(items, 'tuned') },
-    proof, device: String(r.device ?? ''), seconds: Math.round((Date.now() - started) / 100) / 10, file,
+    proof,
+    device: String(r.device ?? ''),
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+    file,
   };
   await writeJsonAtomic(file, report);
   return report;

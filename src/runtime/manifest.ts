@@ -65,7 +65,13 @@ export async function writeManifest(dir: string, m: RunManifest): Promise<void> 
 export async function updateManifest(dir: string, fn: (m: RunManifest) => RunManifest | void): Promise<RunManifest> {
   return withLock(join(dir, 'run.json'), async () => {
     const m = await readManifest(dir);
-    if (!m) throw new MedtuneError({ doing: `updating run ${dir}`, problem: 'run.json is missing', next: 'check the run id with `medtune runs`', code: 'NO_RUN' });
+    if (!m)
+      throw new MedtuneError({
+        doing: `updating run ${dir}`,
+        problem: 'run.json is missing',
+        next: 'check the run id with `medtune runs`',
+        code: 'NO_RUN',
+      });
     const next = fn(m) ?? m;
     next.updatedAt = new Date().toISOString();
     await writeJsonAtomic(join(dir, 'run.json'), next);
@@ -83,7 +89,9 @@ export async function resolveRunDir(ws: Workspace, ref: string): Promise<string>
   if (matches.length === 1) return join(ws.runsDir, matches[0]!);
   throw new MedtuneError({
     doing: `finding run "${ref}"`,
-    problem: matches.length ? `"${ref}" matches ${matches.length} runs (${matches.slice(0, 4).join(', ')})` : `no run "${ref}" in ${ws.runsDir}`,
+    problem: matches.length
+      ? `"${ref}" matches ${matches.length} runs (${matches.slice(0, 4).join(', ')})`
+      : `no run "${ref}" in ${ws.runsDir}`,
     next: matches.length ? 'give more of the id' : 'list runs with `medtune runs`',
     code: matches.length ? 'AMBIGUOUS_RUN' : 'NO_RUN',
   });
@@ -93,7 +101,10 @@ export async function resolveRunDir(ws: Workspace, ref: string): Promise<string>
 export async function listRunIds(ws: Workspace): Promise<string[]> {
   try {
     const entries = await readdir(ws.runsDir, { withFileTypes: true });
-    return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && existsSync(join(ws.runsDir, e.name, 'run.json'))).map((e) => e.name).sort();
+    return entries
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.') && existsSync(join(ws.runsDir, e.name, 'run.json')))
+      .map((e) => e.name)
+      .sort();
   } catch {
     return [];
   }

@@ -48,7 +48,7 @@ async function walk(dir: string, root = dir): Promise<{ path: string; bytes: num
   const out: { path: string; bytes: number }[] = [];
   for (const ent of await readdir(dir, { withFileTypes: true })) {
     const full = join(dir, ent.name);
-    if (ent.isDirectory()) out.push(...await walk(full, root));
+    if (ent.isDirectory()) out.push(...(await walk(full, root)));
     else if (ent.isFile()) out.push({ path: relative(root, full).split('\\').join('/'), bytes: (await stat(full)).size });
   }
   return out;
@@ -81,11 +81,15 @@ export async function inspectModelDir(dir: string): Promise<ModelEntry> {
     : undefined;
   const report = inspectModelFiles(names, shardsInIndex(index));
   const config = await readJsonIfExists<{ model_type?: string }>(join(dir, 'config.json')).catch(() => undefined);
-  const record = await readJsonIfExists<unknown>(join(dir, MODEL_RECORD)).then((r) => ModelRecord.safeParse(r)).catch(() => undefined);
+  const record = await readJsonIfExists<unknown>(join(dir, MODEL_RECORD))
+    .then((r) => ModelRecord.safeParse(r))
+    .catch(() => undefined);
   const rec = record?.success ? record.data : undefined;
   let params: number | null = rec?.params ?? null;
   if (params === null) {
-    const headers = await Promise.all(names.filter((n) => !n.includes('/') && n.endsWith('.safetensors')).map((n) => safetensorsHeader(join(dir, n))));
+    const headers = await Promise.all(
+      names.filter((n) => !n.includes('/') && n.endsWith('.safetensors')).map((n) => safetensorsHeader(join(dir, n))),
+    );
     params = headers.every((h) => h) && headers.length ? headers.reduce((s, h) => s + countSafetensorsParams(h!), 0) : null;
   }
   const kind = classifyModel({ dirName: basename(dir), modelType: config?.model_type, recordedName: rec?.name });
@@ -108,7 +112,10 @@ export async function inspectModelDir(dir: string): Promise<ModelEntry> {
 export async function listModels(ws: Workspace): Promise<ModelEntry[]> {
   if (!existsSync(ws.modelsDir)) return [];
   const entries = await readdir(ws.modelsDir, { withFileTypes: true });
-  const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const dirs = entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
   return Promise.all(dirs.map((d) => inspectModelDir(join(ws.modelsDir, d))));
 }
 
@@ -120,19 +127,29 @@ export interface TinyModelOptions {
 }
 
 /** Builds the tiny random Qwen2-VL offline (a few seconds); an existing folder is replaced atomically. */
-export async function buildTinyModel(ws: Workspace, venv: Venv, onProgress?: (e: ProgressEvent) => void,
-  opts: TinyModelOptions = {}): Promise<TinyModelResult> {
+export async function buildTinyModel(
+  ws: Workspace,
+  venv: Venv,
+  onProgress?: (e: ProgressEvent) => void,
+  opts: TinyModelOptions = {},
+): Promise<TinyModelResult> {
   const out = resolve(opts.out ?? join(ws.modelsDir, TINY_MODEL_DIR));
   const seed = opts.seed ?? 0;
   const result = await runHelper('tiny_model', ['--out', out, '--seed', String(seed)], {
     venv,
     doing: `building the tiny Qwen2-VL model in ${out}`,
     env: { HF_HUB_OFFLINE: '1', ...opts.env },
-    onEvent: (e) => { if (e.event === 'progress') onProgress?.(e); },
+    onEvent: (e) => {
+      if (e.event === 'progress') onProgress?.(e);
+    },
   });
   const parsed = TinyModelResult.parse(result);
   await writeJsonAtomic(join(out, MODEL_RECORD), {
-    name: TINY_MODEL_NAME, source: 'built', seed, params: parsed.params, createdAt: new Date().toISOString(),
+    name: TINY_MODEL_NAME,
+    source: 'built',
+    seed,
+    params: parsed.params,
+    createdAt: new Date().toISOString(),
   } satisfies ModelRecord);
   return parsed;
 }
@@ -154,10 +171,12 @@ export function resolveFetchTarget(ws: Workspace, name: string, hub: Hub): { rep
     if (!repoId) {
       throw new MedtuneError({
         doing: `fetching model ${name}`,
-        problem: known.source === 'built'
-          ? `${known.name} is built locally, not downloaded`
-          : `${known.name} has no ${HUB_TITLES[hub]} repository known to medtune`,
-        next: known.source === 'built' ? '`medtune model tiny` builds it in a few seconds' : `try --hub ${hub === 'hf' ? 'modelscope' : 'hf'}`,
+        problem:
+          known.source === 'built'
+            ? `${known.name} is built locally, not downloaded`
+            : `${known.name} has no ${HUB_TITLES[hub]} repository known to medtune`,
+        next:
+          known.source === 'built' ? '`medtune model tiny` builds it in a few seconds' : `try --hub ${hub === 'hf' ? 'modelscope' : 'hf'}`,
         code: 'NOT_FETCHABLE',
       });
     }
@@ -184,7 +203,15 @@ export async function fetchModel(ws: Workspace, venv: Venv, name: string, hub: H
     const entry = await inspectModelDir(target.dir);
     if (entry.complete) {
       const files = await walk(target.dir);
-      return { dir: target.dir, repoId: target.repoId, hub, bytes: entry.bytes, files: files.map((f) => f.path), seconds: 0, alreadyPresent: true };
+      return {
+        dir: target.dir,
+        repoId: target.repoId,
+        hub,
+        bytes: entry.bytes,
+        files: files.map((f) => f.path),
+        seconds: 0,
+        alreadyPresent: true,
+      };
     }
     throw new MedtuneError({
       doing: `fetching ${target.title} into ${target.dir}`,
@@ -208,12 +235,27 @@ export async function fetchModel(ws: Workspace, venv: Venv, name: string, hub: H
       ...opts.env,
     },
     signal: opts.signal,
-    onEvent: (e) => { if (e.event === 'progress') opts.onProgress?.(e); },
+    onEvent: (e) => {
+      if (e.event === 'progress') opts.onProgress?.(e);
+    },
   });
   const parsed = FetchHelperResult.parse(result);
   const known = findKnownModel(name);
   await writeJsonAtomic(join(target.dir, MODEL_RECORD), {
-    name: known?.name ?? target.repoId, source: hub, repoId: target.repoId, revision: parsed.revision, createdAt: new Date().toISOString(),
+    name: known?.name ?? target.repoId,
+    source: hub,
+    repoId: target.repoId,
+    revision: parsed.revision,
+    createdAt: new Date().toISOString(),
   } satisfies ModelRecord);
-  return { dir: parsed.dir, repoId: parsed.repo_id, hub, revision: parsed.revision, bytes: parsed.bytes, files: parsed.files, seconds: parsed.seconds, alreadyPresent: false };
+  return {
+    dir: parsed.dir,
+    repoId: parsed.repo_id,
+    hub,
+    revision: parsed.revision,
+    bytes: parsed.bytes,
+    files: parsed.files,
+    seconds: parsed.seconds,
+    alreadyPresent: false,
+  };
 }

@@ -156,7 +156,10 @@ export class RunTree {
   private order: number[] = [];
 
   /** `group`: the launcher's process group (by default the root's), signalled too. */
-  constructor(readonly root: number, readonly group: number = root) {
+  constructor(
+    readonly root: number,
+    readonly group: number = root,
+  ) {
     this.refresh();
   }
 
@@ -172,7 +175,10 @@ export class RunTree {
   /** Processes of the run still alive, deepest first. */
   alive(): ProcInfo[] {
     this.refresh();
-    return [...this.order].reverse().map((pid) => this.known.get(pid)!).filter((p) => isAlive(p.pid));
+    return [...this.order]
+      .reverse()
+      .map((pid) => this.known.get(pid)!)
+      .filter((p) => isAlive(p.pid));
   }
 
   /** The workers: processes without children in the live tree (the torchrun ranks, or the one trainer). */

@@ -29,9 +29,7 @@ export async function probePython(cmd: string): Promise<PythonInfo | { error: st
 
 /** Candidates in order: $MEDTUNE_PYTHON, then the newest python3.x on PATH, then python3. */
 export async function findPython(env: NodeJS.ProcessEnv = process.env): Promise<PythonInfo> {
-  const candidates = env.MEDTUNE_PYTHON
-    ? [env.MEDTUNE_PYTHON]
-    : ['python3.13', 'python3.12', 'python3.11', 'python3'];
+  const candidates = env.MEDTUNE_PYTHON ? [env.MEDTUNE_PYTHON] : ['python3.13', 'python3.12', 'python3.11', 'python3'];
   const problems: string[] = [];
   for (const c of candidates) {
     const info = await probePython(c);

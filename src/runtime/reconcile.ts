@@ -59,7 +59,9 @@ async function lastLoggedStep(outputDir: string): Promise<{ step: number; totalS
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isFile() && s.size > 0).catch(() => false);
+  return stat(path)
+    .then((s) => s.isFile() && s.size > 0)
+    .catch(() => false);
 }
 
 /** The facts and the decision for one run (writes nothing). */
@@ -70,7 +72,10 @@ export async function inspectRun(dir: string, m: RunManifest, nowMs = Date.now()
   const rebooted = !!(a?.bootId && bootNow && a.bootId !== bootNow);
   // A queued run's supervisor announces itself in run.json (supervisorPid) before its first attempt.
   const supPid = a && !a.endedAt ? a.supervisorPid : m.supervisor?.pid;
-  const supId = a && !a.endedAt ? { bootId: a.bootId, startTicks: a.supervisorStartTicks } : { bootId: m.supervisor?.bootId, startTicks: m.supervisor?.startTicks };
+  const supId =
+    a && !a.endedAt
+      ? { bootId: a.bootId, startTicks: a.supervisorStartTicks }
+      : { bootId: m.supervisor?.bootId, startTicks: m.supervisor?.startTicks };
   const supervisor = rebooted ? 'gone' : lookUp(supPid, supId);
   // The common case, read on every view: a live supervisor speaks for the run.
   if (supervisor === 'alive') return { action: 'none' };

@@ -27,7 +27,12 @@ export function rebasePlan(plan: RunPlan, newId: string): RunPlan {
  * Renames `pending` to runs/<id>, moving to `<id>-2`, `<id>-3`… while the id is taken. `rewrite` writes the
  * pending folder's files for a rebased plan before the next try. Returns the plan the folder was claimed with.
  */
-export async function claimRunDir(runsDir: string, pending: string, plan: RunPlan, rewrite: (p: RunPlan) => Promise<void>): Promise<RunPlan> {
+export async function claimRunDir(
+  runsDir: string,
+  pending: string,
+  plan: RunPlan,
+  rewrite: (p: RunPlan) => Promise<void>,
+): Promise<RunPlan> {
   const base = plan.id;
   let current = plan;
   for (let i = 2; i < 1000; i++) {

@@ -14,7 +14,17 @@ import type { RunManifest } from '../core/run.js';
 import { ATTEMPT_MARK, TERMINAL_STATUSES } from '../core/run.js';
 import { finding, type Finding } from '../core/findings.js';
 import { compactTimestamp } from '../core/format.js';
-import { buildTrainConfig, chooseProfile, commandLine, lintTrainConfig, parseConfigYaml, Profiles, toYaml, type Profile, type TrainConfig } from '../core/trainconfig.js';
+import {
+  buildTrainConfig,
+  chooseProfile,
+  commandLine,
+  lintTrainConfig,
+  parseConfigYaml,
+  Profiles,
+  toYaml,
+  type Profile,
+  type TrainConfig,
+} from '../core/trainconfig.js';
 import { loraParamCount, planDisk, textConfigOf, totalSteps, type DiskPlan } from '../core/estimate.js';
 import { PACKAGE_ROOT, TEMPLATES_DIR } from './paths.js';
 import { helperEnv, runHelper } from './helpers.js';
@@ -94,9 +104,10 @@ export function resolveModelDir(ws: Workspace, model: string): string {
   throw new MedtuneError({
     doing: `finding model "${model}"`,
     problem: `neither ${candidates[0]} nor ${candidates[1]} holds a model (no config.json)`,
-    next: model.includes('2b') || model.includes('2B')
-      ? `download it with \`medtune model fetch ${model}\`, or copy the model folder into ${ws.modelsDir}/${model}`
-      : 'list models with `medtune model list`; build the offline test model with `medtune model tiny`',
+    next:
+      model.includes('2b') || model.includes('2B')
+        ? `download it with \`medtune model fetch ${model}\`, or copy the model folder into ${ws.modelsDir}/${model}`
+        : 'list models with `medtune model list`; build the offline test model with `medtune model tiny`',
     code: 'NO_MODEL',
   });
 }
@@ -127,7 +138,12 @@ async function countSamples(ws: Workspace, names: string[], maxSamples?: number)
     try {
       n = trimmed.startsWith('[') ? (JSON.parse(trimmed) as unknown[]).length : trimmed.split('\n').filter(Boolean).length;
     } catch (err) {
-      throw new MedtuneError({ doing: 'checking the datasets of the run', problem: `${file} (dataset "${name}") is not valid JSON: ${(err as Error).message}`, next: 'fix the file, or prepare the dataset again with `medtune data prepare --force`', code: 'BAD_DATASET_FILE' });
+      throw new MedtuneError({
+        doing: 'checking the datasets of the run',
+        problem: `${file} (dataset "${name}") is not valid JSON: ${(err as Error).message}`,
+        next: 'fix the file, or prepare the dataset again with `medtune data prepare --force`',
+        code: 'BAD_DATASET_FILE',
+      });
     }
     total += maxSamples && maxSamples > 0 ? Math.min(n, maxSamples) : n;
   }
@@ -144,7 +160,11 @@ async function countSamples(ws: Workspace, names: string[], maxSamples?: number)
 
 function newRunId(model: string, name?: string): string {
   const t = compactTimestamp(new Date());
-  const short = basename(model).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 24);
+  const short = basename(model)
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+    .slice(0, 24);
   return [t, short, name?.replace(/[^A-Za-z0-9_-]+/g, '-')].filter(Boolean).join('-');
 }
 
@@ -161,14 +181,30 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
   const settings = await readSettings(ws);
   const profiles = await loadProfiles();
   if (req.profile === 'auto') {
-    req = { ...req, profile: chooseProfile(profiles, (opts.gpus ?? (await listGpus()).gpus).map((g) => (g.memoryTotalMiB ?? 0) / 1024)) };
+    req = {
+      ...req,
+      profile: chooseProfile(
+        profiles,
+        (opts.gpus ?? (await listGpus()).gpus).map((g) => (g.memoryTotalMiB ?? 0) / 1024),
+      ),
+    };
   }
   const profile = profiles[req.profile];
   if (!profile) {
-    throw new MedtuneError({ doing: 'choosing a hardware profile', problem: `no profile "${req.profile}"`, next: `use one of: ${Object.keys(profiles).join(', ')}`, code: 'BAD_PROFILE' });
+    throw new MedtuneError({
+      doing: 'choosing a hardware profile',
+      problem: `no profile "${req.profile}"`,
+      next: `use one of: ${Object.keys(profiles).join(', ')}`,
+      code: 'BAD_PROFILE',
+    });
   }
   if (!req.datasets.length) {
-    throw new MedtuneError({ doing: 'planning a run', problem: 'no dataset given', next: 'pass --dataset NAME (see `medtune data list`)', code: 'NO_DATASET' });
+    throw new MedtuneError({
+      doing: 'planning a run',
+      problem: 'no dataset given',
+      next: 'pass --dataset NAME (see `medtune data list`)',
+      code: 'NO_DATASET',
+    });
   }
   const modelDir = resolveModelDir(ws, req.model);
   let id = newRunId(req.model, req.name);
@@ -181,9 +217,18 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
     output_dir: join(runDir, 'output'),
   };
   if (req.evalDataset) {
-    Object.assign(fills, { eval_dataset: req.evalDataset, eval_strategy: 'steps', per_device_eval_batch_size: profile.values.per_device_train_batch_size ?? 1 });
+    Object.assign(fills, {
+      eval_dataset: req.evalDataset,
+      eval_strategy: 'steps',
+      per_device_eval_batch_size: profile.values.per_device_train_batch_size ?? 1,
+    });
   }
-  const { config } = buildTrainConfig({ defaults: await loadTrainDefaults(), profile, fills, overrides: [...(settings.overrides ?? []), ...(req.overrides ?? [])] });
+  const { config } = buildTrainConfig({
+    defaults: await loadTrainDefaults(),
+    profile,
+    fills,
+    overrides: [...(settings.overrides ?? []), ...(req.overrides ?? [])],
+  });
   if (req.evalDataset && config.eval_steps === undefined) config.eval_steps = config.save_steps ?? 500;
 
   const gpus = opts.gpus ? { gpus: opts.gpus } : await listGpus();
@@ -199,25 +244,55 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
   }
   const findings = lintTrainConfig(config, { hasGpu: gpus.gpus.length > 0 });
   const trainYaml = join(runDir, 'train.yaml');
-  const distributed = planNodeLaunch(venv, req, { hostGpus: gpus.gpus.length, config, trainYaml, runDir, relaunchArgs: relaunchArgs(req, modelDir) });
+  const distributed = planNodeLaunch(venv, req, {
+    hostGpus: gpus.gpus.length,
+    config,
+    trainYaml,
+    runDir,
+    relaunchArgs: relaunchArgs(req, modelDir),
+  });
   Object.assign(config, distributed.config);
   const deviceCount = distributed.worldSize;
   if (profile.vramGiB > 0 && gpus.gpus.length) {
     const smallest = Math.min(...gpus.gpus.map((g) => g.memoryTotalMiB ?? Infinity)) / 1024;
-    if (smallest + 1 < profile.vramGiB) findings.push(finding('PROFILE_TOO_BIG', 'warn', `profile ${req.profile} is sized for ${profile.vramGiB} GB cards but the smallest GPU here has ${smallest.toFixed(0)} GiB: expect CUDA out of memory`, 'pick a smaller profile', 'VRAM'));
+    if (smallest + 1 < profile.vramGiB)
+      findings.push(
+        finding(
+          'PROFILE_TOO_BIG',
+          'warn',
+          `profile ${req.profile} is sized for ${profile.vramGiB} GB cards but the smallest GPU here has ${smallest.toFixed(0)} GiB: expect CUDA out of memory`,
+          'pick a smaller profile',
+          'VRAM',
+        ),
+      );
   }
 
-  if (gpus.gpus.length) for (const w of await busyGpuWarnings(ws, req.gpus)) findings.push(finding('GPU_BUSY', 'warn', w, undefined, 'GPU'));
+  if (gpus.gpus.length)
+    for (const w of await busyGpuWarnings(ws, req.gpus)) findings.push(finding('GPU_BUSY', 'warn', w, undefined, 'GPU'));
   // GPU memory of this config against the cards it will use (indices in --gpus; every card otherwise).
-  const picked = req.gpus && /^[\d,\s]+$/.test(req.gpus) ? gpus.gpus.filter((g) => req.gpus!.split(',').map(Number).includes(g.index)) : gpus.gpus;
-  const vram = gpus.gpus.length ? await checkVram(config, modelDir, picked.map((g) => g.memoryTotalMiB).filter((v): v is number => v !== null)) : { estimate: null, warnings: [] };
+  const picked =
+    req.gpus && /^[\d,\s]+$/.test(req.gpus) ? gpus.gpus.filter((g) => req.gpus!.split(',').map(Number).includes(g.index)) : gpus.gpus;
+  const vram = gpus.gpus.length
+    ? await checkVram(
+        config,
+        modelDir,
+        picked.map((g) => g.memoryTotalMiB).filter((v): v is number => v !== null),
+      )
+    : { estimate: null, warnings: [] };
   for (const w of vram.warnings) findings.push(finding('VRAM_TOO_SMALL', 'warn', w, 'pick a smaller profile or lower the batch', 'VRAM'));
 
   const all = await countSamples(ws, req.datasets, Number(config.max_samples ?? 0) || undefined);
   // val_size splits the training data: a fraction below 1, a row count above.
   const valSize = Number(config.val_size ?? 0);
   const samples = valSize > 0 ? Math.max(1, valSize < 1 ? Math.round(all * (1 - valSize)) : all - valSize) : all;
-  const steps = totalSteps(samples, Number(config.per_device_train_batch_size ?? 1), Number(config.gradient_accumulation_steps ?? 1), Number(config.num_train_epochs ?? 1), deviceCount, Number(config.max_steps ?? 0) || undefined);
+  const steps = totalSteps(
+    samples,
+    Number(config.per_device_train_batch_size ?? 1),
+    Number(config.gradient_accumulation_steps ?? 1),
+    Number(config.num_train_epochs ?? 1),
+    deviceCount,
+    Number(config.max_steps ?? 0) || undefined,
+  );
   let disk: DiskPlan | null = null;
   const modelConfig = JSON.parse(await readFile(join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
   const text = textConfigOf(modelConfig);
@@ -225,10 +300,24 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
     const saves = Math.floor(steps / Math.max(1, Number(config.save_steps ?? 500)));
     await mkdir(ws.root, { recursive: true });
     const fs = await statfs(ws.root);
-    disk = planDisk(loraParamCount(text, Number(config.lora_rank ?? 8)), (config.save_total_limit as number | null) ?? null, saves, fs.bavail * fs.bsize, { saveOnlyModel: config.save_only_model === true });
+    disk = planDisk(
+      loraParamCount(text, Number(config.lora_rank ?? 8)),
+      (config.save_total_limit as number | null) ?? null,
+      saves,
+      fs.bavail * fs.bsize,
+      { saveOnlyModel: config.save_only_model === true },
+    );
     if (!disk.fits) {
       const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
-      findings.push(finding('DISK_TOO_SMALL', 'fail', `the run needs about ${gib(disk.neededBytes)} (${disk.keptCheckpoints} checkpoints of ${gib(disk.checkpointBytes)} kept, plus the final adapter) but only ${gib(disk.freeBytes)} is free`, 'free disk, lower save_total_limit, or --set save_only_model=true (drops optimizer state)', 'disk'));
+      findings.push(
+        finding(
+          'DISK_TOO_SMALL',
+          'fail',
+          `the run needs about ${gib(disk.neededBytes)} (${disk.keptCheckpoints} checkpoints of ${gib(disk.checkpointBytes)} kept, plus the final adapter) but only ${gib(disk.freeBytes)} is free`,
+          'free disk, lower save_total_limit, or --set save_only_model=true (drops optimizer state)',
+          'disk',
+        ),
+      );
     }
   }
 
@@ -243,7 +332,12 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
     // The image processor of every tokenizing process and loader worker runs torch CPU ops with one thread per core:
     // 16 workers x 16 threads made "Running tokenizer on dataset" 12 samples/s on 16 cores; one thread each, 308
     // (bench/results/gpu-train.md). The GPU trainer itself needs no CPU threads. A value the user set is kept.
-    Object.assign(env, GPU_THREAD_ENV, profile.env ?? {}, pickDefined(process.env, [...Object.keys(GPU_THREAD_ENV), ...Object.keys(profile.env ?? {})]));
+    Object.assign(
+      env,
+      GPU_THREAD_ENV,
+      profile.env ?? {},
+      pickDefined(process.env, [...Object.keys(GPU_THREAD_ENV), ...Object.keys(profile.env ?? {})]),
+    );
     env.RECORD_VRAM = '1';
     // CUDA's default order differs from nvidia-smi's on mixed hosts; PCI order makes --gpus indices match the GPU panel.
     env.CUDA_DEVICE_ORDER = 'PCI_BUS_ID';
@@ -252,7 +346,24 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
   if (config.deepspeed) env.FORCE_TORCHRUN = '1';
   const command = launchCommand(venv, distributed, trainYaml);
   const yaml = toYaml(config, `written by medtune for run ${id} (profile ${req.profile}); launched as:\n  ${commandLine(command, env)}`);
-  return { id, config, yaml, command, env, commandLine: commandLine(command, env), outputDir: resolve(String(config.output_dir)), profile, profileName: req.profile, modelDir, samples, totalSteps: steps, disk, vram: vram.estimate, findings, distributed };
+  return {
+    id,
+    config,
+    yaml,
+    command,
+    env,
+    commandLine: commandLine(command, env),
+    outputDir: resolve(String(config.output_dir)),
+    profile,
+    profileName: req.profile,
+    modelDir,
+    samples,
+    totalSteps: steps,
+    disk,
+    vram: vram.estimate,
+    findings,
+    distributed,
+  };
 }
 
 /**
@@ -265,7 +376,13 @@ export function blockingFindings(plan: RunPlan, forLaunch: boolean): Finding[] {
   return plan.findings.filter((f) => f.severity === 'fail' && (forLaunch || f.code !== 'NEEDS_GPU'));
 }
 
-export async function preflight(ws: Workspace, venv: Venv, plan: RunPlan, progress: Progress = () => {}, opts: { forLaunch?: boolean } = {}): Promise<void> {
+export async function preflight(
+  ws: Workspace,
+  venv: Venv,
+  plan: RunPlan,
+  progress: Progress = () => {},
+  opts: { forLaunch?: boolean } = {},
+): Promise<void> {
   const forLaunch = opts.forLaunch ?? true;
   const hard = blockingFindings(plan, forLaunch);
   if (hard.length) {
@@ -299,7 +416,12 @@ export async function preflight(ws: Workspace, venv: Venv, plan: RunPlan, progre
 function supervisorEntry(): string {
   const entry = join(PACKAGE_ROOT, 'dist', 'runtime', 'supervisor-main.js');
   if (!existsSync(entry)) {
-    throw new MedtuneError({ doing: 'starting the run supervisor', problem: `${entry} is missing`, next: `run \`npm run build\` in ${PACKAGE_ROOT}`, code: 'NOT_BUILT' });
+    throw new MedtuneError({
+      doing: 'starting the run supervisor',
+      problem: `${entry} is missing`,
+      next: `run \`npm run build\` in ${PACKAGE_ROOT}`,
+      code: 'NOT_BUILT',
+    });
   }
   return entry;
 }
@@ -381,7 +503,8 @@ export async function stopRun(ws: Workspace, ref: string, opts: StopOptions = {}
   const signals: string[] = [];
   // A run whose processes are already gone is recorded as such instead of "stopped".
   let m = (await reconcileRun(dir)).manifest;
-  if (!m) throw new MedtuneError({ doing: `stopping ${ref}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
+  if (!m)
+    throw new MedtuneError({ doing: `stopping ${ref}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
   if (TERMINAL_STATUSES.includes(m.status)) return { manifest: m, signals };
   m = await updateManifest(dir, (cur) => {
     cur.stopRequested = true;
@@ -431,17 +554,32 @@ export async function stopRun(ws: Workspace, ref: string, opts: StopOptions = {}
 }
 
 /** Starts a new attempt from the latest complete checkpoint. */
-export async function resumeRun(ws: Workspace, venv: Venv, ref: string): Promise<{ manifest: RunManifest; checkpoint: string; skipped: SkippedCheckpoint[] }> {
+export async function resumeRun(
+  ws: Workspace,
+  venv: Venv,
+  ref: string,
+): Promise<{ manifest: RunManifest; checkpoint: string; skipped: SkippedCheckpoint[] }> {
   const dir = await resolveRunDir(ws, ref);
   // A run whose supervisor was killed (or a machine that restarted) is recorded as ended first.
   const { manifest: m } = await reconcileRun(dir);
-  if (!m) throw new MedtuneError({ doing: `resuming ${ref}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
+  if (!m)
+    throw new MedtuneError({ doing: `resuming ${ref}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
   const attempt = m.attempts[m.attempts.length - 1];
   if (!TERMINAL_STATUSES.includes(m.status)) {
-    throw new MedtuneError({ doing: `resuming ${m.id}`, problem: `the run is still ${m.status} (pid ${attempt?.pid})`, next: `watch it with \`medtune attach ${m.id}\`, or stop it first with \`medtune stop ${m.id}\``, code: 'RUN_ACTIVE' });
+    throw new MedtuneError({
+      doing: `resuming ${m.id}`,
+      problem: `the run is still ${m.status} (pid ${attempt?.pid})`,
+      next: `watch it with \`medtune attach ${m.id}\`, or stop it first with \`medtune stop ${m.id}\``,
+      code: 'RUN_ACTIVE',
+    });
   }
   if (m.status === 'completed') {
-    throw new MedtuneError({ doing: `resuming ${m.id}`, problem: 'the run already completed', next: `export it with \`medtune export ${m.id}\`, or train again with more epochs`, code: 'RUN_COMPLETED' });
+    throw new MedtuneError({
+      doing: `resuming ${m.id}`,
+      problem: 'the run already completed',
+      next: `export it with \`medtune export ${m.id}\`, or train again with more epochs`,
+      code: 'RUN_COMPLETED',
+    });
   }
   const choice = await resumableCheckpoint(m.outputDir, { saveOnlyModel: await savesOnlyModel(m.trainYaml) });
   const checkpoint = choice.path;
@@ -470,7 +608,7 @@ export async function resumeRun(ws: Workspace, venv: Venv, ref: string): Promise
     cur.stopRequested = false;
     delete cur.cause;
   });
-  const tokenized = parseYaml(await readFile(m.trainYaml, 'utf8').catch(() => '') || '{}') as { tokenized_path?: unknown } | null;
+  const tokenized = parseYaml((await readFile(m.trainYaml, 'utf8').catch(() => '')) || '{}') as { tokenized_path?: unknown } | null;
   if (typeof tokenized?.tokenized_path === 'string') await clearIncompleteTokenized(tokenized.tokenized_path);
   spawnSupervisor(venv, dir, checkpoint);
   return { manifest: next, checkpoint, skipped: choice.skipped };

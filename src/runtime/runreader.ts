@@ -44,7 +44,8 @@ async function checkpointComplete(path: string): Promise<boolean> {
   if (state === null) return false;
   try {
     const parsed: unknown = JSON.parse(state);
-    if (parsed === null || typeof parsed !== 'object' || typeof (parsed as { global_step?: unknown }).global_step !== 'number') return false;
+    if (parsed === null || typeof parsed !== 'object' || typeof (parsed as { global_step?: unknown }).global_step !== 'number')
+      return false;
   } catch {
     return false;
   }
@@ -173,7 +174,9 @@ async function locateRun(dir: string): Promise<RunLocation> {
       logs: ['running_log.txt', 'webui_subprocess.log'].map((name) => ({ path: join(root, name), stream: 'stderr' as const })),
     };
   }
-  const exists = await stat(root).then((s) => s.isDirectory()).catch(() => false);
+  const exists = await stat(root)
+    .then((s) => s.isDirectory())
+    .catch(() => false);
   throw new MedtuneError({
     doing: `reading ${dir}`,
     problem: exists
@@ -247,9 +250,7 @@ export async function readRunContents(dir: string): Promise<RunDirContents> {
       try {
         log = summarizeRecords(recordsFromTrainerState(JSON.parse(text)));
         break;
-      } catch {
-        continue;
-      }
+      } catch {}
     }
   }
 
@@ -426,13 +427,18 @@ export async function followRunDir(dir: string, onView: (v: RunView) => void, op
   const follow = (path: string, on: Parameters<typeof followFile>[1], binary = false, from?: number) =>
     followers.push(followFile(path, on, { pollMs: opts.pollMs ?? 2000, binary, ...(from === undefined ? {} : { fromOffset: from }) }));
 
-  follow(logPath, (e) => {
-    if (e.type === 'bytes') feeder.feed(e.bytes);
-    else if (e.type === 'reset') feeder = feederFor(0);
-    else if (e.type === 'error') return report(e.error);
-    if (ready) lastRecordMs = Date.now();
-    changed();
-  }, true, fromOffset);
+  follow(
+    logPath,
+    (e) => {
+      if (e.type === 'bytes') feeder.feed(e.bytes);
+      else if (e.type === 'reset') feeder = feederFor(0);
+      else if (e.type === 'error') return report(e.error);
+      if (ready) lastRecordMs = Date.now();
+      changed();
+    },
+    true,
+    fromOffset,
+  );
   for (const log of loc.logs) {
     follow(log.path, (e) => {
       if (e.type === 'data') tracker.feed(log.stream, e.text);

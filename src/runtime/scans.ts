@@ -72,13 +72,28 @@ export interface ConvertedInput {
 }
 
 /** Converts scan paths (files or folders) into PNGs under scans/; one entry per input, in order. */
-export async function convertScans(ws: Workspace, venv: Venv, inputs: string[], opts: ScanOptions = {}, signal?: AbortSignal): Promise<ConvertedInput[]> {
+export async function convertScans(
+  ws: Workspace,
+  venv: Venv,
+  inputs: string[],
+  opts: ScanOptions = {},
+  signal?: AbortSignal,
+): Promise<ConvertedInput[]> {
   const doing = 'converting scans into images';
   const args = checkScanOptions(opts, doing);
   if (!inputs.length) return [];
-  const ev = await runHelper('scans', ['convert', '--out', scansDir(ws), `--window=${args.window}`, `--slices=${args.slices}`, ...inputs.map((i) => resolve(i))], { venv, doing, signal });
+  const ev = await runHelper(
+    'scans',
+    ['convert', '--out', scansDir(ws), `--window=${args.window}`, `--slices=${args.slices}`, ...inputs.map((i) => resolve(i))],
+    { venv, doing, signal },
+  );
   const parsed = ScanResult.safeParse(ev);
-  if (!parsed.success) throw new MedtuneError({ doing, problem: `the scans helper returned an unexpected result: ${parsed.error.issues[0]?.message}`, code: 'HELPER_PROTOCOL' });
+  if (!parsed.success)
+    throw new MedtuneError({
+      doing,
+      problem: `the scans helper returned an unexpected result: ${parsed.error.issues[0]?.message}`,
+      code: 'HELPER_PROTOCOL',
+    });
   return inputs.map((input, i) => {
     const items = parsed.data.items.filter((it) => it.input === i);
     return { input, scans: items.filter((it): it is ConvertedScan => !isRefused(it)), refused: items.filter(isRefused) };
@@ -99,7 +114,13 @@ export interface ResolvedImages {
  * a truncated file, a folder without a scan) is an error; refused members of a folder that gave other images
  * are reported in the notes.
  */
-export async function resolveImages(ws: Workspace, venv: Venv | (() => Promise<Venv>), inputs: string[], opts: ScanOptions = {}, doing = 'reading the images'): Promise<ResolvedImages> {
+export async function resolveImages(
+  ws: Workspace,
+  venv: Venv | (() => Promise<Venv>),
+  inputs: string[],
+  opts: ScanOptions = {},
+  doing = 'reading the images',
+): Promise<ResolvedImages> {
   const kinds = await Promise.all(inputs.map((i) => scanInputKind(resolve(i))));
   const scanIdx = inputs.map((_, i) => i).filter((i) => kinds[i] !== null);
   if (!scanIdx.length) {
@@ -108,7 +129,12 @@ export async function resolveImages(ws: Workspace, venv: Venv | (() => Promise<V
     return { images, groups: images.map((i) => [i]), notes: [] };
   }
   const v = typeof venv === 'function' ? await venv() : venv;
-  const converted = await convertScans(ws, v, scanIdx.map((i) => inputs[i]!), opts);
+  const converted = await convertScans(
+    ws,
+    v,
+    scanIdx.map((i) => inputs[i]!),
+    opts,
+  );
   const groups: string[][] = [];
   const notes: string[] = [];
   let next = 0;
@@ -179,8 +205,20 @@ export interface ScanDatasetOptions extends ScanOptions {
 /** The scans helper's `dataset` arguments (runtime/datasets.ts registers the result). */
 export function scanDatasetArgs(ws: Workspace, opts: ScanDatasetOptions, templatesDir: string): string[] {
   const args = checkScanOptions(opts, `preparing dataset ${opts.name}`);
-  const out = ['--source', resolve(opts.source), '--data-dir', ws.dataDir, '--name', opts.name, '--templates', templatesDir,
-    `--window=${args.window}`, `--slices=${args.slices}`, '--val-ratio', String(opts.valRatio ?? 0)];
+  const out = [
+    '--source',
+    resolve(opts.source),
+    '--data-dir',
+    ws.dataDir,
+    '--name',
+    opts.name,
+    '--templates',
+    templatesDir,
+    `--window=${args.window}`,
+    `--slices=${args.slices}`,
+    '--val-ratio',
+    String(opts.valRatio ?? 0),
+  ];
   if (opts.captions) out.push('--captions', resolve(opts.captions));
   if (opts.lang) out.push('--lang', opts.lang);
   if (opts.force) out.push('--force');

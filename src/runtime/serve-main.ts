@@ -43,4 +43,7 @@ if (!dir) {
   process.stderr.write('usage: serve-main.js <serverDir>\n');
   process.exit(2);
 }
-main(dir).then(() => process.exit(0), () => process.exit(1));
+main(dir).then(
+  () => process.exit(0),
+  () => process.exit(1),
+);

@@ -62,7 +62,8 @@ export async function listServers(ws: Workspace): Promise<(ServerRecord & { dir:
     const dir = join(serversDir(ws), name);
     const r = await readServer(dir);
     if (!r) continue;
-    if (LIVE_SERVER_STATUSES.includes(r.status) && !isAlive(r.supervisorPid ?? undefined) && !isAlive(r.pid ?? undefined)) r.status = 'exited';
+    if (LIVE_SERVER_STATUSES.includes(r.status) && !isAlive(r.supervisorPid ?? undefined) && !isAlive(r.pid ?? undefined))
+      r.status = 'exited';
     out.push({ ...r, dir });
   }
   return out;
@@ -137,12 +138,20 @@ export async function startServer(ws: Workspace, venv: Venv, req: ServeRequest):
   const key = policy.key === 'given' ? req.apiKey! : policy.key === 'generate' ? randomBytes(24).toString('base64url') : null;
   let port = req.port ?? DEFAULT_PORT;
   if (!(await portFree(host, port))) {
-    if (req.port !== undefined) throw new MedtuneError({ doing, problem: `port ${port} on ${host} is in use`, next: 'pick another --port, or leave it out to get a free one', code: 'PORT_IN_USE' });
+    if (req.port !== undefined)
+      throw new MedtuneError({
+        doing,
+        problem: `port ${port} on ${host} is in use`,
+        next: 'pick another --port, or leave it out to get a free one',
+        code: 'PORT_IN_USE',
+      });
     port = await freePort(host);
   }
   const template = await templateOf(target);
   const px = imagePixels(target);
-  const id = `${stamp()}-${basename(target.ref).replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 40)}`;
+  const id = `${stamp()}-${basename(target.ref)
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .slice(0, 40)}`;
   const dir = join(serversDir(ws), id);
   await mkdir(dir, { recursive: true });
   const yamlFile = join(dir, 'serve.yaml');
@@ -158,9 +167,22 @@ export async function startServer(ws: Workspace, venv: Venv, req: ServeRequest):
   const modelName = basename(target.ref);
   const command = [join(venv.bin, 'llamafactory-cli'), 'api', yamlFile];
   const record: ServerRecord = {
-    id, status: 'starting', host, port, url: `http://${clientHost(host)}:${port}/v1`, keyRequired: key !== null,
-    model: summary(target), modelName, supervisorPid: null, pid: null, startedAt: new Date().toISOString(), readyAt: null,
-    endedAt: null, exitCode: null, signal: null, command,
+    id,
+    status: 'starting',
+    host,
+    port,
+    url: `http://${clientHost(host)}:${port}/v1`,
+    keyRequired: key !== null,
+    model: summary(target),
+    modelName,
+    supervisorPid: null,
+    pid: null,
+    startedAt: new Date().toISOString(),
+    readyAt: null,
+    endedAt: null,
+    exitCode: null,
+    signal: null,
+    command,
   };
   await writeJsonAtomic(recordFile(dir), record);
   const env: NodeJS.ProcessEnv = {
@@ -197,14 +219,17 @@ async function waitReady(dir: string, key: string | null, timeoutMs: number): Pr
     if (!isLive(r) || (r.supervisorPid !== null && !isAlive(r.supervisorPid))) {
       throw new MedtuneError({
         doing: `serving ${r.model.label}`,
-        problem: `llamafactory-cli api ended before it was ready (${r.exitCode !== null ? `exit code ${r.exitCode}` : r.signal ?? 'no exit code'})`,
+        problem: `llamafactory-cli api ended before it was ready (${r.exitCode !== null ? `exit code ${r.exitCode}` : (r.signal ?? 'no exit code')})`,
         details: await tail(join(dir, 'stderr.log')),
         next: `see ${join(dir, 'stderr.log')}; \`medtune doctor\` checks the environment`,
         code: 'SERVER_FAILED',
       });
     }
     try {
-      const res = await fetch(`${r.url}/models`, { headers: key ? { Authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(2000) });
+      const res = await fetch(`${r.url}/models`, {
+        headers: key ? { Authorization: `Bearer ${key}` } : {},
+        signal: AbortSignal.timeout(2000),
+      });
       if (res.ok) {
         return (await updateServer(dir, (x) => {
           x.status = 'ready';
@@ -216,7 +241,13 @@ async function waitReady(dir: string, key: string | null, timeoutMs: number): Pr
     }
     if (Date.now() > end) {
       await stopServer(dir);
-      throw new MedtuneError({ doing: `serving ${r.model.label}`, problem: `the server did not answer within ${Math.round(timeoutMs / 1000)} s`, details: await tail(join(dir, 'stderr.log')), next: 'it was stopped; a large model on CPU may need longer', code: 'SERVER_TIMEOUT' });
+      throw new MedtuneError({
+        doing: `serving ${r.model.label}`,
+        problem: `the server did not answer within ${Math.round(timeoutMs / 1000)} s`,
+        details: await tail(join(dir, 'stderr.log')),
+        next: 'it was stopped; a large model on CPU may need longer',
+        code: 'SERVER_TIMEOUT',
+      });
     }
     await new Promise((res) => setTimeout(res, 500));
   }
@@ -230,7 +261,8 @@ export async function stopServer(dir: string, graceMs = 10_000): Promise<ServerR
   if (!r) return undefined;
   for (const pid of [r.pid, r.supervisorPid]) if (pid) signalGroup(pid, 'SIGTERM');
   const end = Date.now() + graceMs;
-  while (Date.now() < end && (isAlive(r.pid ?? undefined) || isAlive(r.supervisorPid ?? undefined))) await new Promise((res) => setTimeout(res, 200));
+  while (Date.now() < end && (isAlive(r.pid ?? undefined) || isAlive(r.supervisorPid ?? undefined)))
+    await new Promise((res) => setTimeout(res, 200));
   for (const pid of [r.pid, r.supervisorPid]) if (pid && isAlive(pid)) signalGroup(pid, 'SIGKILL');
   return updateServer(dir, (x) => {
     x.status = 'stopped';
@@ -242,7 +274,13 @@ export async function stopServer(dir: string, graceMs = 10_000): Promise<ServerR
 export async function stopServers(ws: Workspace, id?: string): Promise<ServerRecord[]> {
   const all = await listServers(ws);
   const picked = id ? all.filter((s) => s.id === id || s.id.startsWith(id)) : all.filter(isLive);
-  if (id && !picked.length) throw new MedtuneError({ doing: `stopping server ${id}`, problem: 'no such server', next: 'see `medtune runs` for the servers of this workspace', code: 'NO_SERVER' });
+  if (id && !picked.length)
+    throw new MedtuneError({
+      doing: `stopping server ${id}`,
+      problem: 'no such server',
+      next: 'see `medtune runs` for the servers of this workspace',
+      code: 'NO_SERVER',
+    });
   const out: ServerRecord[] = [];
   for (const s of picked) {
     const r = isLive(s) ? await stopServer(s.dir) : s;
@@ -262,7 +300,13 @@ async function readImage(file: string, doing: string): Promise<{ mime: string; b
   try {
     const data = await fh.readFile();
     const mime = imageMime(data.subarray(0, 8));
-    if (!mime) throw new MedtuneError({ doing, problem: `${basename(file)} is not a PNG, JPEG, GIF or BMP image (what the server accepts)`, next: 'convert it to PNG first', code: 'IMAGE_TYPE' });
+    if (!mime)
+      throw new MedtuneError({
+        doing,
+        problem: `${basename(file)} is not a PNG, JPEG, GIF or BMP image (what the server accepts)`,
+        next: 'convert it to PNG first',
+        code: 'IMAGE_TYPE',
+      });
     return { mime, base64: data.toString('base64') };
   } finally {
     await fh.close();
@@ -290,18 +334,29 @@ export async function askServer(req: ServerAskRequest): Promise<{ answer: string
     res = await fetch(`${req.url}/chat/completions`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', ...(req.apiKey ? { Authorization: `Bearer ${req.apiKey}` } : {}) },
-      body: JSON.stringify({ model: 'medtune', messages: [chatMessage(images, req.question)], stream: true, max_tokens: req.maxNewTokens ?? 256, temperature: 0 }),
+      body: JSON.stringify({
+        model: 'medtune',
+        messages: [chatMessage(images, req.question)],
+        stream: true,
+        max_tokens: req.maxNewTokens ?? 256,
+        temperature: 0,
+      }),
       signal: req.signal,
     });
   } catch (err) {
-    throw new MedtuneError({ doing, problem: `the server cannot be reached (${(err as Error).message})`, next: 'check it with `medtune runs`, or start one with `medtune serve MODEL`', code: 'SERVER_UNREACHABLE' });
+    throw new MedtuneError({
+      doing,
+      problem: `the server cannot be reached (${(err as Error).message})`,
+      next: 'check it with `medtune runs`, or start one with `medtune serve MODEL`',
+      code: 'SERVER_UNREACHABLE',
+    });
   }
   if (!res.ok || !res.body) {
     const text = await res.text().catch(() => '');
     throw new MedtuneError({
       doing,
       problem: `the server answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`,
-      next: res.status === 401 ? 'pass its API key with --api-key (or MEDTUNE_API_KEY)' : 'see the server\'s stderr.log in servers/<id>/',
+      next: res.status === 401 ? 'pass its API key with --api-key (or MEDTUNE_API_KEY)' : "see the server's stderr.log in servers/<id>/",
       code: res.status === 401 ? 'SERVER_UNAUTHORIZED' : 'SERVER_ERROR',
     });
   }

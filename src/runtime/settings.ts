@@ -25,12 +25,17 @@ export async function readSettings(ws: Workspace): Promise<Settings> {
     });
   }
   if (doc !== null && doc !== undefined && (typeof doc !== 'object' || Array.isArray(doc))) {
-    throw new MedtuneError({ doing: `reading ${ws.config}`, problem: 'it must be a mapping of keys (model, datasets, profile, …)', next: 'fix medtune.yaml by hand, or move it away to use the defaults', code: 'BAD_SETTINGS' });
+    throw new MedtuneError({
+      doing: `reading ${ws.config}`,
+      problem: 'it must be a mapping of keys (model, datasets, profile, …)',
+      next: 'fix medtune.yaml by hand, or move it away to use the defaults',
+      code: 'BAD_SETTINGS',
+    });
   }
   const parsed = Settings.safeParse(doc ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const unknown = issue?.code === 'unrecognized_keys' ? (issue as { keys?: string[] }).keys ?? [] : [];
+    const unknown = issue?.code === 'unrecognized_keys' ? ((issue as { keys?: string[] }).keys ?? []) : [];
     throw new MedtuneError({
       doing: `reading ${ws.config}`,
       problem: unknown.length

@@ -17,7 +17,11 @@ if (!runDir) {
 // Announce this supervisor before its first attempt, so a reader can tell a queued run whose supervisor died.
 const self = procIdentity(process.pid);
 await updateManifest(runDir, (m) => {
-  m.supervisor = { pid: process.pid, ...(self?.bootId ? { bootId: self.bootId } : {}), ...(self?.startTicks !== undefined ? { startTicks: self.startTicks } : {}) };
+  m.supervisor = {
+    pid: process.pid,
+    ...(self?.bootId ? { bootId: self.bootId } : {}),
+    ...(self?.startTicks !== undefined ? { startTicks: self.startTicks } : {}),
+  };
 }).catch(() => undefined);
 
 supervise(runDir, flag === '--resume-from' ? resumeFrom : undefined).then(
@@ -26,7 +30,11 @@ supervise(runDir, flag === '--resume-from' ? resumeFrom : undefined).then(
     appendFileSync(join(runDir, 'supervisor.log'), `[${new Date().toISOString()}] supervisor crashed: ${err.stack ?? err.message}\n`);
     await updateManifest(runDir, (m) => {
       m.status = 'failed';
-      m.cause = { code: 'SUPERVISOR_CRASHED', summary: `the medtune supervisor crashed: ${err.message}`, next: `see ${join(runDir, 'supervisor.log')}; \`medtune resume\` continues from the last checkpoint` };
+      m.cause = {
+        code: 'SUPERVISOR_CRASHED',
+        summary: `the medtune supervisor crashed: ${err.message}`,
+        next: `see ${join(runDir, 'supervisor.log')}; \`medtune resume\` continues from the last checkpoint`,
+      };
     }).catch(() => undefined);
     process.exit(1);
   },

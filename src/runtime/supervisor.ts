@@ -38,10 +38,20 @@ function log(paths: RunPaths, message: string): void {
 /** Causes worth an automatic resume: the run itself was fine, the machine or the process was not. */
 const RETRYABLE = new Set(['HOST_OOM', 'KILLED', 'NCCL', 'NATIVE_CRASH', 'ABORTED', 'WORKER_FAILED', 'UNKNOWN']);
 
-async function runAttempt(paths: RunPaths, m: RunManifest, resumeFrom: string | undefined, launchRetry = false): Promise<{ exitCode: number | null; signal: string | null; seconds: number; logged: boolean }> {
+async function runAttempt(
+  paths: RunPaths,
+  m: RunManifest,
+  resumeFrom: string | undefined,
+  launchRetry = false,
+): Promise<{ exitCode: number | null; signal: string | null; seconds: number; logged: boolean }> {
   const n = m.attempts.length + 1;
   const started = Date.now();
-  const banner = attemptBanner(n, new Date().toISOString(), resumeFrom, launchRetry ? `automatic retry: attempt ${n - 1} failed at launch and left nothing behind` : undefined);
+  const banner = attemptBanner(
+    n,
+    new Date().toISOString(),
+    resumeFrom,
+    launchRetry ? `automatic retry: attempt ${n - 1} failed at launch and left nothing behind` : undefined,
+  );
   appendFileSync(paths.stdout, banner);
   appendFileSync(paths.stderr, banner);
   const out = openSync(paths.stdout, 'a');
@@ -119,7 +129,7 @@ async function runAttempt(paths: RunPaths, m: RunManifest, resumeFrom: string | 
 }
 
 async function notify(paths: RunPaths, m: RunManifest): Promise<void> {
-  const settings = await readSettings(workspaceAt(m.cwd)).catch(() => ({} as Awaited<ReturnType<typeof readSettings>>));
+  const settings = await readSettings(workspaceAt(m.cwd)).catch(() => ({}) as Awaited<ReturnType<typeof readSettings>>);
   const cmd = settings.notify?.command;
   if (!cmd) return;
   const r = await execa(cmd, {
@@ -158,7 +168,11 @@ export async function supervise(runDir: string, firstResumeFrom?: string): Promi
         signal,
         stdoutTail: await tailText(paths.stdout),
         stderrTail,
-      }) ?? { code: 'UNKNOWN', summary: `llamafactory-cli ended with code ${exitCode} (signal ${signal ?? 'none'})`, next: `read ${paths.stderr}; \`medtune resume\` continues from the last checkpoint` };
+      }) ?? {
+        code: 'UNKNOWN',
+        summary: `llamafactory-cli ended with code ${exitCode} (signal ${signal ?? 'none'})`,
+        next: `read ${paths.stderr}; \`medtune resume\` continues from the last checkpoint`,
+      };
     }
     // A CUDA OOM names the next smaller setting that fits the card (core/vram.ts).
     if (cause?.code === 'CUDA_OOM') cause = await withOomAdvice(cause, after, await tailText(paths.stderr));
@@ -176,7 +190,10 @@ export async function supervise(runDir: string, firstResumeFrom?: string): Promi
       // Died at launch (e.g. a library that failed to load right after another run exited) with nothing written:
       // once, at once, from the same starting point. The attempt records it and its banner says so.
       launchRetry = true;
-      log(paths, `attempt ${next.attempts.length} failed ${seconds.toFixed(1)} s after launch (${cause?.code ?? 'no cause'}) and left nothing behind: retrying once`);
+      log(
+        paths,
+        `attempt ${next.attempts.length} failed ${seconds.toFixed(1)} s after launch (${cause?.code ?? 'no cause'}) and left nothing behind: retrying once`,
+      );
       continue;
     }
     launchRetry = false;

@@ -24,9 +24,17 @@ export function tokenizedCacheRoot(ws: Workspace): string {
 }
 
 /** The run's tokenized_path, or null when the data cannot be cached (streaming, or a dataset that is not a local file). */
-export async function tokenizedPathFor(ws: Workspace, config: TrainConfig, info: Record<string, { file_name?: string } & Record<string, unknown>>, llamafactoryVersion: string): Promise<string | null> {
+export async function tokenizedPathFor(
+  ws: Workspace,
+  config: TrainConfig,
+  info: Record<string, { file_name?: string } & Record<string, unknown>>,
+  llamafactoryVersion: string,
+): Promise<string | null> {
   if (config.streaming === true) return null;
-  const names = [config.dataset, config.eval_dataset].filter((v): v is string => typeof v === 'string' && v !== '').flatMap((v) => v.split(',')).map((s) => s.trim());
+  const names = [config.dataset, config.eval_dataset]
+    .filter((v): v is string => typeof v === 'string' && v !== '')
+    .flatMap((v) => v.split(','))
+    .map((s) => s.trim());
   const datasets = [];
   for (const name of names) {
     const entry = info[name];

@@ -84,7 +84,14 @@ export async function readTrainerLogSummary(path: string, opts: ReadSummaryOptio
     let feeder: TrainerLogFeeder | null = null;
     if (useCache) {
       const cached = await readJsonIfExists<SummaryCache>(cachePath(path)).catch(() => undefined);
-      if (cached && cached.version === CACHE_VERSION && cached.dev === st.dev && cached.ino === st.ino && cached.head === head && cached.state.consumed <= size) {
+      if (
+        cached &&
+        cached.version === CACHE_VERSION &&
+        cached.dev === st.dev &&
+        cached.ino === st.ino &&
+        cached.head === head &&
+        cached.state.consumed <= size
+      ) {
         try {
           feeder = TrainerLogFeeder.from(cached.state);
         } catch {
@@ -188,7 +195,8 @@ export async function streamTrainerRecords(path: string, onRecord: (r: TrainerRe
         if (keep > 0) scanTrainerLines(Buffer.concat([buf.subarray(0, keep), Buffer.from('\n')]), 0, keep + 1, emit);
         break;
       }
-      if (keep === buf.length) keep = 0; // a line longer than the buffer is not a record
+      if (keep === buf.length)
+        keep = 0; // a line longer than the buffer is not a record
       else buf.copy(buf, 0, r.consumed, end);
     }
     return true;
@@ -232,7 +240,10 @@ export async function outputDirWriterAlive(outputDir: string): Promise<boolean |
       }
     }
     const env = await readFile(`/proc/${p.pid}/environ`, 'utf8').catch(() => '');
-    const workdir = env.split('\0').find((e) => e.startsWith('LLAMABOARD_WORKDIR='))?.slice('LLAMABOARD_WORKDIR='.length);
+    const workdir = env
+      .split('\0')
+      .find((e) => e.startsWith('LLAMABOARD_WORKDIR='))
+      ?.slice('LLAMABOARD_WORKDIR='.length);
     if (workdir && abs(workdir) === target) return true;
   }
   return false;

@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { MedtuneError } from '../core/errors.js';
 import { parseRequirements, requirementsHash, type Requirement } from '../core/requirements.js';
-import { checkWheelFolder, downloadHint, pipMissingPackage, planSystemInstall, type ReusedPackage, type TorchCheck } from '../core/install.js';
+import {
+  checkWheelFolder,
+  downloadHint,
+  pipMissingPackage,
+  planSystemInstall,
+  type ReusedPackage,
+  type TorchCheck,
+} from '../core/install.js';
 import { LineSplitter } from '../core/protocol.js';
 import { cacheRoot, REQUIREMENTS_FILE } from './paths.js';
 import { findPython, type PythonInfo } from './python.js';
@@ -37,7 +44,8 @@ export interface VenvMarker {
 export type VenvMode = 'pinned' | 'system-torch';
 
 /** One name per distribution, the first on sys.path winning (a venv's own over the packages it is layered on). */
-const LIST_PACKAGES = 'import json, importlib.metadata as m\nd = {}\nfor x in m.distributions():\n    d.setdefault(x.metadata["Name"].lower(), x.version)\nprint(json.dumps(d))';
+const LIST_PACKAGES =
+  'import json, importlib.metadata as m\nd = {}\nfor x in m.distributions():\n    d.setdefault(x.metadata["Name"].lower(), x.version)\nprint(json.dumps(d))';
 
 export interface Venv {
   dir: string;
@@ -75,7 +83,11 @@ export interface VenvLocation {
  * The all-pinned venv is preferred; a `--system-torch` one for the same pins is used when it is the one built.
  * With `mode` it looks at that kind only (setup).
  */
-export async function locateVenv(env: NodeJS.ProcessEnv = process.env, requirementsFile = REQUIREMENTS_FILE, mode?: VenvMode): Promise<VenvLocation> {
+export async function locateVenv(
+  env: NodeJS.ProcessEnv = process.env,
+  requirementsFile = REQUIREMENTS_FILE,
+  mode?: VenvMode,
+): Promise<VenvLocation> {
   const python = await findPython(env);
   const { text } = await readRequirements(requirementsFile);
   const hash = requirementsHash(text, python.version);
@@ -181,14 +193,23 @@ export interface SetupOptions {
 async function listPackages(py: string, env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
   const r = await execa(py, ['-c', LIST_PACKAGES], { reject: false, env: { ...env, PYTHONNOUSERSITE: '1' } });
   if (r.exitCode !== 0) {
-    throw new MedtuneError({ doing: `listing the packages of ${py}`, problem: String(r.stderr).trim().split('\n').pop() ?? `exit ${r.exitCode}`, next: 'check that this Python starts (`MEDTUNE_PYTHON` chooses another)', code: 'PYTHON_BROKEN' });
+    throw new MedtuneError({
+      doing: `listing the packages of ${py}`,
+      problem: String(r.stderr).trim().split('\n').pop() ?? `exit ${r.exitCode}`,
+      next: 'check that this Python starts (`MEDTUNE_PYTHON` chooses another)',
+      code: 'PYTHON_BROKEN',
+    });
   }
   return JSON.parse(String(r.stdout).trim().split('\n').pop()!) as Record<string, string>;
 }
 
 /** The site-packages folders of a Python (its own, and a venv's base's when it is a venv with system packages). */
 async function sitePaths(py: string): Promise<string[]> {
-  const r = await execa(py, ['-c', 'import json, sys, site; print(json.dumps([p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]))'], { reject: false });
+  const r = await execa(
+    py,
+    ['-c', 'import json, sys, site; print(json.dumps([p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]))'],
+    { reject: false },
+  );
   return r.exitCode === 0 ? (JSON.parse(String(r.stdout).trim()) as string[]) : [];
 }
 
@@ -200,7 +221,13 @@ interface InstallPlan {
 }
 
 /** Decides what to install, and fails before anything is built when the torch check or the wheel folder says no. */
-async function planInstall(reqs: Requirement[], opts: SetupOptions, python: string, env: NodeJS.ProcessEnv, pyVersion: string): Promise<InstallPlan> {
+async function planInstall(
+  reqs: Requirement[],
+  opts: SetupOptions,
+  python: string,
+  env: NodeJS.ProcessEnv,
+  pyVersion: string,
+): Promise<InstallPlan> {
   let todo = reqs;
   let system: InstallPlan['system'];
   if (opts.systemTorch) {
@@ -209,7 +236,11 @@ async function planInstall(reqs: Requirement[], opts: SetupOptions, python: stri
     if (bad.length) {
       throw new MedtuneError({
         doing: `building the venv on the packages of ${python} (--system-torch)`,
-        problem: bad.map((t) => (t.version ? `${t.name} ${t.version} is outside LLaMA-Factory 0.9.5's range ${t.range}` : `${t.name} is not installed there`)).join('; '),
+        problem: bad
+          .map((t) =>
+            t.version ? `${t.name} ${t.version} is outside LLaMA-Factory 0.9.5's range ${t.range}` : `${t.name} is not installed there`,
+          )
+          .join('; '),
         next: 'point MEDTUNE_PYTHON at the Python that has the CUDA torch, or run `medtune setup` without --system-torch to install the pinned torch',
         code: 'SYSTEM_TORCH_UNSUITABLE',
       });
@@ -220,14 +251,19 @@ async function planInstall(reqs: Requirement[], opts: SetupOptions, python: stri
   const skipped: string[] = [];
   if (opts.wheels) {
     const files = await readdir(opts.wheels).catch(() => {
-      throw new MedtuneError({ doing: 'reading the wheel folder', problem: `${opts.wheels} is not a readable folder`, next: 'pass --wheels the folder that holds the .whl files', code: 'WHEELS_DIR_MISSING' });
+      throw new MedtuneError({
+        doing: 'reading the wheel folder',
+        problem: `${opts.wheels} is not a readable folder`,
+        next: 'pass --wheels the folder that holds the .whl files',
+        code: 'WHEELS_DIR_MISSING',
+      });
     });
     const check = checkWheelFolder(todo, files);
     if (check.missing.length) {
       throw new MedtuneError({
         doing: `checking the wheel folder ${opts.wheels} for an offline install`,
         problem: `no wheel for ${check.missing.map((r) => `${r.name}${r.spec}`).join(', ')}`,
-        next: `on a machine with network: ${downloadHint(check.missing, opts.wheels, pyVersion)}${opts.systemTorch ? '' : ' (or add --system-torch to reuse this Python\'s torch and friends)'}`,
+        next: `on a machine with network: ${downloadHint(check.missing, opts.wheels, pyVersion)}${opts.systemTorch ? '' : " (or add --system-torch to reuse this Python's torch and friends)"}`,
         code: 'WHEEL_MISSING',
       });
     }
@@ -253,81 +289,111 @@ export async function ensureVenv(opts: SetupOptions = {}): Promise<{ venv: Venv;
   await mkdir(cacheRoot(env), { recursive: true });
   const { reqs } = await readRequirements(reqFileIn);
   const plan = await planInstall(reqs, opts, loc.python.executable, env, loc.python.version);
-  return withLock(`${loc.dir}`, async () => {
-    const again = await locateVenv(env, reqFileIn, mode);
-    if (again.ready && again.marker && !opts.force) {
-      return { venv: toVenv(again.dir, again.hash, again.marker), built: false };
-    }
-    const started = Date.now();
-    const dir = loc.dir;
-    try {
-      await rm(dir, { recursive: true, force: true });
-      onEvent({ kind: 'phase', phase: 'create', message: `creating venv with Python ${loc.python.version} at ${dir}${plan.system ? ` on the packages of ${plan.system.python}` : ''}` });
-      const created = await execa(loc.python.executable, ['-m', 'venv', dir], { reject: false, all: true });
-      if (created.exitCode !== 0) {
-        throw new MedtuneError({
-          doing: 'creating the Python venv',
-          problem: String(created.all).trim().split('\n').pop() ?? `exit ${created.exitCode}`,
-          next: 'install the venv module (Debian/Ubuntu: apt-get install python3-venv)',
-          code: 'VENV_CREATE_FAILED',
+  return withLock(
+    `${loc.dir}`,
+    async () => {
+      const again = await locateVenv(env, reqFileIn, mode);
+      if (again.ready && again.marker && !opts.force) {
+        return { venv: toVenv(again.dir, again.hash, again.marker), built: false };
+      }
+      const started = Date.now();
+      const dir = loc.dir;
+      try {
+        await rm(dir, { recursive: true, force: true });
+        onEvent({
+          kind: 'phase',
+          phase: 'create',
+          message: `creating venv with Python ${loc.python.version} at ${dir}${plan.system ? ` on the packages of ${plan.system.python}` : ''}`,
         });
-      }
-      const py = join(dir, 'bin', 'python');
-      if (plan.system) {
-        // The existing Python's site-packages go after the venv's own (addsitedir also reads their .pth files),
-        // so every pin installed here wins.
-        // (A venv's --system-site-packages would reach only the base interpreter's, not a venv's such as /opt/torch/.venv.)
-        const sites = await sitePaths(loc.python.executable);
-        const own = await sitePaths(py);
-        await writeFileAtomic(join(own[own.length - 1] ?? join(dir, 'lib', `python${loc.python.version.split('.').slice(0, 2).join('.')}`, 'site-packages'), 'medtune-system.pth'), sites.map((p) => `import site; site.addsitedir(${JSON.stringify(p)})`).join('\n') + '\n');
-        onEvent({ kind: 'phase', phase: 'create', message: `reusing ${plan.system.reused.length} packages there; torch ${plan.system.torch.map((t) => `${t.name} ${t.version}`).join(', ')} checked against LLaMA-Factory 0.9.5's ranges` });
-      }
-      const reqFile = join(dir, 'medtune-requirements.txt');
-      await writeFileAtomic(reqFile, plan.withDeps.map((r) => r.line).join('\n') + '\n');
-      const findLinks = opts.wheels ? ['--no-index', '--find-links', opts.wheels] : env.MEDTUNE_WHEELS ? ['--find-links', env.MEDTUNE_WHEELS] : [];
-      for (const s of plan.skipped) onEvent({ kind: 'line', message: `skipping optional ${s}: no wheel in ${opts.wheels}` });
-      if (plan.withDeps.length) {
-        onEvent({ kind: 'phase', phase: 'install', message: `installing ${plan.withDeps.length} pinned packages and their dependencies${opts.wheels ? ` from ${opts.wheels} (offline)` : ''}` });
-        await pip(py, ['install', ...findLinks, '-r', reqFile], onEvent, env, opts.wheels);
-      }
-      if (plan.noDeps.length) {
-        onEvent({ kind: 'phase', phase: 'install-nodeps', message: `installing ${plan.noDeps.map((r) => r.name).join(', ')} without its unused dependencies` });
-        await pip(py, ['install', '--no-deps', ...findLinks, ...plan.noDeps.map((r) => r.line)], onEvent, env, opts.wheels);
-      }
-      onEvent({ kind: 'phase', phase: 'verify', message: 'importing llamafactory.train.tuner (catches every import break seen so far)' });
-      const verify = await execa(py, ['-c', 'import llamafactory.train.tuner'], {
-        reject: false,
-        all: false,
-        env: { ...env, DISABLE_VERSION_CHECK: '' },
-      });
-      if (verify.exitCode !== 0) {
-        throw new MedtuneError({
-          doing: 'checking the new venv',
-          problem: 'LLaMA-Factory does not import with the installed packages',
-          details: String(verify.stderr).trim().split('\n').slice(-12),
-          next: 'the pins in python/requirements.txt do not work together on this machine; see `medtune doctor`',
-          code: 'VENV_VERIFY_FAILED',
+        const created = await execa(loc.python.executable, ['-m', 'venv', dir], { reject: false, all: true });
+        if (created.exitCode !== 0) {
+          throw new MedtuneError({
+            doing: 'creating the Python venv',
+            problem: String(created.all).trim().split('\n').pop() ?? `exit ${created.exitCode}`,
+            next: 'install the venv module (Debian/Ubuntu: apt-get install python3-venv)',
+            code: 'VENV_CREATE_FAILED',
+          });
+        }
+        const py = join(dir, 'bin', 'python');
+        if (plan.system) {
+          // The existing Python's site-packages go after the venv's own (addsitedir also reads their .pth files),
+          // so every pin installed here wins.
+          // (A venv's --system-site-packages would reach only the base interpreter's, not a venv's such as /opt/torch/.venv.)
+          const sites = await sitePaths(loc.python.executable);
+          const own = await sitePaths(py);
+          await writeFileAtomic(
+            join(
+              own[own.length - 1] ?? join(dir, 'lib', `python${loc.python.version.split('.').slice(0, 2).join('.')}`, 'site-packages'),
+              'medtune-system.pth',
+            ),
+            sites.map((p) => `import site; site.addsitedir(${JSON.stringify(p)})`).join('\n') + '\n',
+          );
+          onEvent({
+            kind: 'phase',
+            phase: 'create',
+            message: `reusing ${plan.system.reused.length} packages there; torch ${plan.system.torch.map((t) => `${t.name} ${t.version}`).join(', ')} checked against LLaMA-Factory 0.9.5's ranges`,
+          });
+        }
+        const reqFile = join(dir, 'medtune-requirements.txt');
+        await writeFileAtomic(reqFile, plan.withDeps.map((r) => r.line).join('\n') + '\n');
+        const findLinks = opts.wheels
+          ? ['--no-index', '--find-links', opts.wheels]
+          : env.MEDTUNE_WHEELS
+            ? ['--find-links', env.MEDTUNE_WHEELS]
+            : [];
+        for (const s of plan.skipped) onEvent({ kind: 'line', message: `skipping optional ${s}: no wheel in ${opts.wheels}` });
+        if (plan.withDeps.length) {
+          onEvent({
+            kind: 'phase',
+            phase: 'install',
+            message: `installing ${plan.withDeps.length} pinned packages and their dependencies${opts.wheels ? ` from ${opts.wheels} (offline)` : ''}`,
+          });
+          await pip(py, ['install', ...findLinks, '-r', reqFile], onEvent, env, opts.wheels);
+        }
+        if (plan.noDeps.length) {
+          onEvent({
+            kind: 'phase',
+            phase: 'install-nodeps',
+            message: `installing ${plan.noDeps.map((r) => r.name).join(', ')} without its unused dependencies`,
+          });
+          await pip(py, ['install', '--no-deps', ...findLinks, ...plan.noDeps.map((r) => r.line)], onEvent, env, opts.wheels);
+        }
+        onEvent({ kind: 'phase', phase: 'verify', message: 'importing llamafactory.train.tuner (catches every import break seen so far)' });
+        const verify = await execa(py, ['-c', 'import llamafactory.train.tuner'], {
+          reject: false,
+          all: false,
+          env: { ...env, DISABLE_VERSION_CHECK: '' },
         });
+        if (verify.exitCode !== 0) {
+          throw new MedtuneError({
+            doing: 'checking the new venv',
+            problem: 'LLaMA-Factory does not import with the installed packages',
+            details: String(verify.stderr).trim().split('\n').slice(-12),
+            next: 'the pins in python/requirements.txt do not work together on this machine; see `medtune doctor`',
+            code: 'VENV_VERIFY_FAILED',
+          });
+        }
+        const packages = await listPackages(py, env);
+        const marker: VenvMarker = {
+          hash: loc.hash,
+          python: loc.python.executable,
+          pythonVersion: loc.python.version,
+          createdAt: new Date().toISOString(),
+          seconds: Math.round((Date.now() - started) / 1000),
+          packages,
+          mode,
+          ...(plan.system ? { system: plan.system } : {}),
+          ...(plan.skipped.length ? { skipped: plan.skipped } : {}),
+          ...(opts.wheels ? { wheels: opts.wheels } : {}),
+        };
+        await writeJsonAtomic(join(dir, MARKER), marker);
+        onEvent({ kind: 'phase', phase: 'done', message: `venv ready at ${dir} (${marker.seconds} s)` });
+        return { venv: toVenv(dir, loc.hash, marker), built: true };
+      } catch (err) {
+        await rm(dir, { recursive: true, force: true });
+        throw err;
       }
-      const packages = await listPackages(py, env);
-      const marker: VenvMarker = {
-        hash: loc.hash,
-        python: loc.python.executable,
-        pythonVersion: loc.python.version,
-        createdAt: new Date().toISOString(),
-        seconds: Math.round((Date.now() - started) / 1000),
-        packages,
-        mode,
-        ...(plan.system ? { system: plan.system } : {}),
-        ...(plan.skipped.length ? { skipped: plan.skipped } : {}),
-        ...(opts.wheels ? { wheels: opts.wheels } : {}),
-      };
-      await writeJsonAtomic(join(dir, MARKER), marker);
-      onEvent({ kind: 'phase', phase: 'done', message: `venv ready at ${dir} (${marker.seconds} s)` });
-      return { venv: toVenv(dir, loc.hash, marker), built: true };
-    } catch (err) {
-      await rm(dir, { recursive: true, force: true });
-      throw err;
-    }
-  }, { timeoutMs: 60 * 60_000 });
+    },
+    { timeoutMs: 60 * 60_000 },
+  );
 }

@@ -41,7 +41,10 @@ const IMAGE = /\.(png|jpe?g|webp|bmp)$/i;
 /** The first image (by name) under data/<dataset>/images of a workspace, if any. */
 export async function firstDatasetImage(ws: Workspace): Promise<string | undefined> {
   if (!existsSync(ws.dataDir)) return undefined;
-  const datasets = (await readdir(ws.dataDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  const datasets = (await readdir(ws.dataDir, { withFileTypes: true }))
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
   for (const name of datasets) {
     const dir = join(ws.dataDir, name, 'images');
     if (!existsSync(dir)) continue;
@@ -74,7 +77,9 @@ export async function verifyExport(opts: VerifyOptions): Promise<VerifyResult> {
       doing: `verifying the export in ${exportDir}`,
       env: { HF_HUB_OFFLINE: '1', ...opts.env },
       signal: opts.signal,
-      onEvent: (e) => { if (e.event === 'progress') opts.onProgress?.(e); },
+      onEvent: (e) => {
+        if (e.event === 'progress') opts.onProgress?.(e);
+      },
     });
   } catch (err) {
     const written = VerifyReport.safeParse(await readJsonIfExists(out).catch(() => undefined));

@@ -13,7 +13,9 @@ import { listGpus } from './doctor.js';
 export async function modelWeightsBytes(modelDir: string): Promise<number> {
   const names = await readdir(modelDir).catch(() => [] as string[]);
   let total = 0;
-  for (const n of names) if (/\.(safetensors|bin)$/.test(n) && n !== 'training_args.bin') total += (await stat(join(modelDir, n)).catch(() => ({ size: 0 }))).size;
+  for (const n of names)
+    if (/\.(safetensors|bin)$/.test(n) && n !== 'training_args.bin')
+      total += (await stat(join(modelDir, n)).catch(() => ({ size: 0 }))).size;
   return total;
 }
 
@@ -26,7 +28,11 @@ async function modelConfig(modelDir: string): Promise<Record<string, unknown> | 
 }
 
 /** The estimate of a planned run and its warnings against the GPUs it will use (memory in MiB). */
-export async function checkVram(config: Record<string, unknown>, modelDir: string, gpuMemoryMiB: number[]): Promise<{ estimate: VramEstimate | null; warnings: string[] }> {
+export async function checkVram(
+  config: Record<string, unknown>,
+  modelDir: string,
+  gpuMemoryMiB: number[],
+): Promise<{ estimate: VramEstimate | null; warnings: string[] }> {
   const model = await modelConfig(modelDir);
   const weights = await modelWeightsBytes(modelDir);
   const inputs = model && weights > 0 ? vramInputs(config, model, weights) : null;
@@ -37,8 +43,12 @@ export async function checkVram(config: Record<string, unknown>, modelDir: strin
   // The estimate runs up to 15% high at large batches (test/unit/vram.test.ts): warn only past the whole card.
   if (smallest !== null && estimate.peakGiB > smallest) {
     const next = nextSmallerSetting(config, model, weights, smallest);
-    warnings.push(`estimated GPU memory ${estimate.peakGiB.toFixed(1)} GiB per GPU is more than this ${smallest.toFixed(0)} GiB card holds: expect CUDA out of memory` +
-      (next ? `; ${next.why} would need about ${next.estimate.peakGiB.toFixed(1)} GiB: --set ${next.overrides.join(' --set ')}` : '; no smaller setting medtune knows fits this card'));
+    warnings.push(
+      `estimated GPU memory ${estimate.peakGiB.toFixed(1)} GiB per GPU is more than this ${smallest.toFixed(0)} GiB card holds: expect CUDA out of memory` +
+        (next
+          ? `; ${next.why} would need about ${next.estimate.peakGiB.toFixed(1)} GiB: --set ${next.overrides.join(' --set ')}`
+          : '; no smaller setting medtune knows fits this card'),
+    );
   }
   return { estimate, warnings };
 }
@@ -66,7 +76,10 @@ export async function withOomAdvice(cause: FailureCause, m: RunManifest, logTail
     if (!model || !weights || gpuGiB === null) return cause;
     const next = nextSmallerSetting(cfg, model, weights, gpuGiB);
     if (!next) return { ...cause, next: `${cause.next} (medtune's estimate finds no smaller setting that fits ${gpuGiB.toFixed(0)} GiB)` };
-    return { ...cause, next: `next smaller setting that fits ${gpuGiB.toFixed(0)} GiB (estimated ${next.estimate.peakGiB.toFixed(1)} GiB): ${next.why} — train again with --set ${next.overrides.join(' --set ')}` };
+    return {
+      ...cause,
+      next: `next smaller setting that fits ${gpuGiB.toFixed(0)} GiB (estimated ${next.estimate.peakGiB.toFixed(1)} GiB): ${next.why} — train again with --set ${next.overrides.join(' --set ')}`,
+    };
   } catch {
     return cause;
   }

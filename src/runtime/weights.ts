@@ -30,19 +30,42 @@ export async function checkModelWeights(dir: string, what: { doing: string; fix:
     try {
       parsed = JSON.parse(indexText);
     } catch (err) {
-      throw new MedtuneError({ doing: what.doing, problem: `${index} is not valid JSON (${(err as Error).message})`, next: what.fix, code: 'WEIGHTS_INCOMPLETE' });
+      throw new MedtuneError({
+        doing: what.doing,
+        problem: `${index} is not valid JSON (${(err as Error).message})`,
+        next: what.fix,
+        code: 'WEIGHTS_INCOMPLETE',
+      });
     }
     files = shardsOfIndex(parsed);
     const outside = files.find((f) => !resolve(dir, f).startsWith(resolve(dir) + sep));
     if (outside || !files.length) {
-      throw new MedtuneError({ doing: what.doing, problem: `${index} ${outside ? `names a shard outside the folder (${outside})` : 'names no shard'}`, next: what.fix, code: 'WEIGHTS_INCOMPLETE' });
+      throw new MedtuneError({
+        doing: what.doing,
+        problem: `${index} ${outside ? `names a shard outside the folder (${outside})` : 'names no shard'}`,
+        next: what.fix,
+        code: 'WEIGHTS_INCOMPLETE',
+      });
     }
-  } else if (await stat(join(dir, 'model.safetensors')).then(() => true, () => false)) {
+  } else if (
+    await stat(join(dir, 'model.safetensors')).then(
+      () => true,
+      () => false,
+    )
+  ) {
     files = ['model.safetensors'];
   } else {
-    const any = await stat(join(dir, 'pytorch_model.bin')).then(() => true, () => false);
+    const any = await stat(join(dir, 'pytorch_model.bin')).then(
+      () => true,
+      () => false,
+    );
     if (any) return;
-    throw new MedtuneError({ doing: what.doing, problem: `${dir} has no weights (no model.safetensors, model.safetensors.index.json or pytorch_model.bin)`, next: what.fix, code: 'WEIGHTS_INCOMPLETE' });
+    throw new MedtuneError({
+      doing: what.doing,
+      problem: `${dir} has no weights (no model.safetensors, model.safetensors.index.json or pytorch_model.bin)`,
+      next: what.fix,
+      code: 'WEIGHTS_INCOMPLETE',
+    });
   }
   const bad: string[] = [];
   for (const f of files) {

@@ -36,13 +36,32 @@ const MODAL: readonly Scope[] = ['help', 'confirm', 'edit'];
 const COMMIT_WAIT_MS = 30;
 
 function enabledOf(h: Handlers): string[] {
-  return Object.entries(h).filter(([, f]) => typeof f === 'function').map(([a]) => a);
+  return Object.entries(h)
+    .filter(([, f]) => typeof f === 'function')
+    .map(([a]) => a);
 }
 
 const NO_KEY: Key = {
-  upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false,
-  end: false, return: false, escape: false, ctrl: false, shift: false, tab: false, backspace: false, delete: false,
-  meta: false, super: false, hyper: false, capsLock: false, numLock: false,
+  upArrow: false,
+  downArrow: false,
+  leftArrow: false,
+  rightArrow: false,
+  pageDown: false,
+  pageUp: false,
+  home: false,
+  end: false,
+  return: false,
+  escape: false,
+  ctrl: false,
+  shift: false,
+  tab: false,
+  backspace: false,
+  delete: false,
+  meta: false,
+  super: false,
+  hyper: false,
+  capsLock: false,
+  numLock: false,
 };
 
 /**
@@ -188,8 +207,11 @@ export class KeyRouter {
       globalEnabled: enabledOf(this.global),
       modal: !!top && (MODAL.includes(top.scope) || !!top.capture),
     };
-    const same = next.scope === this.snapshot.scope && next.modal === this.snapshot.modal
-      && next.enabled.join() === this.snapshot.enabled.join() && next.globalEnabled.join() === this.snapshot.globalEnabled.join();
+    const same =
+      next.scope === this.snapshot.scope &&
+      next.modal === this.snapshot.modal &&
+      next.enabled.join() === this.snapshot.enabled.join() &&
+      next.globalEnabled.join() === this.snapshot.globalEnabled.join();
     if (same) return;
     this.snapshot = next;
     for (const l of this.listeners) l();

@@ -6,8 +6,20 @@ import type { Key } from 'ink';
 
 /** A key as written in the map: a single character, or one of the named keys below. */
 export type KeyName =
-  | 'up' | 'down' | 'left' | 'right' | 'enter' | 'esc' | 'tab' | 'shift-tab' | 'space' | 'backspace'
-  | 'pgup' | 'pgdn' | 'ctrl-c' | 'ctrl-u'
+  | 'up'
+  | 'down'
+  | 'left'
+  | 'right'
+  | 'enter'
+  | 'esc'
+  | 'tab'
+  | 'shift-tab'
+  | 'space'
+  | 'backspace'
+  | 'pgup'
+  | 'pgdn'
+  | 'ctrl-c'
+  | 'ctrl-u'
   | (string & {});
 
 export interface KeyBinding {
@@ -53,19 +65,32 @@ const dataViews: KeyBinding[] = [
 
 export const KEYMAP: Record<Scope, readonly KeyBinding[]> = {
   global: [
-    ...SCREENS.map((s, i): KeyBinding => ({ action: `go:${s}`, keys: [String(i + 1)], label: SCREEN_TITLES[s], help: `open the ${SCREEN_TITLES[s]} screen`, bar: false })),
+    ...SCREENS.map(
+      (s, i): KeyBinding => ({
+        action: `go:${s}`,
+        keys: [String(i + 1)],
+        label: SCREEN_TITLES[s],
+        help: `open the ${SCREEN_TITLES[s]} screen`,
+        bar: false,
+      }),
+    ),
     { action: 'back', keys: ['esc'], label: 'back', help: 'go back to the previous screen (runs keep going)' },
     { action: 'help', keys: ['?'], label: 'help', help: 'show every key of this screen' },
     { action: 'quit', keys: ['q', 'ctrl-c'], label: 'quit', help: 'leave medtune (runs keep going in the background)' },
   ],
-  help: [
-    { action: 'close', keys: ['esc', '?', 'q'], label: 'close', help: 'close this help' },
-  ],
+  help: [{ action: 'close', keys: ['esc', '?', 'q'], label: 'close', help: 'close this help' }],
   edit: [
     { action: 'done', keys: ['enter'], label: 'done', help: 'keep what you typed' },
     { action: 'cancel', keys: ['esc'], label: 'cancel', help: 'put the old value back' },
     { action: 'next', keys: ['tab', 'down'], label: 'next field', help: 'keep it and edit the next field' },
-    { action: 'prev', keys: ['shift-tab', 'up'], label: 'prev field', help: 'keep it and edit the previous field', bar: false, pairOf: 'next' },
+    {
+      action: 'prev',
+      keys: ['shift-tab', 'up'],
+      label: 'prev field',
+      help: 'keep it and edit the previous field',
+      bar: false,
+      pairOf: 'next',
+    },
     { action: 'clear', keys: ['ctrl-u'], label: 'clear', help: 'clear the field' },
   ],
   confirm: [
@@ -110,18 +135,23 @@ export const KEYMAP: Record<Scope, readonly KeyBinding[]> = {
     { action: 'edit', keys: ['enter'], label: 'edit', help: 'edit the selected field' },
     { action: 'prevChoice', keys: ['left'], barKeys: '←→', label: 'choose', help: 'previous choice (model, profile, schedule…)' },
     { action: 'nextChoice', keys: ['right'], label: 'choose', help: 'next choice', bar: false, pairOf: 'prevChoice' },
-    { action: 'preflight', keys: ['p'], label: 'pre-flight', help: 'check the config with LLaMA-Factory, the dataset, VRAM and disk; show YAML and command' },
+    {
+      action: 'preflight',
+      keys: ['p'],
+      label: 'pre-flight',
+      help: 'check the config with LLaMA-Factory, the dataset, VRAM and disk; show YAML and command',
+    },
     { action: 'toggleView', keys: ['v'], label: 'form/plan', help: 'switch between the form and the pre-flight plan' },
     { action: 'scrollUp', keys: ['pgup', 'u'], barKeys: 'pgup/dn', label: 'yaml', help: 'scroll the YAML up' },
     { action: 'scrollDown', keys: ['pgdn', 'd'], label: 'yaml', help: 'scroll the YAML down', bar: false, pairOf: 'scrollUp' },
     { action: 'launch', keys: ['L'], label: 'launch', help: 'start the run (after a pre-flight that passed)' },
-    { action: 'reset', keys: ['R'], label: 'defaults', help: 'put the profile\'s defaults back', bar: false },
+    { action: 'reset', keys: ['R'], label: 'defaults', help: "put the profile's defaults back", bar: false },
   ],
   monitor: [
     ...move('runs', false),
     { action: 'open', keys: ['enter'], label: 'open', help: 'watch the selected run' },
     { action: 'stop', keys: ['s'], label: 'stop', help: 'stop gracefully: save at the next step, then end' },
-    { action: 'kill', keys: ['k'], label: 'kill', help: 'kill the run\'s process tree now (asks first)' },
+    { action: 'kill', keys: ['k'], label: 'kill', help: "kill the run's process tree now (asks first)" },
     { action: 'resume', keys: ['r'], label: 'resume', help: 'resume from the latest checkpoint' },
     { action: 'export', keys: ['x'], label: 'export', help: 'merge and export this run' },
     { action: 'list', keys: ['esc'], label: 'all runs', help: 'back to the list of runs (the run keeps going)' },
@@ -154,7 +184,12 @@ export const KEYMAP: Record<Scope, readonly KeyBinding[]> = {
   'ask-files': [
     ...move('files'),
     { action: 'open', keys: ['enter'], label: 'open/attach', help: 'open a folder, or attach or detach a file' },
-    { action: 'attach', keys: ['space'], label: 'attach', help: 'attach or detach the selected file or folder (a folder is a DICOM series or study)' },
+    {
+      action: 'attach',
+      keys: ['space'],
+      label: 'attach',
+      help: 'attach or detach the selected file or folder (a folder is a DICOM series or study)',
+    },
     { action: 'parent', keys: ['backspace', 'left'], label: 'up', help: 'go to the parent folder' },
     { action: 'close', keys: ['esc', 'tab'], label: 'done', help: 'close the file picker' },
   ],
@@ -163,33 +198,65 @@ export const KEYMAP: Record<Scope, readonly KeyBinding[]> = {
 /** Whether one key press is the named key. */
 export function keyIs(name: KeyName, input: string, key: Key): boolean {
   switch (name) {
-    case 'up': return key.upArrow;
-    case 'down': return key.downArrow;
-    case 'left': return key.leftArrow;
-    case 'right': return key.rightArrow;
-    case 'enter': return key.return;
-    case 'esc': return key.escape;
-    case 'tab': return key.tab && !key.shift;
-    case 'shift-tab': return key.tab && key.shift;
-    case 'pgup': return key.pageUp;
-    case 'pgdn': return key.pageDown;
-    case 'space': return input === ' ' && !key.ctrl && !key.meta;
+    case 'up':
+      return key.upArrow;
+    case 'down':
+      return key.downArrow;
+    case 'left':
+      return key.leftArrow;
+    case 'right':
+      return key.rightArrow;
+    case 'enter':
+      return key.return;
+    case 'esc':
+      return key.escape;
+    case 'tab':
+      return key.tab && !key.shift;
+    case 'shift-tab':
+      return key.tab && key.shift;
+    case 'pgup':
+      return key.pageUp;
+    case 'pgdn':
+      return key.pageDown;
+    case 'space':
+      return input === ' ' && !key.ctrl && !key.meta;
     // Terminals send either BS or DEL for the backspace key; Ink reports the second as `delete`.
-    case 'backspace': return key.backspace || key.delete;
-    case 'ctrl-c': return key.ctrl && input === 'c';
-    case 'ctrl-u': return key.ctrl && input === 'u';
-    default: return input === name && !key.ctrl && !key.meta;
+    case 'backspace':
+      return key.backspace || key.delete;
+    case 'ctrl-c':
+      return key.ctrl && input === 'c';
+    case 'ctrl-u':
+      return key.ctrl && input === 'u';
+    default:
+      return input === name && !key.ctrl && !key.meta;
   }
 }
 
 /** The first binding in `bindings` that the key press matches and that `enabled` accepts. */
-export function findBinding(bindings: readonly KeyBinding[], input: string, key: Key, enabled: (action: string) => boolean): KeyBinding | undefined {
+export function findBinding(
+  bindings: readonly KeyBinding[],
+  input: string,
+  key: Key,
+  enabled: (action: string) => boolean,
+): KeyBinding | undefined {
   return bindings.find((b) => enabled(b.action) && b.keys.some((k) => keyIs(k, input, key)));
 }
 
 const SYMBOLS: Record<string, string> = {
-  up: '↑', down: '↓', left: '←', right: '→', enter: 'enter', esc: 'esc', tab: 'tab', 'shift-tab': 'shift-tab',
-  space: 'space', backspace: 'bksp', pgup: 'pgup', pgdn: 'pgdn', 'ctrl-c': 'ctrl-c', 'ctrl-u': 'ctrl-u',
+  up: '↑',
+  down: '↓',
+  left: '←',
+  right: '→',
+  enter: 'enter',
+  esc: 'esc',
+  tab: 'tab',
+  'shift-tab': 'shift-tab',
+  space: 'space',
+  backspace: 'bksp',
+  pgup: 'pgup',
+  pgdn: 'pgdn',
+  'ctrl-c': 'ctrl-c',
+  'ctrl-u': 'ctrl-u',
 };
 
 export function keyLabel(name: KeyName): string {

@@ -10,13 +10,33 @@ import type { Finding } from '../core/findings.js';
 import { overridesOf, type TrainConfig } from '../core/trainconfig.js';
 import type { FieldValue } from '../core/trainform.js';
 import {
-  checkFindings, compare, createApp, createRunReader, dataSources, datasets as listDatasets, demoRun, exportAndVerify, listExports,
-  planTrain, prepareData, preview, profiles, models, resume, startDemo, startTrain, stop, thumbnails as appThumbnails, trainDefaults, check, type App, type TrainChoices, type TrainPlanResult,
+  checkFindings,
+  compare,
+  createApp,
+  createRunReader,
+  dataSources,
+  datasets as listDatasets,
+  demoRun,
+  exportAndVerify,
+  listExports,
+  planTrain,
+  prepareData,
+  preview,
+  profiles,
+  models,
+  resume,
+  startDemo,
+  startTrain,
+  stop,
+  thumbnails as appThumbnails,
+  trainDefaults,
+  check,
+  type App,
+  type TrainChoices,
+  type TrainPlanResult,
 } from '../app/index.js';
 import type { Workspace } from '../runtime/workspace.js';
-import type {
-  CheckItem, CompareSide, DatasetSummary, RgbImage, TrainParams, TrainPlan, WorkspaceSource,
-} from './source.js';
+import type { CheckItem, CompareSide, DatasetSummary, RgbImage, TrainParams, TrainPlan, WorkspaceSource } from './source.js';
 
 /** What the demo trains; tests shorten it. Default: the demo's own settings (src/app/demo.ts). */
 export interface DemoSettings {
@@ -34,7 +54,12 @@ const CHECK_ROWS_IN_PREFLIGHT = 5000;
 
 /** A finding as a line of a check list: titled by its subject. */
 export function checkItem(f: Finding): CheckItem {
-  return { name: f.subject ?? f.code.toLowerCase().replace(/_/g, ' '), level: f.severity, detail: f.message, ...(f.next ? { next: f.next } : {}) };
+  return {
+    name: f.subject ?? f.code.toLowerCase().replace(/_/g, ' '),
+    level: f.severity,
+    detail: f.message,
+    ...(f.next ? { next: f.next } : {}),
+  };
 }
 
 function sideScore(m: SideMetrics): string | null {
@@ -89,7 +114,12 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
       const r = await planTrain(app, trainChoices(ws, params), { checkRowsUpTo: CHECK_ROWS_IN_PREFLIGHT, onProgress, signal });
       if (r.ok) passed.set(JSON.stringify(params), r);
       const envArgs = Object.entries(r.plan.env).map(([k, v]) => `${k}=${v}`);
-      return { yaml: r.plan.yaml, command: ['env', ...envArgs, ...r.plan.command], checks: r.findings.map(checkItem), ok: r.ok } satisfies TrainPlan;
+      return {
+        yaml: r.plan.yaml,
+        command: ['env', ...envArgs, ...r.plan.command],
+        checks: r.findings.map(checkItem),
+        ok: r.ok,
+      } satisfies TrainPlan;
     },
     async startTrain(params) {
       const { manifest } = await startTrain(app, trainChoices(ws, params), { checked: passed.get(JSON.stringify(params)) });
@@ -103,30 +133,42 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
       return { runId: r.manifest.id };
     },
     async listProfiles() {
-      const scalar = (c: TrainConfig) => Object.fromEntries(Object.entries(c).filter((e): e is [string, FieldValue] => typeof e[1] === 'number' || typeof e[1] === 'string'));
+      const scalar = (c: TrainConfig) =>
+        Object.fromEntries(
+          Object.entries(c).filter((e): e is [string, FieldValue] => typeof e[1] === 'number' || typeof e[1] === 'string'),
+        );
       return (await profiles()).map((p) => ({ name: p.name, description: p.description, defaults: scalar(p.values) }));
     },
 
     async listDatasets() {
       const listed = await listDatasets(app);
       const vals = new Map(listed.filter((l) => l.split === 'val' && l.dataset).map((l) => [l.dataset!, l]));
-      return listed.filter((l) => l.split !== 'val').map((l): DatasetSummary => ({
-        name: l.entry,
-        file: l.file ?? '?',
-        rows: l.rows,
-        valRows: l.dataset ? vals.get(l.dataset)?.rows ?? 0 : null,
-        images: null,
-        modalities: l.modalities,
-        source: l.source,
-        createdAt: l.createdAt,
-        bytes: null,
-      }));
+      return listed
+        .filter((l) => l.split !== 'val')
+        .map(
+          (l): DatasetSummary => ({
+            name: l.entry,
+            file: l.file ?? '?',
+            rows: l.rows,
+            valRows: l.dataset ? (vals.get(l.dataset)?.rows ?? 0) : null,
+            images: null,
+            modalities: l.modalities,
+            source: l.source,
+            createdAt: l.createdAt,
+            bytes: null,
+          }),
+        );
     },
     async listDataSources() {
       return dataSources(app);
     },
     async prepareData(req, onProgress, signal) {
-      const r = await prepareData(app, { source: req.source, name: req.name, limit: req.limit ?? undefined, valRatio: req.valRatio }, onProgress, signal);
+      const r = await prepareData(
+        app,
+        { source: req.source, name: req.name, limit: req.limit ?? undefined, valRatio: req.valRatio },
+        onProgress,
+        signal,
+      );
       const counts = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
       return {
         name: r.name,
@@ -153,7 +195,7 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
           question: r.question,
           answer: r.answer,
           imagePaths: r.imagePaths,
-          image: r.imagePaths[0] ? images.get(r.imagePaths[0]) ?? null : null,
+          image: r.imagePaths[0] ? (images.get(r.imagePaths[0]) ?? null) : null,
           modality: r.modality,
         })),
       };
@@ -164,33 +206,52 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
     },
 
     async listModels() {
-      return (await models(app)).map((m) => ({ name: m.name, path: m.dir, kind: m.kind === 'tiny' ? 'tiny' : 'base', template: m.template, bytes: m.bytes }));
+      return (await models(app)).map((m) => ({
+        name: m.name,
+        path: m.dir,
+        kind: m.kind === 'tiny' ? 'tiny' : 'base',
+        template: m.template,
+        bytes: m.bytes,
+      }));
     },
 
     async listExports() {
       return listExports(app);
     },
     async exportRun(req, onProgress, signal) {
-      const r = await exportAndVerify(app, {
-        run: req.runId,
-        checkpoint: req.checkpoint ?? undefined,
-        name: req.name,
-        overrides: [`export_device=${req.device}`, `export_size=${req.shardSizeGB}`],
-      }, onProgress, signal);
+      const r = await exportAndVerify(
+        app,
+        {
+          run: req.runId,
+          checkpoint: req.checkpoint ?? undefined,
+          name: req.name,
+          overrides: [`export_device=${req.device}`, `export_size=${req.shardSizeGB}`],
+        },
+        onProgress,
+        signal,
+      );
       return { name: r.export.name, dir: r.export.dir, ok: r.ok, checks: r.findings.map(checkItem) };
     },
 
     async compare(req, onProgress, signal) {
-      const report = await compare(app, {
-        base: req.base,
-        tuned: req.tuned,
-        dataset: req.dataset,
-        heldOut: true,
-        samples: req.samples,
-        prompt: req.prompt === '' ? undefined : req.prompt,
-        maxNewTokens: req.maxNewTokens,
-      }, onProgress, signal);
-      const images = await thumbnails(report.items.map((i) => i.images[0]).filter((x): x is string => !!x), 96);
+      const report = await compare(
+        app,
+        {
+          base: req.base,
+          tuned: req.tuned,
+          dataset: req.dataset,
+          heldOut: true,
+          samples: req.samples,
+          prompt: req.prompt === '' ? undefined : req.prompt,
+          maxNewTokens: req.maxNewTokens,
+        },
+        onProgress,
+        signal,
+      );
+      const images = await thumbnails(
+        report.items.map((i) => i.images[0]).filter((x): x is string => !!x),
+        96,
+      );
       const side = (label: string, m: SideMetrics): CompareSide => ({ label, score: sideScore(m) });
       return {
         base: side(report.base.label, report.metrics.base),
@@ -201,14 +262,16 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
           reference: item.reference,
           base: item.base,
           tuned: item.tuned,
-          image: item.images[0] ? images.get(item.images[0]) ?? null : null,
+          image: item.images[0] ? (images.get(item.images[0]) ?? null) : null,
         })),
       };
     },
 
     async runDemo(onProgress, signal) {
       // The demo runs as a supervised job: it goes on (export, verification, learning check) after the TUI quits.
-      const job = await startDemo(app, { epochs: opts.demo?.epochs, overrides: opts.demo?.overrides }, (e) => onProgress({ ...e, phase: `demo: ${e.phase}` }));
+      const job = await startDemo(app, { epochs: opts.demo?.epochs, overrides: opts.demo?.overrides }, (e) =>
+        onProgress({ ...e, phase: `demo: ${e.phase}` }),
+      );
       const runId = await demoRun(job.dir, (e) => onProgress({ ...e, phase: `demo: ${e.phase}` }), signal);
       return { runId, jobId: job.id };
     },

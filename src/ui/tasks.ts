@@ -3,9 +3,7 @@
  * outside any screen, so leaving a screen neither cancels a task nor loses its progress. Progress events
  * can arrive hundreds of times a second; listeners hear about them at most every `flushMs`.
  */
-import type {
-  CompareResult, DatasetCheck, DatasetSummary, ExportResult, LaunchResult, OnProgress, Progress, TrainPlan,
-} from './source.js';
+import type { CompareResult, DatasetCheck, DatasetSummary, ExportResult, LaunchResult, OnProgress, Progress, TrainPlan } from './source.js';
 
 export interface TaskResults {
   prepare: DatasetSummary;
@@ -50,7 +48,10 @@ export class TaskStore {
   private listeners = new Set<() => void>();
   private pending: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly flushMs = 100, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly flushMs = 100,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /**
    * Starts `work` unless a task of that kind is already running (then returns false).

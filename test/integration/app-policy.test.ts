@@ -20,7 +20,10 @@ beforeEach(async () => {
   ws = workspaceAt(await mkdtemp(join(tmpdir(), 'medtune-policy-')));
   await mkdir(ws.dataDir, { recursive: true });
   const entry = (f: string) => ({ file_name: f, formatting: 'sharegpt', columns: { messages: 'messages', images: 'images' } });
-  await writeFile(ws.datasetInfo, JSON.stringify({ ct: entry('ct/train.jsonl'), ct_val: entry('ct/val.jsonl'), mr: entry('mr/train.jsonl') }));
+  await writeFile(
+    ws.datasetInfo,
+    JSON.stringify({ ct: entry('ct/train.jsonl'), ct_val: entry('ct/val.jsonl'), mr: entry('mr/train.jsonl') }),
+  );
 });
 afterEach(async () => {
   await rm(ws.root, { recursive: true, force: true });
@@ -31,13 +34,20 @@ describe('defaults', () => {
     expect(await trainDefaults(createApp(ws, { env: NO_GPU }))).toEqual({ model: 'tiny-qwen2-vl', datasets: [], profile: 'cpu' });
   });
 
-  it.each([['h100x1', 'gpu-80g'], ['h200x2', 'gpu-80g']])('on the recorded %s machine: %s', async (machine, profile) => {
+  it.each([
+    ['h100x1', 'gpu-80g'],
+    ['h200x2', 'gpu-80g'],
+  ])('on the recorded %s machine: %s', async (machine, profile) => {
     expect((await trainDefaults(createApp(ws, { env: gpuEnv(machine) }))).profile).toBe(profile);
   });
 
   it("medtune.yaml's model, datasets and profile win over the machine", async () => {
     await writeFile(ws.config, 'model: qwen2-vl-2b\ndatasets: [ct, mr]\nprofile: gpu-24g\n');
-    expect(await trainDefaults(createApp(ws, { env: gpuEnv('h200x2') }))).toEqual({ model: 'qwen2-vl-2b', datasets: ['ct', 'mr'], profile: 'gpu-24g' });
+    expect(await trainDefaults(createApp(ws, { env: gpuEnv('h200x2') }))).toEqual({
+      model: 'qwen2-vl-2b',
+      datasets: ['ct', 'mr'],
+      profile: 'gpu-24g',
+    });
   });
 });
 
@@ -57,10 +67,20 @@ describe('the request a set of choices means', () => {
 
   it('mixes weighted datasets with interleave probabilities, equal weights by concatenation', async () => {
     const app = createApp(ws, { env: NO_GPU });
-    const unequal = await resolveTrainRequest(app, { datasets: [{ name: 'ct', weight: 3 }, { name: 'mr', weight: 1 }] });
+    const unequal = await resolveTrainRequest(app, {
+      datasets: [
+        { name: 'ct', weight: 3 },
+        { name: 'mr', weight: 1 },
+      ],
+    });
     expect(unequal.datasets).toEqual(['ct', 'mr']);
     expect(unequal.overrides).toEqual(['mix_strategy=interleave_under', 'interleave_probs=0.75,0.25']);
-    const equal = await resolveTrainRequest(app, { datasets: [{ name: 'ct', weight: 1 }, { name: 'mr', weight: 1 }] });
+    const equal = await resolveTrainRequest(app, {
+      datasets: [
+        { name: 'ct', weight: 1 },
+        { name: 'mr', weight: 1 },
+      ],
+    });
     expect(equal.overrides).toEqual([]);
   });
 
@@ -68,6 +88,12 @@ describe('the request a set of choices means', () => {
     await writeFile(ws.config, 'datasets: [mr]\n');
     const app = createApp(ws, { env: gpuEnv('h200x2') });
     expect(await resolveTrainRequest(app, {})).toMatchObject({ model: 'tiny-qwen2-vl', datasets: ['mr'], profile: 'gpu-80g' });
-    expect(await resolveTrainRequest(app, { model: '/m', datasets: ['ct'], profile: 'cpu', name: 'x' })).toMatchObject({ model: '/m', datasets: ['ct'], profile: 'cpu', name: 'x', evalDataset: 'ct_val' });
+    expect(await resolveTrainRequest(app, { model: '/m', datasets: ['ct'], profile: 'cpu', name: 'x' })).toMatchObject({
+      model: '/m',
+      datasets: ['ct'],
+      profile: 'cpu',
+      name: 'x',
+      evalDataset: 'ct_val',
+    });
   });
 });

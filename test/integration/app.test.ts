@@ -39,15 +39,24 @@ let job: JobState;
 
 beforeAll(async () => {
   ws = workspaceAt(await mkdtemp(join(tmpdir(), 'medtune-app-')));
-  const tui = await execa(process.execPath, ['--input-type=module', '-e', TUI_DEMO, ws.root], { reject: false, all: true, timeout: 15 * 60_000, env: { CI: '1' } });
+  const tui = await execa(process.execPath, ['--input-type=module', '-e', TUI_DEMO, ws.root], {
+    reject: false,
+    all: true,
+    timeout: 15 * 60_000,
+    env: { CI: '1' },
+  });
   tuiExitedAt = Date.now();
   if (tui.exitCode !== 0) throw new Error(`the TUI's demo path failed:\n${tui.all}`);
   launched = JSON.parse(String(tui.stdout).trim().split('\n').pop()!) as { runId: string; jobId: string };
   const jobFile = join(ws.jobsDir, launched.jobId, 'job.json');
-  await waitUntil(() => {
-    const s = JSON.parse(readFileSync(jobFile, 'utf8')) as JobState;
-    return ['completed', 'failed', 'stopped'].includes(s.status);
-  }, 30 * 60_000, 'the demo job to end');
+  await waitUntil(
+    () => {
+      const s = JSON.parse(readFileSync(jobFile, 'utf8')) as JobState;
+      return ['completed', 'failed', 'stopped'].includes(s.status);
+    },
+    30 * 60_000,
+    'the demo job to end',
+  );
   job = JSON.parse(readFileSync(jobFile, 'utf8')) as JobState;
 }, 45 * 60_000);
 
@@ -59,7 +68,13 @@ describe('a demo started from the TUI', () => {
   it('completes export, verification and learning check after the TUI process is gone', () => {
     expect(job.status, JSON.stringify(job.error)).toBe('completed');
     expect(job.runId).toBe(launched.runId);
-    expect(job.steps.map((s) => [s.name, s.status])).toEqual([['data', 'done'], ['model', 'done'], ['train', 'done'], ['export', 'done'], ['learn', 'done']]);
+    expect(job.steps.map((s) => [s.name, s.status])).toEqual([
+      ['data', 'done'],
+      ['model', 'done'],
+      ['train', 'done'],
+      ['export', 'done'],
+      ['learn', 'done'],
+    ]);
     // The TUI had exited before the job merged the adapter.
     expect(Date.parse(job.steps.find((s) => s.name === 'export')!.startedAt!)).toBeGreaterThan(tuiExitedAt - 1_000);
     const result = job.result as unknown as DemoResult;
@@ -85,57 +100,96 @@ describe('a demo started from the TUI', () => {
 });
 
 describe('eval of an export', () => {
-  it("finds the held-out split of the export's run, by name and by a path outside exports/", async () => {
-    const name = (job.result as unknown as DemoResult).export!.name;
-    const byName = await medtune(ws, ['eval', `export:${name}`, '-n', '4', '--max-new-tokens', '16', '--json'], { timeout: 10 * 60_000 });
-    expect(byName.exitCode, byName.all?.slice(-3000)).toBe(0);
-    expect(lastJson<{ dataset: string }>(String(byName.stdout)).dataset).toBe('medtrinity-sample_val');
-    const copy = join(ws.root, 'elsewhere', name);
-    await cp(join(ws.exportsDir, name), copy, { recursive: true });
-    const byPath = await medtune(ws, ['eval', copy, '-n', '4', '--max-new-tokens', '16', '--json'], { timeout: 10 * 60_000 });
-    expect(byPath.exitCode, byPath.all?.slice(-3000)).toBe(0);
-    expect(lastJson<{ dataset: string }>(String(byPath.stdout)).dataset).toBe('medtrinity-sample_val');
-  }, 25 * 60_000);
+  it(
+    "finds the held-out split of the export's run, by name and by a path outside exports/",
+    async () => {
+      const name = (job.result as unknown as DemoResult).export!.name;
+      const byName = await medtune(ws, ['eval', `export:${name}`, '-n', '4', '--max-new-tokens', '16', '--json'], { timeout: 10 * 60_000 });
+      expect(byName.exitCode, byName.all?.slice(-3000)).toBe(0);
+      expect(lastJson<{ dataset: string }>(String(byName.stdout)).dataset).toBe('medtrinity-sample_val');
+      const copy = join(ws.root, 'elsewhere', name);
+      await cp(join(ws.exportsDir, name), copy, { recursive: true });
+      const byPath = await medtune(ws, ['eval', copy, '-n', '4', '--max-new-tokens', '16', '--json'], { timeout: 10 * 60_000 });
+      expect(byPath.exitCode, byPath.all?.slice(-3000)).toBe(0);
+      expect(lastJson<{ dataset: string }>(String(byPath.stdout)).dataset).toBe('medtrinity-sample_val');
+    },
+    25 * 60_000,
+  );
 });
 
 describe('the two faces', () => {
   const normalise = (yaml: string, id: string) => yaml.split(id).join('<run>');
 
-  it('give the same plan and YAML for the same choices', async () => {
-    const cli = await medtune(ws, ['train', '--dry-run', '--json', '-m', 'tiny-qwen2-vl', '-d', 'medtrinity-sample', '-p', 'cpu',
-      '--set', 'num_train_epochs=1', '--set', 'learning_rate=0.0002', '--set', 'lora_rank=16'], { timeout: 10 * 60_000 });
-    expect(cli.exitCode, cli.all?.slice(-3000)).toBe(0);
-    const c = lastJson<{ id: string; yaml: string; totalSteps: number }>(String(cli.stdout));
-    const source = createRuntimeSource(ws);
-    try {
-      const t = await source.planTrain({ model: 'tiny-qwen2-vl', datasets: [{ name: 'medtrinity-sample', weight: 1 }], profile: 'cpu', overrides: { num_train_epochs: 1, learning_rate: 0.0002, lora_rank: 16 } }, () => {});
-      expect(t.ok, JSON.stringify(t.checks)).toBe(true);
-      const tuiId = /for run (\S+) \(profile/.exec(t.yaml)![1]!;
-      expect(normalise(t.yaml, tuiId)).toBe(normalise(c.yaml, c.id));
-      expect(c.yaml).toMatch(/^eval_dataset: medtrinity-sample_val$/m);
-      expect(t.checks.map((x) => x.name)).toContain('LLaMA-Factory');
-    } finally {
-      await source.close();
-    }
-  }, 20 * 60_000);
-
-  it("start from the same defaults: medtune.yaml's, else this machine's profile", async () => {
-    await writeFile(ws.config, 'datasets: [medtrinity-sample]\noverrides: [num_train_epochs=1]\n');
-    const source = createRuntimeSource(ws);
-    try {
-      const d = await source.trainDefaults();
-      expect(d.datasets).toEqual(['medtrinity-sample']);
-      const cli = await medtune(ws, ['train', '--dry-run', '--json'], { timeout: 10 * 60_000 });
+  it(
+    'give the same plan and YAML for the same choices',
+    async () => {
+      const cli = await medtune(
+        ws,
+        [
+          'train',
+          '--dry-run',
+          '--json',
+          '-m',
+          'tiny-qwen2-vl',
+          '-d',
+          'medtrinity-sample',
+          '-p',
+          'cpu',
+          '--set',
+          'num_train_epochs=1',
+          '--set',
+          'learning_rate=0.0002',
+          '--set',
+          'lora_rank=16',
+        ],
+        { timeout: 10 * 60_000 },
+      );
       expect(cli.exitCode, cli.all?.slice(-3000)).toBe(0);
-      const c = lastJson<{ yaml: string }>(String(cli.stdout));
-      expect(c.yaml).toContain(`profile ${d.profile})`);
-      expect(c.yaml).toMatch(/^dataset: medtrinity-sample$/m);
-      expect(c.yaml).toContain(`model_name_or_path: ${join(ws.modelsDir, d.model)}`);
-    } finally {
-      await source.close();
-      await rm(ws.config, { force: true });
-    }
-  }, 20 * 60_000);
+      const c = lastJson<{ id: string; yaml: string; totalSteps: number }>(String(cli.stdout));
+      const source = createRuntimeSource(ws);
+      try {
+        const t = await source.planTrain(
+          {
+            model: 'tiny-qwen2-vl',
+            datasets: [{ name: 'medtrinity-sample', weight: 1 }],
+            profile: 'cpu',
+            overrides: { num_train_epochs: 1, learning_rate: 0.0002, lora_rank: 16 },
+          },
+          () => {},
+        );
+        expect(t.ok, JSON.stringify(t.checks)).toBe(true);
+        const tuiId = /for run (\S+) \(profile/.exec(t.yaml)![1]!;
+        expect(normalise(t.yaml, tuiId)).toBe(normalise(c.yaml, c.id));
+        expect(c.yaml).toMatch(/^eval_dataset: medtrinity-sample_val$/m);
+        expect(t.checks.map((x) => x.name)).toContain('LLaMA-Factory');
+      } finally {
+        await source.close();
+      }
+    },
+    20 * 60_000,
+  );
+
+  it(
+    "start from the same defaults: medtune.yaml's, else this machine's profile",
+    async () => {
+      await writeFile(ws.config, 'datasets: [medtrinity-sample]\noverrides: [num_train_epochs=1]\n');
+      const source = createRuntimeSource(ws);
+      try {
+        const d = await source.trainDefaults();
+        expect(d.datasets).toEqual(['medtrinity-sample']);
+        const cli = await medtune(ws, ['train', '--dry-run', '--json'], { timeout: 10 * 60_000 });
+        expect(cli.exitCode, cli.all?.slice(-3000)).toBe(0);
+        const c = lastJson<{ yaml: string }>(String(cli.stdout));
+        expect(c.yaml).toContain(`profile ${d.profile})`);
+        expect(c.yaml).toMatch(/^dataset: medtrinity-sample$/m);
+        expect(c.yaml).toContain(`model_name_or_path: ${join(ws.modelsDir, d.model)}`);
+      } finally {
+        await source.close();
+        await rm(ws.config, { force: true });
+      }
+    },
+    20 * 60_000,
+  );
 
   it('leave no process behind', async () => {
     await waitUntil(() => strayProcesses(ws).length === 0, 60_000, 'the last processes to exit').catch(() => undefined);

@@ -38,7 +38,12 @@ describe('managed venv, doctor and helper runner', () => {
     const env = { ...helperEnv(venv), DISABLE_VERSION_CHECK: '' };
     const version = await execa(join(venv.bin, 'llamafactory-cli'), ['version'], { env, extendEnv: false, reject: false });
     expect(version.stdout).toContain('version 0.9.5');
-    const imp = await execa(venv.python, ['-c', 'import llamafactory.train.tuner, transformers; print(transformers.__version__)'], { env, extendEnv: false, reject: false, timeout: 120_000 });
+    const imp = await execa(venv.python, ['-c', 'import llamafactory.train.tuner, transformers; print(transformers.__version__)'], {
+      env,
+      extendEnv: false,
+      reject: false,
+      timeout: 120_000,
+    });
     expect(imp.exitCode, imp.stderr).toBe(0);
     expect(imp.stdout.trim()).toBe('5.5.4');
   }, 180_000);
@@ -46,7 +51,9 @@ describe('managed venv, doctor and helper runner', () => {
   it('doctor passes here and reports each pinned package against LLaMA-Factory ranges', async () => {
     const r = await medtune(workspaceAt(tmp), ['doctor', '--json']);
     expect(r.exitCode, r.all).toBe(0);
-    const report = lastJson<{ ok: boolean; checks: Array<{ name: string; level: string }>; llamafactoryEnv: Record<string, string> }>(r.stdout);
+    const report = lastJson<{ ok: boolean; checks: Array<{ name: string; level: string }>; llamafactoryEnv: Record<string, string> }>(
+      r.stdout,
+    );
     expect(report.ok).toBe(true);
     expect(report.llamafactoryEnv['llamafactory version']).toBe('0.9.5');
     const names = report.checks.map((c) => c.name);
@@ -57,7 +64,9 @@ describe('managed venv, doctor and helper runner', () => {
   it('the helper runner turns a helper error event into a MedtuneError with its next step', async () => {
     const bad = join(tmp, 'bad.yaml');
     await writeFile(bad, 'stage: sft\nno_such_key: 1\n');
-    const err = await runHelper('check_args', ['--mode', 'train', '--yaml', bad], { venv, doing: 'checking a config' }).catch((e: unknown) => e);
+    const err = await runHelper('check_args', ['--mode', 'train', '--yaml', bad], { venv, doing: 'checking a config' }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(MedtuneError);
     expect((err as MedtuneError).code).toBe('INVALID_ARGS');
     expect((err as MedtuneError).problem).toMatch(/LLaMA-Factory rejects the train config: \S+/);
@@ -65,7 +74,11 @@ describe('managed venv, doctor and helper runner', () => {
   }, 120_000);
 
   it('a crashing helper fails with the tail of its stderr', async () => {
-    const err = await runHelper('check_args', ['--mode', 'train'], { venv, doing: 'checking a config', stderrFile: join(tmp, 'crash.log') }).catch((e: unknown) => e);
+    const err = await runHelper('check_args', ['--mode', 'train'], {
+      venv,
+      doing: 'checking a config',
+      stderrFile: join(tmp, 'crash.log'),
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MedtuneError);
     expect((err as MedtuneError).details.join('\n')).toMatch(/--yaml/);
   }, 60_000);
@@ -73,7 +86,10 @@ describe('managed venv, doctor and helper runner', () => {
   it('names an unknown command and suggests the near ones; `help X` shows X --help', async () => {
     const r = await medtune(workspaceAt(tmp), ['stats', '--json']);
     expect(r.exitCode).toBe(2);
-    expect(lastJson<{ code: string; next: string }>(r.stdout)).toMatchObject({ code: 'UNKNOWN_COMMAND', next: expect.stringContaining('status') });
+    expect(lastJson<{ code: string; next: string }>(r.stdout)).toMatchObject({
+      code: 'UNKNOWN_COMMAND',
+      next: expect.stringContaining('status'),
+    });
     const help = await medtune(workspaceAt(tmp), ['help', 'train']);
     expect(help.stdout).toContain('Usage: medtune train');
   });

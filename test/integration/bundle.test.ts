@@ -27,7 +27,15 @@ afterAll(async () => {
 
 describe('bundle', () => {
   it('holds the two entries and the folders the CLI reads, and no node_modules', () => {
-    for (const p of ['dist/cli/main.js', 'dist/runtime/supervisor-main.js', 'bin/medtune.js', 'package.json', 'python/requirements.txt', 'python/medtune_py', 'templates/profiles.yaml']) {
+    for (const p of [
+      'dist/cli/main.js',
+      'dist/runtime/supervisor-main.js',
+      'bin/medtune.js',
+      'package.json',
+      'python/requirements.txt',
+      'python/medtune_py',
+      'templates/profiles.yaml',
+    ]) {
       expect(existsSync(join(out, p)), p).toBe(true);
     }
     expect(existsSync(join(out, 'node_modules'))).toBe(false);
@@ -43,8 +51,16 @@ describe('bundle', () => {
   }, 120_000);
 
   it('doctor --json runs every check and names the missing venv', async () => {
-    const r = await execa(process.execPath, [join(out, 'bin', 'medtune.js'), 'doctor', '--json'], { reject: false, env: env(), timeout: 120_000 });
-    const report = lastJson<{ ok: boolean; checks: { name: string; level: string; fix?: string }[]; venv: { dir: string; ready: boolean } }>(r.stdout);
+    const r = await execa(process.execPath, [join(out, 'bin', 'medtune.js'), 'doctor', '--json'], {
+      reject: false,
+      env: env(),
+      timeout: 120_000,
+    });
+    const report = lastJson<{
+      ok: boolean;
+      checks: { name: string; level: string; fix?: string }[];
+      venv: { dir: string; ready: boolean };
+    }>(r.stdout);
     expect(report.venv.ready).toBe(false);
     expect(report.venv.dir.startsWith(join(dir, 'cache'))).toBe(true);
     const venv = report.checks.find((c) => c.name === 'venv');

@@ -17,7 +17,17 @@ import { MedtuneError } from '../../src/core/errors.js';
 import { helperEnv } from '../../src/runtime/helpers.js';
 import { execa } from 'execa';
 
-const KEYS = ['HF_HUB_OFFLINE', 'HF_ENDPOINT', 'HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy', 'MEDTUNE_CACHE'];
+const KEYS = [
+  'HF_HUB_OFFLINE',
+  'HF_ENDPOINT',
+  'HF_TOKEN',
+  'HUGGING_FACE_HUB_TOKEN',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'ALL_PROXY',
+  'all_proxy',
+  'MEDTUNE_CACHE',
+];
 const REPO = 'UCSC-VLAA/MedTrinity-25M';
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 
@@ -35,7 +45,9 @@ function hubHandler(dir: string) {
     if (!req.headers.authorization) return json(401, { error: 'restricted' }, { 'X-Error-Code': 'GatedRepo' });
     const files = (await readdir(dir)).filter((f) => f.endsWith('.parquet')).sort();
     if (path.startsWith(`/api/datasets/${REPO}/tree/`)) {
-      const entries = await Promise.all(files.map(async (f) => ({ type: 'file', path: `25M_demo/${f}`, size: (await stat(join(dir, f))).size, oid: SHA })));
+      const entries = await Promise.all(
+        files.map(async (f) => ({ type: 'file', path: `25M_demo/${f}`, size: (await stat(join(dir, f))).size, oid: SHA })),
+      );
       return json(200, [{ type: 'file', path: 'README.md', size: 1, oid: SHA }, ...entries]);
     }
     const prefix = `/datasets/${REPO}/resolve/`;
@@ -44,7 +56,11 @@ function hubHandler(dir: string) {
       const file = name.startsWith('25M_demo/') ? name.slice('25M_demo/'.length) : '';
       if (!files.includes(file)) return json(404, { error: 'Entry not found' }, { 'X-Error-Code': 'EntryNotFound' });
       const data = await readFile(join(dir, file));
-      res.writeHead(200, { 'X-Repo-Commit': SHA, ETag: `"${createHash('sha1').update(data).digest('hex')}"`, 'Content-Length': String(data.length) });
+      res.writeHead(200, {
+        'X-Repo-Commit': SHA,
+        ETag: `"${createHash('sha1').update(data).digest('hex')}"`,
+        'Content-Length': String(data.length),
+      });
       return res.end(req.method === 'HEAD' ? undefined : data);
     }
     return json(404, { error: 'Repository not found' }, { 'X-Error-Code': 'RepoNotFound' });
@@ -70,7 +86,8 @@ describe('data prepare --source hub:…', () => {
       res.writeHead(401, {
         'Content-Type': 'application/json',
         'X-Error-Code': 'GatedRepo',
-        'X-Error-Message': 'Access to dataset UCSC-VLAA/MedTrinity-25M is restricted. You must have access to it and be authenticated to access it. Please log in.',
+        'X-Error-Message':
+          'Access to dataset UCSC-VLAA/MedTrinity-25M is restricted. You must have access to it and be authenticated to access it. Please log in.',
       });
       res.end(JSON.stringify({ error: 'Access to dataset UCSC-VLAA/MedTrinity-25M is restricted.' }));
     });
@@ -92,7 +109,10 @@ describe('data prepare --source hub:…', () => {
     for (const k of KEYS) delete process.env[k];
     Object.assign(process.env, env);
     const t = Date.now();
-    const err = await prepareDataset(ws, venv, { source: 'hub:25M_demo', name: 'hub' }).then(() => null, (e: unknown) => e);
+    const err = await prepareDataset(ws, venv, { source: 'hub:25M_demo', name: 'hub' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(MedtuneError);
     return { err: err as MedtuneError, seconds: (Date.now() - t) / 1000 };
   }
@@ -127,7 +147,10 @@ describe('data prepare --source hub:…', () => {
 
   it('downloads 25M_demo when access is granted, then converts it like a local mirror', async () => {
     const mirror = join(root, 'mirror');
-    await execa(venv.python, ['-m', 'medtune_py.sample_set', '--out', mirror, '--rows', '24', '--shards', '2', '--size', '64'], { env: helperEnv(venv), extendEnv: false });
+    await execa(venv.python, ['-m', 'medtune_py.sample_set', '--out', mirror, '--rows', '24', '--shards', '2', '--size', '64'], {
+      env: helperEnv(venv),
+      extendEnv: false,
+    });
     const hub = createServer((req, res) => void hubHandler(mirror)(req, res));
     await new Promise<void>((r) => hub.listen(0, '127.0.0.1', r));
     try {
@@ -138,7 +161,10 @@ describe('data prepare --source hub:…', () => {
       const r = await prepareDataset(ws, venv, { source: 'hub:25M_demo', name: 'from-hub' });
       expect(r).toMatchObject({ kept: 24, layout: 'demo', source: 'hub:25M_demo' });
       const downloaded = await readdir(join(root, 'cache', 'datasets', 'hub', '25M_demo'));
-      expect(downloaded.filter((f) => f.endsWith('.parquet')).sort()).toEqual(['train-00000-of-00002.parquet', 'train-00001-of-00002.parquet']);
+      expect(downloaded.filter((f) => f.endsWith('.parquet')).sort()).toEqual([
+        'train-00000-of-00002.parquet',
+        'train-00001-of-00002.parquet',
+      ]);
     } finally {
       await new Promise((r) => hub.close(r));
     }
@@ -146,7 +172,10 @@ describe('data prepare --source hub:…', () => {
 
   it('rejects an unknown config before any network access', async () => {
     for (const k of KEYS) delete process.env[k];
-    const err = await prepareDataset(ws, venv, { source: 'hub:25M_other', name: 'hub' }).then(() => null, (e: unknown) => e);
+    const err = await prepareDataset(ws, venv, { source: 'hub:25M_other', name: 'hub' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'BAD_SOURCE' });
   });
 });

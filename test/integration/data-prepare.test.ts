@@ -32,7 +32,11 @@ interface Row {
 }
 
 function rows(file: string): Row[] {
-  return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row);
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Row);
 }
 
 async function py(venv: Venv, args: string[], cwd = '/'): Promise<string> {
@@ -54,7 +58,9 @@ describe('data prepare on a hostile parquet', () => {
     root = await mkdtemp(join(tmpdir(), 'medtune-data-'));
     hostile = join(root, 'hostile-src');
     ws = workspaceAt(join(root, 'ws'));
-    const made = JSON.parse((await py(venv, [join(FIXTURES, 'make_hostile.py'), hostile])).trim().split('\n').pop()!) as { expected: typeof expected };
+    const made = JSON.parse((await py(venv, [join(FIXTURES, 'make_hostile.py'), hostile])).trim().split('\n').pop()!) as {
+      expected: typeof expected;
+    };
     expected = made.expected;
     await mkdir(ws.dataDir, { recursive: true });
     await writeFile(ws.datasetInfo, JSON.stringify({ mine: { file_name: 'mine.json', formatting: 'alpaca', custom: [1, 2] } }, null, 2));
@@ -120,20 +126,45 @@ describe('data prepare on a hostile parquet', () => {
 
   it('keeps unicode and padded ids as ids, and reads path-only images only from inside the source', () => {
     const ids = all.map((r) => r.id);
-    expect(ids).toEqual(expect.arrayContaining(['病例-αβγ-😀/..\\x', '../../etc/passwd', '/abs/evil.jpg', 'x'.repeat(5000), 'padded-id', 'path-inside', '.', '..']));
+    expect(ids).toEqual(
+      expect.arrayContaining([
+        '病例-αβγ-😀/..\\x',
+        '../../etc/passwd',
+        '/abs/evil.jpg',
+        'x'.repeat(5000),
+        'padded-id',
+        'path-inside',
+        '.',
+        '..',
+      ]),
+    );
     expect(ids).not.toContain('path-escape');
   });
 
   it('converts odd formats and modes, and copies JPEG/PNG bytes as they are', async () => {
     const byId = Object.fromEntries(all.map((r) => [r.id, join(ws.dataDir, r.images[0]!)]));
-    const probe = JSON.parse(await py(venv, ['-c', `
+    const probe = JSON.parse(
+      await py(venv, [
+        '-c',
+        `
 import json, sys
 from PIL import Image
 out = {}
 for k, p in json.loads(sys.argv[1]).items():
     im = Image.open(p)
     out[k] = [im.format, im.mode, list(im.getextrema()) if im.mode == "L" else None]
-print(json.dumps(out))`, JSON.stringify({ cmyk: byId['cmyk-jpeg'], png16: byId.png16, pal: byId['palette-transparent'], webp: byId.webp, tiff: byId.tiff, gif: byId.gif, grey: byId['grey-jpeg'] })])) as Record<string, [string, string, number[] | null]>;
+print(json.dumps(out))`,
+        JSON.stringify({
+          cmyk: byId['cmyk-jpeg'],
+          png16: byId.png16,
+          pal: byId['palette-transparent'],
+          webp: byId.webp,
+          tiff: byId.tiff,
+          gif: byId.gif,
+          grey: byId['grey-jpeg'],
+        }),
+      ]),
+    ) as Record<string, [string, string, number[] | null]>;
     expect(probe.cmyk!.slice(0, 2)).toEqual(['JPEG', 'RGB']);
     expect(probe.png16).toEqual(['PNG', 'L', [0, 255]]);
     expect(probe.pal!.slice(0, 2)).toEqual(['PNG', 'RGB']);
@@ -146,7 +177,11 @@ print(json.dumps(out))`, JSON.stringify({ cmyk: byId['cmyk-jpeg'], png16: byId.p
   it('registers <name> and <name>_val and leaves other entries untouched', async () => {
     const info = JSON.parse(await readFile(ws.datasetInfo, 'utf8')) as Record<string, Record<string, unknown>>;
     expect(info.mine).toEqual({ file_name: 'mine.json', formatting: 'alpaca', custom: [1, 2] });
-    expect(info.hostile).toMatchObject({ file_name: 'hostile/train.jsonl', formatting: 'sharegpt', columns: { messages: 'messages', images: 'images' } });
+    expect(info.hostile).toMatchObject({
+      file_name: 'hostile/train.jsonl',
+      formatting: 'sharegpt',
+      columns: { messages: 'messages', images: 'images' },
+    });
     expect(info.hostile_val).toMatchObject({ file_name: 'hostile/val.jsonl' });
     expect(result.entries).toEqual({ train: 'hostile', val: 'hostile_val' });
   });
@@ -163,11 +198,20 @@ print(json.dumps(out))`, JSON.stringify({ cmyk: byId['cmyk-jpeg'], png16: byId.p
     const again = await prepareDataset(ws, venv, { source: hostile, name: 'hostile', valRatio: 0.25, workers: 1, unitRows: 4 });
     expect(again.reused).toBe(true);
     expect(again.content_hash).toBe(result.content_hash);
-    await expect(prepareDataset(ws, venv, { source: hostile, name: 'hostile', valRatio: 0.5, unitRows: 4 })).rejects.toMatchObject({ code: 'DATASET_EXISTS' });
+    await expect(prepareDataset(ws, venv, { source: hostile, name: 'hostile', valRatio: 0.5, unitRows: 4 })).rejects.toMatchObject({
+      code: 'DATASET_EXISTS',
+    });
   });
 
   it('estimates the disk it needs before starting and refuses when it would not fit, writing nothing', async () => {
-    const err = await prepareDataset(ws, venv, { source: hostile, name: 'nospace', valRatio: 0.25, workers: 1, unitRows: 4, minFreeGib: 1e9 }).catch((e: unknown) => e);
+    const err = await prepareDataset(ws, venv, {
+      source: hostile,
+      name: 'nospace',
+      valRatio: 0.25,
+      workers: 1,
+      unitRows: 4,
+      minFreeGib: 1e9,
+    }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'DISK_SPACE' });
     expect(String((err as Error).message)).toMatch(/needs about \d+ (MiB|GiB)/);
     expect(existsSync(join(ws.dataDir, 'nospace'))).toBe(false);
@@ -195,12 +239,24 @@ print(json.dumps(out))`, JSON.stringify({ cmyk: byId['cmyk-jpeg'], png16: byId.p
     const bad = await checkDataset(ws, venv, 'broken');
     expect(bad.ok).toBe(false);
     expect(bad.bad_rows).toBe(6);
-    expect(bad.problems.map((p) => [p.line, p.kind])).toEqual([[2, 'role_order'], [3, 'message_count'], [4, 'placeholder_count'], [5, 'image_missing'], [6, 'image_decode'], [7, 'invalid_json']]);
+    expect(bad.problems.map((p) => [p.line, p.kind])).toEqual([
+      [2, 'role_order'],
+      [3, 'message_count'],
+      [4, 'placeholder_count'],
+      [5, 'image_missing'],
+      [6, 'image_decode'],
+      [7, 'invalid_json'],
+    ]);
   });
 
   it('lists and previews the dataset', async () => {
     const list = await listDatasets(ws);
-    expect(list.find((d) => d.entry === 'hostile')).toMatchObject({ dataset: 'hostile', split: 'train', rows: result.train, registered: true });
+    expect(list.find((d) => d.entry === 'hostile')).toMatchObject({
+      dataset: 'hostile',
+      split: 'train',
+      rows: result.train,
+      registered: true,
+    });
     expect(list.find((d) => d.entry === 'mine')).toMatchObject({ dataset: null });
     const p = await previewDataset(ws, 'hostile_val', { limit: 2 });
     expect(p.split).toBe('val');
@@ -210,21 +266,32 @@ print(json.dumps(out))`, JSON.stringify({ cmyk: byId['cmyk-jpeg'], png16: byId.p
     expect(statSync(p.rows[0]!.imagePaths[0]!).isFile()).toBe(true);
   });
 
-  it('loads through LLaMA-Factory\'s own get_dataset (template qwen2_vl, tiny Qwen2-VL tokenizer + processor)', async () => {
-    const model = join(root, 'tiny');
-    await py(venv, ['-m', 'medtune_py.tiny_model', '--out', model]);
-    const r = await execa(venv.python, [join(FIXTURES, 'lf_load.py'), ws.dataDir, 'hostile', model, join(root, 'lf')], {
-      cwd: '/', env: { ...helperEnv(venv), HF_HUB_OFFLINE: '1' }, extendEnv: false, reject: false, timeout: 5 * 60_000,
-    });
-    expect(r.exitCode, r.stderr.slice(-3000)).toBe(0);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, { rows: number; min_image_tokens: number; rows_with_labels: number }>;
-    expect(out.train_dataset).toMatchObject({ rows: result.train, rows_with_labels: result.train });
-    expect(out.eval_dataset).toMatchObject({ rows: result.val, rows_with_labels: result.val });
-    expect(out.train_dataset!.min_image_tokens).toBeGreaterThan(0);
-    // Run from "/": every image was found through media_dir (= data/), none by luck from the working directory.
-    expect(r.stderr).not.toContain('does not exist in `media_dir`');
-    expect(r.stderr).not.toMatch(/Invalid role tag|Invalid message count/);
-  }, 5 * 60_000);
+  it(
+    "loads through LLaMA-Factory's own get_dataset (template qwen2_vl, tiny Qwen2-VL tokenizer + processor)",
+    async () => {
+      const model = join(root, 'tiny');
+      await py(venv, ['-m', 'medtune_py.tiny_model', '--out', model]);
+      const r = await execa(venv.python, [join(FIXTURES, 'lf_load.py'), ws.dataDir, 'hostile', model, join(root, 'lf')], {
+        cwd: '/',
+        env: { ...helperEnv(venv), HF_HUB_OFFLINE: '1' },
+        extendEnv: false,
+        reject: false,
+        timeout: 5 * 60_000,
+      });
+      expect(r.exitCode, r.stderr.slice(-3000)).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<
+        string,
+        { rows: number; min_image_tokens: number; rows_with_labels: number }
+      >;
+      expect(out.train_dataset).toMatchObject({ rows: result.train, rows_with_labels: result.train });
+      expect(out.eval_dataset).toMatchObject({ rows: result.val, rows_with_labels: result.val });
+      expect(out.train_dataset!.min_image_tokens).toBeGreaterThan(0);
+      // Run from "/": every image was found through media_dir (= data/), none by luck from the working directory.
+      expect(r.stderr).not.toContain('does not exist in `media_dir`');
+      expect(r.stderr).not.toMatch(/Invalid role tag|Invalid message count/);
+    },
+    5 * 60_000,
+  );
 });
 
 describe('data prepare: other sources', () => {
@@ -264,9 +331,13 @@ describe('data prepare: other sources', () => {
     for (const [k, v] of Object.entries(r.modalities.val)) modalities[k] = (modalities[k] ?? 0) + v;
     expect(modalities).toEqual({ CT: 30, MRI: 30, 'X-ray': 30, ultrasound: 30, pathology: 30, endoscopy: 30, dermoscopy: 30, fundus: 30 });
     const captions = rows(join(ws.dataDir, 'sample', 'train.jsonl')).map((x) => x.messages[1]!.content);
-    for (const c of captions) expect(c).toMatch(/^The image is an? .+ of the .+\. The region of interest, located in the .+ of the image, .+ indicative of .+\./);
+    for (const c of captions)
+      expect(c).toMatch(/^The image is an? .+ of the .+\. The region of interest, located in the .+ of the image, .+ indicative of .+\./);
     // Mean colour per modality: each modality's images sit far apart (what lets a tiny model tell them apart).
-    const stats = JSON.parse(await py(venv, ['-c', `
+    const stats = JSON.parse(
+      await py(venv, [
+        '-c',
+        `
 import json, sys, numpy as np
 from collections import defaultdict
 from PIL import Image
@@ -277,14 +348,20 @@ for line in open(sys.argv[1]):
     acc[r["modality"]].append(a)
 cent = {k: np.mean(v, axis=0) for k, v in acc.items()}
 keys = sorted(cent)
-print(json.dumps(min(float(np.sqrt(((cent[a] - cent[b]) ** 2).mean())) for a in keys for b in keys if a < b)))`, join(ws.dataDir, 'sample', 'train.jsonl'), ws.dataDir])) as number;
+print(json.dumps(min(float(np.sqrt(((cent[a] - cent[b]) ** 2).mean())) for a in keys for b in keys if a < b)))`,
+        join(ws.dataDir, 'sample', 'train.jsonl'),
+        ws.dataDir,
+      ]),
+    ) as number;
     expect(stats).toBeGreaterThan(0.05);
   });
 
   it('prints one JSON object with kept, skipped, train, val and dir from `medtune data prepare --json`', async () => {
     const src = join(root, 'cli-src');
     await py(venv, ['-m', 'medtune_py.sample_set', '--out', src, '--rows', '40', '--shards', '2', '--size', '64']);
-    const r = await medtune(ws, ['data', 'prepare', '--source', src, '--name', 'cli', '--val-ratio', '0.2', '--json'], { timeout: 120_000 });
+    const r = await medtune(ws, ['data', 'prepare', '--source', src, '--name', 'cli', '--val-ratio', '0.2', '--json'], {
+      timeout: 120_000,
+    });
     expect(r.exitCode, r.all).toBe(0);
     const out = lastJson<PrepareResult>(r.stdout);
     expect(out).toMatchObject({ kept: 40, skipped: {}, dir: join(ws.dataDir, 'cli') });

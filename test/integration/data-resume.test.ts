@@ -33,7 +33,11 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 }
 
 function files(dir: string): string[] {
-  return existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name)) : [];
+  return existsSync(dir)
+    ? readdirSync(dir, { recursive: true, withFileTypes: true })
+        .filter((d) => d.isFile())
+        .map((d) => join(d.parentPath, d.name))
+    : [];
 }
 
 describe('data prepare resumes after kill -9', () => {
@@ -52,13 +56,23 @@ describe('data prepare resumes after kill -9', () => {
     root = await mkdtemp(join(tmpdir(), 'medtune-resume-'));
     ws = workspaceAt(join(root, 'ws'));
     const src = join(root, 'src');
-    await execa(venv.python, ['-m', 'medtune_py.sample_set', '--out', src, '--rows', '960', '--shards', '4', '--size', '64', '--row-group-size', '20'], { env: helperEnv(venv), extendEnv: false });
+    await execa(
+      venv.python,
+      ['-m', 'medtune_py.sample_set', '--out', src, '--rows', '960', '--shards', '4', '--size', '64', '--row-group-size', '20'],
+      { env: helperEnv(venv), extendEnv: false },
+    );
     // 48 units of 20 rows, two worker processes: a kill lands between units and inside them.
     opts = { source: src, name: 'r', valRatio: 0.1, workers: 2, unitRows: 20 };
 
-    const child = execa(venv.python, ['-m', 'medtune_py.data_prepare', ...prepareArgs(ws, opts)], { env: helperEnv(venv), extendEnv: false, reject: false });
+    const child = execa(venv.python, ['-m', 'medtune_py.data_prepare', ...prepareArgs(ws, opts)], {
+      env: helperEnv(venv),
+      extendEnv: false,
+      reject: false,
+    });
     await until(() => existsSync(join(ws.dataDir, 'r', '.work', 'units')) && markers().length >= 4, 60_000, 'four finished shards');
-    workers = listProcesses().filter((p) => p.ppid === child.pid).map((p) => p.pid);
+    workers = listProcesses()
+      .filter((p) => p.ppid === child.pid)
+      .map((p) => p.pid);
     child.kill('SIGKILL');
     const r = await child;
     expect(r.signal).toBe('SIGKILL');

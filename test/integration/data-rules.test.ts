@@ -38,7 +38,21 @@ const NEUTRALISE_CASES: [string, string, boolean][] = [
   ['a < image > b', 'a < image > b', false],
 ];
 
-const STEM_IDS = ['8031efe0-1b5c-11ef-8929-000066532cad', '../../etc/passwd', '/abs/x', '..', '.', '', 'a/b', 'a_b', '病例😀', 'x'.repeat(5000), 'C:\\win\\x', 'nul\u0000byte', '-rf'];
+const STEM_IDS = [
+  '8031efe0-1b5c-11ef-8929-000066532cad',
+  '../../etc/passwd',
+  '/abs/x',
+  '..',
+  '.',
+  '',
+  'a/b',
+  'a_b',
+  '病例😀',
+  'x'.repeat(5000),
+  'C:\\win\\x',
+  'nul\u0000byte',
+  '-rf',
+];
 
 interface RulesOut {
   modality: string[];
@@ -100,7 +114,11 @@ describe('MedTrinity row rules (python/medtune_py/medtrinity.py)', () => {
 
   beforeAll(async () => {
     const venv = await requireVenv();
-    const input = JSON.stringify({ modality: MODALITY_CASES.map((c) => c[0]), neutralise: NEUTRALISE_CASES.map((c) => c[0]), stems: STEM_IDS });
+    const input = JSON.stringify({
+      modality: MODALITY_CASES.map((c) => c[0]),
+      neutralise: NEUTRALISE_CASES.map((c) => c[0]),
+      stems: STEM_IDS,
+    });
     const r = await execa(venv.python, ['-c', SCRIPT], { input, env: helperEnv(venv), extendEnv: false });
     out = JSON.parse(r.stdout) as RulesOut;
   });

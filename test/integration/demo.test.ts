@@ -32,7 +32,9 @@ describe('medtune demo (real llamafactory-cli on CPU)', () => {
 
   it('measures what the tuned model learned against the base model', () => {
     const check = out.learningCheck;
-    process.stderr.write(`[demo learning check] ${check.steps} steps: tuned ${check.tunedAccuracy} vs base ${check.baseAccuracy} (chance ${check.chance}) on ${check.samples} images\n`);
+    process.stderr.write(
+      `[demo learning check] ${check.steps} steps: tuned ${check.tunedAccuracy} vs base ${check.baseAccuracy} (chance ${check.chance}) on ${check.samples} images\n`,
+    );
     expect(check.samples).toBeGreaterThan(10);
     expect(check.tunedAccuracy).toBeGreaterThan(check.baseAccuracy);
     expect(result.stdout + (result.all ?? '')).toContain('learning');
@@ -40,7 +42,12 @@ describe('medtune demo (real llamafactory-cli on CPU)', () => {
 
   it('trained with a falling loss, recorded in trainer_log.jsonl', () => {
     const log = join(out.run.dir, 'output', 'trainer_log.jsonl');
-    const losses = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number }).filter((r) => r.loss !== undefined).map((r) => r.loss!);
+    const losses = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { loss?: number })
+      .filter((r) => r.loss !== undefined)
+      .map((r) => r.loss!);
     expect(losses.length).toBeGreaterThan(5);
     const head = losses.slice(0, 3).reduce((a, b) => a + b) / 3;
     const tail = losses.slice(-3).reduce((a, b) => a + b) / 3;

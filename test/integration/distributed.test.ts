@@ -22,7 +22,18 @@ interface Status {
   checkpoints: number[];
 }
 
-const TINY = ['--dataset', DATASET, '--profile', 'cpu', '--set', 'logging_steps=1', '--set', 'learning_rate=0.005', '--set', 'save_total_limit=2'];
+const TINY = [
+  '--dataset',
+  DATASET,
+  '--profile',
+  'cpu',
+  '--set',
+  'logging_steps=1',
+  '--set',
+  'learning_rate=0.005',
+  '--set',
+  'save_total_limit=2',
+];
 
 /** The torchrun workers of a run: processes running LLaMA-Factory's launcher.py, with their RANK. */
 function ranksOf(pid: number): Array<{ pid: number; rank: number }> {
@@ -77,15 +88,43 @@ describe('distributed training on CPU (gloo)', () => {
   };
 
   it('two DDP processes train under the supervisor; stop ends both ranks; resume continues to the end', async () => {
-    const dry = await medtune(t.ws, ['train', ...TINY, '--model', t.modelDir, '--nproc', '2', '--set', 'max_steps=30', '--dry-run', '--json']);
+    const dry = await medtune(t.ws, [
+      'train',
+      ...TINY,
+      '--model',
+      t.modelDir,
+      '--nproc',
+      '2',
+      '--set',
+      'max_steps=30',
+      '--dry-run',
+      '--json',
+    ]);
     expect(dry.exitCode, dry.all?.slice(-2000)).toBe(0);
-    const plan = lastJson<{ env: Record<string, string>; yaml: string; distributed: { worldSize: number; effectiveBatch: number } }>(dry.stdout);
+    const plan = lastJson<{ env: Record<string, string>; yaml: string; distributed: { worldSize: number; effectiveBatch: number } }>(
+      dry.stdout,
+    );
     expect(plan.env).toMatchObject({ FORCE_TORCHRUN: '1', NPROC_PER_NODE: '2', NNODES: '1', NODE_RANK: '0' });
     expect(plan.yaml).toMatch(/^ddp_backend: gloo$/m);
     expect(plan.distributed.worldSize).toBe(2);
     expect(plan.distributed.effectiveBatch).toBe(4); // 2 processes × batch 2 × accumulation 1 (profile cpu)
 
-    const started = await medtune(t.ws, ['train', ...TINY, '--model', t.modelDir, '--nproc', '2', '--set', 'max_steps=60', '--set', 'save_steps=5', '--name', 'ddp', '--detach', '--json']);
+    const started = await medtune(t.ws, [
+      'train',
+      ...TINY,
+      '--model',
+      t.modelDir,
+      '--nproc',
+      '2',
+      '--set',
+      'max_steps=60',
+      '--set',
+      'save_steps=5',
+      '--name',
+      'ddp',
+      '--detach',
+      '--json',
+    ]);
     expect(started.exitCode, started.all?.slice(-2000)).toBe(0);
     const id = lastJson<{ id: string }>(started.stdout).id;
     // Watched on disk, not through `medtune status`: on a loaded machine a status call takes seconds, and the
@@ -123,7 +162,22 @@ describe('distributed training on CPU (gloo)', () => {
   }, 1_200_000);
 
   it("one rank killed: the run fails with that rank named from torchrun's summary, and no rank is left", async () => {
-    const started = await medtune(t.ws, ['train', ...TINY, '--model', t.modelDir, '--nproc', '2', '--set', 'max_steps=200', '--set', 'save_steps=100', '--name', 'rank-killed', '--detach', '--json']);
+    const started = await medtune(t.ws, [
+      'train',
+      ...TINY,
+      '--model',
+      t.modelDir,
+      '--nproc',
+      '2',
+      '--set',
+      'max_steps=200',
+      '--set',
+      'save_steps=100',
+      '--name',
+      'rank-killed',
+      '--detach',
+      '--json',
+    ]);
     expect(started.exitCode, started.all?.slice(-2000)).toBe(0);
     const id = lastJson<{ id: string }>(started.stdout).id;
     await waitUntil(async () => (await status(id)).step >= 2, 420_000, 'the run to train');
@@ -140,7 +194,25 @@ describe('distributed training on CPU (gloo)', () => {
 
   it('two nodes on one host (NODE_RANK 0 and 1, loopback master) train one model together', async () => {
     const master = `127.0.0.1:${await freePort()}`;
-    const node = (rank: number) => medtune(t.ws, ['train', ...TINY, '--model', t.modelDir, '--set', 'max_steps=6', '--nnodes', '2', '--node-rank', String(rank), '--master', master, '--name', `node${rank}`, '--detach', '--json']);
+    const node = (rank: number) =>
+      medtune(t.ws, [
+        'train',
+        ...TINY,
+        '--model',
+        t.modelDir,
+        '--set',
+        'max_steps=6',
+        '--nnodes',
+        '2',
+        '--node-rank',
+        String(rank),
+        '--master',
+        master,
+        '--name',
+        `node${rank}`,
+        '--detach',
+        '--json',
+      ]);
     const [n0, n1] = await Promise.all([node(0), node(1)]);
     expect(n0.exitCode, n0.all?.slice(-2000)).toBe(0);
     expect(n1.exitCode, n1.all?.slice(-2000)).toBe(0);
@@ -148,12 +220,20 @@ describe('distributed training on CPU (gloo)', () => {
     const r1 = lastJson<{ id: string }>(n1.stdout);
     expect(r0.otherNodes).toHaveLength(1);
     expect(r0.otherNodes[0]!.line).toContain(`--nnodes 2 --node-rank 1 --master ${master}`);
-    await waitUntil(async () => ['completed', 'failed'].includes((await status(r0.id)).status) && ['completed', 'failed'].includes((await status(r1.id)).status), 600_000, 'both nodes to finish');
+    await waitUntil(
+      async () =>
+        ['completed', 'failed'].includes((await status(r0.id)).status) && ['completed', 'failed'].includes((await status(r1.id)).status),
+      600_000,
+      'both nodes to finish',
+    );
     const [s0, s1] = [await status(r0.id), await status(r1.id)];
     expect(s0.status, JSON.stringify(s0.cause)).toBe('completed');
     expect(s1.status, JSON.stringify(s1.cause)).toBe('completed');
     expect(s0.step).toBe(6);
-    for (const [id, rank] of [[r0.id, 0], [r1.id, 1]] as const) {
+    for (const [id, rank] of [
+      [r0.id, 0],
+      [r1.id, 1],
+    ] as const) {
       const log = readFileSync(join(t.ws.runsDir, id, 'stdout.log'), 'utf8');
       expect(log).toMatch(new RegExp(`Process rank: ${rank}, world size: 2`));
     }

@@ -18,12 +18,28 @@ interface EvalJson {
   dir: string;
   target: { kind: string; base: boolean; adapter: string | null; model: string };
   dataset: string;
-  metrics: { bleu4: number; rouge1: number; rouge2: number; rougeL: number; samples: number; modalityAccuracy: number; modalityScored: number; chance: number };
-  samples: { question: string; images: string[]; label: string; predict: string; expectedModality: string | null; bleu4: number | null; rougeL: number | null }[];
+  metrics: {
+    bleu4: number;
+    rouge1: number;
+    rouge2: number;
+    rougeL: number;
+    samples: number;
+    modalityAccuracy: number;
+    modalityScored: number;
+    chance: number;
+  };
+  samples: {
+    question: string;
+    images: string[];
+    label: string;
+    predict: string;
+    expectedModality: string | null;
+    bleu4: number | null;
+    rougeL: number | null;
+  }[];
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-
 
 describe('eval, compare and ask on the tiny model', () => {
   let t: TestWorkspace;
@@ -34,8 +50,19 @@ describe('eval, compare and ask on the tiny model', () => {
 
   beforeAll(async () => {
     t = await makeWorkspace('eval');
-    const train = await medtune(t.ws, ['train', '--model', t.modelDir, '--dataset', DATASET, '--profile', 'cpu', '--name', 'eval',
-      ...[`num_train_epochs=${DEMO_TRAIN.epochs}`, ...DEMO_TRAIN.overrides].flatMap((o) => ['--set', o]), '--json']);
+    const train = await medtune(t.ws, [
+      'train',
+      '--model',
+      t.modelDir,
+      '--dataset',
+      DATASET,
+      '--profile',
+      'cpu',
+      '--name',
+      'eval',
+      ...[`num_train_epochs=${DEMO_TRAIN.epochs}`, ...DEMO_TRAIN.overrides].flatMap((o) => ['--set', o]),
+      '--json',
+    ]);
     expect(train.exitCode, train.all?.slice(-2000)).toBe(0);
     runId = lastJson<{ id: string }>(train.stdout).id;
     const exported = await medtune(t.ws, ['export', runId, '--no-verify', '--json']);
@@ -43,7 +70,10 @@ describe('eval, compare and ask on the tiny model', () => {
     exportName = lastJson<{ name: string }>(exported.stdout).name;
     // The export is named after its run, so a bare name means the run: `export:` picks the merged model.
     exportRef = `export:${exportName}`;
-    const val = readFileSync(join(t.ws.dataDir, DATASET, 'val.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { images: string[] });
+    const val = readFileSync(join(t.ws.dataDir, DATASET, 'val.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { images: string[] });
     images = [val[0]!.images[0]!, val[1]!.images[0]!].map((i) => join(t.ws.dataDir, i));
   });
   afterAll(async () => {
@@ -66,12 +96,22 @@ describe('eval, compare and ask on the tiny model', () => {
       expect(tuned.dir.startsWith(join(t.ws.runsDir, runId, 'evals')), `${tuned.dir} vs ${runId}`).toBe(true);
       expect(tuned.dataset).toBe(`${DATASET}_val`);
       expect(tuned.target).toMatchObject({ kind: 'run', base: false, adapter: join(t.ws.runsDir, runId, 'output') });
-      for (const k of ['bleu4', 'rouge1', 'rouge2', 'rougeL', 'modalityAccuracy', 'chance'] as const) expect(typeof tuned.metrics[k], k).toBe('number');
+      for (const k of ['bleu4', 'rouge1', 'rouge2', 'rougeL', 'modalityAccuracy', 'chance'] as const)
+        expect(typeof tuned.metrics[k], k).toBe('number');
       expect(tuned.metrics.samples).toBe(12);
       expect(tuned.metrics.modalityScored).toBe(12);
-      for (const f of ['eval.json', 'eval.yaml', 'predict_results.json', 'generated_predictions.jsonl', 'stdout.log', 'stderr.log']) expect(existsSync(join(tuned.dir, f)), f).toBe(true);
+      for (const f of ['eval.json', 'eval.yaml', 'predict_results.json', 'generated_predictions.jsonl', 'stdout.log', 'stderr.log'])
+        expect(existsSync(join(tuned.dir, f)), f).toBe(true);
       const yaml = parseYaml(readFileSync(join(tuned.dir, 'eval.yaml'), 'utf8')) as Record<string, unknown>;
-      expect(yaml).toMatchObject({ do_train: false, do_predict: true, predict_with_generate: true, do_sample: false, max_samples: 12, template: 'qwen2_vl', image_max_pixels: 16384 });
+      expect(yaml).toMatchObject({
+        do_train: false,
+        do_predict: true,
+        predict_with_generate: true,
+        do_sample: false,
+        max_samples: 12,
+        template: 'qwen2_vl',
+        image_max_pixels: 16384,
+      });
     });
 
     it('keeps the per-sample answers, with questions, images and references from the held-out rows', () => {
@@ -100,7 +140,10 @@ describe('eval, compare and ask on the tiny model', () => {
     });
 
     it("reads every held-out caption's modality as the data pipeline labelled it", () => {
-      const rows = readFileSync(join(t.ws.dataDir, DATASET, 'val.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { modality: string; messages: { content: string }[] });
+      const rows = readFileSync(join(t.ws.dataDir, DATASET, 'val.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { modality: string; messages: { content: string }[] });
       for (const r of rows) expect(labelModality(r.messages[1]!.content)).toBe(r.modality);
     });
   });
@@ -109,7 +152,12 @@ describe('eval, compare and ask on the tiny model', () => {
     it('shows both answers with the reference, metrics for both, and proves the base side is the base model', async () => {
       const r = await medtune(t.ws, ['compare', '--tuned', runId, '--limit', '2', '--json']);
       expect(r.exitCode, r.all?.slice(-2000)).toBe(0);
-      const c = lastJson<{ base: { model: string; adapter: string | null }; items: { base: string; tuned: string; reference: string }[]; metrics: { base: { bleu4: number }; tuned: { bleu4: number } }; proof: { baseSha256: string; tunedSha256: string; baseOnDiskSha256: string; differing: number; relativeChange: number } }>(r.stdout);
+      const c = lastJson<{
+        base: { model: string; adapter: string | null };
+        items: { base: string; tuned: string; reference: string }[];
+        metrics: { base: { bleu4: number }; tuned: { bleu4: number } };
+        proof: { baseSha256: string; tunedSha256: string; baseOnDiskSha256: string; differing: number; relativeChange: number };
+      }>(r.stdout);
       expect(c.base).toMatchObject({ model: t.modelDir, adapter: null });
       expect(c.items).toHaveLength(2);
       for (const it of c.items) {
@@ -126,7 +174,15 @@ describe('eval, compare and ask on the tiny model', () => {
     });
 
     it('prints the answers side by side for people, with the weight proof', async () => {
-      const r = await medtune(t.ws, ['compare', '--tuned', exportRef, '--images', images[0]!, '--prompt', 'What type of medical image is this?']);
+      const r = await medtune(t.ws, [
+        'compare',
+        '--tuned',
+        exportRef,
+        '--images',
+        images[0]!,
+        '--prompt',
+        'What type of medical image is this?',
+      ]);
       expect(r.exitCode, r.all?.slice(-2000)).toBe(0);
       expect(r.stdout).toMatch(/┌─base .*┬─tuned /);
       expect(r.stdout).toContain('What type of medical image is this?');
@@ -161,7 +217,13 @@ describe('eval, compare and ask on the tiny model', () => {
 
     it('streams token events as they are generated', async () => {
       const pieces: string[] = [];
-      const res = await ask(t.ws, t.venv, { model: runId, images, question: 'What is shown?', maxNewTokens: 24, onToken: (p) => pieces.push(p) });
+      const res = await ask(t.ws, t.venv, {
+        model: runId,
+        images,
+        question: 'What is shown?',
+        maxNewTokens: 24,
+        onToken: (p) => pieces.push(p),
+      });
       expect(pieces.length).toBeGreaterThan(1);
       expect(pieces.join('').trim()).toBe(res.answer);
     });
@@ -171,7 +233,9 @@ describe('eval, compare and ask on the tiny model', () => {
     let check: LearningCheck;
     beforeAll(async () => {
       check = await learningCheck(t.ws, t.venv, { run: runId, export: exportName });
-      process.stderr.write(`[learning check] ${check.steps} steps: tuned ${check.tunedAccuracy} vs base ${check.baseAccuracy} (chance ${check.chance}) on ${check.samples} held-out images\n`);
+      process.stderr.write(
+        `[learning check] ${check.steps} steps: tuned ${check.tunedAccuracy} vs base ${check.baseAccuracy} (chance ${check.chance}) on ${check.samples} held-out images\n`,
+      );
     });
 
     it('measures the tuned and the base model on every held-out image', () => {

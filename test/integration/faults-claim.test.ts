@@ -22,8 +22,13 @@ describe('run id claim', () => {
     writeFileSync(join(runs, id, 'run.json'), '{"first":true}');
     const out = join(runs, id, 'output');
     const plan = {
-      id, yaml: `# run ${id}\noutput_dir: ${out}\n`, command: ['cli', 'train', join(runs, id, 'train.yaml')], env: { LLAMABOARD_WORKDIR: out },
-      commandLine: `cli train ${join(runs, id, 'train.yaml')}`, outputDir: out, config: { output_dir: out },
+      id,
+      yaml: `# run ${id}\noutput_dir: ${out}\n`,
+      command: ['cli', 'train', join(runs, id, 'train.yaml')],
+      env: { LLAMABOARD_WORKDIR: out },
+      commandLine: `cli train ${join(runs, id, 'train.yaml')}`,
+      outputDir: out,
+      config: { output_dir: out },
     } as unknown as RunPlan;
     const pending = join(runs, `.pending-${id}-1`);
     mkdirSync(pending);
@@ -31,7 +36,9 @@ describe('run id claim', () => {
     await write(plan);
     const claimed = await claimRunDir(runs, pending, plan, write);
     expect(claimed.id).toBe(`${id}-2`);
-    expect(readFileSync(join(runs, `${id}-2`, 'train.yaml'), 'utf8')).toBe(`# run ${id}-2\noutput_dir: ${join(runs, `${id}-2`, 'output')}\n`);
+    expect(readFileSync(join(runs, `${id}-2`, 'train.yaml'), 'utf8')).toBe(
+      `# run ${id}-2\noutput_dir: ${join(runs, `${id}-2`, 'output')}\n`,
+    );
     expect(claimed.env.LLAMABOARD_WORKDIR).toBe(join(runs, `${id}-2`, 'output'));
     expect(claimed.config.output_dir).toBe(join(runs, `${id}-2`, 'output'));
     expect(readFileSync(join(runs, id, 'run.json'), 'utf8')).toBe('{"first":true}');

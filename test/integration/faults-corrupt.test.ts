@@ -42,11 +42,29 @@ describe('faults: corrupt or hand-edited workspace files', () => {
     rmSync(join(runDir, 'output', 'all_results.json'));
     writeFileSync(join(runDir, 'train.yaml'), 'stage: sft\nsave_steps: 10\n');
     const now = new Date().toISOString();
-    writeFileSync(join(runDir, 'run.json'), JSON.stringify({
-      id: runId, createdAt: now, updatedAt: now, status: 'failed', model: t.modelDir, datasets: [DATASET], profile: 'cpu',
-      outputDir: join(runDir, 'output'), trainYaml: join(runDir, 'train.yaml'), command: ['true'], env: {}, cwd: t.ws.root,
-      attempts: [{ n: 1, startedAt: now, endedAt: now, exitCode: 137, signal: 'SIGKILL' }], autoResume: 0,
-    }, null, 2));
+    writeFileSync(
+      join(runDir, 'run.json'),
+      JSON.stringify(
+        {
+          id: runId,
+          createdAt: now,
+          updatedAt: now,
+          status: 'failed',
+          model: t.modelDir,
+          datasets: [DATASET],
+          profile: 'cpu',
+          outputDir: join(runDir, 'output'),
+          trainYaml: join(runDir, 'train.yaml'),
+          command: ['true'],
+          env: {},
+          cwd: t.ws.root,
+          attempts: [{ n: 1, startedAt: now, endedAt: now, exitCode: 137, signal: 'SIGKILL' }],
+          autoResume: 0,
+        },
+        null,
+        2,
+      ),
+    );
   });
   afterEach(() => {
     expect(strayProcesses(t.ws)).toEqual([]);
@@ -98,7 +116,12 @@ describe('faults: corrupt or hand-edited workspace files', () => {
     const broken = good.replace(/}\s*$/, '').replace('"sample":', '"sample"');
     writeFileSync(file, broken);
     try {
-      expectCleanFailure(await cli(['data', 'prepare', '--source', 'sample', '--name', 'second']), file, /not a valid dataset_info.json/, /fix the file by hand/);
+      expectCleanFailure(
+        await cli(['data', 'prepare', '--source', 'sample', '--name', 'second']),
+        file,
+        /not a valid dataset_info.json/,
+        /fix the file by hand/,
+      );
       expect(readFileSync(file, 'utf8')).toBe(broken);
       expectCleanFailure(await cli(['train', '--dataset', DATASET, '--model', t.modelDir, '--dry-run']), file);
       expect(readFileSync(file, 'utf8')).toBe(broken);
@@ -125,7 +148,13 @@ describe('faults: corrupt or hand-edited workspace files', () => {
 
   it('checkpoints without optimizer state: resume says why for each and starts nothing', async () => {
     const r = await cli(['resume', runId]);
-    expectCleanFailure(r, /no checkpoint .* can be resumed/, /checkpoint-30: optimizer.pt is missing/, /checkpoint-20: optimizer.pt is missing/, /adapter_name_or_path=/);
+    expectCleanFailure(
+      r,
+      /no checkpoint .* can be resumed/,
+      /checkpoint-30: optimizer.pt is missing/,
+      /checkpoint-20: optimizer.pt is missing/,
+      /adapter_name_or_path=/,
+    );
     const m = JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')) as { status: string; attempts: unknown[] };
     expect(m.status).toBe('failed');
     expect(m.attempts).toHaveLength(1);
@@ -135,17 +164,24 @@ describe('faults: corrupt or hand-edited workspace files', () => {
     const out = join(runDir, 'output');
     // Real torch.save files, from the venv's torch.
     const py = join(t.venv.bin, 'python');
-    await execa(py, ['-c', [
-      'import sys, torch',
-      'for d in sys.argv[1:]:',
-      '    torch.save({"state": {0: {"exp_avg": torch.zeros(4096)}}, "param_groups": []}, d + "/optimizer.pt")',
-      '    torch.save({"last_epoch": 20}, d + "/scheduler.pt")',
-    ].join('\n'), join(out, 'checkpoint-20'), join(out, 'checkpoint-30')]);
+    await execa(py, [
+      '-c',
+      [
+        'import sys, torch',
+        'for d in sys.argv[1:]:',
+        '    torch.save({"state": {0: {"exp_avg": torch.zeros(4096)}}, "param_groups": []}, d + "/optimizer.pt")',
+        '    torch.save({"last_epoch": 20}, d + "/scheduler.pt")',
+      ].join('\n'),
+      join(out, 'checkpoint-20'),
+      join(out, 'checkpoint-30'),
+    ]);
     const opt30 = join(out, 'checkpoint-30', 'optimizer.pt');
     truncateSync(opt30, Math.floor(statSync(opt30).size / 2));
     const choice = await resumableCheckpoint(out);
     expect(choice.path).toBe(join(out, 'checkpoint-20'));
-    expect(choice.skipped).toEqual([{ step: 30, path: join(out, 'checkpoint-30'), reason: expect.stringMatching(/optimizer.pt is cut short/) as unknown as string }]);
+    expect(choice.skipped).toEqual([
+      { step: 30, path: join(out, 'checkpoint-30'), reason: expect.stringMatching(/optimizer.pt is cut short/) as unknown as string },
+    ]);
     // save_only_model runs never have optimizer state: their newest checkpoint is the one.
     expect((await resumableCheckpoint(out, { saveOnlyModel: true })).path).toBe(join(out, 'checkpoint-30'));
   }, 300_000);
@@ -159,13 +195,25 @@ describe('faults: corrupt or hand-edited workspace files', () => {
     const weights = join(dir, 'model.safetensors');
     truncateSync(weights, Math.floor(statSync(weights).size / 2));
     const before = readFileSync(weights);
-    expectCleanFailure(await cli(['ask', 'export:broken', '--image', image, 'what is this?']), weights.split('/').pop()!, /cut short/, /export the run again/);
+    expectCleanFailure(
+      await cli(['ask', 'export:broken', '--image', image, 'what is this?']),
+      weights.split('/').pop()!,
+      /cut short/,
+      /export the run again/,
+    );
     expect(readFileSync(weights).equals(before)).toBe(true);
 
     // A sharded export whose index names a shard that is not there.
     rmSync(weights);
     cpSync(join(t.modelDir, 'model.safetensors'), join(dir, 'model-00001-of-00002.safetensors'));
-    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } }));
-    expectCleanFailure(await cli(['ask', 'export:broken', '--image', image, 'what is this?']), /model-00002-of-00002.safetensors: it is missing/, /1 of 2 weights files/);
+    writeFileSync(
+      join(dir, 'model.safetensors.index.json'),
+      JSON.stringify({ metadata: {}, weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } }),
+    );
+    expectCleanFailure(
+      await cli(['ask', 'export:broken', '--image', image, 'what is this?']),
+      /model-00002-of-00002.safetensors: it is missing/,
+      /1 of 2 weights files/,
+    );
   }, 300_000);
 });

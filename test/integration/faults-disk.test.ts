@@ -75,7 +75,27 @@ describe('faults: the disk fills during a run', () => {
 
   it('stops the run before the next checkpoint would fail, records DISK_LOW, and resume works once space is freed', async (ctx) => {
     if (!mounted) return ctx.skip(skipReason);
-    const started = await medtune(ws, ['train', '--dataset', DATASET, '--model', modelDir, '--profile', 'cpu', '--set', 'max_steps=90', '--set', 'save_steps=30', '--set', 'logging_steps=1', '--set', 'save_total_limit=2', '--name', 'disk', '--detach', '--json']);
+    const started = await medtune(ws, [
+      'train',
+      '--dataset',
+      DATASET,
+      '--model',
+      modelDir,
+      '--profile',
+      'cpu',
+      '--set',
+      'max_steps=90',
+      '--set',
+      'save_steps=30',
+      '--set',
+      'logging_steps=1',
+      '--set',
+      'save_total_limit=2',
+      '--name',
+      'disk',
+      '--detach',
+      '--json',
+    ]);
     expect(started.exitCode, started.all?.slice(-2000)).toBe(0);
     const id = lastJson<{ id: string }>(started.stdout).id;
     const out = join(ws.runsDir, id, 'output');

@@ -57,14 +57,22 @@ describe('faults: hostile images and text', () => {
     src = join(root, 'src');
     outside = join(root, 'outside');
     ws = workspaceAt(join(root, 'ws'));
-    const made = await execa(venv.python, [join(PACKAGE_ROOT, 'test', 'fixtures', 'data', 'make_hostile_more.py'), src, outside], { env: helperEnv(venv), extendEnv: false });
+    const made = await execa(venv.python, [join(PACKAGE_ROOT, 'test', 'fixtures', 'data', 'make_hostile_more.py'), src, outside], {
+      env: helperEnv(venv),
+      extendEnv: false,
+    });
     expected = (JSON.parse(made.stdout.trim().split('\n').pop()!) as { expected: typeof expected }).expected;
     before = { src: snapshot(src), outside: snapshot(outside) };
-    const r = await medtune(ws, ['data', 'prepare', '--source', src, '--name', 'hostile', '--val-ratio', '0', '--workers', '1', '--json'], { timeout: 600_000 });
+    const r = await medtune(ws, ['data', 'prepare', '--source', src, '--name', 'hostile', '--val-ratio', '0', '--workers', '1', '--json'], {
+      timeout: 600_000,
+    });
     stderr = r.stderr;
     expect(r.exitCode, r.all?.slice(-2000)).toBe(0);
     result = lastJson(r.stdout);
-    rows = readFileSync(join(ws.dataDir, 'hostile', 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Row);
+    rows = readFileSync(join(ws.dataDir, 'hostile', 'train.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Row);
   }, 600_000);
   afterAll(async () => {
     expect(strayProcesses(ws)).toEqual([]);
@@ -82,15 +90,16 @@ describe('faults: hostile images and text', () => {
     const rtl = rows.find((r) => r.id === 'rtl-caption')!;
     const answer = rtl.messages.find((m) => m.role === 'assistant')!.content;
     expect(answer).toBe('The image is a CT scan niarb eht fo showing isolated text  [31m.');
-    for (const r of rows) for (const m of r.messages) {
-      expect(m.content).not.toMatch(BIDI);
-      expect(m.content).not.toMatch(CONTROL);
-    }
+    for (const r of rows)
+      for (const m of r.messages) {
+        expect(m.content).not.toMatch(BIDI);
+        expect(m.content).not.toMatch(CONTROL);
+      }
     expect(result.neutralised).toBe(expected.neutralised);
   });
 
   it('names image files in plain ASCII whatever the id holds, and the preview escapes the id for the terminal', async () => {
-    for (const r of rows) for (const img of r.images) expect(img).toMatch(/^hostile\/images\/[A-Za-z0-9._\/-]+$/);
+    for (const r of rows) for (const img of r.images) expect(img).toMatch(/^hostile\/images\/[A-Za-z0-9._/-]+$/);
     const preview = await medtune(ws, ['data', 'preview', 'hostile', '--limit', '10', '--json']);
     expect(preview.exitCode, preview.all?.slice(-1500)).toBe(0);
     expect(preview.stdout).not.toMatch(BIDI);
@@ -109,12 +118,29 @@ describe('faults: hostile images and text', () => {
     const dir = join(ws.dataDir, 'handmade');
     mkdirSync(join(dir, 'images'), { recursive: true });
     const venv = await requireVenv();
-    await execa(venv.python, ['-c', 'import sys; from PIL import Image; Image.new("L", (1, 20000), 90).save(sys.argv[1])', join(dir, 'images', 'tall.png')], { env: helperEnv(venv), extendEnv: false });
-    const row = (img: string, answer: string) => JSON.stringify({ messages: [{ role: 'user', content: '<image>What is this?' }, { role: 'assistant', content: answer }], images: [img] });
+    await execa(
+      venv.python,
+      ['-c', 'import sys; from PIL import Image; Image.new("L", (1, 20000), 90).save(sys.argv[1])', join(dir, 'images', 'tall.png')],
+      { env: helperEnv(venv), extendEnv: false },
+    );
+    const row = (img: string, answer: string) =>
+      JSON.stringify({
+        messages: [
+          { role: 'user', content: '<image>What is this?' },
+          { role: 'assistant', content: answer },
+        ],
+        images: [img],
+      });
     const ok = rows[0]!.images[0]!;
-    writeFileSync(join(dir, 'train.jsonl'), [row('handmade/images/tall.png', 'A CT scan.'), row(ok, 'B'.repeat(10 * 2 ** 20)), row(ok, 'A CT scan.')].join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'train.jsonl'),
+      [row('handmade/images/tall.png', 'A CT scan.'), row(ok, 'B'.repeat(10 * 2 ** 20)), row(ok, 'A CT scan.')].join('\n') + '\n',
+    );
     const info = JSON.parse(readFileSync(ws.datasetInfo, 'utf8')) as Record<string, unknown>;
-    writeFileSync(ws.datasetInfo, JSON.stringify({ ...info, handmade: { ...(info.hostile as object), file_name: 'handmade/train.jsonl' } }, null, 2));
+    writeFileSync(
+      ws.datasetInfo,
+      JSON.stringify({ ...info, handmade: { ...(info.hostile as object), file_name: 'handmade/train.jsonl' } }, null, 2),
+    );
     const r = await medtune(ws, ['data', 'check', 'handmade', '--json'], { timeout: 300_000 });
     const report = lastJson<{ ok: boolean; bad_rows: number; by_problem: Record<string, number> }>(r.stdout);
     expect(report.ok).toBe(false);
@@ -132,7 +158,8 @@ describe('faults: hostile images and text', () => {
     const secret = statSync(join(outside, 'secret.jpg')).size;
     const images = files.filter(([p, v]) => p.includes(`images${sep}`) && v.endsWith(':file'));
     for (const [p] of images) {
-      if (statSync(join(ws.root, p)).size === secret) expect(readFileSync(join(ws.root, p)).equals(readFileSync(join(outside, 'secret.jpg')))).toBe(false);
+      if (statSync(join(ws.root, p)).size === secret)
+        expect(readFileSync(join(ws.root, p)).equals(readFileSync(join(outside, 'secret.jpg')))).toBe(false);
     }
   });
 });

@@ -22,23 +22,36 @@ function cmdline(pid: number): string {
 }
 
 /** Starts the CLI in its own process group, as a shell starts a foreground job. */
-function start(ws: Workspace, args: string[]): { child: ChildProcess; exit: Promise<{ code: number | null; signal: string | null; stderr: string }> } {
-  const child = spawn(process.execPath, [BIN, '-w', ws.root, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+function start(
+  ws: Workspace,
+  args: string[],
+): { child: ChildProcess; exit: Promise<{ code: number | null; signal: string | null; stderr: string }> } {
+  const child = spawn(process.execPath, [BIN, '-w', ws.root, ...args], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CI: '1' },
+  });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
   child.stdout!.resume();
-  const exit = new Promise<{ code: number | null; signal: string | null; stderr: string }>((res) => child.on('exit', (code, signal) => res({ code, signal, stderr })));
+  const exit = new Promise<{ code: number | null; signal: string | null; stderr: string }>((res) =>
+    child.on('exit', (code, signal) => res({ code, signal, stderr })),
+  );
   return { child, exit };
 }
 
 /** Waits until the CLI has a Python helper child doing `what`, and returns the whole tree's pids. */
 async function helperTree(cli: ChildProcess, what: RegExp): Promise<{ helper: number; tree: number[] }> {
   let helper = 0;
-  await waitUntil(() => {
-    const tree = descendants(cli.pid!, listProcesses());
-    helper = tree.find((p) => p.pid !== cli.pid && what.test(cmdline(p.pid)))?.pid ?? 0;
-    return helper !== 0;
-  }, 120_000, `a helper matching ${what}`);
+  await waitUntil(
+    () => {
+      const tree = descendants(cli.pid!, listProcesses());
+      helper = tree.find((p) => p.pid !== cli.pid && what.test(cmdline(p.pid)))?.pid ?? 0;
+      return helper !== 0;
+    },
+    120_000,
+    `a helper matching ${what}`,
+  );
   return { helper, tree: descendants(cli.pid!, listProcesses()).map((p) => p.pid) };
 }
 
@@ -98,7 +111,19 @@ describe('faults: no process left behind', () => {
   }, 300_000);
 
   it('Ctrl-C during `train` pre-flight: the parser check ends with the CLI and no run is left half-made', async () => {
-    const { child, exit } = start(t.ws, ['train', '--dataset', DATASET, '--model', t.modelDir, '--profile', 'cpu', '--set', 'max_steps=2', '--name', 'ctrlc']);
+    const { child, exit } = start(t.ws, [
+      'train',
+      '--dataset',
+      DATASET,
+      '--model',
+      t.modelDir,
+      '--profile',
+      'cpu',
+      '--set',
+      'max_steps=2',
+      '--name',
+      'ctrlc',
+    ]);
     const { tree } = await helperTree(child, /check_args/);
     process.kill(-child.pid!, 'SIGINT');
     await exit;
@@ -106,7 +131,18 @@ describe('faults: no process left behind', () => {
     // No run folder was made; the hidden scratch of the interrupted check is swept by the next `train`.
     const left = () => readdirSync(t.ws.runsDir).filter((r) => r.includes('ctrlc'));
     expect(left().filter((r) => !r.startsWith('.'))).toEqual([]);
-    const again = await medtune(t.ws, ['train', '--dataset', DATASET, '--model', t.modelDir, '--profile', 'cpu', '--name', 'after', '--dry-run']);
+    const again = await medtune(t.ws, [
+      'train',
+      '--dataset',
+      DATASET,
+      '--model',
+      t.modelDir,
+      '--profile',
+      'cpu',
+      '--name',
+      'after',
+      '--dry-run',
+    ]);
     expect(again.exitCode, again.all?.slice(-1500)).toBe(0);
     expect(left()).toEqual([]);
   }, 300_000);

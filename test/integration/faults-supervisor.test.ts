@@ -11,7 +11,21 @@ import { readManifest } from '../../src/runtime/manifest.js';
 import { isAlive } from '../../src/runtime/proctree.js';
 import { DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 
-const TRAIN = ['train', '--dataset', DATASET, '--profile', 'cpu', '--set', 'max_steps=40', '--set', 'save_steps=10', '--set', 'logging_steps=1', '--detach', '--json'];
+const TRAIN = [
+  'train',
+  '--dataset',
+  DATASET,
+  '--profile',
+  'cpu',
+  '--set',
+  'max_steps=40',
+  '--set',
+  'save_steps=10',
+  '--set',
+  'logging_steps=1',
+  '--detach',
+  '--json',
+];
 
 interface Status {
   id: string;
@@ -56,10 +70,14 @@ describe('faults: the supervisor is killed', () => {
 
   it('a killed tree (reboot) is marked failed with SUPERVISOR_LOST by status and runs; resume finishes it', async () => {
     const id = await start('tree-killed');
-    await waitUntil(async () => {
-      const s = await status(id);
-      return s.checkpoints.includes(10) && s.step >= 12;
-    }, 300_000, 'checkpoint-10');
+    await waitUntil(
+      async () => {
+        const s = await status(id);
+        return s.checkpoints.includes(10) && s.step >= 12;
+      },
+      300_000,
+      'checkpoint-10',
+    );
     const a = (await readManifest(join(t.ws.runsDir, id)))!.attempts[0]!;
     expect(a.bootId).toBeTruthy();
     expect(a.pidStartTicks).toBeGreaterThan(0);
@@ -98,7 +116,10 @@ describe('faults: the supervisor is killed', () => {
   }, 900_000);
 
   it('a pid now held by another process (pid reuse) does not keep a dead run "training"', async () => {
-    const src = join(t.ws.runsDir, (await readManifest(join(t.ws.runsDir, lastJson<Status[]>((await medtune(t.ws, ['runs', '--json'])).stdout)[0]!.id)))!.id);
+    const src = join(
+      t.ws.runsDir,
+      (await readManifest(join(t.ws.runsDir, lastJson<Status[]>((await medtune(t.ws, ['runs', '--json'])).stdout)[0]!.id)))!.id,
+    );
     const id = '20990101-000000-pid-reused';
     const dir = join(t.ws.runsDir, id);
     mkdirSync(dir);
@@ -106,8 +127,17 @@ describe('faults: the supervisor is killed', () => {
     mkdirSync(join(dir, 'output'));
     const other = spawn('sleep', ['120'], { stdio: 'ignore' });
     try {
-      const m = JSON.parse(readFileSync(join(src, 'run.json'), 'utf8')) as Record<string, unknown> & { attempts: Record<string, unknown>[] };
-      const a: Record<string, unknown> = { ...m.attempts[0]!, pid: other.pid, pgid: other.pid, supervisorPid: other.pid, supervisorStartTicks: 1, pidStartTicks: 1 };
+      const m = JSON.parse(readFileSync(join(src, 'run.json'), 'utf8')) as Record<string, unknown> & {
+        attempts: Record<string, unknown>[];
+      };
+      const a: Record<string, unknown> = {
+        ...m.attempts[0]!,
+        pid: other.pid,
+        pgid: other.pid,
+        supervisorPid: other.pid,
+        supervisorStartTicks: 1,
+        pidStartTicks: 1,
+      };
       delete a.endedAt;
       delete a.exitCode;
       writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...m, id, status: 'training', outputDir: join(dir, 'output'), attempts: [a] }));
@@ -120,7 +150,16 @@ describe('faults: the supervisor is killed', () => {
       // A restarted machine: the boot id recorded with the attempt is not this boot's.
       const id2 = '20990101-000001-rebooted';
       cpSync(dir, join(t.ws.runsDir, id2), { recursive: true });
-      writeFileSync(join(t.ws.runsDir, id2, 'run.json'), JSON.stringify({ ...m, id: id2, status: 'training', outputDir: join(t.ws.runsDir, id2, 'output'), attempts: [{ ...a, bootId: '00000000-0000-0000-0000-000000000000' }] }));
+      writeFileSync(
+        join(t.ws.runsDir, id2, 'run.json'),
+        JSON.stringify({
+          ...m,
+          id: id2,
+          status: 'training',
+          outputDir: join(t.ws.runsDir, id2, 'output'),
+          attempts: [{ ...a, bootId: '00000000-0000-0000-0000-000000000000' }],
+        }),
+      );
       const r = await status(id2);
       expect(r.status).toBe('failed');
       expect(r.cause?.code).toBe('INTERRUPTED');

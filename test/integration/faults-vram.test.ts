@@ -33,17 +33,32 @@ describe('faults: GPU memory', () => {
     ws = workspaceAt(root);
     modelDir = join(ws.modelsDir, 'qwen2-vl-2b-arch');
     mkdirSync(modelDir, { recursive: true });
-    writeFileSync(join(modelDir, 'config.json'), JSON.stringify({
-      model_type: 'qwen2_vl', torch_dtype: 'bfloat16',
-      text_config: { hidden_size: 1536, intermediate_size: 8960, num_hidden_layers: 28, num_attention_heads: 12, num_key_value_heads: 2, vocab_size: 151936 },
-    }));
+    writeFileSync(
+      join(modelDir, 'config.json'),
+      JSON.stringify({
+        model_type: 'qwen2_vl',
+        torch_dtype: 'bfloat16',
+        text_config: {
+          hidden_size: 1536,
+          intermediate_size: 8960,
+          num_hidden_layers: 28,
+          num_attention_heads: 12,
+          num_key_value_heads: 2,
+          vocab_size: 151936,
+        },
+      }),
+    );
     const fd = openSync(join(modelDir, 'model.safetensors'), 'w');
     ftruncateSync(fd, 2_208_985_600 * 2);
     closeSync(fd);
     mkdirSync(join(ws.dataDir, 'd'), { recursive: true });
     writeFileSync(join(ws.dataDir, 'dataset_info.json'), JSON.stringify({ d: { file_name: 'd/train.jsonl', formatting: 'sharegpt' } }));
     writeFileSync(join(ws.dataDir, 'd', 'train.jsonl'), '{}\n'.repeat(64));
-    Object.assign(process.env, { MEDTUNE_NVIDIA_SMI: join(GPU, 'replay-nvidia-smi.mjs'), MEDTUNE_REPLAY_DIR: join(GPU, 'h100x1'), MEDTUNE_REPLAY_GPU: 'oneshot-idle.csv' });
+    Object.assign(process.env, {
+      MEDTUNE_NVIDIA_SMI: join(GPU, 'replay-nvidia-smi.mjs'),
+      MEDTUNE_REPLAY_DIR: join(GPU, 'h100x1'),
+      MEDTUNE_REPLAY_GPU: 'oneshot-idle.csv',
+    });
   });
   afterAll(async () => {
     for (const k of ['MEDTUNE_NVIDIA_SMI', 'MEDTUNE_REPLAY_DIR', 'MEDTUNE_REPLAY_GPU']) if (saved[k] === undefined) delete process.env[k];
@@ -56,7 +71,12 @@ describe('faults: GPU memory', () => {
     expect(fit.vram?.peakGiB).toBeLessThan(81559 / 1024);
     expect(fit.findings.filter((f) => f.code === 'VRAM_TOO_SMALL')).toEqual([]);
 
-    const big = await planRun(ws, venv, { model: modelDir, datasets: ['d'], profile: 'gpu-80g', overrides: ['per_device_train_batch_size=32'] });
+    const big = await planRun(ws, venv, {
+      model: modelDir,
+      datasets: ['d'],
+      profile: 'gpu-80g',
+      overrides: ['per_device_train_batch_size=32'],
+    });
     expect(big.vram!.peakGiB).toBeGreaterThan(80);
     const w = big.findings.find((f) => f.code === 'VRAM_TOO_SMALL')?.message;
     expect(w).toMatch(/more than this 80 GiB card holds/);
@@ -68,7 +88,10 @@ describe('faults: GPU memory', () => {
     const cause = diagnoseFailure({ exitCode: 1, signal: null, stdoutTail: '', stderrTail: stderr })!;
     expect(cause.code).toBe('CUDA_OOM');
     const trainYaml = join(root, 'train.yaml');
-    writeFileSync(trainYaml, 'bf16: true\nlora_rank: 8\ncutoff_len: 1024\nimage_max_pixels: 262144\nper_device_train_batch_size: 64\ngradient_accumulation_steps: 1\ndisable_gradient_checkpointing: true\n');
+    writeFileSync(
+      trainYaml,
+      'bf16: true\nlora_rank: 8\ncutoff_len: 1024\nimage_max_pixels: 262144\nper_device_train_batch_size: 64\ngradient_accumulation_steps: 1\ndisable_gradient_checkpointing: true\n',
+    );
     const m = { id: 'r', model: modelDir, trainYaml } as unknown as RunManifest;
     const advised = await withOomAdvice(cause, m, stderr);
     expect(advised.code).toBe('CUDA_OOM');

@@ -32,7 +32,10 @@ function replayEnv(dir: string, extra: Record<string, string> = {}): NodeJS.Proc
 
 async function invocations(): Promise<string[][]> {
   const text = await readFile(log, 'utf8').catch(() => '');
-  return text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { args: string[] }).args);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { args: string[] }).args);
 }
 
 /** Runs a monitor until `done(state)` holds, then stops it; returns every state seen. */
@@ -40,7 +43,10 @@ async function watch(opts: GpuMonitorOptions, done: (s: GpuMonitorState) => bool
   const m = new GpuMonitor(opts);
   const seen: GpuMonitorState[] = [];
   const finished = new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no matching state within ${ms} ms; last: ${JSON.stringify(seen.at(-1))?.slice(0, 400)}`)), ms);
+    const t = setTimeout(
+      () => reject(new Error(`no matching state within ${ms} ms; last: ${JSON.stringify(seen.at(-1))?.slice(0, 400)}`)),
+      ms,
+    );
     m.subscribe((s) => {
       seen.push(s);
       if (done(s)) {
@@ -69,13 +75,20 @@ describe('GpuMonitor with recorded output', () => {
     expect(utils).toContain(0);
     expect(utils).toContain(99);
     expect(last.samples.every((s) => s.gpus.length === 1 && s.gpus[0]!.name === 'NVIDIA H100 80GB HBM3')).toBe(true);
-    expect(last.processes).toEqual([{ pid: 553, name: 'python3', gpuUuid: 'GPU-9b525c44-bcf3-a243-edb4-7a88c27a3fa6', usedMemoryMiB: 3178, owner: expect.any(String) }]);
+    expect(last.processes).toEqual([
+      { pid: 553, name: 'python3', gpuUuid: 'GPU-9b525c44-bcf3-a243-edb4-7a88c27a3fa6', usedMemoryMiB: 3178, owner: expect.any(String) },
+    ]);
     expect(last.droppedFields).toEqual([]);
 
     const calls = await invocations();
     const streams = calls.filter((a) => a.includes('-lms'));
     expect(streams).toHaveLength(1);
-    expect(streams[0]).toEqual([expect.stringMatching(/^--query-gpu=timestamp,index,uuid,/), '--format=csv,noheader,nounits', '-lms', '50']);
+    expect(streams[0]).toEqual([
+      expect.stringMatching(/^--query-gpu=timestamp,index,uuid,/),
+      '--format=csv,noheader,nounits',
+      '-lms',
+      '50',
+    ]);
     // The probe, the stream, and compute-apps polls; never a process per sample.
     expect(calls.filter((a) => a[0]!.startsWith('--query-gpu=')).length).toBe(2);
     expect(calls.filter((a) => a[0]!.startsWith('--query-compute-apps=')).length).toBeGreaterThanOrEqual(1);
@@ -101,7 +114,10 @@ describe('GpuMonitor with recorded output', () => {
     const comm = readFileSync('/proc/self/comm', 'utf8').trim();
     await writeFile(join(tmp, 'apps.csv'), `703, ${U0}, 3178, python3\n${process.pid}, ${U1}, 4202, ${comm}\n`);
     const env = replayEnv('h200x2', { MEDTUNE_REPLAY_GPU: 'load-500ms.csv', MEDTUNE_REPLAY_APPS: join(tmp, 'apps.csv') });
-    const seen = await watch({ env, intervalMs: 40, visibleDevices: '1', ownPids: () => new Set([process.pid]) }, (s) => (gpuState(s)?.samples.length ?? 0) >= 3);
+    const seen = await watch(
+      { env, intervalMs: 40, visibleDevices: '1', ownPids: () => new Set([process.pid]) },
+      (s) => (gpuState(s)?.samples.length ?? 0) >= 3,
+    );
     const last = gpuState(seen.at(-1)!)!;
     expect(last.samples.every((s) => s.gpus.length === 1 && s.gpus[0]!.index === 1)).toBe(true);
     expect(last.processes).toEqual([{ pid: process.pid, name: comm, gpuUuid: U1, usedMemoryMiB: 4202, owner: 'run' }]);
@@ -117,7 +133,10 @@ describe('GpuMonitor with recorded output', () => {
   });
 
   it('an older driver without memory.reserved and clocks_event_reasons: fields dropped or renamed, values still read', async () => {
-    const env = replayEnv('h100x1', { MEDTUNE_REPLAY_GPU: 'load-500ms.csv', MEDTUNE_REPLAY_REJECT: 'memory.reserved,clocks_event_reasons.active' });
+    const env = replayEnv('h100x1', {
+      MEDTUNE_REPLAY_GPU: 'load-500ms.csv',
+      MEDTUNE_REPLAY_REJECT: 'memory.reserved,clocks_event_reasons.active',
+    });
     const seen = await watch({ env, intervalMs: 40 }, (s) => (gpuState(s)?.samples.length ?? 0) >= 4);
     const last = gpuState(seen.at(-1)!)!;
     expect(last.droppedFields).toEqual(['memory.reserved']);
@@ -151,7 +170,11 @@ describe('GpuMonitor with recorded output', () => {
     const m = new GpuMonitor({ env: replayEnv('h100x1'), intervalMs: 50 });
     await m.start();
     await new Promise((r) => setTimeout(r, 200));
-    const pid = (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { pid: number; args: string[] }).find((c) => c.args.includes('-lms'))!.pid;
+    const pid = (await readFile(log, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { pid: number; args: string[] })
+      .find((c) => c.args.includes('-lms'))!.pid;
     expect(() => process.kill(pid, 0)).not.toThrow();
     await m.stop();
     expect(() => process.kill(pid, 0)).toThrow();
@@ -160,8 +183,16 @@ describe('GpuMonitor with recorded output', () => {
 
 describe('no NVIDIA GPU: the CPU/RAM fallback with a reason', () => {
   it.each([
-    ['a missing executable', { MEDTUNE_NVIDIA_SMI: join(tmpdir(), 'no-such-nvidia-smi') }, /no-such-nvidia-smi not found \(MEDTUNE_NVIDIA_SMI=/],
-    ['no driver', { MEDTUNE_REPLAY_FAIL: "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver." }, /^nvidia-smi: NVIDIA-SMI has failed/],
+    [
+      'a missing executable',
+      { MEDTUNE_NVIDIA_SMI: join(tmpdir(), 'no-such-nvidia-smi') },
+      /no-such-nvidia-smi not found \(MEDTUNE_NVIDIA_SMI=/,
+    ],
+    [
+      'no driver',
+      { MEDTUNE_REPLAY_FAIL: "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver." },
+      /^nvidia-smi: NVIDIA-SMI has failed/,
+    ],
   ])('%s', async (_what, extra, reason) => {
     const env = { ...replayEnv('h100x1'), ...extra };
     const seen = await watch({ env, intervalMs: 100 }, (s) => s.mode === 'host' && s.samples.length >= 2);
@@ -202,8 +233,15 @@ describe('medtune gpu --once', () => {
   }
 
   it('--json prints one snapshot in the documented shape', async () => {
-    const env = replayEnv('h200x2', { MEDTUNE_REPLAY_GPU: 'load-500ms.csv', MEDTUNE_REPLAY_START: '6', MEDTUNE_REPLAY_APPS: 'apps-load-1.csv' });
-    const snap = JSON.parse(await cli(['gpu', '--once', '--json'], env)) as { gpus: Record<string, unknown>[]; processes: Record<string, unknown>[] };
+    const env = replayEnv('h200x2', {
+      MEDTUNE_REPLAY_GPU: 'load-500ms.csv',
+      MEDTUNE_REPLAY_START: '6',
+      MEDTUNE_REPLAY_APPS: 'apps-load-1.csv',
+    });
+    const snap = JSON.parse(await cli(['gpu', '--once', '--json'], env)) as {
+      gpus: Record<string, unknown>[];
+      processes: Record<string, unknown>[];
+    };
     expect(snap.gpus).toHaveLength(2);
     expect(snap.gpus[1]).toMatchObject({
       index: 1,
@@ -227,21 +265,32 @@ describe('medtune gpu --once', () => {
   });
 
   it('--json on an idle GPU: no processes', async () => {
-    const snap = JSON.parse(await cli(['gpu', '--json'], replayEnv('h100x1', { MEDTUNE_REPLAY_GPU: 'idle-500ms.csv' }))) as { gpus: { utilizationPct: number; clockEventReasons: string[] }[]; processes: unknown[] };
+    const snap = JSON.parse(await cli(['gpu', '--json'], replayEnv('h100x1', { MEDTUNE_REPLAY_GPU: 'idle-500ms.csv' }))) as {
+      gpus: { utilizationPct: number; clockEventReasons: string[] }[];
+      processes: unknown[];
+    };
     expect(snap.processes).toEqual([]);
     expect(snap.gpus[0]).toMatchObject({ utilizationPct: 0, clockEventReasons: ['idle'] });
   });
 
   it('--json without a GPU gives the reason and the host numbers', async () => {
-    const snap = JSON.parse(await cli(['gpu', '--once', '--json'], { MEDTUNE_NVIDIA_SMI: join(tmp, 'missing') })) as Record<string, unknown>;
+    const snap = JSON.parse(await cli(['gpu', '--once', '--json'], { MEDTUNE_NVIDIA_SMI: join(tmp, 'missing') })) as Record<
+      string,
+      unknown
+    >;
     expect(snap).toMatchObject({ gpus: [], processes: [], reason: expect.stringContaining('not found') });
     expect(snap.host).toMatchObject({ cpuCount: expect.any(Number), memTotalMiB: expect.any(Number) });
   });
 
   it('text output, restricted with --devices', async () => {
-    const text = await cli(['gpu', '--once', '--devices', U1.slice(0, 12)], replayEnv('h200x2', { MEDTUNE_REPLAY_GPU: 'load-500ms.csv', MEDTUNE_REPLAY_START: '6', MEDTUNE_REPLAY_APPS: 'apps-load-1.csv' }));
+    const text = await cli(
+      ['gpu', '--once', '--devices', U1.slice(0, 12)],
+      replayEnv('h200x2', { MEDTUNE_REPLAY_GPU: 'load-500ms.csv', MEDTUNE_REPLAY_START: '6', MEDTUNE_REPLAY_APPS: 'apps-load-1.csv' }),
+    );
     const lines = text.trim().split('\n');
-    expect(lines[0]).toMatch(/^GPU 1 {2}NVIDIA H200 {2}util 99% {2}mem 4\.1\/140\.4 GiB \(\+0\.6 reserved\) {2}power [\d.]+\/700 W .* power cap$/);
+    expect(lines[0]).toMatch(
+      /^GPU 1 {2}NVIDIA H200 {2}util 99% {2}mem 4\.1\/140\.4 GiB \(\+0\.6 reserved\) {2}power [\d.]+\/700 W .* power cap$/,
+    );
     expect(lines.slice(1)).toEqual([expect.stringMatching(/^pid 704 {2}GPU 1 {2}4\.1 GiB {2}python3/)]);
   });
 });

@@ -34,8 +34,17 @@ export async function makeWorkspace(prefix: string): Promise<TestWorkspace> {
 }
 
 /** Runs the built CLI; never rejects, so tests can assert on failures too. */
-export function medtune(ws: Workspace, args: string[], opts: { timeout?: number } = {}): ResultPromise<{ reject: false; all: true; timeout?: number }> {
-  return execa(process.execPath, [BIN, '-w', ws.root, ...args], { reject: false, all: true, timeout: opts.timeout ?? 15 * 60_000, env: { CI: '1' } }) as unknown as ResultPromise<{ reject: false; all: true; timeout?: number }>;
+export function medtune(
+  ws: Workspace,
+  args: string[],
+  opts: { timeout?: number } = {},
+): ResultPromise<{ reject: false; all: true; timeout?: number }> {
+  return execa(process.execPath, [BIN, '-w', ws.root, ...args], {
+    reject: false,
+    all: true,
+    timeout: opts.timeout ?? 15 * 60_000,
+    env: { CI: '1' },
+  }) as unknown as ResultPromise<{ reject: false; all: true; timeout?: number }>;
 }
 
 export function lastJson<T = Record<string, unknown>>(stdout: string): T {

@@ -12,12 +12,38 @@ import { MedtuneError } from '../../src/core/errors.js';
 
 let dir: string;
 const state = (over: Partial<JobState> = {}): JobState => ({
-  id: 'j1', kind: 'demo', status: 'running', params: {}, steps: [{ name: 'a', status: 'pending' }, { name: 'b', status: 'pending' }],
-  progress: null, runId: null, result: null, error: null, updatedAt: '2026-12-04T18:00:00Z', ...over,
+  id: 'j1',
+  kind: 'demo',
+  status: 'running',
+  params: {},
+  steps: [
+    { name: 'a', status: 'pending' },
+    { name: 'b', status: 'pending' },
+  ],
+  progress: null,
+  runId: null,
+  result: null,
+  error: null,
+  updatedAt: '2026-12-04T18:00:00Z',
+  ...over,
 });
 const manifest = (over: Partial<RunManifest> = {}): RunManifest => ({
-  id: 'j1', kind: 'job', createdAt: '2026-12-04T18:00:00Z', updatedAt: '2026-12-04T18:00:00Z', status: 'preparing', model: '', datasets: [], profile: '',
-  outputDir: join(dir, 'output'), trainYaml: '', command: ['node', 'job-main.js', dir], env: {}, cwd: dir, attempts: [], autoResume: 0, ...over,
+  id: 'j1',
+  kind: 'job',
+  createdAt: '2026-12-04T18:00:00Z',
+  updatedAt: '2026-12-04T18:00:00Z',
+  status: 'preparing',
+  model: '',
+  datasets: [],
+  profile: '',
+  outputDir: join(dir, 'output'),
+  trainYaml: '',
+  command: ['node', 'job-main.js', dir],
+  env: {},
+  cwd: dir,
+  attempts: [],
+  autoResume: 0,
+  ...over,
 });
 
 beforeEach(async () => {
@@ -31,12 +57,22 @@ afterEach(async () => {
 describe('JobRecorder', () => {
   it('records a step running, then done with its detail, and a failed step with the error', async () => {
     const rec = new JobRecorder(dir, state());
-    await rec.step('a', async () => 42, (v) => `got ${v}`);
+    await rec.step(
+      'a',
+      async () => 42,
+      (v) => `got ${v}`,
+    );
     const after = JSON.parse(await readFile(join(dir, 'job.json'), 'utf8')) as JobState;
     expect(after.steps[0]).toMatchObject({ name: 'a', status: 'done', detail: 'got 42' });
-    await expect(rec.step('b', async () => {
-      throw new MedtuneError({ doing: 'b', problem: 'it broke', code: 'X' });
-    }, () => '')).rejects.toThrow('it broke');
+    await expect(
+      rec.step(
+        'b',
+        async () => {
+          throw new MedtuneError({ doing: 'b', problem: 'it broke', code: 'X' });
+        },
+        () => '',
+      ),
+    ).rejects.toThrow('it broke');
     expect((await readJobView(dir)).steps[1]).toMatchObject({ name: 'b', status: 'failed', detail: 'it broke' });
   });
 
@@ -49,9 +85,14 @@ describe('JobRecorder', () => {
 });
 
 describe('readJobView and watchJob', () => {
-  it('show a job whose process died without recording its end as failed, with the supervisor\'s cause', async () => {
+  it("show a job whose process died without recording its end as failed, with the supervisor's cause", async () => {
     await writeJob(dir, state());
-    await writeFile(join(dir, 'run.json'), JSON.stringify(manifest({ status: 'failed', cause: { code: 'HOST_OOM', summary: 'killed by the kernel (out of memory)', next: 'free memory' } })));
+    await writeFile(
+      join(dir, 'run.json'),
+      JSON.stringify(
+        manifest({ status: 'failed', cause: { code: 'HOST_OOM', summary: 'killed by the kernel (out of memory)', next: 'free memory' } }),
+      ),
+    );
     const v = await readJobView(dir);
     expect(v.status).toBe('failed');
     expect(v.error).toMatchObject({ code: 'HOST_OOM', problem: 'killed by the kernel (out of memory)' });

@@ -41,7 +41,10 @@ async function closedPort(): Promise<number> {
 }
 
 async function expectMedtuneError(p: Promise<unknown>): Promise<MedtuneError> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(MedtuneError);
   return err as MedtuneError;
 }
@@ -64,12 +67,24 @@ describe('tiny model', () => {
   it('is built into models/tiny-qwen2-vl with progress, a record and every file a Qwen2-VL needs', async () => {
     expect(tiny.dir).toBe(join(ws.modelsDir, 'tiny-qwen2-vl'));
     expect(progress.map((e) => e.phase)).toEqual(['import', 'tokenizer', 'processor', 'model', 'done']);
-    expect(tiny.files.map((f) => f.name)).toEqual(['chat_template.jinja', 'config.json', 'generation_config.json', 'model.safetensors',
-      'processor_config.json', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(tiny.files.map((f) => f.name)).toEqual([
+      'chat_template.jinja',
+      'config.json',
+      'generation_config.json',
+      'model.safetensors',
+      'processor_config.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
     expect(tiny.bytes).toBeLessThan(10 * 1024 * 1024);
     expect(tiny.params).toBeGreaterThan(100_000);
     expect(tiny.sizes).toMatchObject({ hidden: 64, layers: 2, vision_embed: 32 });
-    expect(JSON.parse(readFileSync(join(tiny.dir, MODEL_RECORD), 'utf8'))).toMatchObject({ name: 'tiny', source: 'built', seed: 0, params: tiny.params });
+    expect(JSON.parse(readFileSync(join(tiny.dir, MODEL_RECORD), 'utf8'))).toMatchObject({
+      name: 'tiny',
+      source: 'built',
+      seed: 0,
+      params: tiny.params,
+    });
     expect(await modelsDirEntries()).toEqual(['tiny-qwen2-vl']);
   });
 
@@ -113,8 +128,10 @@ print(json.dumps({
     const r = await execa(venv.python, ['-c', script, tiny.dir], { env: OFFLINE });
     const got = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
     expect(got.classes).toEqual(['Qwen2Tokenizer', 'Qwen2VLProcessor', 'Qwen2VLVideoProcessor', 'Qwen2VLForConditionalGeneration']);
-    expect(got.text).toBe('<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n'
-      + '<|vision_start|><|image_pad|><|vision_end|>What is the modality of this image?<|im_end|>\n<|im_start|>assistant\n');
+    expect(got.text).toBe(
+      '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n' +
+        '<|vision_start|><|image_pad|><|vision_end|>What is the modality of this image?<|im_end|>\n<|im_start|>assistant\n',
+    );
     expect(got.image_tokens).toBe(16);
     expect(got.image_token).toBe('<|image_pad|>');
     const ids = got.special_ids as number[];
@@ -129,8 +146,19 @@ print(json.dumps({
     const models = await listModels(ws);
     expect(models.map((m) => m.name)).toEqual(['tiny-qwen2-vl']);
     const entry = models.find((m) => m.name === 'tiny-qwen2-vl')!;
-    expect(entry).toMatchObject({ kind: 'tiny', template: 'qwen2_vl', modelType: 'qwen2_vl', params: tiny.params, complete: true, missing: [], source: 'built' });
-    const cli = await execa(process.execPath, [join(PACKAGE_ROOT, 'bin', 'medtune.js'), '-w', ws.root, 'model', 'list', '--json'], { reject: false, env: { CI: '1' } });
+    expect(entry).toMatchObject({
+      kind: 'tiny',
+      template: 'qwen2_vl',
+      modelType: 'qwen2_vl',
+      params: tiny.params,
+      complete: true,
+      missing: [],
+      source: 'built',
+    });
+    const cli = await execa(process.execPath, [join(PACKAGE_ROOT, 'bin', 'medtune.js'), '-w', ws.root, 'model', 'list', '--json'], {
+      reject: false,
+      env: { CI: '1' },
+    });
     expect(cli.exitCode).toBe(0);
     const listed = JSON.parse(cli.stdout) as { models: { name: string; kind: string; params: number }[] };
     expect(listed.models.find((m) => m.name === 'tiny-qwen2-vl')).toMatchObject({ kind: 'tiny', params: tiny.params });
@@ -140,7 +168,9 @@ print(json.dumps({
 describe('model fetch', () => {
   it('fails fast when the hub is unreachable, says what to do, and writes nothing', async () => {
     const before = await modelsDirEntries();
-    const err = await expectMedtuneError(fetchModel(ws, venv, 'qwen2-vl-2b', 'hf', { env: { HF_ENDPOINT: `http://127.0.0.1:${await closedPort()}`, HF_HUB_OFFLINE: '' } }));
+    const err = await expectMedtuneError(
+      fetchModel(ws, venv, 'qwen2-vl-2b', 'hf', { env: { HF_ENDPOINT: `http://127.0.0.1:${await closedPort()}`, HF_HUB_OFFLINE: '' } }),
+    );
     expect(err.code).toBe('HUB_UNREACHABLE');
     expect(err.doing).toContain('Qwen/Qwen2-VL-2B-Instruct');
     expect(err.problem).toMatch(/unreachable/);
@@ -151,7 +181,13 @@ describe('model fetch', () => {
 
   it('fails fast against the real huggingface.co when this machine cannot resolve it', async (ctx) => {
     // With a network this would start a 4.4 GB download, so it only runs where the hub is out of reach.
-    if (await lookup('huggingface.co').then(() => true, () => false)) ctx.skip();
+    if (
+      await lookup('huggingface.co').then(
+        () => true,
+        () => false,
+      )
+    )
+      ctx.skip();
     const err = await expectMedtuneError(fetchModel(ws, venv, 'qwen2-vl-2b', 'hf', { env: { HF_ENDPOINT: '', HF_HUB_OFFLINE: '' } }));
     expect(err.code).toBe('HUB_UNREACHABLE');
     expect(err.problem).toContain('huggingface.co');
@@ -167,7 +203,9 @@ describe('model fetch', () => {
   it('reports a gated repository with the HF_TOKEN step, writing nothing', async () => {
     const before = await modelsDirEntries();
     await withFakeHub(tiny.dir, ['--gated'], async (endpoint) => {
-      const err = await expectMedtuneError(fetchModel(ws, venv, 'qwen2-vl-2b', 'hf', { env: { HF_ENDPOINT: endpoint, HF_HUB_OFFLINE: '', HF_TOKEN: '' } }));
+      const err = await expectMedtuneError(
+        fetchModel(ws, venv, 'qwen2-vl-2b', 'hf', { env: { HF_ENDPOINT: endpoint, HF_HUB_OFFLINE: '', HF_TOKEN: '' } }),
+      );
       expect(err.code).toBe('HUB_GATED');
       expect(err.next).toContain('HF_TOKEN');
     });
@@ -175,10 +213,14 @@ describe('model fetch', () => {
   });
 
   it('prints the clear error as JSON through the CLI', async () => {
-    const cli = await execa(process.execPath, [join(PACKAGE_ROOT, 'bin', 'medtune.js'), '-w', ws.root, 'model', 'fetch', 'qwen2-vl-2b', '--json'], {
-      reject: false,
-      env: { CI: '1', HF_ENDPOINT: `http://127.0.0.1:${await closedPort()}`, HF_HUB_OFFLINE: '' },
-    });
+    const cli = await execa(
+      process.execPath,
+      [join(PACKAGE_ROOT, 'bin', 'medtune.js'), '-w', ws.root, 'model', 'fetch', 'qwen2-vl-2b', '--json'],
+      {
+        reject: false,
+        env: { CI: '1', HF_ENDPOINT: `http://127.0.0.1:${await closedPort()}`, HF_HUB_OFFLINE: '' },
+      },
+    );
     expect(cli.exitCode).toBe(1);
     expect(JSON.parse(cli.stdout)).toMatchObject({ error: true, code: 'HUB_UNREACHABLE' });
     expect(cli.stderr).toContain('→ on a machine with access');
@@ -192,8 +234,16 @@ describe('model fetch', () => {
   it('downloads from a reachable hub with byte progress, then lists the model', async () => {
     const events: ProgressEvent[] = [];
     await withFakeHub(tiny.dir, [], async (endpoint) => {
-      const r = await fetchModel(ws, venv, 'qwen2-vl-2b', 'hf', { env: { HF_ENDPOINT: endpoint, HF_HUB_OFFLINE: '' }, onProgress: (e) => events.push(e) });
-      expect(r).toMatchObject({ dir: join(ws.modelsDir, 'qwen2-vl-2b'), repoId: 'Qwen/Qwen2-VL-2B-Instruct', hub: 'hf', alreadyPresent: false });
+      const r = await fetchModel(ws, venv, 'qwen2-vl-2b', 'hf', {
+        env: { HF_ENDPOINT: endpoint, HF_HUB_OFFLINE: '' },
+        onProgress: (e) => events.push(e),
+      });
+      expect(r).toMatchObject({
+        dir: join(ws.modelsDir, 'qwen2-vl-2b'),
+        repoId: 'Qwen/Qwen2-VL-2B-Instruct',
+        hub: 'hf',
+        alreadyPresent: false,
+      });
       expect(r.files).toContain('model.safetensors');
       const again = await fetchModel(ws, venv, 'qwen2-vl-2b', 'hf', { env: { HF_ENDPOINT: endpoint, HF_HUB_OFFLINE: '' } });
       expect(again.alreadyPresent).toBe(true);
@@ -217,22 +267,55 @@ describe('LLaMA-Factory and export verification', () => {
     const output = join(root, 'output');
     exportDir = join(root, 'export');
     const train = join(root, 'train.yaml');
-    await writeFile(train, [
-      `model_name_or_path: ${tiny.dir}`, 'stage: sft', 'do_train: true', 'finetuning_type: lora', 'lora_target: all',
-      'dataset: tiny_mm', `dataset_dir: ${join(root, 'data')}`, 'template: qwen2_vl', 'cutoff_len: 1024', 'image_max_pixels: 12544',
-      `output_dir: ${output}`, 'overwrite_output_dir: true', 'per_device_train_batch_size: 2', 'learning_rate: 5.0e-3',
-      'max_steps: 20', 'logging_steps: 1', 'save_steps: 10', 'save_total_limit: 2', 'report_to: none', '',
-    ].join('\n'));
+    await writeFile(
+      train,
+      [
+        `model_name_or_path: ${tiny.dir}`,
+        'stage: sft',
+        'do_train: true',
+        'finetuning_type: lora',
+        'lora_target: all',
+        'dataset: tiny_mm',
+        `dataset_dir: ${join(root, 'data')}`,
+        'template: qwen2_vl',
+        'cutoff_len: 1024',
+        'image_max_pixels: 12544',
+        `output_dir: ${output}`,
+        'overwrite_output_dir: true',
+        'per_device_train_batch_size: 2',
+        'learning_rate: 5.0e-3',
+        'max_steps: 20',
+        'logging_steps: 1',
+        'save_steps: 10',
+        'save_total_limit: 2',
+        'report_to: none',
+        '',
+      ].join('\n'),
+    );
     const env = { ...OFFLINE, LLAMABOARD_ENABLED: '1', LLAMABOARD_WORKDIR: output };
     const t = await execa(join(venv.bin, 'llamafactory-cli'), ['train', train], { env, reject: false, all: true });
     expect(t.exitCode, String(t.all).slice(-3000)).toBe(0);
-    const records = readFileSync(join(output, 'trainer_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss?: number });
+    const records = readFileSync(join(output, 'trainer_log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { loss?: number });
     const losses = records.flatMap((r) => (r.loss === undefined ? [] : [r.loss]));
     expect(losses).toHaveLength(20);
     expect(losses[19]!).toBeLessThan(losses[0]!);
     const exportYaml = join(root, 'export.yaml');
-    await writeFile(exportYaml, [`model_name_or_path: ${tiny.dir}`, `adapter_name_or_path: ${output}`, 'template: qwen2_vl',
-      'finetuning_type: lora', `export_dir: ${exportDir}`, 'export_size: 1', 'export_device: cpu', ''].join('\n'));
+    await writeFile(
+      exportYaml,
+      [
+        `model_name_or_path: ${tiny.dir}`,
+        `adapter_name_or_path: ${output}`,
+        'template: qwen2_vl',
+        'finetuning_type: lora',
+        `export_dir: ${exportDir}`,
+        'export_size: 1',
+        'export_device: cpu',
+        '',
+      ].join('\n'),
+    );
     const x = await execa(join(venv.bin, 'llamafactory-cli'), ['export', exportYaml], { env: OFFLINE, reject: false, all: true });
     expect(x.exitCode, String(x.all).slice(-3000)).toBe(0);
   }, 600_000);
@@ -267,7 +350,11 @@ describe('LLaMA-Factory and export verification', () => {
     expect(v.ok).toBe(false);
     expect(v.failure).toMatchObject({ code: 'NO_CHAT_TEMPLATE' });
     expect(v.failure!.next).toContain('chat_template.jinja');
-    expect(v.checks.find((c) => c.name === 'chat_template')).toEqual({ name: 'chat_template', ok: false, detail: 'No chat template is set for this processor' });
+    expect(v.checks.find((c) => c.name === 'chat_template')).toEqual({
+      name: 'chat_template',
+      ok: false,
+      detail: 'No chat template is set for this processor',
+    });
     expect(v.generation).toBeNull();
   }, 180_000);
 

@@ -89,18 +89,69 @@ describe('privacy: planted identifying values never leave the scans', () => {
     study = mkdtempSync(join(tmpdir(), 'medtune-study-'));
     await execa(t.venv.python, ['-c', PLANT, study, JSON.stringify(PLANTED)]);
     const csv = join(study, '..', `${study.split('/').pop()}-captions.csv`);
-    writeFileSync(csv, 'series,caption\nPlantedsmith_Johanna_CT,CT of the chest with contrast.\nPID-PLANTED-4711/ct.dcm,CT of the head.\nmr,MRI of the brain.\ncr/ACC-PLANTED-0815,Radiograph of the hand.\n');
+    writeFileSync(
+      csv,
+      'series,caption\nPlantedsmith_Johanna_CT,CT of the chest with contrast.\nPID-PLANTED-4711/ct.dcm,CT of the head.\nmr,MRI of the brain.\ncr/ACC-PLANTED-0815,Radiograph of the hand.\n',
+    );
 
     const prep = await run(['data', 'prepare', '--source', study, '--captions', csv, '--name', 'clinic', '--val-ratio', '0', '--json']);
-    expect(lastJson<{ kept: number; skipped: Record<string, number> }>(prep.stdout)).toMatchObject({ kept: 4, skipped: { segmentation: 1, structured_report: 1 } });
-    const train = await run(['train', '--model', t.modelDir, '--dataset', 'clinic', '--profile', 'cpu', '--name', 'privacy', '--set', 'max_steps=2', '--set', 'save_steps=2', '--json']);
+    expect(lastJson<{ kept: number; skipped: Record<string, number> }>(prep.stdout)).toMatchObject({
+      kept: 4,
+      skipped: { segmentation: 1, structured_report: 1 },
+    });
+    const train = await run([
+      'train',
+      '--model',
+      t.modelDir,
+      '--dataset',
+      'clinic',
+      '--profile',
+      'cpu',
+      '--name',
+      'privacy',
+      '--set',
+      'max_steps=2',
+      '--set',
+      'save_steps=2',
+      '--json',
+    ]);
     const runId = lastJson<{ id: string }>(train.stdout).id;
     await run(['eval', runId, '--dataset', 'clinic', '--limit', '4', '--max-new-tokens', '8', '--json']);
-    await run(['compare', '--tuned', runId, '--images', join(study, 'mr'), join(study, 'Plantedsmith_Johanna_CT'), '--max-new-tokens', '4', '--json']);
-    await run(['ask', runId, '--image', join(study, 'cr', 'ACC-PLANTED-0815'), '--image', study, '--max-new-tokens', '4', '--json', 'What is shown?']);
+    await run([
+      'compare',
+      '--tuned',
+      runId,
+      '--images',
+      join(study, 'mr'),
+      join(study, 'Plantedsmith_Johanna_CT'),
+      '--max-new-tokens',
+      '4',
+      '--json',
+    ]);
+    await run([
+      'ask',
+      runId,
+      '--image',
+      join(study, 'cr', 'ACC-PLANTED-0815'),
+      '--image',
+      study,
+      '--max-new-tokens',
+      '4',
+      '--json',
+      'What is shown?',
+    ]);
     // The same question through `medtune serve`: its logs are in servers/ of the workspace, searched below.
     await run(['serve', runId, '--json']);
-    const served = await run(['ask', runId, '--image', join(study, 'Plantedsmith_Johanna_CT'), '--max-new-tokens', '4', '--json', 'What is shown?']);
+    const served = await run([
+      'ask',
+      runId,
+      '--image',
+      join(study, 'Plantedsmith_Johanna_CT'),
+      '--max-new-tokens',
+      '4',
+      '--json',
+      'What is shown?',
+    ]);
     expect(lastJson<{ device: string }>(served.stdout).device).toMatch(/^server /);
     await run(['serve', '--stop', '--json']);
   }, 30 * 60_000);
@@ -115,7 +166,11 @@ describe('privacy: planted identifying values never leave the scans', () => {
 
   it('the planted values are really in the source (the search works)', () => {
     const found = hits(walk(study), study);
-    for (const v of [PLANTED.PatientID, PLANTED.AccessionNumber, PLANTED.InstitutionName]) expect(found.some((h) => h.includes(v.toLowerCase())), v).toBe(true);
+    for (const v of [PLANTED.PatientID, PLANTED.AccessionNumber, PLANTED.InstitutionName])
+      expect(
+        found.some((h) => h.includes(v.toLowerCase())),
+        v,
+      ).toBe(true);
   });
 
   it('no dataset, scan image, run folder, prediction, comparison or workspace file holds one', () => {
@@ -127,7 +182,7 @@ describe('privacy: planted identifying values never leave the scans', () => {
     expect(hits(files, t.ws.root)).toEqual([]);
   });
 
-  it("no helper log written during the test holds one, nor anything the CLI printed", () => {
+  it('no helper log written during the test holds one, nor anything the CLI printed', () => {
     const logs = walk(join(cacheRoot(), 'logs')).filter((f) => statSync(f).mtimeMs >= started - 1000);
     expect(logs.length).toBeGreaterThan(0);
     expect(hits(logs, '')).toEqual([]);

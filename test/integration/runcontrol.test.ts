@@ -10,7 +10,25 @@ import { readManifest } from '../../src/runtime/manifest.js';
 import { BIN, DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 
 // ~60 steps of a few hundred ms each on 2 cores: long enough to interrupt, short enough for CI.
-const TRAIN = ['train', '--dataset', DATASET, '--eval-dataset', 'none', '--profile', 'cpu', '--set', 'num_train_epochs=1', '--set', 'max_steps=60', '--set', 'save_steps=10', '--set', 'logging_steps=1', '--set', 'save_total_limit=3'];
+const TRAIN = [
+  'train',
+  '--dataset',
+  DATASET,
+  '--eval-dataset',
+  'none',
+  '--profile',
+  'cpu',
+  '--set',
+  'num_train_epochs=1',
+  '--set',
+  'max_steps=60',
+  '--set',
+  'save_steps=10',
+  '--set',
+  'logging_steps=1',
+  '--set',
+  'save_total_limit=3',
+];
 
 interface Status {
   id: string;
@@ -48,13 +66,20 @@ describe('detached runs: kill, resume, stop', () => {
   const latestId = async () => (await medtune(t.ws, ['runs', '--json'])).stdout;
 
   it('keeps training when the CLI that started it is killed, and status shows every record', async () => {
-    const cli = execa(process.execPath, [BIN, '-w', t.ws.root, ...TRAIN, '--model', t.modelDir, '--name', 'cli-killed'], { reject: false, env: { CI: '1' } });
+    const cli = execa(process.execPath, [BIN, '-w', t.ws.root, ...TRAIN, '--model', t.modelDir, '--name', 'cli-killed'], {
+      reject: false,
+      env: { CI: '1' },
+    });
     let id = '';
-    await waitUntil(async () => {
-      const runs = JSON.parse((await latestId()) || '[]') as Status[];
-      id = runs.find((r) => r.id.endsWith('cli-killed'))?.id ?? '';
-      return id !== '' && (await status(id)).step >= 3;
-    }, 240_000, 'the run to reach step 3');
+    await waitUntil(
+      async () => {
+        const runs = JSON.parse((await latestId()) || '[]') as Status[];
+        id = runs.find((r) => r.id.endsWith('cli-killed'))?.id ?? '';
+        return id !== '' && (await status(id)).step >= 3;
+      },
+      240_000,
+      'the run to reach step 3',
+    );
     cli.kill('SIGKILL');
     await cli;
     await waitUntil(async () => (await status(id)).status === 'completed', 300_000, 'the run to complete without its CLI');
@@ -65,7 +90,9 @@ describe('detached runs: kill, resume, stop', () => {
   }, 900_000);
 
   it('marks a run killed after a checkpoint as failed with a cause, then resume finishes it at the full step count', async () => {
-    const started = lastJson<{ id: string }>((await medtune(t.ws, [...TRAIN, '--model', t.modelDir, '--name', 'trainer-killed', '--detach', '--json'])).stdout);
+    const started = lastJson<{ id: string }>(
+      (await medtune(t.ws, [...TRAIN, '--model', t.modelDir, '--name', 'trainer-killed', '--detach', '--json'])).stdout,
+    );
     const id = started.id;
     await waitUntil(async () => (await status(id)).checkpoints.includes(10) && (await status(id)).step >= 12, 240_000, 'checkpoint-10');
     const m = await readManifest(join(t.ws.runsDir, id));
@@ -89,7 +116,9 @@ describe('detached runs: kill, resume, stop', () => {
   }, 1_200_000);
 
   it('stops gracefully with a saved adapter', async () => {
-    const started = lastJson<{ id: string }>((await medtune(t.ws, [...TRAIN, '--model', t.modelDir, '--name', 'stopped', '--detach', '--json'])).stdout);
+    const started = lastJson<{ id: string }>(
+      (await medtune(t.ws, [...TRAIN, '--model', t.modelDir, '--name', 'stopped', '--detach', '--json'])).stdout,
+    );
     const id = started.id;
     await waitUntil(async () => (await status(id)).step >= 5, 240_000, 'step 5');
     const stop = await medtune(t.ws, ['stop', id, '--json']);
@@ -104,7 +133,7 @@ describe('detached runs: kill, resume, stop', () => {
     expect(strayProcesses(t.ws)).toEqual([]);
   }, 900_000);
 
-  it('refuses a bad config before creating anything, with the parser\'s reason', async () => {
+  it("refuses a bad config before creating anything, with the parser's reason", async () => {
     const r = await medtune(t.ws, [...TRAIN, '--model', t.modelDir, '--set', 'no_such_key=1', '--json']);
     expect(r.exitCode).toBe(1);
     const err = lastJson<{ problem: string; next: string }>(r.stdout);

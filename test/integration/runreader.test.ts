@@ -1,4 +1,17 @@
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -57,7 +70,17 @@ describe('readRunDir: a medtune run folder', () => {
   it('reads run.json, the logs and output/ (relative outputDir resolved against cwd)', async () => {
     const dir = resumeRunFolder();
     const v = await readRunDir(dir);
-    expect(v).toMatchObject({ id: 'run-1', dir, status: 'completed', step: 30, totalSteps: 30, percent: 100, attempts: 2, checkpoints: [20, 30], phase: null });
+    expect(v).toMatchObject({
+      id: 'run-1',
+      dir,
+      status: 'completed',
+      step: 30,
+      totalSteps: 30,
+      percent: 100,
+      attempts: 2,
+      checkpoints: [20, 30],
+      phase: null,
+    });
     expect(v.records.map((r) => r.step)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     const c = await readRunContents(dir);
     expect(c).toMatchObject({ kind: 'run', outputDir: join(dir, 'output') });
@@ -82,7 +105,10 @@ describe('readRunDir: a bare LLaMA-Factory output_dir', () => {
     { name: 'resume/output', want: { status: 'completed', step: 30, attempts: 2, checkpoints: [20, 30] } },
     { name: 'abort/output', want: { status: 'stopped', step: 12, totalSteps: 200, percent: 6, checkpoints: [10], etaSeconds: null } },
     { name: 'eval/output', want: { status: 'completed', step: 20, evalLoss: 8.426125526428223, checkpoints: [10, 20] } },
-    { name: 'errors/disk-full-optimizer.output', want: { status: 'ended-unknown', step: 5, totalSteps: 10, checkpoints: [], etaSeconds: null } },
+    {
+      name: 'errors/disk-full-optimizer.output',
+      want: { status: 'ended-unknown', step: 5, totalSteps: 10, checkpoints: [], etaSeconds: null },
+    },
   ])('$name', async ({ name, want }) => {
     const v = await readRunDir(join(FIX, name), { now: FAR_FUTURE });
     expect(v).toMatchObject({ ...want, cause: null });
@@ -139,11 +165,14 @@ describe('listCheckpoints and latestCompleteCheckpoint', () => {
     expect(await latestCompleteCheckpoint(out)).toBe(join(out, 'checkpoint-30'));
   });
 
-  it.each(['disk-full-adapter', 'disk-full-tokenizer', 'disk-full-optimizer'])('%s: the checkpoint cut by a full disk is incomplete', async (name) => {
-    const out = join(FIX, 'errors', `${name}.output`);
-    expect(await listCheckpoints(out)).toEqual([{ step: 5, path: join(out, 'checkpoint-5'), complete: false }]);
-    expect(await latestCompleteCheckpoint(out)).toBeNull();
-  });
+  it.each(['disk-full-adapter', 'disk-full-tokenizer', 'disk-full-optimizer'])(
+    '%s: the checkpoint cut by a full disk is incomplete',
+    async (name) => {
+      const out = join(FIX, 'errors', `${name}.output`);
+      expect(await listCheckpoints(out)).toEqual([{ step: 5, path: join(out, 'checkpoint-5'), complete: false }]);
+      expect(await latestCompleteCheckpoint(out)).toBeNull();
+    },
+  );
 
   const state = JSON.stringify({ global_step: 5, max_steps: 10, log_history: [] });
   it.each([
@@ -152,8 +181,16 @@ describe('listCheckpoints and latestCompleteCheckpoint', () => {
     { name: 'sharded full weights', files: { 'model.safetensors.index.json': '{}', 'trainer_state.json': state }, complete: true },
     { name: 'DeepSpeed layout', files: { latest: 'global_step5', 'trainer_state.json': state }, complete: true },
     { name: 'no trainer_state.json', files: { 'adapter_model.safetensors': 'w' }, complete: false },
-    { name: 'trainer_state.json cut short', files: { 'adapter_model.safetensors': 'w', 'trainer_state.json': state.slice(0, 20) }, complete: false },
-    { name: 'trainer_state.json without global_step', files: { 'adapter_model.safetensors': 'w', 'trainer_state.json': '{}' }, complete: false },
+    {
+      name: 'trainer_state.json cut short',
+      files: { 'adapter_model.safetensors': 'w', 'trainer_state.json': state.slice(0, 20) },
+      complete: false,
+    },
+    {
+      name: 'trainer_state.json without global_step',
+      files: { 'adapter_model.safetensors': 'w', 'trainer_state.json': '{}' },
+      complete: false,
+    },
     { name: 'empty weights', files: { 'adapter_model.safetensors': '', 'trainer_state.json': state }, complete: false },
     { name: 'no weights', files: { 'optimizer.pt': 'o', 'trainer_state.json': state }, complete: false },
   ])('$name -> complete: $complete', async ({ files, complete }) => {

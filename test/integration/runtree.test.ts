@@ -26,7 +26,14 @@ async function launcherWithRank(): Promise<{ root: number; rank: number; sibling
   const root = child.pid!;
   started.push(root);
   let kids: number[] = [];
-  await waitUntil(() => (kids = descendants(root).map((p) => p.pid).filter((p) => p !== root)).length === 2, 10_000, 'both children');
+  await waitUntil(
+    () =>
+      (kids = descendants(root)
+        .map((p) => p.pid)
+        .filter((p) => p !== root)).length === 2,
+    10_000,
+    'both children',
+  );
   const procs = descendants(root);
   const rank = procs.find((p) => p.pid !== root && p.pgid !== root)!.pid;
   const sibling = procs.find((p) => p.pid !== root && p.pgid === root)!.pid;
@@ -46,8 +53,18 @@ describe('RunTree', () => {
   it('ends every process it has seen, the reparented rank included, leaves first', async () => {
     const { root, rank, sibling } = await launcherWithRank();
     const tree = new RunTree(root);
-    expect(tree.leaves().map((p) => p.pid).sort()).toEqual([rank, sibling].sort());
-    expect(tree.alive().map((p) => p.pid).at(-1)).toBe(root);
+    expect(
+      tree
+        .leaves()
+        .map((p) => p.pid)
+        .sort(),
+    ).toEqual([rank, sibling].sort());
+    expect(
+      tree
+        .alive()
+        .map((p) => p.pid)
+        .at(-1),
+    ).toBe(root);
     // The launcher dies first (as when torchrun's parent is killed): the rank is orphaned.
     process.kill(root, 'SIGKILL');
     await waitUntil(() => !isAlive(root), 10_000, 'the launcher to die');

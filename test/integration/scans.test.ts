@@ -62,8 +62,22 @@ for case in json.loads(sys.stdin.read()):
 print(json.dumps(out))
 `;
 
-interface OracleCase { png: string; dicom?: string; kind?: 'window' | 'range' | 'rgb' | 'palette'; center?: number; width?: number; frame?: number; other?: string }
-interface OracleOut { mode: string; shape: number[]; levels: number; maxDiff: number; hu: [number, number] | null }
+interface OracleCase {
+  png: string;
+  dicom?: string;
+  kind?: 'window' | 'range' | 'rgb' | 'palette';
+  center?: number;
+  width?: number;
+  frame?: number;
+  other?: string;
+}
+interface OracleOut {
+  mode: string;
+  shape: number[];
+  levels: number;
+  maxDiff: number;
+  hu: [number, number] | null;
+}
 
 let venv: Venv;
 let ws: Workspace;
@@ -86,7 +100,10 @@ const only = (items: Awaited<ReturnType<typeof convertScans>>, i: number): Conve
 beforeAll(async () => {
   venv = await requireVenv();
   ws = workspaceAt(mkdtempSync(join(tmpdir(), 'medtune-scans-')));
-  const r = await execa(venv.python, ['-c', 'import os, pydicom, nibabel; print(os.path.dirname(pydicom.__file__)); print(os.path.dirname(nibabel.__file__))']);
+  const r = await execa(venv.python, [
+    '-c',
+    'import os, pydicom, nibabel; print(os.path.dirname(pydicom.__file__)); print(os.path.dirname(nibabel.__file__))',
+  ]);
   const [pd, nb] = r.stdout.trim().split('\n');
   files = join(pd!, 'data', 'test_files');
   nib = join(nb!, 'tests', 'data');
@@ -113,7 +130,11 @@ describe('DICOM files as the model sees them', () => {
   const at = (k: keyof typeof inputs) => only(items, keys.indexOf(k));
 
   beforeAll(async () => {
-    items = await convertScans(ws, venv, keys.map((k) => f(inputs[k])));
+    items = await convertScans(
+      ws,
+      venv,
+      keys.map((k) => f(inputs[k])),
+    );
   }, 120_000);
 
   it('CT: rescale to Hounsfield units, then the frame range when the file has no window (16 bits kept, not cut)', async () => {
@@ -211,7 +232,9 @@ describe('a VOI LUT from the file', () => {
   it('maps the modality LUT output through the LUT, scaled by its bit depth', async () => {
     // MR_small re-written with a non-linear 12-bit VOI LUT in place of its window.
     const file = join(ws.root, 'voi-lut.dcm');
-    await execa(venv.python, ['-c', String.raw`
+    await execa(venv.python, [
+      '-c',
+      String.raw`
 import sys, pydicom
 from pydicom.dataset import Dataset
 from pydicom.data import get_testdata_file
@@ -222,10 +245,14 @@ item.add_new(0x00283002, "US", [4096, 0, 12])  # LUT Descriptor (US or SS: given
 item.add_new(0x00283006, "US", [int(4095 * (i / 4095) ** 0.5) for i in range(4096)])  # LUT Data
 ds.VOILUTSequence = [item]
 ds.save_as(sys.argv[1])
-`, file]);
+`,
+      file,
+    ]);
     const s = only(await convertScans(ws, venv, [file]), 0);
     expect(s).toMatchObject({ window: null, voiLut: true });
-    const r = await execa(venv.python, ['-c', String.raw`
+    const r = await execa(venv.python, [
+      '-c',
+      String.raw`
 import sys, json, numpy as np, pydicom
 from PIL import Image
 ds = pydicom.dcmread(sys.argv[1])
@@ -233,7 +260,10 @@ v = np.clip(ds.pixel_array.astype(np.int64), 0, 4095)
 exp = np.array([int(4095 * (i / 4095) ** 0.5) for i in range(4096)])[v] / 4095 * 255
 got = np.asarray(Image.open(sys.argv[2])).astype(np.float64)
 print(json.dumps(float(np.abs(got - exp).max())))
-`, file, s.images[0]!.file]);
+`,
+      file,
+      s.images[0]!.file,
+    ]);
     expect(Number(r.stdout)).toBeLessThanOrEqual(1);
   }, 60_000);
 });
@@ -246,11 +276,15 @@ describe('what is not an image is refused with a typed reason', () => {
     ['MR_truncated.dcm', 'TRUNCATED'],
     ['rtdose.dcm', 'NOT_AN_IMAGE'],
     ['README.txt', 'NOT_A_SCAN'],
-  ])('%s → %s', async (name, code) => {
-    const [c] = await convertScans(ws, venv, [f(name)]);
-    expect(c!.scans).toEqual([]);
-    expect(c!.refused.map((r) => r.refused.code)).toEqual([code]);
-  }, 60_000);
+  ])(
+    '%s → %s',
+    async (name, code) => {
+      const [c] = await convertScans(ws, venv, [f(name)]);
+      expect(c!.scans).toEqual([]);
+      expect(c!.refused.map((r) => r.refused.code)).toEqual([code]);
+    },
+    60_000,
+  );
 
   it('a lone refused scan is an error with the refusal code; a folder keeps going past its bad members', async () => {
     const err = await resolveImages(ws, venv, [f('liver_1frame.dcm')]).catch((e: unknown) => e);
@@ -259,7 +293,8 @@ describe('what is not an image is refused with a typed reason', () => {
 
     const folder = join(ws.root, 'mixed');
     mkdirSync(join(folder, 'series'), { recursive: true });
-    for (const n of ['2062', '2392', '2693', '3023', '3353']) copyFileSync(f(`dicomdirtests/98892001/CT5N/${n}`), join(folder, 'series', n));
+    for (const n of ['2062', '2392', '2693', '3023', '3353'])
+      copyFileSync(f(`dicomdirtests/98892001/CT5N/${n}`), join(folder, 'series', n));
     copyFileSync(f('liver_1frame.dcm'), join(folder, 'seg.dcm'));
     copyFileSync(f('MR_truncated.dcm'), join(folder, 'broken.dcm'));
     writeFileSync(join(folder, 'notes.csv'), 'not,a,scan\n');
@@ -293,7 +328,9 @@ describe('NIfTI orientation', () => {
     // One volume written twice: as RAS, and transposed and flipped into A-I-L storage with the affine to match.
     const dir = join(ws.root, 'orient');
     mkdirSync(dir, { recursive: true });
-    await execa(venv.python, ['-c', String.raw`
+    await execa(venv.python, [
+      '-c',
+      String.raw`
 import sys, os, numpy as np, nibabel as nib
 d = sys.argv[1]
 ras = np.random.default_rng(7).integers(0, 3000, (20, 24, 16)).astype(np.int16)
@@ -302,12 +339,22 @@ nib.save(nib.Nifti1Image(ras, np.eye(4)), os.path.join(d, "ras.nii.gz"))
 ail = np.flip(np.flip(ras.transpose(1, 2, 0), 1), 2).copy()
 aff = np.array([[0, 0, -1, 19], [1, 0, 0, 0], [0, -1, 0, 15], [0, 0, 0, 1]], float)
 nib.save(nib.Nifti1Image(ail, aff), os.path.join(d, "ail.nii.gz"))
-`, dir]);
+`,
+      dir,
+    ]);
     const items = await convertScans(ws, venv, [join(dir, 'ras.nii.gz'), join(dir, 'ail.nii.gz')], { slices: 'even:3' });
     const a = only(items, 0);
     const b = only(items, 1);
-    expect(a.images.map((i) => [i.slice, i.slices])).toEqual([[2, 16], [8, 16], [13, 16]]);
-    expect(b.images.map((i) => [i.slice, i.slices])).toEqual([[2, 16], [8, 16], [13, 16]]);
+    expect(a.images.map((i) => [i.slice, i.slices])).toEqual([
+      [2, 16],
+      [8, 16],
+      [13, 16],
+    ]);
+    expect(b.images.map((i) => [i.slice, i.slices])).toEqual([
+      [2, 16],
+      [8, 16],
+      [13, 16],
+    ]);
     const diffs = await oracle(a.images.map((im, i) => ({ png: im.file, other: b.images[i]!.file })));
     expect(diffs.map((d) => d.maxDiff)).toEqual([0, 0, 0]);
   }, 60_000);
@@ -316,19 +363,31 @@ nib.save(nib.Nifti1Image(ail, aff), os.path.join(d, "ail.nii.gz"))
 describe('data prepare from a folder of scans', () => {
   it('builds rows with captions from a CSV, refuses the non-images, and registers the dataset', async () => {
     const src = join(ws.root, 'study');
-    for (const [dir, name] of [['ct', 'CT_small.dcm'], ['mr', 'MR_small.dcm'], ['us', 'examples_rgb_color.dcm'], ['cr', 'dicomdirtests/77654033/CR1/6154']] as const) {
+    for (const [dir, name] of [
+      ['ct', 'CT_small.dcm'],
+      ['mr', 'MR_small.dcm'],
+      ['us', 'examples_rgb_color.dcm'],
+      ['cr', 'dicomdirtests/77654033/CR1/6154'],
+    ] as const) {
       mkdirSync(join(src, dir), { recursive: true });
       copyFileSync(f(name), join(src, dir, 'image.dcm'));
     }
     copyFileSync(f('liver_1frame.dcm'), join(src, 'seg.dcm'));
     const csv = join(ws.root, 'captions.csv');
-    writeFileSync(csv, 'series,caption\nct/image.dcm,"CT of the head, axial."\nmr,MRI of the brain.\nus,Ultrasound of the abdomen <image>.\nnowhere,An unused caption.\n');
+    writeFileSync(
+      csv,
+      'series,caption\nct/image.dcm,"CT of the head, axial."\nmr,MRI of the brain.\nus,Ultrasound of the abdomen <image>.\nnowhere,An unused caption.\n',
+    );
     const r = await prepareDataset(ws, venv, { source: src, name: 'clinic', captions: csv });
     expect(r).toMatchObject({ layout: 'scans', kept: 3, train: 3, val: 0, entries: { train: 'clinic', val: null } });
     expect(r.skipped).toEqual({ no_caption: 1, segmentation: 1 });
     expect(r.neutralised).toBe(1);
     expect(r.warnings).toEqual(['1 caption line(s) matched no series in the source']);
-    const rows = (await import('node:fs')).readFileSync(join(ws.dataDir, 'clinic', 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { images: string[]; messages: { content: string }[]; modality: string });
+    const rows = (await import('node:fs'))
+      .readFileSync(join(ws.dataDir, 'clinic', 'train.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { images: string[]; messages: { content: string }[]; modality: string });
     expect(rows.map((x) => x.modality).sort()).toEqual(['CT', 'MRI', 'ultrasound']);
     for (const row of rows) {
       expect(row.images[0]).toMatch(/^clinic\/images\/scan-[0-9a-f]{20}-0\.png$/);

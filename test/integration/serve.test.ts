@@ -29,14 +29,25 @@ function listeners(port: number): string[] {
       const [, local, , state] = line.trim().split(/\s+/);
       const [addr, p] = local!.split(':');
       if (state === '0A' && parseInt(p!, 16) === port) {
-        out.push(addr!.length === 8 ? addr!.match(/../g)!.reverse().map((h) => parseInt(h, 16)).join('.') : addr!);
+        out.push(
+          addr!.length === 8
+            ? addr!
+                .match(/../g)!
+                .reverse()
+                .map((h) => parseInt(h, 16))
+                .join('.')
+            : addr!,
+        );
       }
     }
   }
   return out;
 }
 
-const otherAddress = () => Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+const otherAddress = () =>
+  Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
 
 beforeAll(async () => {
   ws = workspaceAt(await mkdtemp(join(tmpdir(), 'medtune-serve-')));
@@ -67,7 +78,10 @@ describe('medtune serve', () => {
     expect(listeners(server.port)).toEqual(['127.0.0.1']);
     const other = otherAddress();
     if (other) {
-      const err = await fetch(`http://${other}:${server.port}/v1/models`, { signal: AbortSignal.timeout(5000) }).then(() => null, (e: Error) => e);
+      const err = await fetch(`http://${other}:${server.port}/v1/models`, { signal: AbortSignal.timeout(5000) }).then(
+        () => null,
+        (e: Error) => e,
+      );
       expect(err, `the server answered on ${other}`).not.toBeNull();
     }
     const list = await medtune(ws, ['runs']);
@@ -76,16 +90,41 @@ describe('medtune serve', () => {
   });
 
   it('answers a chat completion with an image part (streamed and not)', async () => {
-    const png = await medtune(ws, ['ask', 'tiny-qwen2-vl', '--no-server', '--max-new-tokens', '2', '--image', ct, '--json', 'What is shown?']);
+    const png = await medtune(ws, [
+      'ask',
+      'tiny-qwen2-vl',
+      '--no-server',
+      '--max-new-tokens',
+      '2',
+      '--image',
+      ct,
+      '--json',
+      'What is shown?',
+    ]);
     expect(png.exitCode, png.all?.slice(-2000)).toBe(0);
     const image = lastJson<{ images: string[] }>(png.stdout).images[0]!;
     const b64 = readFileSync(image).toString('base64');
-    const body = (withImage: boolean, stream: boolean) => JSON.stringify({
-      model: 'tiny-qwen2-vl', stream, max_tokens: 8,
-      messages: [{ role: 'user', content: [...(withImage ? [{ type: 'image_url', image_url: { url: `data:image/png;base64,${b64}` } }] : []), { type: 'text', text: 'What is shown?' }] }],
-    });
-    const post = (b: string) => fetch(`${server.url}/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: b });
-    const withImg = (await (await post(body(true, false))).json()) as { choices: { message: { role: string }; finish_reason: string }[]; usage: { prompt_tokens: number; completion_tokens: number } };
+    const body = (withImage: boolean, stream: boolean) =>
+      JSON.stringify({
+        model: 'tiny-qwen2-vl',
+        stream,
+        max_tokens: 8,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              ...(withImage ? [{ type: 'image_url', image_url: { url: `data:image/png;base64,${b64}` } }] : []),
+              { type: 'text', text: 'What is shown?' },
+            ],
+          },
+        ],
+      });
+    const post = (b: string) =>
+      fetch(`${server.url}/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: b });
+    const withImg = (await (await post(body(true, false))).json()) as {
+      choices: { message: { role: string }; finish_reason: string }[];
+      usage: { prompt_tokens: number; completion_tokens: number };
+    };
     const without = (await (await post(body(false, false))).json()) as typeof withImg;
     expect(withImg.choices[0]!.message.role).toBe('assistant');
     expect(withImg.usage.completion_tokens).toBeGreaterThan(0);
@@ -96,7 +135,18 @@ describe('medtune serve', () => {
   });
 
   it('ask uses the running server for the same model, with a DICOM scan converted on the way', async () => {
-    const r = await medtune(ws, ['ask', 'tiny-qwen2-vl', '--image', ct, '--window', 'abdomen', '--max-new-tokens', '4', '--json', 'Which organ?']);
+    const r = await medtune(ws, [
+      'ask',
+      'tiny-qwen2-vl',
+      '--image',
+      ct,
+      '--window',
+      'abdomen',
+      '--max-new-tokens',
+      '4',
+      '--json',
+      'Which organ?',
+    ]);
     expect(r.exitCode, r.all?.slice(-2000)).toBe(0);
     const out = lastJson<{ device: string; notes: string[]; images: string[] }>(r.stdout);
     expect(out.device).toBe(`server ${server.url}`);
@@ -112,21 +162,25 @@ describe('medtune serve', () => {
     expect(readdirSync(serversDir(ws)).length).toBe(before);
   });
 
-  it('a non-local bind gets a generated key, shown once, stored nowhere, and required', async () => {
-    const r = await medtune(ws, ['serve', 'tiny-qwen2-vl', '--host', '0.0.0.0', '--json'], { timeout: 10 * 60_000 });
-    expect(r.exitCode, r.all?.slice(-3000)).toBe(0);
-    const { server: s, apiKey } = lastJson<{ server: ServerRecord & { dir: string }; apiKey: string }>(r.stdout);
-    try {
-      expect(apiKey).toMatch(/^[A-Za-z0-9_-]{32}$/);
-      expect(s).toMatchObject({ host: '0.0.0.0', keyRequired: true, url: `http://127.0.0.1:${s.port}/v1` });
-      for (const f of readdirSync(s.dir)) expect(readFileSync(join(s.dir, f), 'utf8').includes(apiKey), f).toBe(false);
-      expect((await fetch(`${s.url}/models`)).status).toBe(401);
-      expect((await fetch(`${s.url}/models`, { headers: { Authorization: `Bearer ${apiKey}` } })).status).toBe(200);
-    } finally {
-      const stop = await medtune(ws, ['serve', '--stop', s.id, '--json']);
-      expect(stop.exitCode, stop.all).toBe(0);
-    }
-  }, 11 * 60_000);
+  it(
+    'a non-local bind gets a generated key, shown once, stored nowhere, and required',
+    async () => {
+      const r = await medtune(ws, ['serve', 'tiny-qwen2-vl', '--host', '0.0.0.0', '--json'], { timeout: 10 * 60_000 });
+      expect(r.exitCode, r.all?.slice(-3000)).toBe(0);
+      const { server: s, apiKey } = lastJson<{ server: ServerRecord & { dir: string }; apiKey: string }>(r.stdout);
+      try {
+        expect(apiKey).toMatch(/^[A-Za-z0-9_-]{32}$/);
+        expect(s).toMatchObject({ host: '0.0.0.0', keyRequired: true, url: `http://127.0.0.1:${s.port}/v1` });
+        for (const f of readdirSync(s.dir)) expect(readFileSync(join(s.dir, f), 'utf8').includes(apiKey), f).toBe(false);
+        expect((await fetch(`${s.url}/models`)).status).toBe(401);
+        expect((await fetch(`${s.url}/models`, { headers: { Authorization: `Bearer ${apiKey}` } })).status).toBe(200);
+      } finally {
+        const stop = await medtune(ws, ['serve', '--stop', s.id, '--json']);
+        expect(stop.exitCode, stop.all).toBe(0);
+      }
+    },
+    11 * 60_000,
+  );
 
   it('serve --stop ends the process tree and records it', async () => {
     const r = await medtune(ws, ['serve', '--stop', '--json']);

@@ -33,7 +33,8 @@ describe('setup --wheels', () => {
     expect(r.exitCode).not.toBe(0);
     const err = lastJson<{ error: boolean; code: string; problem: string; next: string }>(r.stdout);
     expect(err.code).toBe('WHEEL_MISSING');
-    for (const pin of ['torch==2.14.1', 'transformers==5.5.4', 'llamafactory==0.9.5', 'liger-kernel==0.8.5']) expect(err.problem).toContain(pin);
+    for (const pin of ['torch==2.14.1', 'transformers==5.5.4', 'llamafactory==0.9.5', 'liger-kernel==0.8.5'])
+      expect(err.problem).toContain(pin);
     // Optional pins are not demanded.
     expect(err.problem).not.toContain('av==');
     expect(err.next).toMatch(/pip download --no-deps --only-binary=:all: .* -d .*wheels .*transformers==5\.5\.4/);
@@ -60,26 +61,44 @@ describe('setup --system-torch', () => {
     expect(err.problem).toMatch(/torch is not installed there/);
   }, 120_000);
 
-  it('builds offline on an existing torch, reusing what fits, and doctor shows the torch check', async () => {
-    const cache = join(dir, 'cache-system');
-    const env = { MEDTUNE_CACHE: cache, MEDTUNE_PYTHON: venv.python };
-    const r = await run(['setup', '--system-torch', '--wheels', join(dir, 'wheels'), '--json'], env);
-    expect(r.exitCode, r.all).toBe(0);
-    const out = lastJson<{ ok: boolean; built: boolean; mode: string; dir: string; torch: { name: string; ok: boolean }[]; reused: number; skipped: string[] }>(r.stdout);
-    expect(out.built).toBe(true);
-    expect(out.mode).toBe('system-torch');
-    expect(out.dir).toMatch(/-system$/);
-    expect(out.torch.map((t) => [t.name, t.ok])).toEqual([['torch', true], ['torchvision', true], ['torchaudio', true]]);
-    expect(out.reused).toBeGreaterThan(20);
-    const doctor = await run(['-w', dir, 'doctor', '--json'], env, 5 * 60_000);
-    const report = lastJson<{ venv: { mode: string; ready: boolean }; checks: { name: string; level: string; detail: string }[] }>(doctor.stdout);
-    expect(report.venv).toMatchObject({ ready: true, mode: 'system-torch' });
-    const sys = report.checks.find((c) => c.name === 'system torch');
-    expect(sys?.level).toBe('ok');
-    expect(sys?.detail).toContain(venv.python);
-    expect(report.checks.find((c) => c.name === 'package transformers')?.level).toBe('ok');
-    // A second setup finds it and builds nothing.
-    const again = await run(['setup', '--system-torch', '--json'], env);
-    expect(lastJson<{ built: boolean }>(again.stdout).built).toBe(false);
-  }, 10 * 60_000);
+  it(
+    'builds offline on an existing torch, reusing what fits, and doctor shows the torch check',
+    async () => {
+      const cache = join(dir, 'cache-system');
+      const env = { MEDTUNE_CACHE: cache, MEDTUNE_PYTHON: venv.python };
+      const r = await run(['setup', '--system-torch', '--wheels', join(dir, 'wheels'), '--json'], env);
+      expect(r.exitCode, r.all).toBe(0);
+      const out = lastJson<{
+        ok: boolean;
+        built: boolean;
+        mode: string;
+        dir: string;
+        torch: { name: string; ok: boolean }[];
+        reused: number;
+        skipped: string[];
+      }>(r.stdout);
+      expect(out.built).toBe(true);
+      expect(out.mode).toBe('system-torch');
+      expect(out.dir).toMatch(/-system$/);
+      expect(out.torch.map((t) => [t.name, t.ok])).toEqual([
+        ['torch', true],
+        ['torchvision', true],
+        ['torchaudio', true],
+      ]);
+      expect(out.reused).toBeGreaterThan(20);
+      const doctor = await run(['-w', dir, 'doctor', '--json'], env, 5 * 60_000);
+      const report = lastJson<{ venv: { mode: string; ready: boolean }; checks: { name: string; level: string; detail: string }[] }>(
+        doctor.stdout,
+      );
+      expect(report.venv).toMatchObject({ ready: true, mode: 'system-torch' });
+      const sys = report.checks.find((c) => c.name === 'system torch');
+      expect(sys?.level).toBe('ok');
+      expect(sys?.detail).toContain(venv.python);
+      expect(report.checks.find((c) => c.name === 'package transformers')?.level).toBe('ok');
+      // A second setup finds it and builds nothing.
+      const again = await run(['setup', '--system-torch', '--json'], env);
+      expect(lastJson<{ built: boolean }>(again.stdout).built).toBe(false);
+    },
+    10 * 60_000,
+  );
 });

@@ -36,7 +36,14 @@ function copyShape(name: string, ageSeconds = 0): string {
 describe('LLaMA-Factory output folders of every shape', () => {
   it('prediction only (do_predict, no loss): completed, no loss, the prediction counted to its end', async () => {
     const v = await readRunDir(join(SHAPES, 'predict-only', 'output'), { now: FAR_FUTURE });
-    expect(v).toMatchObject({ status: 'completed', loss: null, step: 6, totalSteps: 6, etaSeconds: 0, results: { predict: true, train: false } });
+    expect(v).toMatchObject({
+      status: 'completed',
+      loss: null,
+      step: 6,
+      totalSteps: 6,
+      etaSeconds: 0,
+      results: { predict: true, train: false },
+    });
   });
 
   it('logging_steps above the run (only the summary line): completed at its last step, no loss curve', async () => {
@@ -52,14 +59,23 @@ describe('LLaMA-Factory output folders of every shape', () => {
 
   it('the final eval only in eval_results.json (do_eval after training): that is the eval loss', async () => {
     const v = await readRunDir(join(SHAPES, 'eval-after', 'output'), { now: FAR_FUTURE });
-    const evalResults = JSON.parse(readFileSync(join(SHAPES, 'eval-after', 'output', 'eval_results.json'), 'utf8')) as { eval_loss: number };
+    const evalResults = JSON.parse(readFileSync(join(SHAPES, 'eval-after', 'output', 'eval_results.json'), 'utf8')) as {
+      eval_loss: number;
+    };
     expect(v).toMatchObject({ status: 'completed', evalLoss: evalResults.eval_loss, results: { eval: true } });
-    expect(parseTrainerLog(readFileSync(join(SHAPES, 'eval-after', 'output', 'trainer_log.jsonl'), 'utf8')).records.some((r) => r.evalLoss !== undefined)).toBe(false);
+    expect(
+      parseTrainerLog(readFileSync(join(SHAPES, 'eval-after', 'output', 'trainer_log.jsonl'), 'utf8')).records.some(
+        (r) => r.evalLoss !== undefined,
+      ),
+    ).toBe(false);
   });
 
   it('two processes appending at once: two attempts by two writers, every step once', async () => {
     const log = readFileSync(join(SHAPES, 'two-writers', 'output', 'trainer_log.jsonl'), 'utf8');
-    const steps = log.trim().split('\n').map((l) => (JSON.parse(l) as { current_steps: number }).current_steps);
+    const steps = log
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { current_steps: number }).current_steps);
     const backs = steps.filter((s, i) => i > 0 && s <= steps[i - 1]!).length;
     expect(backs).toBeGreaterThan(5); // the step repeats or runs back many times in the file
     const v = await readRunDir(join(SHAPES, 'two-writers', 'output'), { now: FAR_FUTURE });
@@ -96,7 +112,9 @@ describe('LLaMA-Factory output folders of every shape', () => {
 });
 
 describe('what older LLaMA-Factory versions wrote, derived from a real log', () => {
-  const original = readFileSync(join(SHAPES, 'killed', 'output', 'trainer_log.jsonl'), 'utf8').trim().split('\n');
+  const original = readFileSync(join(SHAPES, 'killed', 'output', 'trainer_log.jsonl'), 'utf8')
+    .trim()
+    .split('\n');
 
   it('string-valued numbers and null losses', async () => {
     const out = copyShape('killed', 0);
@@ -155,7 +173,9 @@ describe('records on request', () => {
     expect(plain).toMatchObject({ recordCount: 12, attempts: 2, writers: 2 });
     expect(plain).not.toHaveProperty('records');
     expect(plain).not.toHaveProperty('curve');
-    const withRecords = lastJson<{ records: TrainerRecord[] }>((await execa(process.execPath, [BIN, 'status', dir, '--json', '--records', '--limit', '4'])).stdout);
+    const withRecords = lastJson<{ records: TrainerRecord[] }>(
+      (await execa(process.execPath, [BIN, 'status', dir, '--json', '--records', '--limit', '4'])).stdout,
+    );
     expect(withRecords.records.map((r) => r.step)).toEqual([9, 10, 11, 12]);
     const nd = (await execa(process.execPath, [BIN, 'status', dir, '--ndjson'])).stdout.trim().split('\n');
     expect(nd).toHaveLength(26);

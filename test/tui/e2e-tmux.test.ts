@@ -56,14 +56,32 @@ const EXITED = /\[medtune exited with status (\d+)\]/;
  */
 function openPane(session: string, args: string[], env: Record<string, string> = {}) {
   let last = '';
-  tmux('new-session', '-d', '-s', session, '-x', String(COLUMNS), '-y', String(ROWS), '-c', PACKAGE_ROOT,
+  tmux(
+    'new-session',
+    '-d',
+    '-s',
+    session,
+    '-x',
+    String(COLUMNS),
+    '-y',
+    String(ROWS),
+    '-c',
+    PACKAGE_ROOT,
     ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
-    'sh', '-c', '"$@"; echo "[medtune exited with status $?]"; exec sleep 3600', 'sh', process.execPath, BIN, ...args);
+    'sh',
+    '-c',
+    '"$@"; echo "[medtune exited with status $?]"; exec sleep 3600',
+    'sh',
+    process.execPath,
+    BIN,
+    ...args,
+  );
   const screen = (): string => {
     last = tmux('capture-pane', '-p', '-t', session);
     return last;
   };
-  const failure = (what: string, why: string) => new Error(`${why} while waiting for ${what}; the screen (${COLUMNS}×${ROWS}) was:\n${last}`);
+  const failure = (what: string, why: string) =>
+    new Error(`${why} while waiting for ${what}; the screen (${COLUMNS}×${ROWS}) was:\n${last}`);
   return {
     screen,
     /** The last screen read, for messages. */
@@ -118,16 +136,23 @@ const header = (id: string, status: string) => new RegExp(`^${id} (${status})\\b
 
 /** Run folders of the workspace, oldest first (ids start with their creation time). */
 function runIds(): string[] {
-  return existsSync(ws.runsDir) ? readdirSync(ws.runsDir).filter((d) => !d.startsWith('.')).sort() : [];
+  return existsSync(ws.runsDir)
+    ? readdirSync(ws.runsDir)
+        .filter((d) => !d.startsWith('.'))
+        .sort()
+    : [];
 }
 
 describe('medtune TUI end to end in tmux', () => {
   beforeAll(async () => {
     const probe = spawnSync('tmux', ['-V'], { encoding: 'utf8' });
     if (probe.error) {
-      throw new Error('tmux is not installed: the TUI end-to-end test drives medtune in a tmux window. Install it (`apt-get install tmux`, as .ci/run does) and run the tests again.');
+      throw new Error(
+        'tmux is not installed: the TUI end-to-end test drives medtune in a tmux window. Install it (`apt-get install tmux`, as .ci/run does) and run the tests again.',
+      );
     }
-    if (!existsSync(join(PACKAGE_ROOT, 'dist', 'cli', 'main.js'))) throw new Error('medtune is not built: run `npm run build` (npm test does) first');
+    if (!existsSync(join(PACKAGE_ROOT, 'dist', 'cli', 'main.js')))
+      throw new Error('medtune is not built: run `npm run build` (npm test does) first');
     root = await mkdtemp(join(tmpdir(), 'medtune-e2e-tmux-'));
     ws = workspaceAt(root);
     confDir = await mkdtemp(join(tmpdir(), 'medtune-e2e-tmux-conf-'));
@@ -137,7 +162,9 @@ describe('medtune TUI end to end in tmux', () => {
     await writeFile(conf, 'set -g status off\nset -g exit-empty off\n');
     // Sessions get the server's environment: a shell's, not vitest's, and CI=1 as in CI, where Ink would
     // otherwise draw nothing until exit.
-    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST') && k !== 'NODE_ENV'));
+    const env: NodeJS.ProcessEnv = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST') && k !== 'NODE_ENV'),
+    );
     Object.assign(env, { CI: '1', HF_HUB_OFFLINE: '1' });
     delete env.TMUX;
     delete env.NO_COLOR;
@@ -161,102 +188,130 @@ describe('medtune TUI end to end in tmux', () => {
     if (timings.length) process.stderr.write(`[e2e-tmux] ${timings.map(([n, s]) => `${n} ${s}s`).join(', ')}\n`);
   });
 
-  it('prepares data, runs the demo, trains to 100%, exports with a verification and quits cleanly', async () => {
-    const tui = openPane('tui', ['-w', root]);
-    await step('open', () => tui.waitFor('the Home screen of an empty workspace', 'Press d to run the demo', 30_000));
+  it(
+    'prepares data, runs the demo, trains to 100%, exports with a verification and quits cleanly',
+    async () => {
+      const tui = openPane('tui', ['-w', root]);
+      await step('open', () => tui.waitFor('the Home screen of an empty workspace', 'Press d to run the demo', 30_000));
 
-    await step('prepare', async () => {
-      tui.press('2');
-      await tui.waitFor('the Data screen', 'none yet: tab to Prepare', 10_000);
-      tui.press('Tab', 'Tab');
-      await tui.waitFor('the Prepare view', /source\s+‹ Sample set \(offline\) ›/, 10_000);
-      tui.press('p');
-      const s = await tui.waitFor('the sample set to be prepared', /✓ sample: \d+ train rows, \d+ val rows, \d+ images/, 120_000, TASK_FAILED);
-      expect(s).toContain('✓ dataset sample ready');
-      tui.press('Tab', 'Tab');
-      await tui.waitFor('the new entry in the Datasets view', /▸ sample\s+\d+\s+file\s+sample\/train\.jsonl/, 10_000);
-    });
+      await step('prepare', async () => {
+        tui.press('2');
+        await tui.waitFor('the Data screen', 'none yet: tab to Prepare', 10_000);
+        tui.press('Tab', 'Tab');
+        await tui.waitFor('the Prepare view', /source\s+‹ Sample set \(offline\) ›/, 10_000);
+        tui.press('p');
+        const s = await tui.waitFor(
+          'the sample set to be prepared',
+          /✓ sample: \d+ train rows, \d+ val rows, \d+ images/,
+          120_000,
+          TASK_FAILED,
+        );
+        expect(s).toContain('✓ dataset sample ready');
+        tui.press('Tab', 'Tab');
+        await tui.waitFor('the new entry in the Datasets view', /▸ sample\s+\d+\s+file\s+sample\/train\.jsonl/, 10_000);
+      });
 
-    const demoRun = await step('demo', async () => {
-      tui.press('1');
-      await tui.waitFor('Home with the dataset', /Datasets 1/, 10_000);
-      tui.press('d');
-      await tui.waitFor('the demo to start', '⟳ demo', 10_000);
-      // The demo prepares its data, builds the tiny model, checks the config, launches, and opens the run.
-      await tui.waitFor('the demo run in the monitor', header('\\S+-demo', 'queued|preparing|training'), 300_000, TASK_FAILED);
-      const ids = runIds();
-      expect(ids).toHaveLength(1);
-      expect(ids[0]).toMatch(/-demo$/);
-      return ids[0]!;
-    });
+      const demoRun = await step('demo', async () => {
+        tui.press('1');
+        await tui.waitFor('Home with the dataset', /Datasets 1/, 10_000);
+        tui.press('d');
+        await tui.waitFor('the demo to start', '⟳ demo', 10_000);
+        // The demo prepares its data, builds the tiny model, checks the config, launches, and opens the run.
+        await tui.waitFor('the demo run in the monitor', header('\\S+-demo', 'queued|preparing|training'), 300_000, TASK_FAILED);
+        const ids = runIds();
+        expect(ids).toHaveLength(1);
+        expect(ids[0]).toMatch(/-demo$/);
+        return ids[0]!;
+      });
 
-    await step('demo training', () => tui.waitFor('the demo run to train', (s) => header(demoRun, 'training').test(s) && /step \d+\/\d+/.test(s), 180_000,
-      header(demoRun, 'failed|stopped|completed')));
+      await step('demo training', () =>
+        tui.waitFor(
+          'the demo run to train',
+          (s) => header(demoRun, 'training').test(s) && /step \d+\/\d+/.test(s),
+          180_000,
+          header(demoRun, 'failed|stopped|completed'),
+        ),
+      );
 
-    await step('kill demo', async () => {
-      tui.press('k');
-      await tui.waitFor('the kill question', `Kill ${demoRun} now?`, 10_000);
-      tui.press('y');
-      await tui.waitFor('the demo run to end', header(demoRun, 'stopped'), 60_000, header(demoRun, 'failed|completed'));
-    });
+      await step('kill demo', async () => {
+        tui.press('k');
+        await tui.waitFor('the kill question', `Kill ${demoRun} now?`, 10_000);
+        tui.press('y');
+        await tui.waitFor('the demo run to end', header(demoRun, 'stopped'), 60_000, header(demoRun, 'failed|completed'));
+      });
 
-    await step('train form', async () => {
-      tui.press('3');
-      // The tiny model the demo built, the first profile, and the first dataset are the form's defaults.
-      await tui.waitFor('the Train form with its choices read', (s) => /▸ model\s+‹ tiny-qwen2-vl ›/.test(s) && /profile\s+‹ cpu ›/.test(s)
-        && /datasets\s+‹ sample ›/.test(s), 10_000);
-      tui.press('Down', 'Down', 'Down', 'Down');
-      await tui.waitFor('the epochs field', /▸ epochs/, 10_000);
-      tui.press('Enter', 'C-u');
-      tui.type(EPOCHS);
-      tui.press('Enter');
-      await tui.waitFor('the new epochs', new RegExp(`▸ epochs\\s+${EPOCHS.replace('.', '\\.')}\\s`), 10_000);
-    });
+      await step('train form', async () => {
+        tui.press('3');
+        // The tiny model the demo built, the first profile, and the first dataset are the form's defaults.
+        await tui.waitFor(
+          'the Train form with its choices read',
+          (s) => /▸ model\s+‹ tiny-qwen2-vl ›/.test(s) && /profile\s+‹ cpu ›/.test(s) && /datasets\s+‹ sample ›/.test(s),
+          10_000,
+        );
+        tui.press('Down', 'Down', 'Down', 'Down');
+        await tui.waitFor('the epochs field', /▸ epochs/, 10_000);
+        tui.press('Enter', 'C-u');
+        tui.type(EPOCHS);
+        tui.press('Enter');
+        await tui.waitFor('the new epochs', new RegExp(`▸ epochs\\s+${EPOCHS.replace('.', '\\.')}\\s`), 10_000);
+      });
 
-    await step('pre-flight', async () => {
-      tui.press('p');
-      const s = await tui.waitFor('the pre-flight', /pre-flight (passed|failed)/, 180_000, TASK_FAILED);
-      expect(s, s).toContain('✓ pre-flight passed');
-      expect(s).toMatch(/✓ LLaMA-Factory\s+its parser accepted every key/);
-      expect(s).toMatch(/✓ dataset sample\s+\d+ rows, all usable/);
-    });
+      await step('pre-flight', async () => {
+        tui.press('p');
+        const s = await tui.waitFor('the pre-flight', /pre-flight (passed|failed)/, 180_000, TASK_FAILED);
+        expect(s, s).toContain('✓ pre-flight passed');
+        expect(s).toMatch(/✓ LLaMA-Factory\s+its parser accepted every key/);
+        expect(s).toMatch(/✓ dataset sample\s+\d+ rows, all usable/);
+      });
 
-    const runId = await step('train', async () => {
-      tui.press('L');
-      await tui.waitFor('the new run in the monitor', (x) => runIds().length === 2 && header('(?!\\S+-demo )\\S+', 'queued|preparing|training|saving|completed').test(x),
-        60_000, TASK_FAILED);
-      const id = runIds().find((r) => r !== demoRun)!;
-      // 100% and "completed" together: the trainer wrote its last step and the supervisor saw it exit 0.
-      const done = await tui.waitFor('the run to complete', (x) => header(id, 'completed').test(x) && /100%\s+step (\d+)\/\1\b/.test(x),
-        360_000, header(id, 'failed|stopped'));
-      expect(done).toMatch(/ETA done/);
-      return id;
-    });
+      const runId = await step('train', async () => {
+        tui.press('L');
+        await tui.waitFor(
+          'the new run in the monitor',
+          (x) => runIds().length === 2 && header('(?!\\S+-demo )\\S+', 'queued|preparing|training|saving|completed').test(x),
+          60_000,
+          TASK_FAILED,
+        );
+        const id = runIds().find((r) => r !== demoRun)!;
+        // 100% and "completed" together: the trainer wrote its last step and the supervisor saw it exit 0.
+        const done = await tui.waitFor(
+          'the run to complete',
+          (x) => header(id, 'completed').test(x) && /100%\s+step (\d+)\/\1\b/.test(x),
+          360_000,
+          header(id, 'failed|stopped'),
+        );
+        expect(done).toMatch(/ETA done/);
+        return id;
+      });
 
-    await step('export', async () => {
-      tui.press('x');
-      await tui.waitFor('the Export screen with the run', new RegExp(`▸ run\\s+‹ ${runId} ›`), 10_000);
-      await tui.waitFor('the export form', 'press e to export', 10_000);
-      tui.press('e');
-      const s = await tui.waitFor('the verification', /✓ verified:|✗ verification failed/, 300_000, TASK_FAILED);
-      // The folder is shortened in the middle at 80 columns; its name ends the line.
-      expect(s, s).toMatch(new RegExp(`✓ verified: /.*${runId.slice(-12)}-merged$`, 'm'));
-      for (const check of ['files', 'processor', 'chat_template', 'model', 'generate']) expect(s).toMatch(new RegExp(`✓ ${check}\\s`));
-      expect(s).not.toContain('✗');
-      expect(existsSync(join(ws.exportsDir, `${runId}-merged`, 'verify.json'))).toBe(true);
-    });
+      await step('export', async () => {
+        tui.press('x');
+        await tui.waitFor('the Export screen with the run', new RegExp(`▸ run\\s+‹ ${runId} ›`), 10_000);
+        await tui.waitFor('the export form', 'press e to export', 10_000);
+        tui.press('e');
+        const s = await tui.waitFor('the verification', /✓ verified:|✗ verification failed/, 300_000, TASK_FAILED);
+        // The folder is shortened in the middle at 80 columns; its name ends the line.
+        expect(s, s).toMatch(new RegExp(`✓ verified: /.*${runId.slice(-12)}-merged$`, 'm'));
+        for (const check of ['files', 'processor', 'chat_template', 'model', 'generate']) expect(s).toMatch(new RegExp(`✓ ${check}\\s`));
+        expect(s).not.toContain('✗');
+        expect(existsSync(join(ws.exportsDir, `${runId}-merged`, 'verify.json'))).toBe(true);
+      });
 
-    await step('quit', async () => {
-      expect(await tui.quit(), tui.last()).toBe(0);
-      // The alternate screen was left: the pane shows the terminal as it was (the shell's line), not a frame.
-      expect(tui.last()).not.toContain('1 Home  2 Data');
-    });
+      await step('quit', async () => {
+        expect(await tui.quit(), tui.last()).toBe(0);
+        // The alternate screen was left: the pane shows the terminal as it was (the shell's line), not a frame.
+        expect(tui.last()).not.toContain('1 Home  2 Data');
+      });
 
-    await waitUntil(() => strayProcesses(ws).length === 0, 30_000, 'no trainer or supervisor of the workspace left').catch((err: Error) => {
-      const left = strayProcesses(ws).map((pid) => `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')}`);
-      throw new Error(`${err.message}; left: ${left.join(' | ')}`);
-    });
-  }, 20 * 60_000);
+      await waitUntil(() => strayProcesses(ws).length === 0, 30_000, 'no trainer or supervisor of the workspace left').catch(
+        (err: Error) => {
+          const left = strayProcesses(ws).map((pid) => `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')}`);
+          throw new Error(`${err.message}; left: ${left.join(' | ')}`);
+        },
+      );
+    },
+    20 * 60_000,
+  );
 
   it('medtune gpu draws recorded H200 ×2 panels full-screen and quits with q', async () => {
     const gpu = openPane('gpu', ['gpu', '-w', root], {

@@ -6,9 +6,27 @@ import type { GpuReading } from '../../src/core/gpu.js';
 import type { GpuMonitorState } from '../../src/runtime/gpu-monitor.js';
 import type {
   TrainDefaults,
-  CompareRequest, CompareResult, DataSource, DatasetCheck, DatasetPreview, DatasetSummary, ExportRequest,
-  ExportResult, ExportSummary, LaunchResult, LogTail, ModelSummary, OnProgress, PrepareRequest, PreviewRequest,
-  ProfileSummary, StopOptions, TrainParams, TrainPlan, WorkspaceInfo, WorkspaceSource,
+  CompareRequest,
+  CompareResult,
+  DataSource,
+  DatasetCheck,
+  DatasetPreview,
+  DatasetSummary,
+  ExportRequest,
+  ExportResult,
+  ExportSummary,
+  LaunchResult,
+  LogTail,
+  ModelSummary,
+  OnProgress,
+  PrepareRequest,
+  PreviewRequest,
+  ProfileSummary,
+  StopOptions,
+  TrainParams,
+  TrainPlan,
+  WorkspaceInfo,
+  WorkspaceSource,
 } from '../../src/ui/source.js';
 
 export function records(n: number, total = n, opts: { evalEvery?: number } = {}): TrainerRecord[] {
@@ -114,12 +132,22 @@ export class FakeSource implements WorkspaceSource {
   models: ModelSummary[] = [];
   exports: ExportSummary[] = [];
   profiles: ProfileSummary[] = [
-    { name: 'cpu-tiny', description: 'the tiny model on the CPU: minutes, for trying things', defaults: { num_train_epochs: 1, cutoff_len: 1024 } },
+    {
+      name: 'cpu-tiny',
+      description: 'the tiny model on the CPU: minutes, for trying things',
+      defaults: { num_train_epochs: 1, cutoff_len: 1024 },
+    },
     { name: 'lora-1gpu', description: 'Qwen2-VL-2B LoRA on one 24 GB GPU', defaults: { cutoff_len: 2048, per_device_train_batch_size: 2 } },
   ];
   sources: DataSource[] = [
     { id: 'demo', label: 'demo sample set', description: '200 synthetic scans with questions and answers', available: true },
-    { id: 'medtrinity', label: 'MedTrinity-25M (local copy)', description: 'parquet shards in the HF cache', available: false, detail: 'no local copy found in ~/.cache/huggingface' },
+    {
+      id: 'medtrinity',
+      label: 'MedTrinity-25M (local copy)',
+      description: 'parquet shards in the HF cache',
+      available: false,
+      detail: 'no local copy found in ~/.cache/huggingface',
+    },
   ];
   logs = new Map<string, string[]>();
   calls: Call[] = [];
@@ -166,7 +194,10 @@ export class FakeSource implements WorkspaceSource {
   }
   async startTrain(params: TrainParams): Promise<LaunchResult> {
     this.record('startTrain', params);
-    this.runs = [...this.runs, makeRun('r-new', { status: 'preparing', records: [], step: 0, phase: { name: 'tokenizing', done: 10, total: 200 } })];
+    this.runs = [
+      ...this.runs,
+      makeRun('r-new', { status: 'preparing', records: [], step: 0, phase: { name: 'tokenizing', done: 10, total: 200 } }),
+    ];
     return { runId: 'r-new' };
   }
   async stopRun(id: string, opts: StopOptions) {
@@ -209,15 +240,17 @@ export class FakeSource implements WorkspaceSource {
     return {
       name,
       total: d?.rows ?? 0,
-      samples: [{
-        index: req.offset,
-        split: 'train',
-        question: `What does image ${req.offset + 1} show?`,
-        answer: 'An axial CT slice of the chest with a small nodule in the right upper lobe.',
-        imagePaths: [`data/${name}/images/${req.offset}.png`],
-        image: gradientImage(),
-        modality: 'CT',
-      }],
+      samples: [
+        {
+          index: req.offset,
+          split: 'train',
+          question: `What does image ${req.offset + 1} show?`,
+          answer: 'An axial CT slice of the chest with a small nodule in the right upper lobe.',
+          imagePaths: [`data/${name}/images/${req.offset}.png`],
+          image: gradientImage(),
+          modality: 'CT',
+        },
+      ],
     };
   }
   async checkDataset(name: string, onProgress: OnProgress): Promise<DatasetCheck> {
@@ -285,9 +318,24 @@ export class FakeSource implements WorkspaceSource {
 /** One H100 at 87% utilisation, with a run's process on it. */
 export function gpuState(): GpuMonitorState {
   const reading = (i: number, util: number): GpuReading => ({
-    index: 0, uuid: 'GPU-aaaa', name: 'NVIDIA H100 80GB HBM3', timestamp: null, utilizationPct: util, memoryUtilizationPct: 40,
-    memoryUsedMiB: 30_000 + i * 100, memoryReservedMiB: 500, memoryTotalMiB: 81_559, temperatureC: 61, memoryTemperatureC: 70,
-    powerW: 450, powerLimitW: 700, smClockMHz: 1980, memoryClockMHz: 2619, pstate: 'P0', fanPct: null, clockEventReasons: 0,
+    index: 0,
+    uuid: 'GPU-aaaa',
+    name: 'NVIDIA H100 80GB HBM3',
+    timestamp: null,
+    utilizationPct: util,
+    memoryUtilizationPct: 40,
+    memoryUsedMiB: 30_000 + i * 100,
+    memoryReservedMiB: 500,
+    memoryTotalMiB: 81_559,
+    temperatureC: 61,
+    memoryTemperatureC: 70,
+    powerW: 450,
+    powerLimitW: 700,
+    smClockMHz: 1980,
+    memoryClockMHz: 2619,
+    pstate: 'P0',
+    fanPct: null,
+    clockEventReasons: 0,
   });
   return {
     mode: 'gpu',

@@ -7,9 +7,26 @@ import { barBindings, fitBar } from '../../src/ui/components/KeyBar.js';
 import { TaskStore } from '../../src/ui/tasks.js';
 
 const NO: Key = {
-  upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false,
-  end: false, return: false, escape: false, ctrl: false, shift: false, tab: false, backspace: false, delete: false,
-  meta: false, super: false, hyper: false, capsLock: false, numLock: false,
+  upArrow: false,
+  downArrow: false,
+  leftArrow: false,
+  rightArrow: false,
+  pageDown: false,
+  pageUp: false,
+  home: false,
+  end: false,
+  return: false,
+  escape: false,
+  ctrl: false,
+  shift: false,
+  tab: false,
+  backspace: false,
+  delete: false,
+  meta: false,
+  super: false,
+  hyper: false,
+  capsLock: false,
+  numLock: false,
 };
 const k = (over: Partial<Key> = {}): Key => ({ ...NO, ...over });
 
@@ -44,7 +61,8 @@ describe('the key map', () => {
   });
 
   it('shows a pair in the bar while either half works', () => {
-    const labels = (enabled: string[]) => barBindings('compare', enabled, ['help', 'quit'], false).map((b) => `${b.barKeys ?? b.keys[0]} ${b.label}`);
+    const labels = (enabled: string[]) =>
+      barBindings('compare', enabled, ['help', 'quit'], false).map((b) => `${b.barKeys ?? b.keys[0]} ${b.label}`);
     expect(labels(['nextResult'])).toEqual(['[] answer', '? help', 'q quit']);
     expect(labels(['prevResult', 'nextResult'])).toEqual(['[] answer', '? help', 'q quit']);
     expect(labels([])).toEqual(['? help', 'q quit']);
@@ -125,7 +143,18 @@ describe('KeyRouter', () => {
     const seen: number[] = [];
     let focus = 0;
     const id = r.add();
-    const register = () => r.set(id, 'train', { down: () => { seen.push(focus); focus++; } }, null);
+    const register = () =>
+      r.set(
+        id,
+        'train',
+        {
+          down: () => {
+            seen.push(focus);
+            focus++;
+          },
+        },
+        null,
+      );
     register();
     r.dispatch('', k({ downArrow: true }));
     r.dispatch('', k({ downArrow: true }));
@@ -146,10 +175,14 @@ describe('TaskStore', () => {
     store.subscribe(() => notified++);
     let finish!: (v: { runId: string }) => void;
     let report!: (n: number) => void;
-    expect(store.start('demo', 'demo', (onProgress) => {
-      report = (n) => onProgress({ phase: 'p', done: n, total: 1000 });
-      return new Promise((res) => { finish = res; });
-    })).toBe(true);
+    expect(
+      store.start('demo', 'demo', (onProgress) => {
+        report = (n) => onProgress({ phase: 'p', done: n, total: 1000 });
+        return new Promise((res) => {
+          finish = res;
+        });
+      }),
+    ).toBe(true);
     expect(store.get('demo')?.status).toBe('running');
     const afterStart = notified;
     for (let i = 0; i < 1000; i++) report(i);
@@ -171,8 +204,12 @@ describe('TaskStore', () => {
     });
     await new Promise((r) => setTimeout(r, 5));
     expect(store.get('export')).toMatchObject({ status: 'failed' });
-    expect((store.get('export')?.error as Error).message).toBe('boom');
-    store.start('export', 'y', (_p, signal) => new Promise((_res, rej) => signal.addEventListener('abort', () => rej(new Error('aborted')))));
+    expect((store.get('export')!.error as Error).message).toBe('boom');
+    store.start(
+      'export',
+      'y',
+      (_p, signal) => new Promise((_res, rej) => signal.addEventListener('abort', () => rej(new Error('aborted')))),
+    );
     store.cancel('export');
     await new Promise((r) => setTimeout(r, 5));
     expect(store.get('export')?.status).toBe('cancelled');

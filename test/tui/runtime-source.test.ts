@@ -27,9 +27,20 @@ async function addRun(id: string, status: RunManifest['status']): Promise<string
   await cp(join(FIXTURE, 'stderr.log'), join(dir, 'stderr.log'));
   await writeFile(join(dir, 'stdout.log'), `===== medtune attempt 1 started 2026-11-27T10:00:00Z =====\nstdout line\n`);
   const manifest: RunManifest = {
-    id, createdAt: '2026-11-27T10:00:00Z', updatedAt: '2026-11-27T10:05:00Z', status, model: join(ws.modelsDir, 'tiny'),
-    datasets: ['demo'], profile: 'cpu', outputDir: join(dir, 'output'), trainYaml: join(dir, 'train.yaml'), command: ['llamafactory-cli', 'train'],
-    env: {}, cwd: ws.root, attempts: [{ n: 1, startedAt: '2026-11-27T10:00:00Z', endedAt: '2026-11-27T10:05:00Z', exitCode: 0 }], autoResume: 0,
+    id,
+    createdAt: '2026-11-27T10:00:00Z',
+    updatedAt: '2026-11-27T10:05:00Z',
+    status,
+    model: join(ws.modelsDir, 'tiny'),
+    datasets: ['demo'],
+    profile: 'cpu',
+    outputDir: join(dir, 'output'),
+    trainYaml: join(dir, 'train.yaml'),
+    command: ['llamafactory-cli', 'train'],
+    env: {},
+    cwd: ws.root,
+    attempts: [{ n: 1, startedAt: '2026-11-27T10:00:00Z', endedAt: '2026-11-27T10:05:00Z', exitCode: 0 }],
+    autoResume: 0,
   };
   await writeFile(join(dir, 'run.json'), JSON.stringify(manifest));
   return dir;
@@ -95,15 +106,33 @@ describe('datasets', () => {
     await mkdir(join(data, 'images'), { recursive: true });
     const venv = await requireVenv();
     // A 40×20 image: left half red, right half blue.
-    await execa(venv.python, ['-c', [
-      'from PIL import Image',
-      'im = Image.new("RGB", (40, 20), (255, 0, 0))',
-      'im.paste((0, 0, 255), (20, 0, 40, 20))',
-      `im.save(${JSON.stringify(join(data, 'images', 'a.png'))})`,
-    ].join('\n')]);
-    const row = { messages: [{ role: 'user', content: '<image>What modality is this?' }, { role: 'assistant', content: 'A CT scan.' }], images: ['scans/images/a.png'], modality: 'CT' };
-    await writeFile(join(data, 'train.jsonl'), `${JSON.stringify(row)}\n${JSON.stringify({ ...row, images: ['scans/images/missing.png'] })}\n`);
-    await writeFile(ws.datasetInfo, JSON.stringify({ scans: { file_name: 'scans/train.jsonl', formatting: 'sharegpt', columns: { messages: 'messages', images: 'images' } } }));
+    await execa(venv.python, [
+      '-c',
+      [
+        'from PIL import Image',
+        'im = Image.new("RGB", (40, 20), (255, 0, 0))',
+        'im.paste((0, 0, 255), (20, 0, 40, 20))',
+        `im.save(${JSON.stringify(join(data, 'images', 'a.png'))})`,
+      ].join('\n'),
+    ]);
+    const row = {
+      messages: [
+        { role: 'user', content: '<image>What modality is this?' },
+        { role: 'assistant', content: 'A CT scan.' },
+      ],
+      images: ['scans/images/a.png'],
+      modality: 'CT',
+    };
+    await writeFile(
+      join(data, 'train.jsonl'),
+      `${JSON.stringify(row)}\n${JSON.stringify({ ...row, images: ['scans/images/missing.png'] })}\n`,
+    );
+    await writeFile(
+      ws.datasetInfo,
+      JSON.stringify({
+        scans: { file_name: 'scans/train.jsonl', formatting: 'sharegpt', columns: { messages: 'messages', images: 'images' } },
+      }),
+    );
   });
 
   it('lists dataset_info.json entries', async () => {

@@ -52,11 +52,28 @@ describe('requirements', () => {
 
 describe('doctor', () => {
   it('parses llamafactory-cli env output', () => {
-    const env = parseLlamafactoryEnv('\n- `llamafactory` version: 0.9.5\n- Platform: Linux-6.1\n- PyTorch version: 2.14.1+cu130 (GPU)\n- Default data directory: not detected\n');
-    expect(env).toMatchObject({ 'llamafactory version': '0.9.5', 'PyTorch version': '2.14.1+cu130 (GPU)', 'Default data directory': 'not detected' });
+    const env = parseLlamafactoryEnv(
+      '\n- `llamafactory` version: 0.9.5\n- Platform: Linux-6.1\n- PyTorch version: 2.14.1+cu130 (GPU)\n- Default data directory: not detected\n',
+    );
+    expect(env).toMatchObject({
+      'llamafactory version': '0.9.5',
+      'PyTorch version': '2.14.1+cu130 (GPU)',
+      'Default data directory': 'not detected',
+    });
   });
   it('flags packages outside LLaMA-Factory ranges and missing ones, each with a fix', () => {
-    const checks = checkPackageRanges({ llamafactory: '0.9.5', transformers: '5.17.0', datasets: '4.0.0', Accelerate: '1.11.0', peft: '0.18.1', trl: '0.25.0', torch: '2.14.1', torchvision: '0.29.1', torchaudio: '2.11.0', torchdata: '0.11.0' });
+    const checks = checkPackageRanges({
+      llamafactory: '0.9.5',
+      transformers: '5.17.0',
+      datasets: '4.0.0',
+      Accelerate: '1.11.0',
+      peft: '0.18.1',
+      trl: '0.25.0',
+      torch: '2.14.1',
+      torchvision: '0.29.1',
+      torchaudio: '2.11.0',
+      torchdata: '0.11.0',
+    });
     const byName = Object.fromEntries(checks.map((c) => [c.name, c]));
     expect(byName['package transformers']!.level).toBe('fail');
     expect(byName['package trl']!.level).toBe('fail');

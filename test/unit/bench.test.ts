@@ -41,8 +41,15 @@ describe('normalizeAnswer', () => {
 
 describe('closed questions', () => {
   it.each([
-    ['yes', true], ['No', true], ['no.', true], [' YES ', true],
-    ['not', false], ['yes, left', false], ['normal', false], ['2', false], ['', false],
+    ['yes', true],
+    ['No', true],
+    ['no.', true],
+    [' YES ', true],
+    ['not', false],
+    ['yes, left', false],
+    ['normal', false],
+    ['2', false],
+    ['', false],
   ])('reference %j closed: %s', (ref, closed) => {
     expect(isClosedAnswer(ref)).toBe(closed);
   });
@@ -142,11 +149,21 @@ describe('scoreBench', () => {
 
   it('diffs base and tuned per question', () => {
     const base = scoreBench(inputs).items;
-    const tuned = scoreBench(inputs.map((i, k) => (k === 1 ? { ...i, prediction: 'yes' } : k === 0 ? { ...i, prediction: 'yes' } : i))).items;
+    const tuned = scoreBench(
+      inputs.map((i, k) => (k === 1 ? { ...i, prediction: 'yes' } : k === 0 ? { ...i, prediction: 'yes' } : i)),
+    ).items;
     const d = diffBench(base, tuned);
     if ('problem' in d) throw new Error(d.problem);
     expect(d).toMatchObject({ questions: 6, improved: 1, worsened: 1, unchanged: 4 });
-    expect(d.items[1]).toMatchObject({ index: 1, kind: 'closed', base: 'No, it is a CT.', tuned: 'yes', baseScore: 0, tunedScore: 1, delta: 1 });
+    expect(d.items[1]).toMatchObject({
+      index: 1,
+      kind: 'closed',
+      base: 'No, it is a CT.',
+      tuned: 'yes',
+      baseScore: 0,
+      tunedScore: 1,
+      delta: 1,
+    });
     expect(d.items[0]!.delta).toBe(-1);
   });
 
@@ -165,7 +182,12 @@ describe('scoreBench', () => {
 describe('registry', () => {
   it('knows the three benchmarks with their Hub ids, eval split and columns', () => {
     expect(BENCH_IDS).toEqual(['vqa-rad', 'slake', 'path-vqa']);
-    expect(BENCHMARKS['vqa-rad']).toMatchObject({ repo: 'flaviagiammarino/vqa-rad', evalSplit: 'test', evalRows: 451, splits: ['train', 'test'] });
+    expect(BENCHMARKS['vqa-rad']).toMatchObject({
+      repo: 'flaviagiammarino/vqa-rad',
+      evalSplit: 'test',
+      evalRows: 451,
+      splits: ['train', 'test'],
+    });
     expect(BENCHMARKS.slake.repo).toBe('mdwiratathya/SLAKE-vqa-english');
     expect(BENCHMARKS['path-vqa'].repo).toBe('flaviagiammarino/path-vqa');
     for (const b of Object.values(BENCHMARKS)) expect(b.columns).toEqual({ image: 'image', question: 'question', answer: 'answer' });
@@ -174,7 +196,7 @@ describe('registry', () => {
     expect(benchEvalDataset('slake')).toBe('bench-slake-test');
   });
 
-  it('marks which published numbers share medtune\'s scoring', () => {
+  it("marks which published numbers share medtune's scoring", () => {
     const rad = BENCHMARKS['vqa-rad'].anchors;
     expect(rad.find((a) => a.model === 'LLaVA-Tri')).toMatchObject({ score: 81.6, comparable: true });
     expect(rad.find((a) => a.model === 'LLaVA-Med-7B')).toMatchObject({ score: 51.4, comparable: false });
@@ -191,8 +213,17 @@ describe('registry', () => {
   });
 
   it('renders the report with counts, intervals and the anchors', () => {
-    const { scores } = scoreBench([{ question: 'q', reference: 'yes', prediction: 'yes' }, { question: 'q2', reference: 'heart', prediction: 'heart' }]);
-    const lines = formatBenchReport({ bench: { label: 'VQA-RAD', split: 'test' }, targetLabel: 'run x', dir: '/d', scores, anchors: BENCHMARKS['vqa-rad'].anchors });
+    const { scores } = scoreBench([
+      { question: 'q', reference: 'yes', prediction: 'yes' },
+      { question: 'q2', reference: 'heart', prediction: 'heart' },
+    ]);
+    const lines = formatBenchReport({
+      bench: { label: 'VQA-RAD', split: 'test' },
+      targetLabel: 'run x',
+      dir: '/d',
+      scores,
+      anchors: BENCHMARKS['vqa-rad'].anchors,
+    });
     expect(lines[0]).toBe('VQA-RAD test split: 2 questions (1 closed, 1 open); 95% intervals in brackets');
     expect(lines.join('\n')).toMatch(/closed \(yes\/no\) accuracy 100\.0 \[20\.7–100\.0\]\s+1\/1/);
     expect(lines.join('\n')).toContain('same scoring  LLaVA-Tri 81.6');

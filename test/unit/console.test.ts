@@ -82,8 +82,11 @@ describe('parseProgressBar', () => {
   });
 
   it('returns what was printed right after the bar (a log line without a newline before it)', () => {
-    const text = ' 25%|██▌       | 10/40 [00:00<00:00, 45.52it/s][INFO|trainer.py:3809] 2026-11-27 21:34:13,892 >> Saving model checkpoint to /x/checkpoint-10';
-    expect(parseProgressBar(text)?.rest).toBe('[INFO|trainer.py:3809] 2026-11-27 21:34:13,892 >> Saving model checkpoint to /x/checkpoint-10');
+    const text =
+      ' 25%|██▌       | 10/40 [00:00<00:00, 45.52it/s][INFO|trainer.py:3809] 2026-11-27 21:34:13,892 >> Saving model checkpoint to /x/checkpoint-10';
+    expect(parseProgressBar(text)?.rest).toBe(
+      '[INFO|trainer.py:3809] 2026-11-27 21:34:13,892 >> Saving model checkpoint to /x/checkpoint-10',
+    );
   });
 
   it.each([
@@ -142,23 +145,19 @@ describe('parsePythonDict', () => {
     expect(parsePythonDict("{'loss': 'nan'}")?.loss).toBeNaN();
   });
 
-  it.each([
-    "{'a': {'nested': 1}}",
-    "{'a': [1, 2]}",
-    "{'a' 1}",
-    "{'a': 1",
-    "{'a': 1} trailing",
-    'not a dict',
-  ])('rejects %s', (text) => {
+  it.each(["{'a': {'nested': 1}}", "{'a': [1, 2]}", "{'a' 1}", "{'a': 1", "{'a': 1} trailing", 'not a dict'])('rejects %s', (text) => {
     expect(parsePythonDict(text)).toBeUndefined();
   });
 });
 
 describe('logMessage and phaseName', () => {
   it.each([
-    ['[INFO|2026-11-27 21:36:58] llamafactory.hparams.parser:144 >> Resuming training from /x/checkpoint-10.', 'Resuming training from /x/checkpoint-10.'],
+    [
+      '[INFO|2026-11-27 21:36:58] llamafactory.hparams.parser:144 >> Resuming training from /x/checkpoint-10.',
+      'Resuming training from /x/checkpoint-10.',
+    ],
     ['[INFO|trainer.py:1476] 2026-11-27 21:34:13,668 >>   Total optimization steps = 40', '  Total optimization steps = 40'],
-    ['[INFO|2026-11-27 21:38:11] callbacks.py:144 >> {\'loss\': 8.5356}', "{'loss': 8.5356}"],
+    ["[INFO|2026-11-27 21:38:11] callbacks.py:144 >> {'loss': 8.5356}", "{'loss': 8.5356}"],
     ['[rank0]: torch.OutOfMemoryError: CUDA out of memory.', 'torch.OutOfMemoryError: CUDA out of memory.'],
     ['plain text', 'plain text'],
   ])('%s', (line, msg) => expect(logMessage(line)).toBe(msg));
@@ -210,9 +209,18 @@ describe('ConsoleParser', () => {
   });
 
   it.each([
-    ['[INFO|2026-11-27 21:36:58] llamafactory.hparams.parser:144 >> Resuming training from /o/checkpoint-10.', { type: 'resuming', checkpoint: '/o/checkpoint-10', step: 10 }],
-    ['[INFO|2026-11-27 21:34:13] llamafactory.model.loader:144 >> trainable params: 22,528 || all params: 298,624 || trainable%: 7.5439', { type: 'trainable-params', trainable: 22528, all: 298624, percent: 7.5439 }],
-    ['[INFO|2026-11-27 21:34:11] llamafactory.data.loader:144 >> Loading dataset scans.json...', { type: 'loading-dataset', name: 'scans.json' }],
+    [
+      '[INFO|2026-11-27 21:36:58] llamafactory.hparams.parser:144 >> Resuming training from /o/checkpoint-10.',
+      { type: 'resuming', checkpoint: '/o/checkpoint-10', step: 10 },
+    ],
+    [
+      '[INFO|2026-11-27 21:34:13] llamafactory.model.loader:144 >> trainable params: 22,528 || all params: 298,624 || trainable%: 7.5439',
+      { type: 'trainable-params', trainable: 22528, all: 298624, percent: 7.5439 },
+    ],
+    [
+      '[INFO|2026-11-27 21:34:11] llamafactory.data.loader:144 >> Loading dataset scans.json...',
+      { type: 'loading-dataset', name: 'scans.json' },
+    ],
     ['training example:', { type: 'preprocessed', split: 'train' }],
     ['eval example:', { type: 'preprocessed', split: 'eval' }],
     ['[INFO|trainer.py:1467] 2026-11-27 21:34:13,668 >> ***** Running training *****', { type: 'training-started' }],
@@ -221,8 +229,14 @@ describe('ConsoleParser', () => {
     ['[INFO|trainer.py:3809] 2026-11-27 21:34:14,620 >> Saving model checkpoint to /o', { type: 'model-saved', path: '/o' }],
     ['Training completed. Do not forget to share your model on huggingface.co/models =)', { type: 'training-completed' }],
     ['Figure saved at: /o/training_loss.png', { type: 'figure-saved', path: '/o/training_loss.png' }],
-    ['[WARNING|2026-11-27 21:34:11] llamafactory.train.callbacks:149 >> Previous trainer log in this folder will be deleted.', { type: 'trainer-log-deleted' }],
-    ['===== medtune attempt 2 started 2026-11-27T21:36:52.458Z (resuming from /o/checkpoint-10) =====', { type: 'attempt-started', attempt: 2, at: '2026-11-27T21:36:52.458Z' }],
+    [
+      '[WARNING|2026-11-27 21:34:11] llamafactory.train.callbacks:149 >> Previous trainer log in this folder will be deleted.',
+      { type: 'trainer-log-deleted' },
+    ],
+    [
+      '===== medtune attempt 2 started 2026-11-27T21:36:52.458Z (resuming from /o/checkpoint-10) =====',
+      { type: 'attempt-started', attempt: 2, at: '2026-11-27T21:36:52.458Z' },
+    ],
   ])('milestone %s', (line, milestone) => {
     const p = new ConsoleParser();
     expect(p.feed(`${line}\n`)).toMatchObject([{ kind: 'milestone', milestone }]);
@@ -230,7 +244,9 @@ describe('ConsoleParser', () => {
 
   it("does not take transformers' own resume line for a checkpoint path", () => {
     const p = new ConsoleParser();
-    const [e] = p.feed('[INFO|trainer.py:1480] 2026-11-27 21:36:59,452 >>   Resuming training from checkpoint with epoch 3 and global step 10\n');
+    const [e] = p.feed(
+      '[INFO|trainer.py:1480] 2026-11-27 21:36:59,452 >>   Resuming training from checkpoint with epoch 3 and global step 10\n',
+    );
     expect(e?.kind).toBe('line');
   });
 
@@ -249,7 +265,11 @@ describe('ConsoleParser', () => {
   it('collects a ***** train metrics ***** block', () => {
     const events = notBars(new ConsoleParser().feed(fixture('abort/stdout.log')));
     const block = events.find((e) => e.kind === 'final-metrics');
-    expect(block).toMatchObject({ kind: 'final-metrics', split: 'train', metrics: { epoch: '4.0', num_input_tokens_seen: '12416', train_loss: '8.7126' } });
+    expect(block).toMatchObject({
+      kind: 'final-metrics',
+      split: 'train',
+      metrics: { epoch: '4.0', num_input_tokens_seen: '12416', train_loss: '8.7126' },
+    });
   });
 });
 
@@ -276,7 +296,13 @@ describe('parseConsole on recorded runs', () => {
 
   it('abort: graceful stop at step 12 still saves and plots', () => {
     const s = consoleOf('abort');
-    expect(s).toMatchObject({ phase: null, totalSteps: 200, trainBar: { done: 12, total: 200 }, checkpointsSaved: [10], trainingCompleted: true });
+    expect(s).toMatchObject({
+      phase: null,
+      totalSteps: 200,
+      trainBar: { done: 12, total: 200 },
+      checkpointsSaved: [10],
+      trainingCompleted: true,
+    });
     expect(s.modelSaved).toMatch(/abort\/output$/);
   });
 
@@ -289,7 +315,11 @@ describe('parseConsole on recorded runs', () => {
 
   it('image-mismatch: failed while tokenizing, before preprocessing was done', () => {
     const s = consoleOf('image-mismatch');
-    expect(s).toMatchObject({ preprocessed: false, trainingStarted: false, phase: { name: 'tokenizing dataset', detail: 'num_proc=2', unit: 'examples' } });
+    expect(s).toMatchObject({
+      preprocessed: false,
+      trainingStarted: false,
+      phase: { name: 'tokenizing dataset', detail: 'num_proc=2', unit: 'examples' },
+    });
   });
 
   it('undefined-dataset: nothing started', () => {
@@ -298,7 +328,14 @@ describe('parseConsole on recorded runs', () => {
 
   it('running_log.txt (LLaMA Board mode) has the logger lines and compact metrics', () => {
     const s = parseConsole('', fixture('abort/output/running_log.txt'));
-    expect(s).toMatchObject({ trainingStarted: true, totalSteps: 200, checkpointsSaved: [10], trainingCompleted: true, plotted: true, phase: null });
+    expect(s).toMatchObject({
+      trainingStarted: true,
+      totalSteps: 200,
+      checkpointsSaved: [10],
+      trainingCompleted: true,
+      plotted: true,
+      phase: null,
+    });
     expect(s.lastTrainMetrics).toMatchObject({ loss: 8.5356 });
   });
 });
@@ -335,7 +372,10 @@ describe('ConsoleTracker phases', () => {
 
   it("medtune's attempt banner forgets the previous attempt's bar", () => {
     const t = new ConsoleTracker();
-    t.feed('stderr', '[INFO|trainer.py:1467] 2026-11-27 21:34:13,668 >> ***** Running training *****\n\r 43%|████▎     | 13/30 [00:14<00:18,  1.02s/it]');
+    t.feed(
+      'stderr',
+      '[INFO|trainer.py:1467] 2026-11-27 21:34:13,668 >> ***** Running training *****\n\r 43%|████▎     | 13/30 [00:14<00:18,  1.02s/it]',
+    );
     expect(t.state.trainBar?.done).toBe(13);
     t.feed('stderr', '\n===== medtune attempt 2 started 2026-11-27T21:36:52.458Z (resuming from /o/checkpoint-10) =====\n');
     expect(t.state).toMatchObject({ attempt: 2, trainBar: null, trainingStarted: false, phase: { name: 'starting' } });

@@ -70,7 +70,14 @@ describe('dataset names', () => {
 });
 
 describe('dataset_info.json', () => {
-  const foreign = { mllm_demo: { file_name: 'mllm_demo.json', formatting: 'sharegpt' as const, columns: { messages: 'messages', images: 'images' }, custom_key: 1 } };
+  const foreign = {
+    mllm_demo: {
+      file_name: 'mllm_demo.json',
+      formatting: 'sharegpt' as const,
+      columns: { messages: 'messages', images: 'images' },
+      custom_key: 1,
+    },
+  };
 
   it('adds both entries, keeps every other entry exactly as it was', () => {
     const out = withDatasetEntries(foreign, 'ct', true);
@@ -88,7 +95,7 @@ describe('dataset_info.json', () => {
     expect(before.ct_val).toBeDefined();
   });
 
-  it('uses the sharegpt multimodal shape of LLaMA-Factory\'s mllm_demo', () => {
+  it("uses the sharegpt multimodal shape of LLaMA-Factory's mllm_demo", () => {
     expect(sharegptEntry('a/train.jsonl')).toEqual({
       file_name: 'a/train.jsonl',
       formatting: 'sharegpt',
@@ -117,7 +124,19 @@ const manifest: DatasetManifest = {
   created_at: '2026-11-27T00:00:00+00:00',
   source: { spec: 'sample', kind: 'sample', layout: 'demo', root: '/x', files: 3 },
   options: { limit: null, val_ratio: 0.1, modality: null, lang: 'en', max_pixels: 1, unit_rows: 1000 },
-  counts: { rows_read: 12, kept: 10, train: 9, val: 1, skipped: { corrupt_image: 2 }, converted: 1, copied: 9, neutralised: 0, unmatched_images: 0, trimmed_by_limit: 0, limit_reached: false },
+  counts: {
+    rows_read: 12,
+    kept: 10,
+    train: 9,
+    val: 1,
+    skipped: { corrupt_image: 2 },
+    converted: 1,
+    copied: 9,
+    neutralised: 0,
+    unmatched_images: 0,
+    trimmed_by_limit: 0,
+    limit_reached: false,
+  },
   modalities: { train: { CT: 5, MRI: 4 }, val: { CT: 1 } },
   content_hash: 'h',
   warnings: [],
@@ -127,7 +146,13 @@ describe('listing', () => {
   it('links entries to their manifests and leaves foreign ones alone', () => {
     const info = { ...withDatasetEntries({ other: { file_name: 'other.json' } }, 'ct', true), hub: { hf_hub_url: 'a/b' } };
     const list = listingsFor(info, { ct: manifest });
-    expect(list.find((l) => l.entry === 'ct')).toMatchObject({ dataset: 'ct', split: 'train', rows: 9, modalities: { CT: 5, MRI: 4 }, source: 'sample' });
+    expect(list.find((l) => l.entry === 'ct')).toMatchObject({
+      dataset: 'ct',
+      split: 'train',
+      rows: 9,
+      modalities: { CT: 5, MRI: 4 },
+      source: 'sample',
+    });
     expect(list.find((l) => l.entry === 'ct_val')).toMatchObject({ dataset: 'ct', split: 'val', rows: 1 });
     expect(list.find((l) => l.entry === 'other')).toMatchObject({ dataset: null, rows: null, file: 'other.json' });
     expect(list.find((l) => l.entry === 'hub')).toMatchObject({ dataset: null, file: 'a/b', source: 'a/b' });
@@ -139,7 +164,10 @@ describe('listing', () => {
   });
 
   it('merges and formats histograms, largest first', () => {
-    expect(mergeHistograms({ CT: 2, MRI: 5 }, { CT: 4 })).toEqual([['CT', 6], ['MRI', 5]]);
+    expect(mergeHistograms({ CT: 2, MRI: 5 }, { CT: 4 })).toEqual([
+      ['CT', 6],
+      ['MRI', 5],
+    ]);
     expect(formatCounts({ b: 1, a: 1, c: 3 })).toBe('c 3, a 1, b 1');
     expect(formatCounts({})).toBe('none');
   });
@@ -148,39 +176,87 @@ describe('listing', () => {
 describe('preview rows', () => {
   it('reads question, answer and images of a sharegpt row', () => {
     const row = previewRow(3, {
-      messages: [{ role: 'user', content: '<image>Describe this medical image.' }, { role: 'assistant', content: 'A CT scan.' }],
+      messages: [
+        { role: 'user', content: '<image>Describe this medical image.' },
+        { role: 'assistant', content: 'A CT scan.' },
+      ],
       images: ['ct/images/u/a.jpg'],
       id: 'a',
       modality: 'CT',
     });
-    expect(row).toEqual({ line: 3, id: 'a', modality: 'CT', question: 'Describe this medical image.', answer: 'A CT scan.', images: ['ct/images/u/a.jpg'] });
+    expect(row).toEqual({
+      line: 3,
+      id: 'a',
+      modality: 'CT',
+      question: 'Describe this medical image.',
+      answer: 'A CT scan.',
+      images: ['ct/images/u/a.jpg'],
+    });
   });
 
-  it.each([null, 'text', { messages: 'x' }, { messages: [{ role: 'user', content: 3 }], images: [1, 'a.jpg'] }])('survives a malformed row %#', (raw) => {
-    const row = previewRow(1, raw);
-    expect(row.answer).toBe('');
-    expect(Array.isArray(row.images)).toBe(true);
-  });
+  it.each([null, 'text', { messages: 'x' }, { messages: [{ role: 'user', content: 3 }], images: [1, 'a.jpg'] }])(
+    'survives a malformed row %#',
+    (raw) => {
+      const row = previewRow(1, raw);
+      expect(row.answer).toBe('');
+      expect(Array.isArray(row.images)).toBe(true);
+    },
+  );
 });
 
 describe('summaries', () => {
   const result: PrepareResult = {
-    name: 'ct', dir: '/w/data/ct', kept: 10, skipped: { corrupt_image: 2 }, train: 9, val: 1, rows_read: 12, converted: 1, copied: 9,
-    neutralised: 1, modalities: manifest.modalities, content_hash: 'h', source: 'sample', layout: 'demo', limit_reached: false,
-    warnings: ['archive ended early'], reused: false, resumed_units: 2, processed_units: 1, units: 3, seconds: 1.5, entries: { train: 'ct', val: 'ct_val' },
+    name: 'ct',
+    dir: '/w/data/ct',
+    kept: 10,
+    skipped: { corrupt_image: 2 },
+    train: 9,
+    val: 1,
+    rows_read: 12,
+    converted: 1,
+    copied: 9,
+    neutralised: 1,
+    modalities: manifest.modalities,
+    content_hash: 'h',
+    source: 'sample',
+    layout: 'demo',
+    limit_reached: false,
+    warnings: ['archive ended early'],
+    reused: false,
+    resumed_units: 2,
+    processed_units: 1,
+    units: 3,
+    seconds: 1.5,
+    entries: { train: 'ct', val: 'ct_val' },
   };
 
   it('says what was kept, skipped, converted, resumed, registered and what to run next', () => {
     const text = prepareSummaryLines(result).join('\n');
-    for (const s of ['9 train / 1 val', '10 kept of 12 read', 'corrupt_image 2', '1 converted', 'placeholder', 'resumed: 2 of 3', '! archive ended early', 'ct, ct_val', 'medtune train -d ct --eval-dataset ct_val']) {
+    for (const s of [
+      '9 train / 1 val',
+      '10 kept of 12 read',
+      'corrupt_image 2',
+      '1 converted',
+      'placeholder',
+      'resumed: 2 of 3',
+      '! archive ended early',
+      'ct, ct_val',
+      'medtune train -d ct --eval-dataset ct_val',
+    ]) {
       expect(text).toContain(s);
     }
   });
 
   it('lists bad rows by file and line', () => {
     const check: CheckResult = {
-      ok: false, name: 'ct', rows: 10, bad_rows: 3,
-      entries: [{ entry: 'ct', checked: true, rows: 9, bad_rows: 3, files: ['ct/train.jsonl'] }, { entry: 'ct_val', checked: false, why: 'formatting alpaca' }],
+      ok: false,
+      name: 'ct',
+      rows: 10,
+      bad_rows: 3,
+      entries: [
+        { entry: 'ct', checked: true, rows: 9, bad_rows: 3, files: ['ct/train.jsonl'] },
+        { entry: 'ct_val', checked: false, why: 'formatting alpaca' },
+      ],
       by_problem: { image_missing: 3 },
       problems: [{ entry: 'ct', file: 'ct/train.jsonl', line: 7, kind: 'image_missing', problem: 'image not found: x.jpg' }],
     };

@@ -8,23 +8,86 @@ const read = (p: string) => (existsSync(join(FIX, p)) ? readFileSync(join(FIX, p
 
 /** Recorded failures: LLaMA-Factory runs on the tiny model (CPU) and PyTorch/torchrun on two H200s. */
 const RECORDED: { file: string; code: string; exitCode?: number; summary?: RegExp; evidence: RegExp }[] = [
-  { file: 'gpu-errors/oom-single', code: 'CUDA_OOM', summary: /needed 8\.00 GiB more on GPU 0 \(139\.80 GiB in total\)/, evidence: /^torch\.OutOfMemoryError: CUDA out of memory\. Tried to allocate 8\.00 GiB/ },
+  {
+    file: 'gpu-errors/oom-single',
+    code: 'CUDA_OOM',
+    summary: /needed 8\.00 GiB more on GPU 0 \(139\.80 GiB in total\)/,
+    evidence: /^torch\.OutOfMemoryError: CUDA out of memory\. Tried to allocate 8\.00 GiB/,
+  },
   { file: 'gpu-errors/oom-torchrun', code: 'CUDA_OOM', summary: /\(rank 0\)/, evidence: /^torch\.OutOfMemoryError: CUDA out of memory/ },
-  { file: 'gpu-errors/nccl-timeout', code: 'NCCL', summary: /\(rank 0\)/, evidence: /Watchdog caught collective operation timeout: WorkNCCL\(SeqNum=2, OpType=ALLREDUCE/ },
-  { file: 'gpu-errors/sigkill-torchrun', code: 'HOST_OOM', summary: /^Worker rank 1 was killed with SIGKILL/, evidence: /^rank 1: exitcode -9, Signal 9 \(SIGKILL\) received by PID 960$/ },
-  { file: 'errors/disk-full-adapter', code: 'DISK_FULL', evidence: /SafetensorError: Error while serializing: I\/O error: No space left on device \(os error 28\)/ },
+  {
+    file: 'gpu-errors/nccl-timeout',
+    code: 'NCCL',
+    summary: /\(rank 0\)/,
+    evidence: /Watchdog caught collective operation timeout: WorkNCCL\(SeqNum=2, OpType=ALLREDUCE/,
+  },
+  {
+    file: 'gpu-errors/sigkill-torchrun',
+    code: 'HOST_OOM',
+    summary: /^Worker rank 1 was killed with SIGKILL/,
+    evidence: /^rank 1: exitcode -9, Signal 9 \(SIGKILL\) received by PID 960$/,
+  },
+  {
+    file: 'errors/disk-full-adapter',
+    code: 'DISK_FULL',
+    evidence: /SafetensorError: Error while serializing: I\/O error: No space left on device \(os error 28\)/,
+  },
   { file: 'errors/disk-full-tokenizer', code: 'DISK_FULL', evidence: /^Exception: No space left on device \(os error 28\)$/ },
-  { file: 'errors/disk-full-optimizer', code: 'DISK_FULL', evidence: /^RuntimeError: \[enforce fail at inline_container\.cc:\d+\] \. unexpected pos \d+ vs \d+$/ },
-  { file: 'errors/version-check', code: 'VERSION_CHECK', summary: /needs trl>=0\.18\.0,<=0\.24\.0, but trl==0\.25\.0 is installed/, evidence: /^ImportError: trl>=0\.18\.0,<=0\.24\.0 is required/ },
-  { file: 'errors/module-missing', code: 'MODULE_MISSING', summary: /"torchaudio"/, evidence: /^ModuleNotFoundError: No module named 'torchaudio'$/ },
+  {
+    file: 'errors/disk-full-optimizer',
+    code: 'DISK_FULL',
+    evidence: /^RuntimeError: \[enforce fail at inline_container\.cc:\d+\] \. unexpected pos \d+ vs \d+$/,
+  },
+  {
+    file: 'errors/version-check',
+    code: 'VERSION_CHECK',
+    summary: /needs trl>=0\.18\.0,<=0\.24\.0, but trl==0\.25\.0 is installed/,
+    evidence: /^ImportError: trl>=0\.18\.0,<=0\.24\.0 is required/,
+  },
+  {
+    file: 'errors/module-missing',
+    code: 'MODULE_MISSING',
+    summary: /"torchaudio"/,
+    evidence: /^ModuleNotFoundError: No module named 'torchaudio'$/,
+  },
   { file: 'errors/processor-missing', code: 'PROCESSOR_MISSING', evidence: /^ValueError: Processor was not found/ },
   { file: 'errors/no-valid-samples', code: 'NO_VALID_SAMPLES', evidence: /^RuntimeError: Cannot find valid samples/ },
-  { file: 'errors/dataset-info-missing', code: 'DATASET_INFO_MISSING', summary: /empty-data\/dataset_info\.json/, evidence: /^ValueError: Cannot open .*dataset_info\.json due to \[Errno 2\]/ },
-  { file: 'errors/dataset-file-missing', code: 'DATASET_FILE_MISSING', summary: /nope\.json does not exist/, evidence: /^ValueError: File .*nope\.json not found\.$/ },
-  { file: 'errors/output-dir-exists', code: 'OUTPUT_DIR_EXISTS', evidence: /^ValueError: Output directory already exists and is not empty/ },
-  { file: 'errors/unknown-key', code: 'CONFIG_INVALID', summary: /\['not_a_real_key'\]/, evidence: /^ValueError: Some keys are not used by the HfArgumentParser/ },
-  { file: 'undefined-dataset/', code: 'DATASET_UNDEFINED', summary: /^Dataset "nosuch" is not registered in dataset_info\.json\.$/, evidence: /^ValueError: Undefined dataset nosuch in dataset_info\.json\.$/ },
-  { file: 'image-mismatch/', code: 'IMAGE_MISMATCH', summary: /number of images than <image> placeholders/, evidence: /^ValueError: The number of images does not match the number of <image> tokens in \[\{'role': 'user', 'content': '<image><image>Compare/ },
+  {
+    file: 'errors/dataset-info-missing',
+    code: 'DATASET_INFO_MISSING',
+    summary: /empty-data\/dataset_info\.json/,
+    evidence: /^ValueError: Cannot open .*dataset_info\.json due to \[Errno 2\]/,
+  },
+  {
+    file: 'errors/dataset-file-missing',
+    code: 'DATASET_FILE_MISSING',
+    summary: /nope\.json does not exist/,
+    evidence: /^ValueError: File .*nope\.json not found\.$/,
+  },
+  {
+    file: 'errors/output-dir-exists',
+    code: 'OUTPUT_DIR_EXISTS',
+    evidence: /^ValueError: Output directory already exists and is not empty/,
+  },
+  {
+    file: 'errors/unknown-key',
+    code: 'CONFIG_INVALID',
+    summary: /\['not_a_real_key'\]/,
+    evidence: /^ValueError: Some keys are not used by the HfArgumentParser/,
+  },
+  {
+    file: 'undefined-dataset/',
+    code: 'DATASET_UNDEFINED',
+    summary: /^Dataset "nosuch" is not registered in dataset_info\.json\.$/,
+    evidence: /^ValueError: Undefined dataset nosuch in dataset_info\.json\.$/,
+  },
+  {
+    file: 'image-mismatch/',
+    code: 'IMAGE_MISMATCH',
+    summary: /number of images than <image> placeholders/,
+    evidence:
+      /^ValueError: The number of images does not match the number of <image> tokens in \[\{'role': 'user', 'content': '<image><image>Compare/,
+  },
 ];
 
 const logs = (file: string) =>
@@ -60,21 +123,59 @@ describe('diagnoseFailure on reference texts', () => {
     },
     {
       name: 'transformers version pin',
-      text: "ImportError: transformers>=4.55.0,<=5.6.0 is required for a normal functioning of this module, but found transformers==5.7.0.\nTo fix: run `pip install transformers>=4.55.0,<=5.6.0` or set `DISABLE_VERSION_CHECK=1` to skip this check.",
+      text: 'ImportError: transformers>=4.55.0,<=5.6.0 is required for a normal functioning of this module, but found transformers==5.7.0.\nTo fix: run `pip install transformers>=4.55.0,<=5.6.0` or set `DISABLE_VERSION_CHECK=1` to skip this check.',
       code: 'VERSION_CHECK',
       summary: /transformers==5\.7\.0/,
     },
-    { name: 'errno 28 from Python', text: "OSError: [Errno 28] No space left on device: '/o/checkpoint-500/trainer_state.json'", code: 'DISK_FULL' },
-    { name: 'torch.save on a full disk', text: 'RuntimeError: PytorchStreamWriter failed writing file data/12: file write failed', code: 'DISK_FULL' },
-    { name: 'pt stage sample shortage', text: 'RuntimeError: Cannot find sufficient samples, consider increasing dataset size.', code: 'NO_VALID_SAMPLES' },
-    { name: 'image processor', text: 'ValueError: Image processor was not found, please check and update your model file.', code: 'PROCESSOR_MISSING' },
-    { name: 'unknown flags', text: "ValueError: Some specified arguments are not used by the HfArgumentParser: ['--foo', '1']", code: 'CONFIG_INVALID' },
+    {
+      name: 'errno 28 from Python',
+      text: "OSError: [Errno 28] No space left on device: '/o/checkpoint-500/trainer_state.json'",
+      code: 'DISK_FULL',
+    },
+    {
+      name: 'torch.save on a full disk',
+      text: 'RuntimeError: PytorchStreamWriter failed writing file data/12: file write failed',
+      code: 'DISK_FULL',
+    },
+    {
+      name: 'pt stage sample shortage',
+      text: 'RuntimeError: Cannot find sufficient samples, consider increasing dataset size.',
+      code: 'NO_VALID_SAMPLES',
+    },
+    {
+      name: 'image processor',
+      text: 'ValueError: Image processor was not found, please check and update your model file.',
+      code: 'PROCESSOR_MISSING',
+    },
+    {
+      name: 'unknown flags',
+      text: "ValueError: Some specified arguments are not used by the HfArgumentParser: ['--foo', '1']",
+      code: 'CONFIG_INVALID',
+    },
     { name: 'file types', text: 'ValueError: File types should be identical.', code: 'DATASET_FORMAT' },
-    { name: 'fp16 on CPU (#2329)', text: 'ValueError: FP16 Mixed precision training with AMP or APEX (`--fp16`) and FP16 half precision evaluation (`--fp16_full_eval`) can only be used on CUDA or NPU devices or certain XPU devices (with IPEX).', code: 'PRECISION_UNSUPPORTED' },
-    { name: 'NCCL internal error', text: "[rank3]: torch.distributed.DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/NCCLUtils.hpp:275, unhandled system error (run with NCCL_DEBUG=INFO for details), NCCL version 2.21.5\n[rank3]: ncclSystemError: System call (e.g. socket, malloc) or external library call failed or device error.", code: 'NCCL', summary: /\(rank 3\)/ },
-    { name: 'video placeholder mismatch', text: 'ValueError: The number of videos does not match the number of <video> tokens in [...]', code: 'IMAGE_MISMATCH', summary: /videos than <video>/ },
+    {
+      name: 'fp16 on CPU (#2329)',
+      text: 'ValueError: FP16 Mixed precision training with AMP or APEX (`--fp16`) and FP16 half precision evaluation (`--fp16_full_eval`) can only be used on CUDA or NPU devices or certain XPU devices (with IPEX).',
+      code: 'PRECISION_UNSUPPORTED',
+    },
+    {
+      name: 'NCCL internal error',
+      text: '[rank3]: torch.distributed.DistBackendError: NCCL error in: ../torch/csrc/distributed/c10d/NCCLUtils.hpp:275, unhandled system error (run with NCCL_DEBUG=INFO for details), NCCL version 2.21.5\n[rank3]: ncclSystemError: System call (e.g. socket, malloc) or external library call failed or device error.',
+      code: 'NCCL',
+      summary: /\(rank 3\)/,
+    },
+    {
+      name: 'video placeholder mismatch',
+      text: 'ValueError: The number of videos does not match the number of <video> tokens in [...]',
+      code: 'IMAGE_MISMATCH',
+      summary: /videos than <video>/,
+    },
   ])('$name -> $code', ({ text, code, summary }) => {
-    const cause = diagnoseFailure({ exitCode: 1, signal: null, stderrTail: `Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n${text}\n` });
+    const cause = diagnoseFailure({
+      exitCode: 1,
+      signal: null,
+      stderrTail: `Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n${text}\n`,
+    });
     expect(cause?.code).toBe(code);
     if (summary) expect(cause?.summary).toMatch(summary);
   });
@@ -83,7 +184,8 @@ describe('diagnoseFailure on reference texts', () => {
     const cause = diagnoseFailure({
       exitCode: 1,
       signal: null,
-      stderrTail: '[rank1]:[E1127 ProcessGroupNCCL.cpp:689] [Rank 1] Watchdog caught collective operation timeout\n[rank0]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.\n',
+      stderrTail:
+        '[rank1]:[E1127 ProcessGroupNCCL.cpp:689] [Rank 1] Watchdog caught collective operation timeout\n[rank0]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.\n',
     });
     expect(cause?.code).toBe('CUDA_OOM');
   });
@@ -108,7 +210,10 @@ describe('diagnoseFailure by exit status', () => {
   it.each([
     { name: 'success', end: { exitCode: 0, signal: null } },
     { name: 'a requested stop by SIGKILL', end: { exitCode: null, signal: 'SIGKILL', stopRequested: true } },
-    { name: 'a requested stop with an error in the log', end: { exitCode: 1, signal: null, stopRequested: true, stderrTail: 'RuntimeError: boom\n' } },
+    {
+      name: 'a requested stop with an error in the log',
+      end: { exitCode: 1, signal: null, stopRequested: true, stderrTail: 'RuntimeError: boom\n' },
+    },
   ])('no failure: $name', ({ end }) => {
     expect(diagnoseFailure(end)).toBeUndefined();
   });
@@ -117,35 +222,48 @@ describe('diagnoseFailure by exit status', () => {
     const cause = diagnoseFailure({
       exitCode: 1,
       signal: null,
-      stderrTail: 'Traceback (most recent call last):\n  File "a.py", line 3, in f\n    g()\nKeyError: \'pixel_values\'\n 50%|█████     | 5/10 [00:05<00:05,  1.02s/it]',
+      stderrTail:
+        'Traceback (most recent call last):\n  File "a.py", line 3, in f\n    g()\nKeyError: \'pixel_values\'\n 50%|█████     | 5/10 [00:05<00:05,  1.02s/it]',
     });
     expect(cause).toMatchObject({ code: 'UNKNOWN', evidence: "KeyError: 'pixel_values'" });
     expect(cause?.summary).toContain("KeyError: 'pixel_values'");
   });
 
   it("a torchrun worker's unrecognised error: WORKER_FAILED, with that rank's exception", () => {
-    const stderrTail = read('gpu-errors/oom-torchrun.stderr.log').replace(/\[rank0\]: torch\.OutOfMemoryError: .*/, "[rank0]: KeyError: 'pixel_values'");
+    const stderrTail = read('gpu-errors/oom-torchrun.stderr.log').replace(
+      /\[rank0\]: torch\.OutOfMemoryError: .*/,
+      "[rank0]: KeyError: 'pixel_values'",
+    );
     const cause = diagnoseFailure({ exitCode: 1, signal: null, stderrTail });
     expect(cause).toMatchObject({ code: 'WORKER_FAILED', evidence: "KeyError: 'pixel_values'" });
     expect(cause?.summary).toBe('Worker rank 0 exited with code 1 under torchrun.');
   });
 
   it('without any traceback, the last line is the evidence', () => {
-    expect(diagnoseFailure({ exitCode: 1, signal: null, stderrTail: 'Segmentation fault in libfoo\n\n' })?.evidence).toBe('Segmentation fault in libfoo');
+    expect(diagnoseFailure({ exitCode: 1, signal: null, stderrTail: 'Segmentation fault in libfoo\n\n' })?.evidence).toBe(
+      'Segmentation fault in libfoo',
+    );
   });
 });
 
 describe('lastException and torchrunRootCause', () => {
   it('takes the final exception of chained tracebacks', () => {
-    expect(lastException(read('errors/disk-full-optimizer.stderr.log'))).toMatch(/^RuntimeError: \[enforce fail at inline_container\.cc:672\] \. unexpected pos/);
+    expect(lastException(read('errors/disk-full-optimizer.stderr.log'))).toMatch(
+      /^RuntimeError: \[enforce fail at inline_container\.cc:672\] \. unexpected pos/,
+    );
   });
 
   it("takes the launcher's CalledProcessError last under torchrun", () => {
-    expect(lastException(read('gpu-errors/oom-torchrun.stderr.log'))).toMatch(/^subprocess\.CalledProcessError: Command .* returned non-zero exit status 1\.$/);
+    expect(lastException(read('gpu-errors/oom-torchrun.stderr.log'))).toMatch(
+      /^subprocess\.CalledProcessError: Command .* returned non-zero exit status 1\.$/,
+    );
   });
 
   it.each([
-    ['gpu-errors/oom-torchrun.stderr.log', { rank: 0, exitCode: 1, traceback: 'To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html' }],
+    [
+      'gpu-errors/oom-torchrun.stderr.log',
+      { rank: 0, exitCode: 1, traceback: 'To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html' },
+    ],
     ['gpu-errors/nccl-timeout.stderr.log', { rank: 0, exitCode: -6, traceback: 'Signal 6 (SIGABRT) received by PID 820' }],
     ['gpu-errors/sigkill-torchrun.stderr.log', { rank: 1, exitCode: -9, traceback: 'Signal 9 (SIGKILL) received by PID 960' }],
   ])('root cause of %s', (file, want) => {

@@ -6,7 +6,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { describeScale, ENGINE_TEMPLATE, ENGINES, LAUNCH_ONLY_KEYS, MIN_DDP_TIMEOUT_S, parseEngine, parseMaster, planDistributed, type DistributedInput } from '../../src/core/distributed.js';
+import {
+  describeScale,
+  ENGINE_TEMPLATE,
+  ENGINES,
+  LAUNCH_ONLY_KEYS,
+  MIN_DDP_TIMEOUT_S,
+  parseEngine,
+  parseMaster,
+  planDistributed,
+  type DistributedInput,
+} from '../../src/core/distributed.js';
 import { MedtuneError } from '../../src/core/errors.js';
 import { TEMPLATES_DIR } from '../../src/runtime/paths.js';
 
@@ -21,18 +31,114 @@ const base: DistributedInput = {
 const plan = (over: Partial<DistributedInput>) => planDistributed({ ...base, ...over });
 
 describe('planDistributed: env, YAML keys, world size', () => {
-  const cases: Array<{ name: string; input: Partial<DistributedInput>; env: Record<string, string | undefined>; config: Record<string, unknown>; worldSize: number; effective: number; distributed: boolean }> = [
-    { name: 'CPU, nothing asked: one process, launch unchanged', input: {}, env: { FORCE_TORCHRUN: undefined, NPROC_PER_NODE: undefined, CUDA_VISIBLE_DEVICES: undefined }, config: {}, worldSize: 1, effective: 8, distributed: false },
-    { name: 'one GPU host, nothing asked: one process', input: { hostGpus: 1 }, env: { FORCE_TORCHRUN: undefined }, config: {}, worldSize: 1, effective: 8, distributed: false },
-    { name: '--gpus 0,1 on an 8-GPU host: two processes on those two', input: { hostGpus: 8, gpus: '0,1' }, env: { CUDA_VISIBLE_DEVICES: '0,1', FORCE_TORCHRUN: '1', NPROC_PER_NODE: '2', NNODES: '1', NODE_RANK: '0', MASTER_ADDR: undefined }, config: {}, worldSize: 2, effective: 16, distributed: true },
-    { name: 'a 4-GPU host: every GPU by default', input: { hostGpus: 4 }, env: { CUDA_VISIBLE_DEVICES: undefined, NPROC_PER_NODE: '4' }, config: {}, worldSize: 4, effective: 32, distributed: true },
-    { name: '--nproc 1 on a 4-GPU host: torchrun told one process (LLaMA-Factory would start four)', input: { hostGpus: 4, nprocPerNode: 1 }, env: { FORCE_TORCHRUN: '1', NPROC_PER_NODE: '1' }, config: {}, worldSize: 1, effective: 8, distributed: false },
-    { name: 'CPU --nproc 2: gloo DDP', input: { nprocPerNode: 2 }, env: { FORCE_TORCHRUN: '1', NPROC_PER_NODE: '2' }, config: { ddp_backend: 'gloo' }, worldSize: 2, effective: 16, distributed: true },
-    { name: 'GPU UUIDs in --gpus', input: { hostGpus: 2, gpus: 'GPU-aa, GPU-bb' }, env: { CUDA_VISIBLE_DEVICES: 'GPU-aa,GPU-bb', NPROC_PER_NODE: '2' }, config: {}, worldSize: 2, effective: 16, distributed: true },
-    { name: 'two nodes of 8 GPUs, this is node 1', input: { hostGpus: 8, nnodes: 2, nodeRank: 1, master: '10.0.0.1:29500' }, env: { NNODES: '2', NODE_RANK: '1', MASTER_ADDR: '10.0.0.1', MASTER_PORT: '29500', NPROC_PER_NODE: '8' }, config: {}, worldSize: 16, effective: 128, distributed: true },
-    { name: 'ZeRO-2 on one GPU: torchrun even so', input: { hostGpus: 1, engine: 'deepspeed-z2' }, env: { FORCE_TORCHRUN: '1', NPROC_PER_NODE: '1' }, config: { deepspeed: templates['deepspeed-z2'] }, worldSize: 1, effective: 8, distributed: true },
-    { name: 'ZeRO-3 offload on two GPUs', input: { hostGpus: 2, engine: 'deepspeed-z3-offload' }, env: { FORCE_TORCHRUN: '1', NPROC_PER_NODE: '2' }, config: { deepspeed: templates['deepspeed-z3-offload'] }, worldSize: 2, effective: 16, distributed: true },
-    { name: 'Ray: USE_RAY and its keys, no torchrun', input: { hostGpus: 4, engine: 'ray', rayWorkers: 4 }, env: { USE_RAY: '1', FORCE_TORCHRUN: undefined }, config: { ray_num_workers: 4, ray_init_kwargs: { address: 'auto' } }, worldSize: 4, effective: 32, distributed: true },
+  const cases: Array<{
+    name: string;
+    input: Partial<DistributedInput>;
+    env: Record<string, string | undefined>;
+    config: Record<string, unknown>;
+    worldSize: number;
+    effective: number;
+    distributed: boolean;
+  }> = [
+    {
+      name: 'CPU, nothing asked: one process, launch unchanged',
+      input: {},
+      env: { FORCE_TORCHRUN: undefined, NPROC_PER_NODE: undefined, CUDA_VISIBLE_DEVICES: undefined },
+      config: {},
+      worldSize: 1,
+      effective: 8,
+      distributed: false,
+    },
+    {
+      name: 'one GPU host, nothing asked: one process',
+      input: { hostGpus: 1 },
+      env: { FORCE_TORCHRUN: undefined },
+      config: {},
+      worldSize: 1,
+      effective: 8,
+      distributed: false,
+    },
+    {
+      name: '--gpus 0,1 on an 8-GPU host: two processes on those two',
+      input: { hostGpus: 8, gpus: '0,1' },
+      env: { CUDA_VISIBLE_DEVICES: '0,1', FORCE_TORCHRUN: '1', NPROC_PER_NODE: '2', NNODES: '1', NODE_RANK: '0', MASTER_ADDR: undefined },
+      config: {},
+      worldSize: 2,
+      effective: 16,
+      distributed: true,
+    },
+    {
+      name: 'a 4-GPU host: every GPU by default',
+      input: { hostGpus: 4 },
+      env: { CUDA_VISIBLE_DEVICES: undefined, NPROC_PER_NODE: '4' },
+      config: {},
+      worldSize: 4,
+      effective: 32,
+      distributed: true,
+    },
+    {
+      name: '--nproc 1 on a 4-GPU host: torchrun told one process (LLaMA-Factory would start four)',
+      input: { hostGpus: 4, nprocPerNode: 1 },
+      env: { FORCE_TORCHRUN: '1', NPROC_PER_NODE: '1' },
+      config: {},
+      worldSize: 1,
+      effective: 8,
+      distributed: false,
+    },
+    {
+      name: 'CPU --nproc 2: gloo DDP',
+      input: { nprocPerNode: 2 },
+      env: { FORCE_TORCHRUN: '1', NPROC_PER_NODE: '2' },
+      config: { ddp_backend: 'gloo' },
+      worldSize: 2,
+      effective: 16,
+      distributed: true,
+    },
+    {
+      name: 'GPU UUIDs in --gpus',
+      input: { hostGpus: 2, gpus: 'GPU-aa, GPU-bb' },
+      env: { CUDA_VISIBLE_DEVICES: 'GPU-aa,GPU-bb', NPROC_PER_NODE: '2' },
+      config: {},
+      worldSize: 2,
+      effective: 16,
+      distributed: true,
+    },
+    {
+      name: 'two nodes of 8 GPUs, this is node 1',
+      input: { hostGpus: 8, nnodes: 2, nodeRank: 1, master: '10.0.0.1:29500' },
+      env: { NNODES: '2', NODE_RANK: '1', MASTER_ADDR: '10.0.0.1', MASTER_PORT: '29500', NPROC_PER_NODE: '8' },
+      config: {},
+      worldSize: 16,
+      effective: 128,
+      distributed: true,
+    },
+    {
+      name: 'ZeRO-2 on one GPU: torchrun even so',
+      input: { hostGpus: 1, engine: 'deepspeed-z2' },
+      env: { FORCE_TORCHRUN: '1', NPROC_PER_NODE: '1' },
+      config: { deepspeed: templates['deepspeed-z2'] },
+      worldSize: 1,
+      effective: 8,
+      distributed: true,
+    },
+    {
+      name: 'ZeRO-3 offload on two GPUs',
+      input: { hostGpus: 2, engine: 'deepspeed-z3-offload' },
+      env: { FORCE_TORCHRUN: '1', NPROC_PER_NODE: '2' },
+      config: { deepspeed: templates['deepspeed-z3-offload'] },
+      worldSize: 2,
+      effective: 16,
+      distributed: true,
+    },
+    {
+      name: 'Ray: USE_RAY and its keys, no torchrun',
+      input: { hostGpus: 4, engine: 'ray', rayWorkers: 4 },
+      env: { USE_RAY: '1', FORCE_TORCHRUN: undefined },
+      config: { ray_num_workers: 4, ray_init_kwargs: { address: 'auto' } },
+      worldSize: 4,
+      effective: 32,
+      distributed: true,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -58,12 +164,32 @@ describe('planDistributed: env, YAML keys, world size', () => {
     const p = plan({ hostGpus: 4, engine: 'fsdp', nnodes: 2, nodeRank: 0, master: 'head.local:29400' });
     expect(p.launcher).toBe('accelerate');
     expect(p.env.FORCE_TORCHRUN).toBeUndefined();
-    expect(p.accelerateArgs).toEqual(['--config_file', templates.fsdp, '--num_processes', '8', '--num_machines', '2', '--machine_rank', '0', '--main_process_ip', 'head.local', '--main_process_port', '29400']);
+    expect(p.accelerateArgs).toEqual([
+      '--config_file',
+      templates.fsdp,
+      '--num_processes',
+      '8',
+      '--num_machines',
+      '2',
+      '--machine_rank',
+      '0',
+      '--main_process_ip',
+      'head.local',
+      '--main_process_port',
+      '29400',
+    ]);
     expect(p.needsGpu).toBe(true);
   });
 
   it('prints the launch line of every other node, shell-quoted, with the same engine and counts', () => {
-    const p = plan({ hostGpus: 2, nnodes: 3, nodeRank: 1, master: '10.0.0.1:29500', engine: 'deepspeed-z3', relaunchArgs: [...base.relaunchArgs, '--set', "lora_target=q_proj v_proj"] });
+    const p = plan({
+      hostGpus: 2,
+      nnodes: 3,
+      nodeRank: 1,
+      master: '10.0.0.1:29500',
+      engine: 'deepspeed-z3',
+      relaunchArgs: [...base.relaunchArgs, '--set', 'lora_target=q_proj v_proj'],
+    });
     expect(p.otherNodes.map((n) => n.nodeRank)).toEqual([0, 2]);
     expect(p.otherNodes[0]!.line).toBe(
       "medtune train --model /models/qwen2-vl-2b --dataset sample --profile gpu-80g --set max_steps=300 --set 'lora_target=q_proj v_proj' --engine deepspeed-z3 --nproc 2 --nnodes 3 --node-rank 0 --master 10.0.0.1:29500",
@@ -80,7 +206,8 @@ describe('planDistributed: env, YAML keys, world size', () => {
   it('marks what only a GPU host may launch', () => {
     expect(plan({ nprocPerNode: 2 }).needsGpu).toBe(false);
     expect(plan({ gpus: '0,1' }).needsGpu).toBe(true);
-    for (const engine of ['deepspeed-z2', 'deepspeed-z3', 'deepspeed-z3-offload', 'fsdp', 'ray'] as const) expect(plan({ hostGpus: 2, engine }).needsGpu, engine).toBe(true);
+    for (const engine of ['deepspeed-z2', 'deepspeed-z3', 'deepspeed-z3-offload', 'fsdp', 'ray'] as const)
+      expect(plan({ hostGpus: 2, engine }).needsGpu, engine).toBe(true);
   });
 
   it('keeps the keys a single process cannot parse apart for the pre-launch check', () => {
@@ -92,14 +219,49 @@ describe('planDistributed: env, YAML keys, world size', () => {
 
 describe('planDistributed: refused with a clear error', () => {
   const refusals: Array<{ name: string; input: Partial<DistributedInput>; code: string; problem: RegExp }> = [
-    { name: 'a space in a path torchrun sees', input: { hostGpus: 2, argvPaths: ['/home/me/my runs/r1/train.yaml'] }, code: 'PATH_HAS_SPACE', problem: /my runs.*contains a space.*splitting on whitespace/ },
-    { name: 'a space even on one GPU with DeepSpeed', input: { hostGpus: 1, engine: 'deepspeed-z2', argvPaths: ['/a b/venv'] }, code: 'PATH_HAS_SPACE', problem: /contains a space/ },
-    { name: 'several nodes without a master', input: { hostGpus: 2, nnodes: 2, nodeRank: 1 }, code: 'BAD_DISTRIBUTED', problem: /needs --master/ },
-    { name: 'a node rank outside the nodes', input: { hostGpus: 2, nnodes: 2, nodeRank: 2, master: 'h:1' }, code: 'BAD_DISTRIBUTED', problem: /outside 0\.\.1/ },
-    { name: 'more processes than chosen GPUs', input: { hostGpus: 8, gpus: '0,1', nprocPerNode: 4 }, code: 'BAD_DISTRIBUTED', problem: /--nproc 4 is more than the 2 GPU/ },
+    {
+      name: 'a space in a path torchrun sees',
+      input: { hostGpus: 2, argvPaths: ['/home/me/my runs/r1/train.yaml'] },
+      code: 'PATH_HAS_SPACE',
+      problem: /my runs.*contains a space.*splitting on whitespace/,
+    },
+    {
+      name: 'a space even on one GPU with DeepSpeed',
+      input: { hostGpus: 1, engine: 'deepspeed-z2', argvPaths: ['/a b/venv'] },
+      code: 'PATH_HAS_SPACE',
+      problem: /contains a space/,
+    },
+    {
+      name: 'several nodes without a master',
+      input: { hostGpus: 2, nnodes: 2, nodeRank: 1 },
+      code: 'BAD_DISTRIBUTED',
+      problem: /needs --master/,
+    },
+    {
+      name: 'a node rank outside the nodes',
+      input: { hostGpus: 2, nnodes: 2, nodeRank: 2, master: 'h:1' },
+      code: 'BAD_DISTRIBUTED',
+      problem: /outside 0\.\.1/,
+    },
+    {
+      name: 'more processes than chosen GPUs',
+      input: { hostGpus: 8, gpus: '0,1', nprocPerNode: 4 },
+      code: 'BAD_DISTRIBUTED',
+      problem: /--nproc 4 is more than the 2 GPU/,
+    },
     { name: 'zero processes', input: { nprocPerNode: 0 }, code: 'BAD_DISTRIBUTED', problem: /--nproc 0 is not a whole number/ },
-    { name: 'a master without a port', input: { hostGpus: 2, nnodes: 2, master: '10.0.0.1' }, code: 'BAD_DISTRIBUTED', problem: /not HOST:PORT/ },
-    { name: 'Ray with node flags', input: { hostGpus: 2, engine: 'ray', nnodes: 2, master: 'h:1' }, code: 'BAD_DISTRIBUTED', problem: /Ray places workers/ },
+    {
+      name: 'a master without a port',
+      input: { hostGpus: 2, nnodes: 2, master: '10.0.0.1' },
+      code: 'BAD_DISTRIBUTED',
+      problem: /not HOST:PORT/,
+    },
+    {
+      name: 'Ray with node flags',
+      input: { hostGpus: 2, engine: 'ray', nnodes: 2, master: 'h:1' },
+      code: 'BAD_DISTRIBUTED',
+      problem: /Ray places workers/,
+    },
     { name: 'Ray workers without Ray', input: { hostGpus: 2, rayWorkers: 2 }, code: 'BAD_DISTRIBUTED', problem: /only to --engine ray/ },
     { name: 'an empty --gpus', input: { hostGpus: 2, gpus: ' , ' }, code: 'BAD_DISTRIBUTED', problem: /--gpus is empty/ },
   ];
@@ -146,7 +308,8 @@ describe('engine templates', () => {
   it('DeepSpeed configs leave batch, accumulation, clipping and precision to the trainer ("auto")', () => {
     for (const engine of ['deepspeed-z2', 'deepspeed-z3', 'deepspeed-z3-offload']) {
       const c = json(engine);
-      for (const k of ['train_batch_size', 'train_micro_batch_size_per_gpu', 'gradient_accumulation_steps', 'gradient_clipping']) expect(c[k], `${engine} ${k}`).toBe('auto');
+      for (const k of ['train_batch_size', 'train_micro_batch_size_per_gpu', 'gradient_accumulation_steps', 'gradient_clipping'])
+        expect(c[k], `${engine} ${k}`).toBe('auto');
       expect(c.bf16.enabled).toBe('auto');
       expect(c.fp16.enabled).toBe('auto');
       // LLaMA-Factory's optimizers are not DeepSpeed's own.

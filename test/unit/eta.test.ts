@@ -20,11 +20,49 @@ describe('measurePace', () => {
   it.each([
     { name: 'no samples', samples: [], want: null },
     { name: 'one sample', samples: at([[10, 41]]), want: null },
-    { name: 'whole-second clock not moved yet', samples: at([[1, 0], [2, 0], [3, 0]]), want: null },
-    { name: 'span under the 3 s minimum', samples: at([[1, 4], [2, 6]]), want: null },
-    { name: 'no progress', samples: at([[5, 10], [5, 20]]), want: null },
-    { name: 'steady 2 s/step', samples: at([[10, 20], [20, 40], [30, 60]]), want: 0.5 },
-    { name: 'sparse logging still pairs the last two', samples: at([[100, 0], [200, 1000], [300, 2000]]), want: 0.1 },
+    {
+      name: 'whole-second clock not moved yet',
+      samples: at([
+        [1, 0],
+        [2, 0],
+        [3, 0],
+      ]),
+      want: null,
+    },
+    {
+      name: 'span under the 3 s minimum',
+      samples: at([
+        [1, 4],
+        [2, 6],
+      ]),
+      want: null,
+    },
+    {
+      name: 'no progress',
+      samples: at([
+        [5, 10],
+        [5, 20],
+      ]),
+      want: null,
+    },
+    {
+      name: 'steady 2 s/step',
+      samples: at([
+        [10, 20],
+        [20, 40],
+        [30, 60],
+      ]),
+      want: 0.5,
+    },
+    {
+      name: 'sparse logging still pairs the last two',
+      samples: at([
+        [100, 0],
+        [200, 1000],
+        [300, 2000],
+      ]),
+      want: 0.1,
+    },
   ])('$name', ({ samples, want }) => {
     const pace = measurePace(samples);
     if (want === null) expect(pace).toBeNull();
@@ -51,7 +89,12 @@ describe('measurePace', () => {
 });
 
 describe('etaSeconds', () => {
-  const pace = measurePace(at([[0, 0], [100, 200]]))!;
+  const pace = measurePace(
+    at([
+      [0, 0],
+      [100, 200],
+    ]),
+  )!;
   it.each([
     { total: 1100, since: 0, want: 2000 },
     { total: 1100, since: 30, want: 1970 },
@@ -75,7 +118,13 @@ describe('pace from trainer records', () => {
     for (let s = 10; s <= 1000; s += 10) records.push({ step: s, totalSteps: 2000, elapsed: clock(s), attempt: 0 });
     for (let s = 1010; s <= 1100; s += 10) {
       const elapsed = s - 1000;
-      records.push({ step: s, totalSteps: 2000, elapsed: clock(elapsed), remaining: clock(Math.floor(((2000 - s) * elapsed) / s)), attempt: 1 });
+      records.push({
+        step: s,
+        totalSteps: 2000,
+        elapsed: clock(elapsed),
+        remaining: clock(Math.floor(((2000 - s) * elapsed) / s)),
+        attempt: 1,
+      });
     }
     expect(currentAttempt(records)).toBe(1);
     const pace = paceFromRecords(records);
@@ -97,7 +146,12 @@ describe('pace from trainer records', () => {
   });
 
   it('a run too short for whole seconds has no pace', () => {
-    const records: TrainerRecord[] = Array.from({ length: 40 }, (_, i) => ({ step: i + 1, totalSteps: 40, elapsed: '0:00:00', attempt: 0 }));
+    const records: TrainerRecord[] = Array.from({ length: 40 }, (_, i) => ({
+      step: i + 1,
+      totalSteps: 40,
+      elapsed: '0:00:00',
+      attempt: 0,
+    }));
     expect(paceFromRecords(records)).toBeNull();
   });
 

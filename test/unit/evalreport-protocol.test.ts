@@ -9,7 +9,10 @@ describe('token events of the ask helper', () => {
   it('keeps pieces intact across chunk boundaries', () => {
     const s = new LineSplitter();
     const lines = [...s.push('{"event": "token", "te'), ...s.push('xt": "a"}\n{"event": "token", "text": "b"}\n')];
-    expect(lines.map(parseHelperLine)).toEqual([{ event: 'token', text: 'a' }, { event: 'token', text: 'b' }]);
+    expect(lines.map(parseHelperLine)).toEqual([
+      { event: 'token', text: 'a' },
+      { event: 'token', text: 'b' },
+    ]);
   });
   it('treats a token event without text as a stray line', () => {
     expect(parseHelperLine('{"event": "token"}')).toMatchObject({ event: 'log' });

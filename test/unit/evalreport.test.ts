@@ -22,28 +22,69 @@ import {
 const CT = 'The image is a non-contrast computed tomography (CT) scan of the brain. The region of interest is bright.';
 const MRI = 'The image is a T2-weighted magnetic resonance imaging (MRI) scan of the brain. A bright mass.';
 const pad = '<|image_pad|>'.repeat(4);
-const prompt = (q: string) => `<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|>${pad}<|vision_end|>${q}<|im_end|>\n<|im_start|>assistant\n`;
-const row = (q: string, caption: string, extra: Record<string, unknown> = {}) => ({ messages: [{ role: 'user', content: `<image>${q}` }, { role: 'assistant', content: caption }], images: ['s/images/a.jpg'], ...extra });
+const prompt = (q: string) =>
+  `<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|>${pad}<|vision_end|>${q}<|im_end|>\n<|im_start|>assistant\n`;
+const row = (q: string, caption: string, extra: Record<string, unknown> = {}) => ({
+  messages: [
+    { role: 'user', content: `<image>${q}` },
+    { role: 'assistant', content: caption },
+  ],
+  images: ['s/images/a.jpg'],
+  ...extra,
+});
 
 describe('predict config', () => {
-  const base = { model: '/m', template: 'qwen2_vl', dataset: 'd_val', datasetDir: '/w/data', outputDir: '/o', cutoffLen: 1024, batchSize: 4, maxNewTokens: 64 };
+  const base = {
+    model: '/m',
+    template: 'qwen2_vl',
+    dataset: 'd_val',
+    datasetDir: '/w/data',
+    outputDir: '/o',
+    cutoffLen: 1024,
+    batchSize: 4,
+    maxNewTokens: 64,
+  };
   it('runs the SFT predict path greedily, without training', () => {
     const c = buildPredictConfig({ ...base, adapter: null });
-    expect(c).toMatchObject({ stage: 'sft', do_train: false, do_predict: true, predict_with_generate: true, eval_dataset: 'd_val', do_sample: false, report_to: 'none', per_device_eval_batch_size: 4, max_new_tokens: 64 });
+    expect(c).toMatchObject({
+      stage: 'sft',
+      do_train: false,
+      do_predict: true,
+      predict_with_generate: true,
+      eval_dataset: 'd_val',
+      do_sample: false,
+      report_to: 'none',
+      per_device_eval_batch_size: 4,
+      max_new_tokens: 64,
+    });
     expect(c).not.toHaveProperty('adapter_name_or_path');
     expect(c).not.toHaveProperty('max_samples');
     expect(c).not.toHaveProperty('dataset');
   });
   it('adds the adapter, the image sizes and max_samples when given', () => {
     const c = buildPredictConfig({ ...base, adapter: '/r/output', imageMaxPixels: 16384, imageMinPixels: 1024, limit: 10 });
-    expect(c).toMatchObject({ adapter_name_or_path: '/r/output', finetuning_type: 'lora', image_max_pixels: 16384, image_min_pixels: 1024, max_samples: 10 });
+    expect(c).toMatchObject({
+      adapter_name_or_path: '/r/output',
+      finetuning_type: 'lora',
+      image_max_pixels: 16384,
+      image_min_pixels: 1024,
+      max_samples: 10,
+    });
   });
 });
 
 describe('predict outputs', () => {
   it('reads predict_results.json keys (numbers or quoted numbers)', () => {
-    expect(parsePredictResults({ 'predict_bleu-4': 22.1, 'predict_rouge-1': '25.3', 'predict_rouge-2': 15.3, 'predict_rouge-l': 17.1, predict_runtime: 3.28, predict_samples_per_second: 13.1 }))
-      .toEqual({ bleu4: 22.1, rouge1: 25.3, rouge2: 15.3, rougeL: 17.1, runtimeSeconds: 3.28, samplesPerSecond: 13.1 });
+    expect(
+      parsePredictResults({
+        'predict_bleu-4': 22.1,
+        'predict_rouge-1': '25.3',
+        'predict_rouge-2': 15.3,
+        'predict_rouge-l': 17.1,
+        predict_runtime: 3.28,
+        predict_samples_per_second: 13.1,
+      }),
+    ).toEqual({ bleu4: 22.1, rouge1: 25.3, rouge2: 15.3, rougeL: 17.1, runtimeSeconds: 3.28, samplesPerSecond: 13.1 });
     expect(parsePredictResults({}).bleu4).toBeNull();
   });
   it('reads generated_predictions.jsonl and skips a torn last line', () => {
@@ -78,15 +119,43 @@ describe('eval samples and metrics', () => {
   const samples = buildEvalSamples(preds, rows, [{ 'bleu-4': 10, 'rouge-1': 20, 'rouge-2': 5, 'rouge-l': 15 }]);
 
   it('joins predictions with their rows by position when the captions agree', () => {
-    expect(samples[0]).toMatchObject({ index: 0, question: 'Q1', images: ['s/images/a.jpg'], expectedModality: 'CT', predictedModality: 'CT', modalityCorrect: true, bleu4: 10, rougeL: 15 });
+    expect(samples[0]).toMatchObject({
+      index: 0,
+      question: 'Q1',
+      images: ['s/images/a.jpg'],
+      expectedModality: 'CT',
+      predictedModality: 'CT',
+      modalityCorrect: true,
+      bleu4: 10,
+      rougeL: 15,
+    });
     expect(samples[1]).toMatchObject({ expectedModality: 'MRI', predictedModality: null, modalityCorrect: false, bleu4: null });
   });
   it('falls back to the label and the prompt when the row does not match (the dataset changed)', () => {
-    expect(samples[2]).toMatchObject({ question: 'Q3', images: [], expectedModality: 'CT', predictedModality: 'MRI', modalityCorrect: false });
+    expect(samples[2]).toMatchObject({
+      question: 'Q3',
+      images: [],
+      expectedModality: 'CT',
+      predictedModality: 'MRI',
+      modalityCorrect: false,
+    });
   });
   it('puts LLaMA-Factory scores and modality accuracy together', () => {
-    const m = evalMetrics(parsePredictResults({ 'predict_bleu-4': 1, 'predict_rouge-1': 2, 'predict_rouge-2': 3, 'predict_rouge-l': 4 }), samples);
-    expect(m).toMatchObject({ bleu4: 1, rouge1: 2, rouge2: 3, rougeL: 4, samples: 3, modalityCorrect: 1, modalityScored: 3, modalityUnnamed: 1, chance: 0.5 });
+    const m = evalMetrics(
+      parsePredictResults({ 'predict_bleu-4': 1, 'predict_rouge-1': 2, 'predict_rouge-2': 3, 'predict_rouge-l': 4 }),
+      samples,
+    );
+    expect(m).toMatchObject({
+      bleu4: 1,
+      rouge1: 2,
+      rouge2: 3,
+      rougeL: 4,
+      samples: 3,
+      modalityCorrect: 1,
+      modalityScored: 3,
+      modalityUnnamed: 1,
+      chance: 0.5,
+    });
     expect(m.modalityAccuracy).toBeCloseTo(1 / 3);
     const text = formatEvalLines({ target: 'run X', dataset: 'd_val', dir: '/o', metrics: m, samples }).join('\n');
     expect(text).toContain('modality accuracy 33.3% (1/3; chance 50.0%; 1 answers named none)');
@@ -95,10 +164,26 @@ describe('eval samples and metrics', () => {
 });
 
 describe('compare', () => {
-  const proof: WeightProof = { tensor: 'model.language_model.layers.0.self_attn.q_proj.weight', baseSha256: 'a'.repeat(64), tunedSha256: 'b'.repeat(64), baseOnDiskSha256: 'a'.repeat(64), relativeChange: 0.12, differing: 7, compared: 7 };
+  const proof: WeightProof = {
+    tensor: 'model.language_model.layers.0.self_attn.q_proj.weight',
+    baseSha256: 'a'.repeat(64),
+    tunedSha256: 'b'.repeat(64),
+    baseOnDiskSha256: 'a'.repeat(64),
+    relativeChange: 0.12,
+    differing: 7,
+    compared: 7,
+  };
   const item = (base: string, tuned: string): CompareItem => ({
-    question: 'What is this?', images: ['/x.png'], reference: CT, base, tuned, expectedModality: 'CT',
-    baseModality: null, tunedModality: 'CT', baseScores: { 'bleu-4': 1, 'rouge-1': 2, 'rouge-2': 0, 'rouge-l': 2 }, tunedScores: { 'bleu-4': 40, 'rouge-1': 50, 'rouge-2': 30, 'rouge-l': 44 },
+    question: 'What is this?',
+    images: ['/x.png'],
+    reference: CT,
+    base,
+    tuned,
+    expectedModality: 'CT',
+    baseModality: null,
+    tunedModality: 'CT',
+    baseScores: { 'bleu-4': 1, 'rouge-1': 2, 'rouge-2': 0, 'rouge-l': 2 },
+    tunedScores: { 'bleu-4': 40, 'rouge-1': 50, 'rouge-2': 30, 'rouge-l': 44 },
   });
 
   it('scores each side', () => {
@@ -119,7 +204,16 @@ describe('compare', () => {
 
   it('renders both answers side by side with the reference, the metrics and the proof', () => {
     const items = [item('', 'The image is a CT scan of the brain.')];
-    const lines = formatCompareLines({ baseLabel: 'model tiny', tunedLabel: 'run R', items, metrics: { base: sideMetrics(items, 'base'), tuned: sideMetrics(items, 'tuned') }, proof }, 80);
+    const lines = formatCompareLines(
+      {
+        baseLabel: 'model tiny',
+        tunedLabel: 'run R',
+        items,
+        metrics: { base: sideMetrics(items, 'base'), tuned: sideMetrics(items, 'tuned') },
+        proof,
+      },
+      80,
+    );
     const text = lines.join('\n');
     expect(text).toContain('reference  The image is a non-contrast');
     expect(text).toContain('base ✗ no modality');
@@ -127,7 +221,8 @@ describe('compare', () => {
     expect(text).toContain('(empty answer)');
     expect(text).toContain('The image is a CT scan of the brain.');
     expect(text).toContain(`sha256 ${'a'.repeat(12)} (base, = base files) ≠ ${'b'.repeat(12)} (tuned)`);
-    for (const l of lines.filter((x) => x.startsWith('│') || x.startsWith('┌') || x.startsWith('└'))) expect(displayWidth(l)).toBe(displayWidth(lines.find((x) => x.startsWith('┌'))!));
+    for (const l of lines.filter((x) => x.startsWith('│') || x.startsWith('┌') || x.startsWith('└')))
+      expect(displayWidth(l)).toBe(displayWidth(lines.find((x) => x.startsWith('┌'))!));
   });
 });
 
@@ -148,7 +243,11 @@ describe('terminal text', () => {
     for (const l of lines) expect(displayWidth(l)).toBeLessThanOrEqual(width);
   });
   it('keeps the columns aligned with Chinese text', () => {
-    const lines = sideBySide({ title: 'base', text: '这是一张脑部的CT图像，显示出血。' }, { title: 'tuned', text: 'The image is a CT scan.' }, 40);
+    const lines = sideBySide(
+      { title: 'base', text: '这是一张脑部的CT图像，显示出血。' },
+      { title: 'tuned', text: 'The image is a CT scan.' },
+      40,
+    );
     const widths = new Set(lines.map(displayWidth));
     expect(widths.size).toBe(1);
   });

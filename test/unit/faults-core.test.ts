@@ -11,15 +11,48 @@ const NOW = Date.parse('2026-12-04T12:00:00Z');
 
 function manifest(over: Partial<RunManifest> = {}): RunManifest {
   return {
-    id: 'r1', createdAt: '2026-12-04T11:00:00Z', updatedAt: '2026-12-04T11:59:00Z', status: 'training', model: '/m', datasets: ['d'], profile: 'cpu',
-    outputDir: '/o', trainYaml: '/t', command: ['x'], env: {}, cwd: '/w', autoResume: 0,
-    attempts: [{ n: 1, startedAt: '2026-12-04T11:00:00Z', supervisorPid: 10, pid: 11, pgid: 11, bootId: 'b1', supervisorStartTicks: 5, pidStartTicks: 6 }],
+    id: 'r1',
+    createdAt: '2026-12-04T11:00:00Z',
+    updatedAt: '2026-12-04T11:59:00Z',
+    status: 'training',
+    model: '/m',
+    datasets: ['d'],
+    profile: 'cpu',
+    outputDir: '/o',
+    trainYaml: '/t',
+    command: ['x'],
+    env: {},
+    cwd: '/w',
+    autoResume: 0,
+    attempts: [
+      {
+        n: 1,
+        startedAt: '2026-12-04T11:00:00Z',
+        supervisorPid: 10,
+        pid: 11,
+        pgid: 11,
+        bootId: 'b1',
+        supervisorStartTicks: 5,
+        pidStartTicks: 6,
+      },
+    ],
     ...over,
   };
 }
 
 function facts(over: Partial<ReconcileFacts> = {}): ReconcileFacts {
-  return { manifest: manifest(), supervisor: 'gone', trainer: 'gone', rebooted: false, results: false, step: 12, totalSteps: 40, checkpoints: [10], nowMs: NOW, ...over };
+  return {
+    manifest: manifest(),
+    supervisor: 'gone',
+    trainer: 'gone',
+    rebooted: false,
+    results: false,
+    step: 12,
+    totalSteps: 40,
+    checkpoints: [10],
+    nowMs: NOW,
+    ...over,
+  };
 }
 
 describe('reconcile', () => {
@@ -27,7 +60,13 @@ describe('reconcile', () => {
     ['supervisor alive', { supervisor: 'alive' as const }, 'none', undefined, undefined],
     ['trainer alive, supervisor gone', { trainer: 'alive' as const }, 'orphaned', undefined, undefined],
     ['both gone mid-run', {}, 'finalize', 'failed', 'SUPERVISOR_LOST'],
-    ['pid reused by another process', { supervisor: 'reused' as const, trainer: 'reused' as const }, 'finalize', 'failed', 'SUPERVISOR_LOST'],
+    [
+      'pid reused by another process',
+      { supervisor: 'reused' as const, trainer: 'reused' as const },
+      'finalize',
+      'failed',
+      'SUPERVISOR_LOST',
+    ],
     ['machine restarted', { rebooted: true }, 'finalize', 'failed', 'INTERRUPTED'],
     ['finished while unsupervised', { results: true, step: 40 }, 'finalize', 'completed', undefined],
     ['saved and stopped short while unsupervised', { results: true, step: 20 }, 'finalize', 'stopped', 'STOPPED_UNRECORDED'],
@@ -41,7 +80,10 @@ describe('reconcile', () => {
   });
 
   it('a stop that was asked for ends as stopped, not failed', () => {
-    expect(reconcile(facts({ manifest: manifest({ status: 'stopping', stopRequested: true }) }))).toEqual({ action: 'finalize', status: 'stopped' });
+    expect(reconcile(facts({ manifest: manifest({ status: 'stopping', stopRequested: true }) }))).toEqual({
+      action: 'finalize',
+      status: 'stopped',
+    });
   });
 
   it('advises resume from the newest complete checkpoint, or a fresh run without one', () => {
@@ -55,7 +97,11 @@ describe('reconcile', () => {
     expect(reconcile(facts({ manifest: manifest({ status: 'completed' }) })).action).toBe('none');
     const queued = (updatedAt: string) => facts({ manifest: manifest({ status: 'queued', attempts: [], updatedAt }) });
     expect(reconcile(queued('2026-12-04T11:59:30Z')).action).toBe('none');
-    expect(reconcile(queued('2026-12-04T11:50:00Z'))).toMatchObject({ action: 'finalize', status: 'failed', cause: { code: 'SUPERVISOR_LOST' } });
+    expect(reconcile(queued('2026-12-04T11:50:00Z'))).toMatchObject({
+      action: 'finalize',
+      status: 'failed',
+      cause: { code: 'SUPERVISOR_LOST' },
+    });
   });
 
   it('tells a live pid from a reused one by boot id and start time', () => {
@@ -69,7 +115,11 @@ describe('reconcile', () => {
 });
 
 function safetensors(tensors: Record<string, [number, number]>, dataBytes: number): Uint8Array {
-  const header = Buffer.from(JSON.stringify(Object.fromEntries(Object.entries(tensors).map(([k, o]) => [k, { dtype: 'F32', shape: [(o[1] - o[0]) / 4], data_offsets: o }]))));
+  const header = Buffer.from(
+    JSON.stringify(
+      Object.fromEntries(Object.entries(tensors).map(([k, o]) => [k, { dtype: 'F32', shape: [(o[1] - o[0]) / 4], data_offsets: o }])),
+    ),
+  );
   const out = Buffer.alloc(8 + header.length + dataBytes);
   out.writeBigUInt64LE(BigInt(header.length), 0);
   header.copy(out, 8);
@@ -119,7 +169,10 @@ describe('terminal-safe text', () => {
 });
 
 describe('busy GPUs', () => {
-  const all = [{ index: 0, uuid: 'GPU-aaa' }, { index: 1, uuid: 'GPU-bbb' }];
+  const all = [
+    { index: 0, uuid: 'GPU-aaa' },
+    { index: 1, uuid: 'GPU-bbb' },
+  ];
   it('reads CUDA_VISIBLE_DEVICES as indices or UUIDs', () => {
     expect(chosenGpus(all, undefined)).toEqual(all);
     expect(chosenGpus(all, '1')).toEqual([all[1]]);
@@ -127,7 +180,10 @@ describe('busy GPUs', () => {
     expect(chosenGpus(all, 'bbb')).toEqual([all[1]]);
   });
   it('names the processes on the chosen GPUs only', () => {
-    const apps = [{ pid: 7, gpuUuid: 'GPU-aaa', usedMemoryMiB: 1024, name: 'python3' }, { pid: 8, gpuUuid: 'GPU-bbb', usedMemoryMiB: null, name: null }];
+    const apps = [
+      { pid: 7, gpuUuid: 'GPU-aaa', usedMemoryMiB: 1024, name: 'python3' },
+      { pid: 8, gpuUuid: 'GPU-bbb', usedMemoryMiB: null, name: null },
+    ];
     const b = busyGpus([all[0]!], apps, (pid, name) => ({ program: name ?? `pid ${pid}`, run: pid === 7 ? 'run-x' : null }));
     expect(b).toEqual([{ index: 0, pid: 7, program: 'python3', usedMemoryMiB: 1024, run: 'run-x' }]);
   });

@@ -112,7 +112,9 @@ describe('parseGpuRow on recorded rows', () => {
   });
 
   it('handles the edited bad fields: unknown errors, short rows, garbage, a comma in the name', () => {
-    const rows = fixture('edited-bad-fields.csv').split('\n').map((l) => parseGpuRow(l, [...GPU_QUERY_FIELDS]));
+    const rows = fixture('edited-bad-fields.csv')
+      .split('\n')
+      .map((l) => parseGpuRow(l, [...GPU_QUERY_FIELDS]));
     expect(rows[0]).toMatchObject({ powerW: null, powerLimitW: 700 });
     expect(rows[1]).toMatchObject({ memoryReservedMiB: null, memoryTemperatureC: null, clockEventReasons: null, powerW: 699.95 });
     expect(rows[2]).toMatchObject({ powerW: 689.34, powerLimitW: null, name: null, pstate: null });
@@ -246,7 +248,9 @@ describe('mapVisibleDevices', () => {
 
   it('recorded: torch in the load process saw the UUID nvidia-smi reports for its CUDA_VISIBLE_DEVICES', () => {
     const sample = parseGpuRows(fixture('h200x2/oneshot-idle.csv'), fieldsOf('h200x2'))[0]!;
-    for (const line of fixture('h200x2/load-procs.txt').split('\n').filter((l) => l.includes('torch_uuid'))) {
+    for (const line of fixture('h200x2/load-procs.txt')
+      .split('\n')
+      .filter((l) => l.includes('torch_uuid'))) {
       const cvd = /cvd=(\S+)/.exec(line)![1]!;
       const torchUuid = /torch_uuid=(\S+)/.exec(line)![1]!;
       expect(mapVisibleDevices(cvd, sample.gpus).uuids).toEqual([`GPU-${torchUuid}`]);
@@ -310,7 +314,12 @@ describe('failures and field fallbacks', () => {
   });
 
   it.each([
-    [9, 'NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n', '', 'nvidia-smi: NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.'],
+    [
+      9,
+      "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n",
+      '',
+      "nvidia-smi: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.",
+    ],
     [6, 'No devices were found\n', '', 'nvidia-smi: No devices were found'],
     [null, '', '', 'nvidia-smi exited with code ? and said nothing'],
   ])('unavailable (exit %j)', (code, stdout, stderr, reason) => {
@@ -346,7 +355,19 @@ describe('snapshot JSON', () => {
     const json = toSnapshotJson(sample, procs);
     expect(json.gpus).toHaveLength(2);
     for (const g of json.gpus) {
-      for (const k of ['index', 'uuid', 'name', 'utilizationPct', 'memoryUsedMiB', 'memoryReservedMiB', 'memoryTotalMiB', 'temperatureC', 'powerW', 'powerLimitW', 'smClockMHz']) {
+      for (const k of [
+        'index',
+        'uuid',
+        'name',
+        'utilizationPct',
+        'memoryUsedMiB',
+        'memoryReservedMiB',
+        'memoryTotalMiB',
+        'temperatureC',
+        'powerW',
+        'powerLimitW',
+        'smClockMHz',
+      ]) {
         expect(g).toHaveProperty(k);
       }
       expect(g.fanPct).toBeNull();
@@ -377,7 +398,8 @@ describe('peakReservedGiB', () => {
   });
 
   it('reads what the shared trainer_log.jsonl parser decodes', () => {
-    const log = '{"current_steps": 1, "total_steps": 4, "loss": 2.1, "vram_allocated": 10.0, "vram_reserved": 12.5}\n{"current_steps": 2, "total_steps": 4, "loss": 2.0, "vram_allocated": 10.1, "vram_reserved": 14.2}\n';
+    const log =
+      '{"current_steps": 1, "total_steps": 4, "loss": 2.1, "vram_allocated": 10.0, "vram_reserved": 12.5}\n{"current_steps": 2, "total_steps": 4, "loss": 2.0, "vram_allocated": 10.1, "vram_reserved": 14.2}\n';
     expect(peakReservedGiB(parseTrainerLog(log).raw)).toBe(14.2);
   });
 });

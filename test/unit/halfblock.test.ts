@@ -37,7 +37,12 @@ describe('imageToCells', () => {
     // 4×4 checkerboard of black and white → 2×2 target pixels, each the average grey.
     const img = image(4, 4, (x, y) => ((x + y) % 2 ? [255, 255, 255] : [0, 0, 0]));
     const cells = imageToCells(img, 2, 1);
-    expect(cells).toEqual([[{ top: [128, 128, 128], bottom: [128, 128, 128] }, { top: [128, 128, 128], bottom: [128, 128, 128] }]]);
+    expect(cells).toEqual([
+      [
+        { top: [128, 128, 128], bottom: [128, 128, 128] },
+        { top: [128, 128, 128], bottom: [128, 128, 128] },
+      ],
+    ]);
   });
 
   it('keeps left-to-right and top-to-bottom order', () => {

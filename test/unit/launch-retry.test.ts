@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { shouldRetryLaunch, type EarlyFailureFacts } from '../../src/core/run.js';
 
-const early: EarlyFailureFacts = { status: 'failed', seconds: 0.6, logged: false, newCheckpoint: false, causeCode: 'NATIVE_CRASH', wasRetry: false };
+const early: EarlyFailureFacts = {
+  status: 'failed',
+  seconds: 0.6,
+  logged: false,
+  newCheckpoint: false,
+  causeCode: 'NATIVE_CRASH',
+  wasRetry: false,
+};
 
 describe('shouldRetryLaunch: a failure before the first step that left nothing behind is retried once', () => {
   it.each<[string, Partial<EarlyFailureFacts>, boolean]>([

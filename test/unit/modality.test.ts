@@ -61,7 +61,11 @@ describe('modality accuracy', () => {
       { expected: null, predicted: 'CT' },
     ]);
     expect(s).toEqual({
-      correct: 2, scored: 4, accuracy: 0.5, unnamed: 1, chance: 0.5,
+      correct: 2,
+      scored: 4,
+      accuracy: 0.5,
+      unnamed: 1,
+      chance: 0.5,
       perModality: { CT: { correct: 1, total: 2 }, MRI: { correct: 1, total: 2 } },
     });
   });

@@ -17,11 +17,33 @@ import {
 import { describeChecks } from '../../src/core/verify.js';
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'llamafactory', 'train-ok');
-const listing = (file: string) => readFileSync(join(FIXTURE, file), 'utf8').trim().split('\n').map((l) => l.split('\t')[0]!);
+const listing = (file: string) =>
+  readFileSync(join(FIXTURE, file), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split('\t')[0]!);
 
-const TF5 = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'processor_config.json', 'chat_template.jinja'];
-const HUB = ['config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json',
-  'vocab.json', 'merges.txt', 'tokenizer.json', 'tokenizer_config.json', 'preprocessor_config.json', 'chat_template.json'];
+const TF5 = [
+  'config.json',
+  'generation_config.json',
+  'model.safetensors',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'processor_config.json',
+  'chat_template.jinja',
+];
+const HUB = [
+  'config.json',
+  'model-00001-of-00002.safetensors',
+  'model-00002-of-00002.safetensors',
+  'model.safetensors.index.json',
+  'vocab.json',
+  'merges.txt',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'preprocessor_config.json',
+  'chat_template.json',
+];
 
 describe('known models', () => {
   it('has Qwen2-VL-2B-Instruct with both hubs, the qwen2_vl template and 2.21B parameters', () => {
@@ -83,13 +105,48 @@ describe('inspectModelFiles', () => {
   it.each([
     ['transformers-5 layout', TF5, [], true, [], []],
     ['legacy Hub layout, sharded', HUB, [], true, [], []],
-    ['legacy tokenizer without tokenizer.json', ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'preprocessor_config.json', 'chat_template.json'], [], true, [], []],
+    [
+      'legacy tokenizer without tokenizer.json',
+      [
+        'config.json',
+        'model.safetensors',
+        'vocab.json',
+        'merges.txt',
+        'tokenizer_config.json',
+        'preprocessor_config.json',
+        'chat_template.json',
+      ],
+      [],
+      true,
+      [],
+      [],
+    ],
     ['no chat template', TF5.filter((f) => f !== 'chat_template.jinja'), [], false, ['chat_template'], []],
     ['no processor config', TF5.filter((f) => f !== 'processor_config.json'), [], false, ['processor'], []],
     ['tokenizer.json without its config', TF5.filter((f) => f !== 'tokenizer_config.json'), [], false, ['tokenizer'], []],
-    ['a shard missing by name', HUB.filter((f) => f !== 'model-00002-of-00002.safetensors'), [], false, [], ['model-00002-of-00002.safetensors']],
-    ['shards named only in the index', ['config.json', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json', 'processor_config.json', 'chat_template.jinja'],
-      ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'], false, [], ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']],
+    [
+      'a shard missing by name',
+      HUB.filter((f) => f !== 'model-00002-of-00002.safetensors'),
+      [],
+      false,
+      [],
+      ['model-00002-of-00002.safetensors'],
+    ],
+    [
+      'shards named only in the index',
+      [
+        'config.json',
+        'model.safetensors.index.json',
+        'tokenizer.json',
+        'tokenizer_config.json',
+        'processor_config.json',
+        'chat_template.jinja',
+      ],
+      ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'],
+      false,
+      [],
+      ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'],
+    ],
     ['shards without an index', HUB.filter((f) => f !== 'model.safetensors.index.json'), [], false, ['weights'], []],
     ['empty folder', [], [], false, ['config', 'weights', 'tokenizer', 'processor', 'chat_template'], []],
     ['paths with ./', TF5.map((f) => `./${f}`), [], true, [], []],
@@ -118,8 +175,12 @@ describe('inspectModelFiles', () => {
 
 describe('weights and formats', () => {
   it.each([
-    [{ weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors', c: 'model-00001-of-00002.safetensors' } },
-      ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']],
+    [
+      {
+        weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors', c: 'model-00001-of-00002.safetensors' },
+      },
+      ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'],
+    ],
     [{ metadata: { total_size: 1 } }, []],
     [null, []],
     ['garbage', []],
@@ -128,7 +189,14 @@ describe('weights and formats', () => {
   });
 
   it.each([
-    [{ __metadata__: { format: 'pt' }, 'a.weight': { dtype: 'F32', shape: [1012, 64], data_offsets: [0, 1] }, 'b.bias': { dtype: 'F32', shape: [64] } }, 1012 * 64 + 64],
+    [
+      {
+        __metadata__: { format: 'pt' },
+        'a.weight': { dtype: 'F32', shape: [1012, 64], data_offsets: [0, 1] },
+        'b.bias': { dtype: 'F32', shape: [64] },
+      },
+      1012 * 64 + 64,
+    ],
     [{ scalar: { dtype: 'F32', shape: [] } }, 1],
     [{ odd: { dtype: 'F32' } }, 0],
     [{}, 0],
@@ -156,7 +224,13 @@ describe('weights and formats', () => {
   });
 
   it('describes verify checks with ✓ and ✗', () => {
-    expect(describeChecks({ checks: [{ name: 'files', ok: true, detail: 'all there' }, { name: 'chat_template', ok: false, detail: 'none' }] }))
-      .toEqual(['✓ files: all there', '✗ chat_template: none']);
+    expect(
+      describeChecks({
+        checks: [
+          { name: 'files', ok: true, detail: 'all there' },
+          { name: 'chat_template', ok: false, detail: 'none' },
+        ],
+      }),
+    ).toEqual(['✓ files: all there', '✗ chat_template: none']);
   });
 });

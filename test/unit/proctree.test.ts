@@ -11,14 +11,28 @@ const RANK = '/venv/bin/python -u /venv/lib/llamafactory/launcher.py runs/x/trai
 describe('trainerProcesses: who gets the graceful SIGABRT', () => {
   it.each<[string, P[], number[]]>([
     ['one trainer and its forked DataLoader workers', [p(10, 1, CLI), p(11, 10, CLI), p(12, 10, CLI)], [10]],
-    ['one trainer, tokenizer workers forked from it, a resource tracker', [p(10, 1, CLI), p(11, 10, CLI), p(13, 10, '/venv/bin/python -c from multiprocessing.resource_tracker import main;main(5)')], [10]],
-    ['torchrun: every rank, none of their loader workers', [
-      p(10, 1, CLI), p(20, 10, TORCHRUN), p(30, 20, RANK), p(31, 20, RANK), p(32, 30, RANK), p(33, 30, RANK), p(34, 31, RANK),
-    ], [30, 31]],
+    [
+      'one trainer, tokenizer workers forked from it, a resource tracker',
+      [p(10, 1, CLI), p(11, 10, CLI), p(13, 10, '/venv/bin/python -c from multiprocessing.resource_tracker import main;main(5)')],
+      [10],
+    ],
+    [
+      'torchrun: every rank, none of their loader workers',
+      [p(10, 1, CLI), p(20, 10, TORCHRUN), p(30, 20, RANK), p(31, 20, RANK), p(32, 30, RANK), p(33, 30, RANK), p(34, 31, RANK)],
+      [30, 31],
+    ],
     ['a rank whose launcher already died (reparented to init)', [p(30, 1, RANK), p(32, 30, RANK)], [30]],
-    ['an inductor compile worker is a helper, not a trainer', [p(10, 1, CLI), p(40, 10, '/venv/bin/python -m torch._inductor.compile_worker --pool')], [10]],
-    ['nothing exec\'d below the root: the root', [p(10, 1, CLI)], [10]],
+    [
+      'an inductor compile worker is a helper, not a trainer',
+      [p(10, 1, CLI), p(40, 10, '/venv/bin/python -m torch._inductor.compile_worker --pool')],
+      [10],
+    ],
+    ["nothing exec'd below the root: the root", [p(10, 1, CLI)], [10]],
   ])('%s', (_what, tree, want) => {
-    expect(trainerProcesses(tree).map((x) => x.pid).sort((a, b) => a - b)).toEqual(want);
+    expect(
+      trainerProcesses(tree)
+        .map((x) => x.pid)
+        .sort((a, b) => a - b),
+    ).toEqual(want);
   });
 });

@@ -35,6 +35,11 @@ describe('chooseProfile (`--profile auto` and the default) by the memory nvidia-
     ['H200 141 GB', [143771], 'gpu-140g'],
     ['a mixed host: the smallest card decides', [143771, 24564], 'gpu-24g'],
   ])('%s -> %s', (_what, mib, want) => {
-    expect(chooseProfile(profiles, (mib as number[]).map((m) => m / 1024))).toBe(want);
+    expect(
+      chooseProfile(
+        profiles,
+        (mib as number[]).map((m) => m / 1024),
+      ),
+    ).toBe(want);
   });
 });

@@ -1,6 +1,14 @@
 /** The registries and policies in core: model families, data sources, the profile for a machine, lint findings. */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FAMILY, MODEL_FAMILIES, familyOfCheckpoint, familyOfModelType, familyOfTemplate, imageTokens, templateOf } from '../../src/core/families.js';
+import {
+  DEFAULT_FAMILY,
+  MODEL_FAMILIES,
+  familyOfCheckpoint,
+  familyOfModelType,
+  familyOfTemplate,
+  imageTokens,
+  templateOf,
+} from '../../src/core/families.js';
 import { dataSourceArg, defaultNameOf, parseDataSource } from '../../src/core/datasources.js';
 import { chooseProfile, lintTrainConfig, overridesOf, type Profile } from '../../src/core/trainconfig.js';
 import { ATTEMPT_MARK, attemptBanner } from '../../src/core/run.js';
@@ -81,7 +89,8 @@ describe('the profile for this machine', () => {
 describe('lint findings', () => {
   const base = { save_total_limit: 2, cutoff_len: 2048, image_max_pixels: 262144 };
   it('say what they mean in codes and severities', () => {
-    const codes = (c: Record<string, unknown>, hasGpu = false) => lintTrainConfig(c as never, { hasGpu }).map((f) => `${f.code}:${f.severity}`);
+    const codes = (c: Record<string, unknown>, hasGpu = false) =>
+      lintTrainConfig(c as never, { hasGpu }).map((f) => `${f.code}:${f.severity}`);
     expect(codes(base)).toEqual([]);
     expect(codes({ ...base, bf16: true })).toEqual(['NEEDS_GPU:fail']);
     expect(codes({ ...base, bf16: true }, true)).toEqual([]);
@@ -100,7 +109,11 @@ describe('lint findings', () => {
   });
 
   it('turn form values into key=value overrides', () => {
-    expect(overridesOf({ num_train_epochs: 1, learning_rate: 0.0002, bf16: true })).toEqual(['num_train_epochs=1', 'learning_rate=0.0002', 'bf16=true']);
+    expect(overridesOf({ num_train_epochs: 1, learning_rate: 0.0002, bf16: true })).toEqual([
+      'num_train_epochs=1',
+      'learning_rate=0.0002',
+      'bf16=true',
+    ]);
   });
 });
 
@@ -109,7 +122,9 @@ describe('one constant for the attempt banner and the folder timestamps', () => 
     const banner = attemptBanner(2, '2026-12-04T18:00:00.000Z', '/x/checkpoint-10');
     expect(banner.trim().startsWith(ATTEMPT_MARK)).toBe(true);
     const events = new ConsoleParser().feed(banner);
-    expect(events).toContainEqual(expect.objectContaining({ kind: 'milestone', milestone: { type: 'attempt-started', attempt: 2, at: '2026-12-04T18:00:00.000Z' } }));
+    expect(events).toContainEqual(
+      expect.objectContaining({ kind: 'milestone', milestone: { type: 'attempt-started', attempt: 2, at: '2026-12-04T18:00:00.000Z' } }),
+    );
     expect(compactTimestamp(new Date('2026-12-04T18:05:09.123Z'))).toBe('20261204-180509');
   });
 });

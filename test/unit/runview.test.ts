@@ -41,11 +41,27 @@ function consoleWith(patch: Partial<ConsoleState>): ConsoleState {
 
 describe('buildRunView without a manifest (any LLaMA-Factory output_dir)', () => {
   it.each([
-    { name: 'results written, all steps: completed', fixture: 'eval', results: { trainResults: true, allResults: true }, status: 'completed' },
-    { name: 'results written short of max_steps (graceful abort): stopped', fixture: 'abort', results: { trainResults: true, allResults: true }, status: 'stopped' },
+    {
+      name: 'results written, all steps: completed',
+      fixture: 'eval',
+      results: { trainResults: true, allResults: true },
+      status: 'completed',
+    },
+    {
+      name: 'results written short of max_steps (graceful abort): stopped',
+      fixture: 'abort',
+      results: { trainResults: true, allResults: true },
+      status: 'stopped',
+    },
     { name: 'only all_results.json: completed', fixture: 'resume', results: { allResults: true }, status: 'completed' },
     { name: 'no results, logs fresh: training', fixture: 'abort', results: {}, lastActivityMs: NOW - 30_000, status: 'training' },
-    { name: 'no results, logs stale, nothing known of a writer: ended-unknown', fixture: 'abort', results: {}, lastActivityMs: NOW - 3_600_000, status: 'ended-unknown' },
+    {
+      name: 'no results, logs stale, nothing known of a writer: ended-unknown',
+      fixture: 'abort',
+      results: {},
+      lastActivityMs: NOW - 3_600_000,
+      status: 'ended-unknown',
+    },
     { name: 'no results, no log times: unknown', fixture: 'abort', results: {}, status: 'unknown' },
   ])('$name', ({ fixture, results, lastActivityMs, status }) => {
     const v = buildRunView(input({ records: records(fixture), results, lastActivityMs: lastActivityMs ?? null }));
@@ -55,7 +71,13 @@ describe('buildRunView without a manifest (any LLaMA-Factory output_dir)', () =>
   it('fresh logs and no records yet: preparing, with the phase from stderr', () => {
     const c = consoleOf('image-mismatch');
     const v = buildRunView(input({ console: c, lastActivityMs: NOW - 5_000 }));
-    expect(v).toMatchObject({ status: 'preparing', step: 0, totalSteps: null, percent: null, phase: { name: 'tokenizing dataset', done: 4, total: 8 } });
+    expect(v).toMatchObject({
+      status: 'preparing',
+      step: 0,
+      totalSteps: null,
+      percent: null,
+      phase: { name: 'tokenizing dataset', done: 4, total: 8 },
+    });
   });
 
   it('the console saving a checkpoint: saving', () => {
@@ -72,7 +94,9 @@ describe('buildRunView without a manifest (any LLaMA-Factory output_dir)', () =>
 
 describe('buildRunView fields', () => {
   it('resume fixture, completed: latest values, attempts from records, ETA 0, no VRAM on CPU', () => {
-    const v = buildRunView(input({ records: records('resume'), console: consoleOf('resume'), results: { trainResults: true }, checkpoints: [30, 20] }));
+    const v = buildRunView(
+      input({ records: records('resume'), console: consoleOf('resume'), results: { trainResults: true }, checkpoints: [30, 20] }),
+    );
     expect(v).toMatchObject({
       status: 'completed',
       phase: null,
@@ -118,14 +142,20 @@ describe('buildRunView fields', () => {
   });
 
   it('the training bar is ahead of trainer_log.jsonl between logging steps', () => {
-    const c = consoleWith({ trainBar: { desc: '', done: 17, total: 30, elapsedSeconds: 20, remainingSeconds: 15, rate: 1, unit: 'it' }, totalSteps: 30 });
+    const c = consoleWith({
+      trainBar: { desc: '', done: 17, total: 30, elapsedSeconds: 20, remainingSeconds: 15, rate: 1, unit: 'it' },
+      totalSteps: 30,
+    });
     const v = buildRunView(input({ records: records('resume').slice(0, 15), console: c, lastActivityMs: NOW }));
     expect(v.step).toBe(17);
     expect(v.percent).toBeCloseTo(56.67, 2);
   });
 
   it('no pace yet: the ETA falls back to the training bar', () => {
-    const c = consoleWith({ trainBar: { desc: '', done: 5, total: 30, elapsedSeconds: 2, remainingSeconds: 10, rate: 2.5, unit: 'it' }, totalSteps: 30 });
+    const c = consoleWith({
+      trainBar: { desc: '', done: 5, total: 30, elapsedSeconds: 2, remainingSeconds: 10, rate: 2.5, unit: 'it' },
+      totalSteps: 30,
+    });
     const v = buildRunView(input({ records: [], console: c, lastActivityMs: NOW }));
     expect(v).toMatchObject({ status: 'training', step: 5, totalSteps: 30, etaSeconds: 10 });
   });
@@ -150,16 +180,29 @@ describe('buildRunView with a manifest (a medtune run)', () => {
   it('a failed run: the cause, the attempts and no ETA', () => {
     const cause = { code: 'HOST_OOM', summary: 'killed', next: 'dmesg' };
     const m = manifest('failed', {
-      attempts: [{ n: 1, startedAt: '2026-11-27T21:36:28.383Z', endedAt: '2026-11-27T21:36:52.450Z', exitCode: null, signal: 'SIGKILL', cause }],
+      attempts: [
+        { n: 1, startedAt: '2026-11-27T21:36:28.383Z', endedAt: '2026-11-27T21:36:52.450Z', exitCode: null, signal: 'SIGKILL', cause },
+      ],
       cause,
     });
     const v = buildRunView(input({ manifest: m, records: records('resume').slice(0, 13), checkpoints: [10] }));
-    expect(v).toMatchObject({ id: 'run-1', status: 'failed', attempts: 1, cause, etaSeconds: null, phase: null, step: 13, checkpoints: [10] });
+    expect(v).toMatchObject({
+      id: 'run-1',
+      status: 'failed',
+      attempts: 1,
+      cause,
+      etaSeconds: null,
+      phase: null,
+      step: 13,
+      checkpoints: [10],
+    });
   });
 
   it('updatedAt is the later of the manifest and the logs', () => {
     expect(buildRunView(input({ manifest: manifest('training'), lastActivityMs: NOW })).updatedAt).toBe(new Date(NOW).toISOString());
-    expect(buildRunView(input({ manifest: manifest('training'), lastActivityMs: Date.parse('2026-11-27T21:00:00Z') })).updatedAt).toBe('2026-11-27T21:37:53.000Z');
+    expect(buildRunView(input({ manifest: manifest('training'), lastActivityMs: Date.parse('2026-11-27T21:00:00Z') })).updatedAt).toBe(
+      '2026-11-27T21:37:53.000Z',
+    );
     expect(buildRunView(input({})).updatedAt).toBeNull();
   });
 });

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { describeScan, parseSlices, parseWindow, scanKindOf, slicesArg, windowArg, WINDOW_PRESETS, type ConvertedScan } from '../../src/core/scans.js';
+import {
+  describeScan,
+  parseSlices,
+  parseWindow,
+  scanKindOf,
+  slicesArg,
+  windowArg,
+  WINDOW_PRESETS,
+  type ConvertedScan,
+} from '../../src/core/scans.js';
 import { ChatStreamParser, chatMessage, clientHost, imageMime, isLoopback, keyPolicy } from '../../src/core/serve.js';
 
 describe('parseWindow', () => {
@@ -63,21 +72,36 @@ describe('scanKindOf', () => {
 
 describe('describeScan', () => {
   const base: ConvertedScan = {
-    input: 0, member: 0, kind: 'dicom', modality: 'CT', photometric: 'MONOCHROME2', bits: 12, voiLut: false,
+    input: 0,
+    member: 0,
+    kind: 'dicom',
+    modality: 'CT',
+    photometric: 'MONOCHROME2',
+    bits: 12,
+    voiLut: false,
     window: { center: -600, width: 1500, source: 'user', function: 'LINEAR' },
     images: [{ file: 'a.png', width: 4, height: 4, slice: 11, slices: 40 }],
   };
   it('names modality, slice and window', () => {
     expect(describeScan(base)).toBe('CT, slice 12 of 40, window -600/1500 (user)');
-    expect(describeScan({ ...base, window: null, photometric: 'PALETTE COLOR', images: [{ ...base.images[0]!, slices: 1, slice: 0 }] })).toBe('CT, one image, palette color');
+    expect(
+      describeScan({ ...base, window: null, photometric: 'PALETTE COLOR', images: [{ ...base.images[0]!, slices: 1, slice: 0 }] }),
+    ).toBe('CT, one image, palette color');
     expect(describeScan({ ...base, window: null, voiLut: true })).toBe("CT, slice 12 of 40, the file's VOI LUT");
   });
 });
 
 describe('serve bind policy', () => {
   it.each([
-    ['127.0.0.1', true], ['127.1.2.3', true], ['localhost', true], ['::1', true], ['[::1]', true],
-    ['0.0.0.0', false], ['::', false], ['10.0.0.5', false], ['example.org', false],
+    ['127.0.0.1', true],
+    ['127.1.2.3', true],
+    ['localhost', true],
+    ['::1', true],
+    ['[::1]', true],
+    ['0.0.0.0', false],
+    ['::', false],
+    ['10.0.0.5', false],
+    ['example.org', false],
   ])('isLoopback(%s) = %s', (host, local) => {
     expect(isLoopback(host)).toBe(local);
   });
@@ -102,7 +126,10 @@ describe('serve bind policy', () => {
 describe('chat requests and streams', () => {
   it('puts image parts before the question', () => {
     const m = chatMessage([{ mime: 'image/png', base64: 'AAA' }], 'What?');
-    expect(m.content).toEqual([{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAA' } }, { type: 'text', text: 'What?' }]);
+    expect(m.content).toEqual([
+      { type: 'image_url', image_url: { url: 'data:image/png;base64,AAA' } },
+      { type: 'text', text: 'What?' },
+    ]);
   });
   it('knows the image types the server accepts', () => {
     expect(imageMime(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d]))).toBe('image/png');
@@ -125,7 +152,13 @@ describe('transcripts', () => {
     const { newTranscript, transcriptName, withTurn } = await import('../../src/core/transcript.js');
     const t = newTranscript('2026-12-04T18:15:00.123Z');
     expect(transcriptName(t.startedAt)).toBe('ask-20261204-181500.json');
-    const t2 = withTurn(t, { at: 'x', question: 'q', images: ['a.png'], notes: [], answers: [{ model: 'm', answer: 'a', seconds: 1, device: 'cpu' }] });
+    const t2 = withTurn(t, {
+      at: 'x',
+      question: 'q',
+      images: ['a.png'],
+      notes: [],
+      answers: [{ model: 'm', answer: 'a', seconds: 1, device: 'cpu' }],
+    });
     expect(t.turns).toHaveLength(0);
     expect(t2.turns).toHaveLength(1);
   });

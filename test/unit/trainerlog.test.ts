@@ -11,7 +11,10 @@ import {
 
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'llamafactory');
 const fixture = (p: string) => readFileSync(join(FIX, p), 'utf8');
-const lines = (p: string) => fixture(p).split('\n').filter((l) => l !== '');
+const lines = (p: string) =>
+  fixture(p)
+    .split('\n')
+    .filter((l) => l !== '');
 
 /** Deterministic uneven chunks (1..97 bytes), to cut lines and JSON anywhere. */
 function chunks(text: string): string[] {
@@ -48,7 +51,20 @@ describe('decodeTrainerLine', () => {
     {
       name: 'training record (RECORD_VRAM on CPU)',
       line: resume[0]!,
-      want: { step: 1, totalSteps: 30, loss: 8.612677574157715, lr: 0, epoch: 0.3333333333333333, percent: 3.33, elapsed: '0:00:02', remaining: '0:00:58', throughput: 506.35, totalTokens: 1024, vramAllocated: 0, vramReserved: -0 },
+      want: {
+        step: 1,
+        totalSteps: 30,
+        loss: 8.612677574157715,
+        lr: 0,
+        epoch: 0.3333333333333333,
+        percent: 3.33,
+        elapsed: '0:00:02',
+        remaining: '0:00:58',
+        throughput: 506.35,
+        totalTokens: 1024,
+        vramAllocated: 0,
+        vramReserved: -0,
+      },
     },
     {
       name: 'eval-only record',

@@ -13,7 +13,12 @@ function fixtureLines(): string[] {
     for (const e of readdirSync(dir)) {
       const p = join(dir, e);
       if (statSync(p).isDirectory()) walk(p);
-      else if (e === 'trainer_log.jsonl') out.push(...readFileSync(p, 'utf8').split('\n').filter((l) => l !== ''));
+      else if (e === 'trainer_log.jsonl')
+        out.push(
+          ...readFileSync(p, 'utf8')
+            .split('\n')
+            .filter((l) => l !== ''),
+        );
     }
   };
   walk(FIX);
@@ -63,7 +68,17 @@ describe('decodeTrainerBytes gives what decodeTrainerLine gives', () => {
   });
 
   it('numbers are the exact doubles JSON.parse gives', () => {
-    const samples = ['8.612677574157715', '0.0003333333333333333', '9.9e-05', '-0.0', '1e-30', '123456789012345678', '0.1', '2409.41', '4096000000'];
+    const samples = [
+      '8.612677574157715',
+      '0.0003333333333333333',
+      '9.9e-05',
+      '-0.0',
+      '1e-30',
+      '123456789012345678',
+      '0.1',
+      '2409.41',
+      '4096000000',
+    ];
     for (const t of samples) {
       const line = `{"current_steps": 1, "total_steps": 2, "loss": ${t}}`;
       const b = enc.encode(line);
@@ -74,7 +89,11 @@ describe('decodeTrainerBytes gives what decodeTrainerLine gives', () => {
 });
 
 describe('decodeTrainerLite: the bulk fields, the same as the whole decoder', () => {
-  it.each(fixtureLines().concat(ODD_LINES).map((l) => [l]))('%s', (line) => {
+  it.each(
+    fixtureLines()
+      .concat(ODD_LINES)
+      .map((l) => [l]),
+  )('%s', (line) => {
     const b = enc.encode(line);
     const full = decodeTrainerLine(line);
     const lite = decodeTrainerLite(b, 0, b.length);

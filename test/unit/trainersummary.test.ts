@@ -12,7 +12,7 @@ const enc = new TextEncoder();
 /** A deterministic pseudo-random sequence. */
 function rng(seed: number): () => number {
   let s = seed;
-  return () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  return () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
 }
 
 function td(s: number): string {
@@ -35,9 +35,13 @@ function synthLog(n: number, opts: { evalEvery?: number; kills?: number[]; saveE
   while (step <= n) {
     clock += 2;
     const loss = 0.4 + 2 * Math.exp(-step / (n / 5)) + 0.05 * r() + (r() < 0.01 ? 2 * r() : 0);
-    lines.push(`{"current_steps": ${step}, "total_steps": ${n}, "loss": ${loss}, "lr": ${1e-4 * (1 - step / n)}, "epoch": ${step / 10}, "percentage": ${Math.round((step / n) * 10000) / 100}, "elapsed_time": "${td(clock)}", "remaining_time": "${td((n - step) * 2)}", "throughput": ${(500 + 100 * r()).toFixed(2)}, "total_tokens": ${step * 1024}, "vram_allocated": 1.5, "vram_reserved": ${(2 + step / n).toFixed(2)}}`);
+    lines.push(
+      `{"current_steps": ${step}, "total_steps": ${n}, "loss": ${loss}, "lr": ${1e-4 * (1 - step / n)}, "epoch": ${step / 10}, "percentage": ${Math.round((step / n) * 10000) / 100}, "elapsed_time": "${td(clock)}", "remaining_time": "${td((n - step) * 2)}", "throughput": ${(500 + 100 * r()).toFixed(2)}, "total_tokens": ${step * 1024}, "vram_allocated": 1.5, "vram_reserved": ${(2 + step / n).toFixed(2)}}`,
+    );
     if (opts.evalEvery && step % opts.evalEvery === 0) {
-      lines.push(`{"current_steps": ${step}, "total_steps": ${n}, "eval_loss": ${loss + 0.1}, "epoch": ${step / 10}, "percentage": ${Math.round((step / n) * 10000) / 100}, "elapsed_time": "${td(clock)}", "remaining_time": "${td((n - step) * 2)}"}`);
+      lines.push(
+        `{"current_steps": ${step}, "total_steps": ${n}, "eval_loss": ${loss + 0.1}, "epoch": ${step / 10}, "percentage": ${Math.round((step / n) * 10000) / 100}, "elapsed_time": "${td(clock)}", "remaining_time": "${td((n - step) * 2)}"}`,
+      );
     }
     if (kills[0] === step) {
       kills.shift();
@@ -48,7 +52,9 @@ function synthLog(n: number, opts: { evalEvery?: number; kills?: number[]; saveE
     }
     step++;
   }
-  lines.push(`{"current_steps": ${n}, "total_steps": ${n}, "epoch": ${n / 10}, "percentage": 100.0, "elapsed_time": "${td(clock)}", "remaining_time": "0:00:00", "throughput": 512.0, "total_tokens": ${n * 1024}}`);
+  lines.push(
+    `{"current_steps": ${n}, "total_steps": ${n}, "epoch": ${n / 10}, "percentage": 100.0, "elapsed_time": "${td(clock)}", "remaining_time": "0:00:00", "throughput": 512.0, "total_tokens": ${n * 1024}}`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -66,15 +72,21 @@ function expectCurveMatches(sample: CurveSample, points: Array<[number, number]>
 }
 
 function feed(text: string, opts: { chunk: number; fullFrom?: number; maxBuckets: number; tailPoints: number; recent?: number }) {
-  const f = new TrainerLogFeeder({ fullFrom: opts.fullFrom ?? 0, curve: { maxBuckets: opts.maxBuckets, tailPoints: opts.tailPoints }, recent: opts.recent ?? 64 });
+  const f = new TrainerLogFeeder({
+    fullFrom: opts.fullFrom ?? 0,
+    curve: { maxBuckets: opts.maxBuckets, tailPoints: opts.tailPoints },
+    recent: opts.recent ?? 64,
+  });
   const bytes = enc.encode(text);
   for (let i = 0; i < bytes.length; i += opts.chunk) f.feed(bytes.subarray(i, i + opts.chunk));
   f.flush();
   return f.summary();
 }
 
-const lossPoints = (recs: TrainerRecord[]) => recs.filter((r) => r.loss !== undefined && Number.isFinite(r.loss)).map((r) => [r.step, r.loss!] as [number, number]);
-const evalPoints = (recs: TrainerRecord[]) => recs.filter((r) => r.evalLoss !== undefined).map((r) => [r.step, r.evalLoss!] as [number, number]);
+const lossPoints = (recs: TrainerRecord[]) =>
+  recs.filter((r) => r.loss !== undefined && Number.isFinite(r.loss)).map((r) => [r.step, r.loss!] as [number, number]);
+const evalPoints = (recs: TrainerRecord[]) =>
+  recs.filter((r) => r.evalLoss !== undefined).map((r) => [r.step, r.evalLoss!] as [number, number]);
 
 describe('the incremental summary equals a full recomputation', () => {
   const cases = [
@@ -201,7 +213,9 @@ describe('memory stays bounded', () => {
     const f = new TrainerLogFeeder({ fullFrom: Number.MAX_SAFE_INTEGER });
     const chunkLines: string[] = [];
     for (let step = 1; step <= 200_000; step++) {
-      chunkLines.push(`{"current_steps": ${step}, "total_steps": 200000, "loss": ${1 + (step % 7) / 10}, "lr": 1e-05, "epoch": 0.1, "percentage": 1.0, "elapsed_time": "${td(step)}", "remaining_time": "0:00:01"}`);
+      chunkLines.push(
+        `{"current_steps": ${step}, "total_steps": 200000, "loss": ${1 + (step % 7) / 10}, "lr": 1e-05, "epoch": 0.1, "percentage": 1.0, "elapsed_time": "${td(step)}", "remaining_time": "0:00:01"}`,
+      );
       if (chunkLines.length === 5000) {
         f.feed(enc.encode(`${chunkLines.join('\n')}\n`));
         chunkLines.length = 0;

@@ -1,6 +1,14 @@
 /** The pure helpers behind the TUI's forms: parameter checks, dataset mixes, sample lists, log levels. */
 import { describe, expect, it } from 'vitest';
-import { checkField, checkForm, cycleChoice, evalPixels, TRAIN_FIELDS, type ChoiceField, type FieldSpec } from '../../src/core/trainform.js';
+import {
+  checkField,
+  checkForm,
+  cycleChoice,
+  evalPixels,
+  TRAIN_FIELDS,
+  type ChoiceField,
+  type FieldSpec,
+} from '../../src/core/trainform.js';
 import { mixOverrides, mixShares, nudgeWeight } from '../../src/core/mix.js';
 import { parseIndexList } from '../../src/core/indexlist.js';
 import { classifyLogLine, lastRedraw } from '../../src/core/loglines.js';
@@ -22,7 +30,11 @@ describe('checkField', () => {
     ['max_samples', '', { ok: true, value: null }],
     ['max_samples', ' 500 ', { ok: true, value: 500 }],
     ['lr_scheduler_type', 'linear', { ok: true, value: 'linear' }],
-    ['lr_scheduler_type', 'wavy', { ok: false, message: 'one of cosine, linear, constant, constant_with_warmup, polynomial, inverse_sqrt' }],
+    [
+      'lr_scheduler_type',
+      'wavy',
+      { ok: false, message: 'one of cosine, linear, constant, constant_with_warmup, polynomial, inverse_sqrt' },
+    ],
     ['image_max_pixels', '768*768', { ok: true, value: '768*768' }],
     ['image_max_pixels', '16384', { ok: true, value: '16384' }],
     ['image_max_pixels', '768x768', { ok: false, message: 'write it as a product, e.g. 768*768' }],
@@ -71,7 +83,12 @@ it('cycles choices both ways, wrapping', () => {
 
 describe('mix', () => {
   it('turns weights into shares', () => {
-    expect(mixShares([{ name: 'a', weight: 1 }, { name: 'b', weight: 3 }]).map((s) => s.share)).toEqual([0.25, 0.75]);
+    expect(
+      mixShares([
+        { name: 'a', weight: 1 },
+        { name: 'b', weight: 3 },
+      ]).map((s) => s.share),
+    ).toEqual([0.25, 0.75]);
     expect(mixShares([{ name: 'a', weight: 0 }])[0]!.share).toBe(0);
   });
   it.each([
@@ -82,8 +99,20 @@ describe('mix', () => {
   ])('nudgeWeight(%d, %d) = %d', (w, d, r) => expect(nudgeWeight(w, d)).toBe(r));
   it.each([
     [[{ name: 'a', weight: 1 }], []],
-    [[{ name: 'a', weight: 2 }, { name: 'b', weight: 2 }], []],
-    [[{ name: 'a', weight: 1 }, { name: 'b', weight: 3 }], ['mix_strategy=interleave_under', 'interleave_probs=0.25,0.75']],
+    [
+      [
+        { name: 'a', weight: 2 },
+        { name: 'b', weight: 2 },
+      ],
+      [],
+    ],
+    [
+      [
+        { name: 'a', weight: 1 },
+        { name: 'b', weight: 3 },
+      ],
+      ['mix_strategy=interleave_under', 'interleave_probs=0.25,0.75'],
+    ],
   ])('mixOverrides(%j)', (items, expected) => expect(mixOverrides(items)).toEqual(expected));
 });
 
@@ -124,7 +153,10 @@ describe('classifyLogLine', () => {
 });
 
 it.each([
-  [['env', 'A=1', 'B=x y', 'llamafactory-cli', 'train', 'a.yaml'], { command: ['llamafactory-cli', 'train', 'a.yaml'], env: ['A=1', 'B=x y'] }],
+  [
+    ['env', 'A=1', 'B=x y', 'llamafactory-cli', 'train', 'a.yaml'],
+    { command: ['llamafactory-cli', 'train', 'a.yaml'], env: ['A=1', 'B=x y'] },
+  ],
   [['llamafactory-cli', 'train'], { command: ['llamafactory-cli', 'train'], env: [] }],
   [['env', 'A=1'], { command: [], env: ['A=1'] }],
 ])('splitEnvCommand(%j)', (argv, expected) => expect(splitEnvCommand(argv)).toEqual(expected));

@@ -9,7 +9,14 @@ import { estimateVram, nextSmallerSetting, tokensPerSample, vramInputs } from '.
 const QWEN2VL_2B = {
   model_type: 'qwen2_vl',
   torch_dtype: 'bfloat16',
-  text_config: { hidden_size: 1536, intermediate_size: 8960, num_hidden_layers: 28, num_attention_heads: 12, num_key_value_heads: 2, vocab_size: 151936 },
+  text_config: {
+    hidden_size: 1536,
+    intermediate_size: 8960,
+    num_hidden_layers: 28,
+    num_attention_heads: 12,
+    num_key_value_heads: 2,
+    vocab_size: 151936,
+  },
 };
 const WEIGHTS_BYTES = 2_208_985_600 * 2;
 const BASE = { lora_rank: 8, cutoff_len: 1024, bf16: true, image_max_pixels: 262144 };
@@ -24,13 +31,20 @@ const MEASURED: Array<[number, boolean, number, number, string]> = [
 ];
 
 describe('VRAM estimate', () => {
-  it.each(MEASURED)('bs %i, checkpointing %s: within the stated error of %f GiB reserved (%f allocated) — %s', (batch, gc, reserved, allocated) => {
-    const inputs = vramInputs({ ...BASE, per_device_train_batch_size: batch, disable_gradient_checkpointing: !gc }, QWEN2VL_2B, WEIGHTS_BYTES)!;
-    const e = estimateVram(inputs);
-    expect(Math.abs(e.allocatedGiB - allocated) / allocated).toBeLessThan(0.08);
-    expect(Math.abs(e.reservedGiB - reserved) / reserved).toBeLessThan(0.1);
-    expect(e.peakGiB).toBeGreaterThan(e.reservedGiB);
-  });
+  it.each(MEASURED)(
+    'bs %i, checkpointing %s: within the stated error of %f GiB reserved (%f allocated) — %s',
+    (batch, gc, reserved, allocated) => {
+      const inputs = vramInputs(
+        { ...BASE, per_device_train_batch_size: batch, disable_gradient_checkpointing: !gc },
+        QWEN2VL_2B,
+        WEIGHTS_BYTES,
+      )!;
+      const e = estimateVram(inputs);
+      expect(Math.abs(e.allocatedGiB - allocated) / allocated).toBeLessThan(0.08);
+      expect(Math.abs(e.reservedGiB - reserved) / reserved).toBeLessThan(0.1);
+      expect(e.peakGiB).toBeGreaterThan(e.reservedGiB);
+    },
+  );
 
   it('counts image tokens from image_max_pixels and caps the sample at cutoff_len', () => {
     expect(tokensPerSample({ image_max_pixels: 262144, cutoff_len: 1024 })).toBe(534);
@@ -38,7 +52,8 @@ describe('VRAM estimate', () => {
   });
 
   it('grows with batch, rank and image size, shrinks with 4-bit weights', () => {
-    const peak = (over: Record<string, unknown>) => estimateVram(vramInputs({ ...BASE, per_device_train_batch_size: 2, ...over }, QWEN2VL_2B, WEIGHTS_BYTES)!).peakGiB;
+    const peak = (over: Record<string, unknown>) =>
+      estimateVram(vramInputs({ ...BASE, per_device_train_batch_size: 2, ...over }, QWEN2VL_2B, WEIGHTS_BYTES)!).peakGiB;
     expect(peak({ per_device_train_batch_size: 4 })).toBeGreaterThan(peak({}));
     expect(peak({ lora_rank: 64 })).toBeGreaterThan(peak({}));
     expect(peak({ image_max_pixels: 1024 * 1024 })).toBeGreaterThan(peak({}));
@@ -55,7 +70,13 @@ describe('VRAM estimate', () => {
   });
 
   it('goes on to checkpointing, smaller images and QLoRA when batch 1 is not enough, and gives up when nothing fits', () => {
-    const cfg = { ...BASE, per_device_train_batch_size: 1, gradient_accumulation_steps: 16, disable_gradient_checkpointing: true, image_max_pixels: 1024 * 1024 };
+    const cfg = {
+      ...BASE,
+      per_device_train_batch_size: 1,
+      gradient_accumulation_steps: 16,
+      disable_gradient_checkpointing: true,
+      image_max_pixels: 1024 * 1024,
+    };
     const s = nextSmallerSetting(cfg, QWEN2VL_2B, WEIGHTS_BYTES, 8)!;
     expect(s.overrides).toContain('disable_gradient_checkpointing=false');
     expect(s.overrides.some((o) => o.startsWith('image_max_pixels=') || o === 'quantization_bit=4')).toBe(true);

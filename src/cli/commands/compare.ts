@@ -11,22 +11,70 @@ export function register(program: Command): void {
   const cmd = program
     .command('compare')
     .description('the same questions to the base and the tuned model, answers side by side, with references and metrics')
-    .requiredOption('-t, --tuned <run|export>', 'the tuned model: a run id (adapter on its base) or an export name (export:NAME when a run has the same id)')
-    .option('-b, --base <model>', 'the base model: a folder, a name under models/ or an export (default: the one the tuned model was trained from)')
-    .option('--images <files...>', 'ask about these images, DICOM files/folders or NIfTI volumes, one question each (default: rows of the held-out dataset)')
+    .requiredOption(
+      '-t, --tuned <run|export>',
+      'the tuned model: a run id (adapter on its base) or an export name (export:NAME when a run has the same id)',
+    )
+    .option(
+      '-b, --base <model>',
+      'the base model: a folder, a name under models/ or an export (default: the one the tuned model was trained from)',
+    )
+    .option(
+      '--images <files...>',
+      'ask about these images, DICOM files/folders or NIfTI volumes, one question each (default: rows of the held-out dataset)',
+    )
     .option('-p, --prompt <text>', "the question for every image (default: each row's own question)")
     .option('-d, --dataset <name>', "dataset entry for questions and reference captions (default: the run's dataset + _val)")
     .option('-n, --limit <n>', 'how many dataset rows', positive, 4)
     .option('--max-new-tokens <n>', 'longest answer, in tokens', positive, 128)
     .option('--json', 'print the comparison as JSON');
-  addScanOptions(cmd)
-    .action(action(async (ctx, opts: { tuned: string; base?: string; images?: string[]; prompt?: string; dataset?: string; limit: number; maxNewTokens: number; window?: string; slices?: string }) => {
-      const r = ctx.reporter;
-      const report = await compare(ctx.app, {
-        base: opts.base, tuned: opts.tuned, images: opts.images, prompt: opts.prompt, dataset: opts.dataset, limit: opts.limit, maxNewTokens: opts.maxNewTokens, scan: scanOptions(opts),
-      }, progressTo(r));
-      r.step(`${report.items.length} questions answered by both models in ${report.seconds} s on ${report.device}`);
-      const width = Math.max(60, Math.min(process.stdout.columns ?? 100, 160));
-      r.result(report, [...formatCompareLines({ baseLabel: report.base.label, tunedLabel: report.tuned.label, items: report.items, metrics: report.metrics, proof: report.proof }, width), `  saved: ${report.file}`]);
-    }));
+  addScanOptions(cmd).action(
+    action(
+      async (
+        ctx,
+        opts: {
+          tuned: string;
+          base?: string;
+          images?: string[];
+          prompt?: string;
+          dataset?: string;
+          limit: number;
+          maxNewTokens: number;
+          window?: string;
+          slices?: string;
+        },
+      ) => {
+        const r = ctx.reporter;
+        const report = await compare(
+          ctx.app,
+          {
+            base: opts.base,
+            tuned: opts.tuned,
+            images: opts.images,
+            prompt: opts.prompt,
+            dataset: opts.dataset,
+            limit: opts.limit,
+            maxNewTokens: opts.maxNewTokens,
+            scan: scanOptions(opts),
+          },
+          progressTo(r),
+        );
+        r.step(`${report.items.length} questions answered by both models in ${report.seconds} s on ${report.device}`);
+        const width = Math.max(60, Math.min(process.stdout.columns ?? 100, 160));
+        r.result(report, [
+          ...formatCompareLines(
+            {
+              baseLabel: report.base.label,
+              tunedLabel: report.tuned.label,
+              items: report.items,
+              metrics: report.metrics,
+              proof: report.proof,
+            },
+            width,
+          ),
+          `  saved: ${report.file}`,
+        ]);
+      },
+    ),
+  );
 }

@@ -39,8 +39,15 @@ export function register(program: Command): void {
   data
     .command('prepare')
     .description('convert MedTrinity-25M rows into a LLaMA-Factory dataset in data/<name>/ and register it (resumable)')
-    .option('-s, --source <source>', 'sample (offline sample set), hub:25M_demo, hub:25M_full (gated: set HF_TOKEN), a parquet file / folder, a folder of DICOM/NIfTI scans, or a benchmark\'s train split: bench:vqa-rad|slake|path-vqa[:DIR]', 'sample')
-    .option('--captions <csv>', 'scan folders: a CSV with series,caption (series = a folder or file under the source, or a SeriesInstanceUID); without it the rows have no answers (an inference set)')
+    .option(
+      '-s, --source <source>',
+      "sample (offline sample set), hub:25M_demo, hub:25M_full (gated: set HF_TOKEN), a parquet file / folder, a folder of DICOM/NIfTI scans, or a benchmark's train split: bench:vqa-rad|slake|path-vqa[:DIR]",
+      'sample',
+    )
+    .option(
+      '--captions <csv>',
+      'scan folders: a CSV with series,caption (series = a folder or file under the source, or a SeriesInstanceUID); without it the rows have no answers (an inference set)',
+    )
     .option('--window <w>', 'scan folders: auto, lung, mediastinum, bone, brain, abdomen or CENTER/WIDTH')
     .option('--slices <s>', 'scan folders: middle, N, N,M,… or even:K')
     .option('-n, --name <name>', 'dataset name; entries <name> (train) and <name>_val (val) go into data/dataset_info.json')
@@ -51,41 +58,57 @@ export function register(program: Command): void {
     .option('--workers <n>', 'parallel worker processes (default: one per CPU core)', int(1))
     .option('--max-pixels <n>', 'skip images larger than this many pixels (default 4096×4096)', int(1))
     .option('--force', 'replace an existing dataset of this name prepared from other data or options')
-    .option('--min-free-gib <n>', 'GiB to leave free on the disk; the space needed is estimated and checked before starting (default 1)', Number)
+    .option(
+      '--min-free-gib <n>',
+      'GiB to leave free on the disk; the space needed is estimated and checked before starting (default 1)',
+      Number,
+    )
     .option('--json', 'print the result as JSON')
-    .action(action(async (ctx, opts: PrepareFlags) => {
-      const r = ctx.reporter;
-      const result = await prepareData(ctx.app, {
-        source: opts.source,
-        name: opts.name,
-        limit: opts.limit,
-        valRatio: opts.valRatio,
-        modality: opts.modality,
-        lang: opts.lang,
-        workers: opts.workers,
-        maxPixels: opts.maxPixels,
-        force: opts.force,
-        captions: opts.captions,
-        window: opts.window,
-        slices: opts.slices,
-        minFreeGib: opts.minFreeGib,
-        onLog: (m) => r.info(m),
-      }, progressTo(r));
-      r.result(result, prepareSummaryLines(result));
-    }));
+    .action(
+      action(async (ctx, opts: PrepareFlags) => {
+        const r = ctx.reporter;
+        const result = await prepareData(
+          ctx.app,
+          {
+            source: opts.source,
+            name: opts.name,
+            limit: opts.limit,
+            valRatio: opts.valRatio,
+            modality: opts.modality,
+            lang: opts.lang,
+            workers: opts.workers,
+            maxPixels: opts.maxPixels,
+            force: opts.force,
+            captions: opts.captions,
+            window: opts.window,
+            slices: opts.slices,
+            minFreeGib: opts.minFreeGib,
+            onLog: (m) => r.info(m),
+          },
+          progressTo(r),
+        );
+        r.result(result, prepareSummaryLines(result));
+      }),
+    );
 
   data
     .command('list')
     .description('datasets registered in data/dataset_info.json, with row counts and modalities')
     .option('--json', 'print the list as JSON')
-    .action(action(async (ctx) => {
-      const list = await datasets(ctx.app);
-      const lines = list.length
-        ? list.map((d) => `${d.registered ? ' ' : '!'} ${d.entry.padEnd(28)} ${String(d.rows ?? '?').padStart(7)} rows  ${clip(formatCounts(d.modalities), 60).padEnd(60)}  ${d.source ?? d.file ?? ''}`)
-        : ['No datasets yet. Prepare one: medtune data prepare --source sample'];
-      if (list.some((d) => !d.registered)) lines.push('! = prepared but not registered; run the same `data prepare` again to register it');
-      ctx.reporter.result({ datasets: list }, lines);
-    }));
+    .action(
+      action(async (ctx) => {
+        const list = await datasets(ctx.app);
+        const lines = list.length
+          ? list.map(
+              (d) =>
+                `${d.registered ? ' ' : '!'} ${d.entry.padEnd(28)} ${String(d.rows ?? '?').padStart(7)} rows  ${clip(formatCounts(d.modalities), 60).padEnd(60)}  ${d.source ?? d.file ?? ''}`,
+            )
+          : ['No datasets yet. Prepare one: medtune data prepare --source sample'];
+        if (list.some((d) => !d.registered))
+          lines.push('! = prepared but not registered; run the same `data prepare` again to register it');
+        ctx.reporter.result({ datasets: list }, lines);
+      }),
+    );
 
   data
     .command('preview <name>')
@@ -93,32 +116,40 @@ export function register(program: Command): void {
     .option('--limit <n>', 'rows to show', int(1), 3)
     .option('--offset <n>', 'first row to show (0-based)', int(0), 0)
     .option('--json', 'print the preview as JSON')
-    .action(action(async (ctx, name: string, opts: { limit: number; offset: number }) => {
-      const p = await preview(ctx.app, name, { limit: opts.limit, offset: opts.offset });
-      const m = p.manifest;
-      const lines = [`${p.entry}: ${p.total} rows in data/${p.file}${m ? ` (from ${m.source.spec}, ${m.created_at})` : ''}`];
-      if (m) {
-        lines.push(`  modalities (${p.split}): ${formatCounts(m.modalities[p.split ?? 'train'])}`);
-        lines.push(`  all splits: ${formatCounts(mergeHistograms(m.modalities.train, m.modalities.val))} · train ${m.counts.train} / val ${m.counts.val}`);
-        lines.push(`  skipped when prepared: ${formatCounts(m.counts.skipped)}`);
-      }
-      for (const row of p.rows) {
-        lines.push('', `#${row.line}${row.modality ? ` [${row.modality}]` : ''}${row.id ? ` ${clip(row.id, 40)}` : ''}`);
-        lines.push(`  Q: ${row.question}`);
-        lines.push(`  A: ${clip(row.answer, 400)}`);
-        for (const img of row.imagePaths) lines.push(`  image: ${img}`);
-      }
-      ctx.reporter.result(p, lines);
-    }));
+    .action(
+      action(async (ctx, name: string, opts: { limit: number; offset: number }) => {
+        const p = await preview(ctx.app, name, { limit: opts.limit, offset: opts.offset });
+        const m = p.manifest;
+        const lines = [`${p.entry}: ${p.total} rows in data/${p.file}${m ? ` (from ${m.source.spec}, ${m.created_at})` : ''}`];
+        if (m) {
+          lines.push(`  modalities (${p.split}): ${formatCounts(m.modalities[p.split ?? 'train'])}`);
+          lines.push(
+            `  all splits: ${formatCounts(mergeHistograms(m.modalities.train, m.modalities.val))} · train ${m.counts.train} / val ${m.counts.val}`,
+          );
+          lines.push(`  skipped when prepared: ${formatCounts(m.counts.skipped)}`);
+        }
+        for (const row of p.rows) {
+          lines.push('', `#${row.line}${row.modality ? ` [${row.modality}]` : ''}${row.id ? ` ${clip(row.id, 40)}` : ''}`);
+          lines.push(`  Q: ${row.question}`);
+          lines.push(`  A: ${clip(row.answer, 400)}`);
+          for (const img of row.imagePaths) lines.push(`  image: ${img}`);
+        }
+        ctx.reporter.result(p, lines);
+      }),
+    );
 
   data
     .command('check <name>')
-    .description('LLaMA-Factory\'s row checks over <name> and <name>_val: roles, message count, placeholders = images, images exist and decode')
+    .description(
+      "LLaMA-Factory's row checks over <name> and <name>_val: roles, message count, placeholders = images, images exist and decode",
+    )
     .option('--json', 'print the report as JSON')
-    .action(action(async (ctx, name: string) => {
-      const r = ctx.reporter;
-      const { result } = await check(ctx.app, name, progressTo(r));
-      r.result(result, checkSummaryLines(result));
-      return result.ok ? 0 : 1;
-    }));
+    .action(
+      action(async (ctx, name: string) => {
+        const r = ctx.reporter;
+        const { result } = await check(ctx.app, name, progressTo(r));
+        r.result(result, checkSummaryLines(result));
+        return result.ok ? 0 : 1;
+      }),
+    );
 }

@@ -11,12 +11,16 @@ export function register(program: Command): void {
     .command('doctor')
     .description('check Python, the venv, LLaMA-Factory and its packages, GPUs and free disk')
     .option('--json', 'print the report as JSON')
-    .action(action(async (ctx) => {
-      ctx.reporter.progress('checking');
-      const report = await runDoctor(ctx.workspace);
-      const lines = report.checks.map((c) => `${MARK[c.level]} ${c.name.padEnd(22)} ${c.detail}${c.fix && c.level !== 'ok' ? `\n  → ${c.fix}` : ''}`);
-      lines.push(report.ok ? '\nAll required checks passed.' : '\nSome checks failed; each says how to fix it.');
-      ctx.reporter.result(report, lines);
-      return report.ok ? 0 : 1;
-    }));
+    .action(
+      action(async (ctx) => {
+        ctx.reporter.progress('checking');
+        const report = await runDoctor(ctx.workspace);
+        const lines = report.checks.map(
+          (c) => `${MARK[c.level]} ${c.name.padEnd(22)} ${c.detail}${c.fix && c.level !== 'ok' ? `\n  → ${c.fix}` : ''}`,
+        );
+        lines.push(report.ok ? '\nAll required checks passed.' : '\nSome checks failed; each says how to fix it.');
+        ctx.reporter.result(report, lines);
+        return report.ok ? 0 : 1;
+      }),
+    );
 }

@@ -30,7 +30,13 @@ interface RunContext {
 async function runContext(ws: Workspace, ref: string): Promise<RunContext> {
   const dir = await resolveRunDir(ws, ref);
   const m = await readManifest(dir);
-  if (!m) throw new MedtuneError({ doing: `watching the GPUs of run ${ref}`, problem: `${dir}/run.json is missing`, next: 'list runs with `medtune runs`', code: 'NO_RUN' });
+  if (!m)
+    throw new MedtuneError({
+      doing: `watching the GPUs of run ${ref}`,
+      problem: `${dir}/run.json is missing`,
+      next: 'list runs with `medtune runs`',
+      code: 'NO_RUN',
+    });
   const last = m.attempts[m.attempts.length - 1];
   const roots = [last?.supervisorPid, last?.pid].filter((p): p is number => typeof p === 'number');
   let visibleDevices: string | undefined = m.env.CUDA_VISIBLE_DEVICES;
@@ -83,7 +89,12 @@ export function register(program: Command): void {
       action(async (ctx, flags: GpuFlags) => {
         const intervalMs = Number(flags.interval);
         if (!Number.isInteger(intervalMs) || intervalMs < 100) {
-          throw new MedtuneError({ doing: 'starting the GPU monitor', problem: `--interval ${flags.interval} is not a whole number of milliseconds ≥ 100`, next: 'try --interval 1000', code: 'BAD_OPTION' });
+          throw new MedtuneError({
+            doing: 'starting the GPU monitor',
+            problem: `--interval ${flags.interval} is not a whole number of milliseconds ≥ 100`,
+            next: 'try --interval 1000',
+            code: 'BAD_OPTION',
+          });
         }
         const run = flags.run ? await runContext(ctx.workspace, flags.run) : null;
         const options: GpuMonitorOptions = { ...run?.options, intervalMs };
@@ -93,8 +104,22 @@ export function register(program: Command): void {
           if (snap.mode === 'host') {
             const h = snap.host;
             ctx.reporter.result(
-              { gpus: [], processes: [], reason: snap.reason, host: { cpuPct: h.cpuPct, cpuCount: h.cpuCount, memUsedMiB: Math.round(h.memUsedMiB), memTotalMiB: Math.round(h.memTotalMiB), load1: h.load1 } },
-              [`No NVIDIA GPU: ${snap.reason}`, `CPU ${h.cpuPct === null ? '?' : h.cpuPct.toFixed(0)}% of ${h.cpuCount} cores · RAM ${gib(h.memUsedMiB)}/${gib(h.memTotalMiB)} GiB`],
+              {
+                gpus: [],
+                processes: [],
+                reason: snap.reason,
+                host: {
+                  cpuPct: h.cpuPct,
+                  cpuCount: h.cpuCount,
+                  memUsedMiB: Math.round(h.memUsedMiB),
+                  memTotalMiB: Math.round(h.memTotalMiB),
+                  load1: h.load1,
+                },
+              },
+              [
+                `No NVIDIA GPU: ${snap.reason}`,
+                `CPU ${h.cpuPct === null ? '?' : h.cpuPct.toFixed(0)}% of ${h.cpuCount} cores · RAM ${gib(h.memUsedMiB)}/${gib(h.memTotalMiB)} GiB`,
+              ],
             );
             return;
           }
@@ -103,13 +128,22 @@ export function register(program: Command): void {
             ...(snap.ignoredDevices.length ? [`entries that name no GPU: ${snap.ignoredDevices.join(',')}`] : []),
           ];
           ctx.reporter.result(
-            { ...toSnapshotJson(snap.sample, snap.processes), peakReservedGiB: peak, droppedFields: snap.droppedFields, ignoredDevices: snap.ignoredDevices },
+            {
+              ...toSnapshotJson(snap.sample, snap.processes),
+              peakReservedGiB: peak,
+              droppedFields: snap.droppedFields,
+              ignoredDevices: snap.ignoredDevices,
+            },
             [...sampleLines(snap.sample, snap.processes, peak), ...notes],
           );
           return;
         }
         const { openGpuScreen } = await import('../../ui/gpu/openGpuScreen.js');
-        await openGpuScreen({ options, title: run?.title ?? (flags.devices !== undefined ? `CUDA_VISIBLE_DEVICES=${flags.devices}` : 'all GPUs'), readPeak: run?.readPeak });
+        await openGpuScreen({
+          options,
+          title: run?.title ?? (flags.devices !== undefined ? `CUDA_VISIBLE_DEVICES=${flags.devices}` : 'all GPUs'),
+          readPeak: run?.readPeak,
+        });
       }),
     );
 }

@@ -18,20 +18,24 @@ export function register(program: Command): void {
     .command('runs')
     .description('list the runs of this workspace (and its jobs, such as the demo, in the text view)')
     .option('--json', 'print as JSON')
-    .action(action(async (ctx) => {
-      const views = await listRuns(ctx.app);
-      const lines = views.length
-        ? views.map((v) => `${v.id.padEnd(40)} ${v.status.padEnd(10)} ${bar(v, 12)} ${runLine(v)}${v.cause ? `  ✗ ${v.cause.summary}` : ''}`)
-        : ['no runs yet: `medtune demo`, or `medtune train --dataset NAME`'];
-      for (const j of await listJobs(ctx.app)) {
-        const i = j.steps.findIndex((st) => st.status === 'running' || st.status === 'failed');
-        const where = i >= 0 ? `step ${i + 1}/${j.steps.length} ${j.steps[i]!.name}` : `${j.steps.length} steps`;
-        lines.push(`job ${j.id.padEnd(36)} ${j.status.padEnd(10)} ${where}${j.error ? `  ✗ ${j.error.problem}` : ''}`);
-      }
-      const servers = await listServers(ctx.workspace);
-      if (servers.length) lines.push('', 'model servers (`medtune serve`):', ...servers.map(serverLine));
-      ctx.reporter.result(views.map(viewSummary), lines);
-    }));
+    .action(
+      action(async (ctx) => {
+        const views = await listRuns(ctx.app);
+        const lines = views.length
+          ? views.map(
+              (v) => `${v.id.padEnd(40)} ${v.status.padEnd(10)} ${bar(v, 12)} ${runLine(v)}${v.cause ? `  ✗ ${v.cause.summary}` : ''}`,
+            )
+          : ['no runs yet: `medtune demo`, or `medtune train --dataset NAME`'];
+        for (const j of await listJobs(ctx.app)) {
+          const i = j.steps.findIndex((st) => st.status === 'running' || st.status === 'failed');
+          const where = i >= 0 ? `step ${i + 1}/${j.steps.length} ${j.steps[i]!.name}` : `${j.steps.length} steps`;
+          lines.push(`job ${j.id.padEnd(36)} ${j.status.padEnd(10)} ${where}${j.error ? `  ✗ ${j.error.problem}` : ''}`);
+        }
+        const servers = await listServers(ctx.workspace);
+        if (servers.length) lines.push('', 'model servers (`medtune serve`):', ...servers.map(serverLine));
+        ctx.reporter.result(views.map(viewSummary), lines);
+      }),
+    );
 
   program
     .command('status')
@@ -41,27 +45,36 @@ export function register(program: Command): void {
     .option('--records', 'include the newest trainer_log records (see --limit)')
     .option('--limit <n>', 'how many records --records includes', (v) => Number(v), 1000)
     .option('--ndjson', 'print every trainer_log record as written, one JSON object a line (for piping)')
-    .action(action(async (ctx, ref: string, opts: { records?: boolean; limit: number; ndjson?: boolean }) => {
-      const dir = existsSync(ref) ? ref : await runDir(ctx.app, ref);
-      if (opts.ndjson) {
-        await streamRunRecords(dir, (r) => process.stdout.write(`${JSON.stringify(r)}\n`));
-        return;
-      }
-      const v = await readRunDir(dir);
-      const summary = opts.records ? { ...viewSummary(v), records: await readRunRecords(dir, Math.max(0, opts.limit), v) } : viewSummary(v);
-      ctx.reporter.result(summary, [...runSummary(v), `  attempts: ${v.attempts}${v.writers > 1 ? ` (${v.writers} processes wrote at once)` : ''}, records: ${v.recordCount}, checkpoints: ${v.checkpoints.join(', ') || 'none'}${v.peakVramGiB !== null ? `, peak VRAM ${v.peakVramGiB.toFixed(1)} GiB` : ''}`]);
-    }));
+    .action(
+      action(async (ctx, ref: string, opts: { records?: boolean; limit: number; ndjson?: boolean }) => {
+        const dir = existsSync(ref) ? ref : await runDir(ctx.app, ref);
+        if (opts.ndjson) {
+          await streamRunRecords(dir, (r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+          return;
+        }
+        const v = await readRunDir(dir);
+        const summary = opts.records
+          ? { ...viewSummary(v), records: await readRunRecords(dir, Math.max(0, opts.limit), v) }
+          : viewSummary(v);
+        ctx.reporter.result(summary, [
+          ...runSummary(v),
+          `  attempts: ${v.attempts}${v.writers > 1 ? ` (${v.writers} processes wrote at once)` : ''}, records: ${v.recordCount}, checkpoints: ${v.checkpoints.join(', ') || 'none'}${v.peakVramGiB !== null ? `, peak VRAM ${v.peakVramGiB.toFixed(1)} GiB` : ''}`,
+        ]);
+      }),
+    );
 
   program
     .command('attach')
     .argument('[run]', 'run id, prefix or "latest", or a job id (the demo\'s)', 'latest')
     .description('watch a run or a job live (Ctrl-C detaches; it goes on)')
     .option('--json', 'print the final status as JSON')
-    .action(action(async (ctx, ref: string) => {
-      const job = ref === 'latest' ? null : await findJobDir(ctx.workspace, ref);
-      if (job) return reportJob(job, ctx.reporter);
-      return attachAndReport(await runDir(ctx.app, ref), ref, ctx.reporter);
-    }));
+    .action(
+      action(async (ctx, ref: string) => {
+        const job = ref === 'latest' ? null : await findJobDir(ctx.workspace, ref);
+        if (job) return reportJob(job, ctx.reporter);
+        return attachAndReport(await runDir(ctx.app, ref), ref, ctx.reporter);
+      }),
+    );
 
   program
     .command('stop')
@@ -70,18 +83,23 @@ export function register(program: Command): void {
     .option('--now', 'kill the whole process tree at once (nothing is saved beyond the last checkpoint)')
     .option('--timeout <seconds>', 'grace period before escalating', (v) => Number(v), 120)
     .option('--json', 'print as JSON')
-    .action(action(async (ctx, ref: string, opts: { now?: boolean; timeout: number }) => {
-      const job = ref === 'latest' ? null : await findJobDir(ctx.workspace, ref);
-      if (job) {
-        ctx.reporter.progress('stopping', 0, null, 'stopping the job and the run it started');
-        const s = await stopJob(ctx.app, job);
-        ctx.reporter.result({ id: s.id, status: s.status }, `✓ job ${s.id} ${s.status}`);
-        return;
-      }
-      ctx.reporter.progress('stopping', 0, null, opts.now ? 'SIGKILL' : 'asking LLaMA-Factory to save and stop');
-      const { manifest, signals } = await stop(ctx.app, ref, { now: opts.now, graceMs: opts.timeout * 1000 });
-      ctx.reporter.result({ id: manifest.id, status: manifest.status, signals }, `✓ run ${manifest.id} ${manifest.status}${signals.length ? ` (sent ${signals.join(' → ')})` : ''}\n  resume later with: medtune resume ${manifest.id}`);
-    }));
+    .action(
+      action(async (ctx, ref: string, opts: { now?: boolean; timeout: number }) => {
+        const job = ref === 'latest' ? null : await findJobDir(ctx.workspace, ref);
+        if (job) {
+          ctx.reporter.progress('stopping', 0, null, 'stopping the job and the run it started');
+          const s = await stopJob(ctx.app, job);
+          ctx.reporter.result({ id: s.id, status: s.status }, `✓ job ${s.id} ${s.status}`);
+          return;
+        }
+        ctx.reporter.progress('stopping', 0, null, opts.now ? 'SIGKILL' : 'asking LLaMA-Factory to save and stop');
+        const { manifest, signals } = await stop(ctx.app, ref, { now: opts.now, graceMs: opts.timeout * 1000 });
+        ctx.reporter.result(
+          { id: manifest.id, status: manifest.status, signals },
+          `✓ run ${manifest.id} ${manifest.status}${signals.length ? ` (sent ${signals.join(' → ')})` : ''}\n  resume later with: medtune resume ${manifest.id}`,
+        );
+      }),
+    );
 
   program
     .command('resume')
@@ -89,16 +107,18 @@ export function register(program: Command): void {
     .description('start a new attempt from the latest complete checkpoint')
     .option('--detach', 'return as soon as the attempt has started')
     .option('--json', 'print as JSON')
-    .action(action(async (ctx, ref: string, opts: { detach?: boolean }) => {
-      const { manifest, checkpoint, skipped } = await resume(ctx.app, ref);
-      for (const k of skipped) ctx.reporter.step(`skipped checkpoint-${k.step}: ${k.reason}`);
-      ctx.reporter.step(`run ${manifest.id} resuming from ${checkpoint}`);
-      if (opts.detach) {
-        ctx.reporter.result({ id: manifest.id, checkpoint }, `watch it: medtune attach ${manifest.id}`);
-        return;
-      }
-      return attachAndReport(await runDir(ctx.app, manifest.id), manifest.id, ctx.reporter);
-    }));
+    .action(
+      action(async (ctx, ref: string, opts: { detach?: boolean }) => {
+        const { manifest, checkpoint, skipped } = await resume(ctx.app, ref);
+        for (const k of skipped) ctx.reporter.step(`skipped checkpoint-${k.step}: ${k.reason}`);
+        ctx.reporter.step(`run ${manifest.id} resuming from ${checkpoint}`);
+        if (opts.detach) {
+          ctx.reporter.result({ id: manifest.id, checkpoint }, `watch it: medtune attach ${manifest.id}`);
+          return;
+        }
+        return attachAndReport(await runDir(ctx.app, manifest.id), manifest.id, ctx.reporter);
+      }),
+    );
 
   program
     .command('logs')
@@ -107,12 +127,14 @@ export function register(program: Command): void {
     .option('--stdout', 'LLaMA-Factory stdout instead of stderr')
     .option('--supervisor', "medtune's supervisor log")
     .option('-n, --lines <n>', 'last n lines', (v) => Number(v), 60)
-    .action(action(async (ctx, ref: string, opts: { stdout?: boolean; supervisor?: boolean; lines: number }) => {
-      const dir = (ref === 'latest' ? null : await findJobDir(ctx.workspace, ref)) ?? await runDir(ctx.app, ref);
-      const file = join(dir, opts.supervisor ? 'supervisor.log' : opts.stdout ? 'stdout.log' : 'stderr.log');
-      // A log can be gigabytes: read its end only (tqdm redraws are folded to their last state).
-      const lines = await tailLines(file, opts.lines, Math.max(64 * 1024, opts.lines * 2048));
-      process.stdout.write(`${lines.join('\n')}\n`);
-      process.stderr.write(`(${file}: last ${lines.length} lines)\n`);
-    }));
+    .action(
+      action(async (ctx, ref: string, opts: { stdout?: boolean; supervisor?: boolean; lines: number }) => {
+        const dir = (ref === 'latest' ? null : await findJobDir(ctx.workspace, ref)) ?? (await runDir(ctx.app, ref));
+        const file = join(dir, opts.supervisor ? 'supervisor.log' : opts.stdout ? 'stdout.log' : 'stderr.log');
+        // A log can be gigabytes: read its end only (tqdm redraws are folded to their last state).
+        const lines = await tailLines(file, opts.lines, Math.max(64 * 1024, opts.lines * 2048));
+        process.stdout.write(`${lines.join('\n')}\n`);
+        process.stderr.write(`(${file}: last ${lines.length} lines)\n`);
+      }),
+    );
 }

@@ -13,14 +13,20 @@ export function register(program: Command): void {
     .description('LoRA-fine-tune a model on prepared datasets with llamafactory-cli (detached: it survives this terminal)')
     .option('-m, --model <name|path>', 'model folder under models/ or a path (default: medtune.yaml, else tiny-qwen2-vl)')
     .option('-d, --dataset <name>', 'dataset from data/dataset_info.json (repeatable; default: medtune.yaml)', collect)
-    .option('--eval-dataset <name>', 'dataset for the eval-loss curve (default: NAME_val of each dataset when `data prepare` made one; "none" for no eval)')
-    .option('-p, --profile <name>', 'hardware profile: cpu, gpu-16g, gpu-24g, gpu-40g, gpu-80g, gpu-140g, or auto (default: medtune.yaml, else the largest that fits the GPUs here, cpu without one)')
+    .option(
+      '--eval-dataset <name>',
+      'dataset for the eval-loss curve (default: NAME_val of each dataset when `data prepare` made one; "none" for no eval)',
+    )
+    .option(
+      '-p, --profile <name>',
+      'hardware profile: cpu, gpu-16g, gpu-24g, gpu-40g, gpu-80g, gpu-140g, or auto (default: medtune.yaml, else the largest that fits the GPUs here, cpu without one)',
+    )
     .option('-s, --set <key=value>', 'override a LLaMA-Factory key (repeatable), e.g. --set num_train_epochs=1', collect)
     .option('--gpus <list>', 'CUDA_VISIBLE_DEVICES for the run (indices or UUIDs)')
     .option('--nproc <n>', 'processes on this node (default: one per chosen GPU; on CPU, 1)', Number)
     .option('--engine <name>', `distributed engine: ${ENGINES.join(', ')} (default ddp)`)
     .option('--nnodes <n>', 'nodes in the run; start the same command on each with its own --node-rank', Number)
-    .option('--node-rank <r>', 'this node\'s rank, 0 to nnodes-1 (node 0 hosts --master)', Number)
+    .option('--node-rank <r>', "this node's rank, 0 to nnodes-1 (node 0 hosts --master)", Number)
     .option('--master <host:port>', 'rendezvous address of node 0, reachable from every node')
     .option('--ray-workers <n>', 'Ray workers (one GPU each) for --engine ray', Number)
     .option('--auto-resume <n>', 'resume automatically after a crash, at most n times', (v) => Number(v))
@@ -28,45 +34,89 @@ export function register(program: Command): void {
     .option('--dry-run', 'print the YAML and the exact command, check them, start nothing')
     .option('--detach', 'return as soon as the run has started')
     .option('--json', 'print the result as JSON')
-    .action(action(async (ctx, opts: { model?: string; dataset?: string[]; evalDataset?: string; profile?: string; set?: string[]; gpus?: string; nproc?: number; engine?: string; nnodes?: number; nodeRank?: number; master?: string; rayWorkers?: number; autoResume?: number; name?: string; dryRun?: boolean; detach?: boolean }) => {
-      const r = ctx.reporter;
-      const choices: TrainChoices = {
-        model: opts.model,
-        datasets: opts.dataset,
-        evalDataset: opts.evalDataset === 'none' ? null : opts.evalDataset,
-        profile: opts.profile,
-        overrides: opts.set,
-        gpus: opts.gpus,
-        nproc: opts.nproc,
-        engine: opts.engine === undefined ? undefined : parseEngine(opts.engine),
-        nnodes: opts.nnodes,
-        nodeRank: opts.nodeRank,
-        master: opts.master,
-        rayWorkers: opts.rayWorkers,
-        autoResume: opts.autoResume,
-        name: opts.name,
-      };
-      const checked = await planTrain(ctx.app, choices, { forLaunch: !opts.dryRun, onProgress: progressTo(r) });
-      const { plan, request, findings } = checked;
-      for (const f of findings) if (f.severity === 'warn') r.warn(findingLine(f));
-      if (!checked.ok) throw planError(checked);
-      r.step(`config checked by LLaMA-Factory's parser (${plan.samples} samples, ${plan.totalSteps} steps, profile ${request.profile}${request.evalDataset ? `, eval on ${request.evalDataset}` : ''})`);
-      const dist = plan.distributed;
-      r.step(describeScale(dist, plan.config));
-      for (const reason of dist.reasons) r.step(`  ${reason}`);
-      for (const node of dist.otherNodes) r.step(`start node ${node.nodeRank}:  ${node.line}`);
-      if (opts.dryRun) {
-        r.result({ dryRun: true, id: plan.id, yaml: plan.yaml, command: plan.command, env: plan.env, commandLine: plan.commandLine, samples: plan.samples, totalSteps: plan.totalSteps, disk: plan.disk, vram: plan.vram, findings, distributed: dist },
-          [plan.yaml, '# command:', plan.commandLine]);
-        return;
-      }
-      const { manifest } = await startTrain(ctx.app, choices, { checked, onProgress: progressTo(r) });
-      const dir = runPaths(`${ctx.workspace.runsDir}/${manifest.id}`).dir;
-      r.step(`run ${manifest.id} started (detached; logs in ${dir})`);
-      if (opts.detach) {
-        r.result({ id: manifest.id, dir, status: manifest.status, otherNodes: dist.otherNodes }, [`watch it:  medtune attach ${manifest.id}`, `stop it:   medtune stop ${manifest.id}`]);
-        return;
-      }
-      return attachAndReport(dir, manifest.id, r);
-    }));
+    .action(
+      action(
+        async (
+          ctx,
+          opts: {
+            model?: string;
+            dataset?: string[];
+            evalDataset?: string;
+            profile?: string;
+            set?: string[];
+            gpus?: string;
+            nproc?: number;
+            engine?: string;
+            nnodes?: number;
+            nodeRank?: number;
+            master?: string;
+            rayWorkers?: number;
+            autoResume?: number;
+            name?: string;
+            dryRun?: boolean;
+            detach?: boolean;
+          },
+        ) => {
+          const r = ctx.reporter;
+          const choices: TrainChoices = {
+            model: opts.model,
+            datasets: opts.dataset,
+            evalDataset: opts.evalDataset === 'none' ? null : opts.evalDataset,
+            profile: opts.profile,
+            overrides: opts.set,
+            gpus: opts.gpus,
+            nproc: opts.nproc,
+            engine: opts.engine === undefined ? undefined : parseEngine(opts.engine),
+            nnodes: opts.nnodes,
+            nodeRank: opts.nodeRank,
+            master: opts.master,
+            rayWorkers: opts.rayWorkers,
+            autoResume: opts.autoResume,
+            name: opts.name,
+          };
+          const checked = await planTrain(ctx.app, choices, { forLaunch: !opts.dryRun, onProgress: progressTo(r) });
+          const { plan, request, findings } = checked;
+          for (const f of findings) if (f.severity === 'warn') r.warn(findingLine(f));
+          if (!checked.ok) throw planError(checked);
+          r.step(
+            `config checked by LLaMA-Factory's parser (${plan.samples} samples, ${plan.totalSteps} steps, profile ${request.profile}${request.evalDataset ? `, eval on ${request.evalDataset}` : ''})`,
+          );
+          const dist = plan.distributed;
+          r.step(describeScale(dist, plan.config));
+          for (const reason of dist.reasons) r.step(`  ${reason}`);
+          for (const node of dist.otherNodes) r.step(`start node ${node.nodeRank}:  ${node.line}`);
+          if (opts.dryRun) {
+            r.result(
+              {
+                dryRun: true,
+                id: plan.id,
+                yaml: plan.yaml,
+                command: plan.command,
+                env: plan.env,
+                commandLine: plan.commandLine,
+                samples: plan.samples,
+                totalSteps: plan.totalSteps,
+                disk: plan.disk,
+                vram: plan.vram,
+                findings,
+                distributed: dist,
+              },
+              [plan.yaml, '# command:', plan.commandLine],
+            );
+            return;
+          }
+          const { manifest } = await startTrain(ctx.app, choices, { checked, onProgress: progressTo(r) });
+          const dir = runPaths(`${ctx.workspace.runsDir}/${manifest.id}`).dir;
+          r.step(`run ${manifest.id} started (detached; logs in ${dir})`);
+          if (opts.detach) {
+            r.result({ id: manifest.id, dir, status: manifest.status, otherNodes: dist.otherNodes }, [
+              `watch it:  medtune attach ${manifest.id}`,
+              `stop it:   medtune stop ${manifest.id}`,
+            ]);
+            return;
+          }
+          return attachAndReport(dir, manifest.id, r);
+        },
+      ),
+    );
 }

@@ -27,9 +27,11 @@ export function createRuntimeAskSource(root: string): AskSource {
       const servers = (await listServers(ws)).filter((s) => s.status === 'ready');
       const served = (model: string, adapter: string | null) => servers.some((s) => s.model.model === model && s.model.adapter === adapter);
       const out: AskTarget[] = [];
-      for (const m of await listModels(ws).catch(() => [])) out.push({ ref: `model:${m.name}`, label: `model ${m.name}`, served: served(m.dir, null) });
+      for (const m of await listModels(ws).catch(() => []))
+        out.push({ ref: `model:${m.name}`, label: `model ${m.name}`, served: served(m.dir, null) });
       const exports = await readdir(ws.exportsDir, { withFileTypes: true }).catch(() => []);
-      for (const e of exports.filter((d) => d.isDirectory())) out.push({ ref: `export:${e.name}`, label: `export ${e.name}`, served: served(join(ws.exportsDir, e.name), null) });
+      for (const e of exports.filter((d) => d.isDirectory()))
+        out.push({ ref: `export:${e.name}`, label: `export ${e.name}`, served: served(join(ws.exportsDir, e.name), null) });
       for (const id of (await listRunIds(ws)).reverse()) {
         const m = await readManifest(join(ws.runsDir, id)).catch(() => undefined);
         if (m?.status === 'completed') out.push({ ref: `run:${id}`, label: `run ${id}`, served: served(m.model, m.outputDir) });
@@ -40,11 +42,20 @@ export function createRuntimeAskSource(root: string): AskSource {
       const d = resolve(dir ?? ws.root);
       const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
       const out = [];
-      for (const e of entries.filter((x) => !x.name.startsWith('.')).sort((a, b) => Number(b.isDirectory()) - Number(a.isDirectory()) || a.name.localeCompare(b.name))) {
+      for (const e of entries
+        .filter((x) => !x.name.startsWith('.'))
+        .sort((a, b) => Number(b.isDirectory()) - Number(a.isDirectory()) || a.name.localeCompare(b.name))) {
         const path = join(d, e.name);
         // Extension only here: reading every file's header would make a large folder slow to list.
-        const kind: FileKind = e.isDirectory() ? 'dir' : IMAGE_EXT.has(extname(e.name).toLowerCase()) ? 'image'
-          : scanKindOf(e.name, null) ? 'scan' : extname(e.name) === '' ? 'scan' : 'other';
+        const kind: FileKind = e.isDirectory()
+          ? 'dir'
+          : IMAGE_EXT.has(extname(e.name).toLowerCase())
+            ? 'image'
+            : scanKindOf(e.name, null)
+              ? 'scan'
+              : extname(e.name) === ''
+                ? 'scan'
+                : 'other';
         out.push({ name: e.name, path, kind });
       }
       return { dir: d, parent: dirname(d) === d ? null : dirname(d), entries: out };
@@ -52,7 +63,11 @@ export function createRuntimeAskSource(root: string): AskSource {
     async prepare(files, scan, signal) {
       const r = await resolveImages(ws, venv, files, scan, 'preparing the images');
       const shown = r.images.slice(0, 4);
-      const ev = await runHelper('thumbnails', ['--max-side', '64', ...shown], { venv: await venv(), doing: 'drawing the previews', signal });
+      const ev = await runHelper('thumbnails', ['--max-side', '64', ...shown], {
+        venv: await venv(),
+        doing: 'drawing the previews',
+        signal,
+      });
       const previews = ((ev.images as { width?: number; height?: number; rgb?: string }[]) ?? [])
         .filter((i) => i.rgb && i.width && i.height)
         .map((i): RgbImage => ({ width: i.width!, height: i.height!, rgb: new Uint8Array(Buffer.from(i.rgb!, 'base64')) }));

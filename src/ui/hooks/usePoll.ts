@@ -25,17 +25,23 @@ interface Slot<T> {
  * old key is dropped. A failed read keeps the last good data and reports the error beside it.
  * The last answer for `name` + key is kept app-wide, so coming back to a screen shows it at once.
  */
-export function usePoll<T>(name: string, load: () => Promise<T>, key: readonly Key[] = [], intervalMs?: number | 'slow' | 'once'): Polled<T> {
+export function usePoll<T>(
+  name: string,
+  load: () => Promise<T>,
+  key: readonly Key[] = [],
+  intervalMs?: number | 'slow' | 'once',
+): Polled<T> {
   const { pollMs, cache } = useUi();
-  const every = intervalMs === 'once' ? null : intervalMs === 'slow' ? pollMs * 5 : intervalMs ?? pollMs;
+  const every = intervalMs === 'once' ? null : intervalMs === 'slow' ? pollMs * 5 : (intervalMs ?? pollMs);
   const k = [name, ...key.map(String)].join('\u0000');
   const loadRef = useRef(load);
   useLayoutEffect(() => {
     loadRef.current = load;
   });
-  const fromCache = (): Slot<T> => (cache.has(k)
-    ? { key: k, data: cache.get(k) as T, error: undefined, done: true }
-    : { key: k, data: undefined, error: undefined, done: false });
+  const fromCache = (): Slot<T> =>
+    cache.has(k)
+      ? { key: k, data: cache.get(k) as T, error: undefined, done: true }
+      : { key: k, data: undefined, error: undefined, done: false };
   const [slot, setSlot] = useState<Slot<T>>(fromCache);
   const [nudge, setNudge] = useState(0);
 

@@ -6,7 +6,11 @@ import type { OnProgress } from '../source.js';
 export interface TaskHandle<K extends TaskKind> {
   state: TaskState<TaskResults[K]> | undefined;
   running: boolean;
-  start: (label: string, work: (onProgress: OnProgress, signal: AbortSignal) => Promise<TaskResults[K]>, opts?: StartOptions<TaskResults[K]>) => boolean;
+  start: (
+    label: string,
+    work: (onProgress: OnProgress, signal: AbortSignal) => Promise<TaskResults[K]>,
+    opts?: StartOptions<TaskResults[K]>,
+  ) => boolean;
   cancel: () => void;
   clear: () => void;
 }
