@@ -82,7 +82,7 @@ describe('distributed training on CPU (gloo)', () => {
   });
 
   const status = async (id: string): Promise<Status> => {
-    const r = await medtune(t.ws, ['status', id, '--json']);
+    const r = await medtune(t.ws, ['status', id, '--json', '--records']);
     if (r.exitCode !== 0) throw new Error(`medtune status ${id} exited ${r.exitCode}: ${r.all?.slice(-1500)}`);
     return lastJson<Status>(r.stdout);
   };
