@@ -46,7 +46,7 @@ describe('faults: the disk fills during a run', () => {
     mounted = true;
     ws = workspaceAt(mount);
     const venv = await requireVenv();
-    await prepareDataset(ws, venv, { source: 'sample', name: DATASET, valRatio: 0.2 });
+    await prepareDataset(ws, venv, { source: 'sample', name: DATASET, valRatio: 0.2, minFreeGib: 0 });
     modelDir = (await buildTinyModel(ws, venv)).dir;
   });
   afterEach(() => {
