@@ -16,6 +16,14 @@ import { loraParamCount, textConfigOf } from './estimate.js';
 const GiB = 2 ** 30;
 /** Bytes per logit element over a step: bf16 logits, their fp32 upcast, softmax, gradients. */
 export const LOGIT_BYTES = 35;
+/**
+ * The same with Liger's fused linear cross-entropy (`enable_liger_kernel`), which never holds the whole logits:
+ * measured on an H200 (bench/results/gpu-train.md) as 1.38 GiB allocated per 534-token sample at bs 32 (48.5 GiB),
+ * against 2.65 without; the slope of reserved memory over bs 4, 32, 48 and 64 is 1.42 GiB per sample.
+ */
+export const LOGIT_BYTES_LIGER = 15.5;
+/** With `PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True` reserved stays near allocated: 49.72 vs 48.5 GiB at bs 32. */
+export const EXPANDABLE_SLACK_SHARE = 0.03;
 /** Bytes per token × layer × hidden unit kept for backward: with checkpointing only the layer inputs. */
 export const ACT_BYTES = { checkpointing: 4, full: 10 };
 /**
@@ -45,6 +53,10 @@ export interface VramInputs {
   gradientCheckpointing: boolean;
   /** Optimizer bytes per trainable parameter: 8 for AdamW, 2 for 8-bit AdamW. */
   optimizerBytes: number;
+  /** Liger kernels (`enable_liger_kernel`): the fused cross-entropy never materialises the logits. */
+  liger?: boolean;
+  /** The allocator grows segments instead of caching blocks (`PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True`). */
+  expandableSegments?: boolean;
 }
 
 export interface VramEstimate {
@@ -62,9 +74,14 @@ export function estimateVram(i: VramInputs): VramEstimate {
   // fp32 LoRA weights + gradients + optimizer moments.
   const trainable = i.loraParams * (4 + 4 + i.optimizerBytes);
   const perSample =
-    i.tokens * (i.vocab * LOGIT_BYTES + i.layers * i.hidden * (i.gradientCheckpointing ? ACT_BYTES.checkpointing : ACT_BYTES.full));
+    i.tokens *
+    (i.vocab * (i.liger ? LOGIT_BYTES_LIGER : LOGIT_BYTES) +
+      i.layers * i.hidden * (i.gradientCheckpointing ? ACT_BYTES.checkpointing : ACT_BYTES.full));
   const allocated = weights + trainable + i.batch * perSample;
-  const reserved = allocated + Math.min(allocated * ALLOCATOR_SLACK.share, perSample * ALLOCATOR_SLACK.maxSamples);
+  const slack = i.expandableSegments
+    ? allocated * EXPANDABLE_SLACK_SHARE
+    : Math.min(allocated * ALLOCATOR_SLACK.share, perSample * ALLOCATOR_SLACK.maxSamples);
+  const reserved = allocated + slack;
   const r = (b: number) => Math.round((b / GiB) * 100) / 100;
   return {
     weightsGiB: r(weights),
@@ -91,7 +108,13 @@ export function tokensPerSample(cfg: Cfg): number {
 }
 
 /** Inputs from a train config, the model's config.json and the bytes of its weights on disk. */
-export function vramInputs(cfg: Cfg, model: Cfg, weightsOnDiskBytes: number): VramInputs | null {
+/** `env`: the run's environment (PYTORCH_CUDA_ALLOC_CONF decides the allocator's slack). */
+export function vramInputs(
+  cfg: Cfg,
+  model: Cfg,
+  weightsOnDiskBytes: number,
+  env: Record<string, string | undefined> = {},
+): VramInputs | null {
   const text = textConfigOf(model);
   if (!text) return null;
   const src = (model.text_config && typeof model.text_config === 'object' ? model.text_config : model) as Cfg;
@@ -113,6 +136,8 @@ export function vramInputs(cfg: Cfg, model: Cfg, weightsOnDiskBytes: number): Vr
     tokens: tokensPerSample(cfg),
     gradientCheckpointing: !truthy(cfg.disable_gradient_checkpointing),
     optimizerBytes: /8bit/.test(optim) ? 2 : 8,
+    liger: truthy(cfg.enable_liger_kernel),
+    expandableSegments: /expandable_segments\s*:\s*true/i.test(env.PYTORCH_CUDA_ALLOC_CONF ?? ''),
   };
 }
 
@@ -128,7 +153,13 @@ export interface SmallerSetting {
  * gradient accumulation (same effective batch), turn checkpointing on, halve image_max_pixels, QLoRA 4-bit. Each
  * step keeps the earlier ones. Null when nothing on the list fits.
  */
-export function nextSmallerSetting(cfg: Cfg, model: Cfg, weightsOnDiskBytes: number, gpuGiB: number): SmallerSetting | null {
+export function nextSmallerSetting(
+  cfg: Cfg,
+  model: Cfg,
+  weightsOnDiskBytes: number,
+  gpuGiB: number,
+  env: Record<string, string | undefined> = {},
+): SmallerSetting | null {
   const fits = (e: VramEstimate) => e.peakGiB <= gpuGiB * FIT_SHARE;
   const cur: Cfg = { ...cfg };
   const overrides = new Map<string, string>();
@@ -173,7 +204,7 @@ export function nextSmallerSetting(cfg: Cfg, model: Cfg, weightsOnDiskBytes: num
   });
   for (const step of steps) {
     if (!step()) continue;
-    const inputs = vramInputs(cur, model, weightsOnDiskBytes);
+    const inputs = vramInputs(cur, model, weightsOnDiskBytes, env);
     if (!inputs) return null;
     const e = estimateVram(inputs);
     if (fits(e)) return { overrides: [...overrides].map(([k, v]) => `${k}=${v}`), why: whys.filter(Boolean).join(', '), estimate: e };

@@ -277,6 +277,7 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
         config,
         modelDir,
         picked.map((g) => g.memoryTotalMiB).filter((v): v is number => v !== null),
+        { ...(profile.env ?? {}), ...process.env },
       )
     : { estimate: null, warnings: [] };
   for (const w of vram.warnings) findings.push(finding('VRAM_TOO_SMALL', 'warn', w, 'pick a smaller profile or lower the batch', 'VRAM'));

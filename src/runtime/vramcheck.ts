@@ -32,17 +32,18 @@ export async function checkVram(
   config: Record<string, unknown>,
   modelDir: string,
   gpuMemoryMiB: number[],
+  env: Record<string, string | undefined> = {},
 ): Promise<{ estimate: VramEstimate | null; warnings: string[] }> {
   const model = await modelConfig(modelDir);
   const weights = await modelWeightsBytes(modelDir);
-  const inputs = model && weights > 0 ? vramInputs(config, model, weights) : null;
+  const inputs = model && weights > 0 ? vramInputs(config, model, weights, env) : null;
   if (!inputs || !model) return { estimate: null, warnings: [] };
   const estimate = estimateVram(inputs);
   const smallest = gpuMemoryMiB.length ? Math.min(...gpuMemoryMiB) / 1024 : null;
   const warnings: string[] = [];
   // The estimate runs up to 15% high at large batches (test/unit/vram.test.ts): warn only past the whole card.
   if (smallest !== null && estimate.peakGiB > smallest) {
-    const next = nextSmallerSetting(config, model, weights, smallest);
+    const next = nextSmallerSetting(config, model, weights, smallest, env);
     warnings.push(
       `estimated GPU memory ${estimate.peakGiB.toFixed(1)} GiB per GPU is more than this ${smallest.toFixed(0)} GiB card holds: expect CUDA out of memory` +
         (next
@@ -74,7 +75,7 @@ export async function withOomAdvice(cause: FailureCause, m: RunManifest, logTail
       gpuGiB = gpus.length ? Math.min(...gpus) / 1024 : null;
     }
     if (!model || !weights || gpuGiB === null) return cause;
-    const next = nextSmallerSetting(cfg, model, weights, gpuGiB);
+    const next = nextSmallerSetting(cfg, model, weights, gpuGiB, m.env ?? {});
     if (!next) return { ...cause, next: `${cause.next} (medtune's estimate finds no smaller setting that fits ${gpuGiB.toFixed(0)} GiB)` };
     return {
       ...cause,

@@ -67,20 +67,21 @@ describe('faults: GPU memory', () => {
 
   it('estimates each profile on the 80 GB card and warns, with the setting that fits, when the plan does not fit', async () => {
     const fit = await planRun(ws, venv, { model: modelDir, datasets: ['d'], profile: 'gpu-80g' });
-    expect(fit.vram?.peakGiB).toBeGreaterThan(60);
-    expect(fit.vram?.peakGiB).toBeLessThan(81559 / 1024);
+    // gpu-80g (bs 32, Liger, expandable segments) peaked at 50.5 GiB on the H200 (bench/results/gpu-train.md).
+    expect(fit.vram?.peakGiB).toBeGreaterThan(45);
+    expect(fit.vram?.peakGiB).toBeLessThan((81559 / 1024) * 0.85);
     expect(fit.findings.filter((f) => f.code === 'VRAM_TOO_SMALL')).toEqual([]);
 
     const big = await planRun(ws, venv, {
       model: modelDir,
       datasets: ['d'],
       profile: 'gpu-80g',
-      overrides: ['per_device_train_batch_size=32'],
+      overrides: ['per_device_train_batch_size=64'],
     });
     expect(big.vram!.peakGiB).toBeGreaterThan(80);
     const w = big.findings.find((f) => f.code === 'VRAM_TOO_SMALL')?.message;
     expect(w).toMatch(/more than this 80 GiB card holds/);
-    expect(w).toMatch(/--set per_device_train_batch_size=16 --set gradient_accumulation_steps=2/);
+    expect(w).toMatch(/--set per_device_train_batch_size=32 --set gradient_accumulation_steps=2/);
   }, 120_000);
 
   it('turns a real CUDA OOM into the next smaller setting that fits the card that ran out (139.8 GiB H200)', async () => {

@@ -46,6 +46,25 @@ describe('VRAM estimate', () => {
     },
   );
 
+  // Liger + expandable segments, no checkpointing, measured on one H200 (bench/results/gpu-train.md, issue 12):
+  // [batch, measured GiB reserved, nvidia-smi peak GiB, source]
+  const LIGER: Array<[number, number, number, string]> = [
+    [4, 10.06, 10.81, 'gpu-16g bs 4 x GA 4'],
+    [32, 49.72, 50.47, 'gpu-80g bs 32'],
+    [48, 72.42, 73.18, 'gpu-140g bs 48'],
+    [64, 95.08, 95.84, 'bs 64'],
+  ];
+  it.each(LIGER)('Liger + expandable segments, bs %i: within 5%% of %f GiB reserved and %f GiB peak — %s', (batch, reserved, peak) => {
+    const cfg = { ...BASE, per_device_train_batch_size: batch, disable_gradient_checkpointing: true, enable_liger_kernel: true };
+    const e = estimateVram(vramInputs(cfg, QWEN2VL_2B, WEIGHTS_BYTES, { PYTORCH_CUDA_ALLOC_CONF: 'expandable_segments:True' })!);
+    expect(Math.abs(e.reservedGiB - reserved) / reserved).toBeLessThan(0.05);
+    expect(Math.abs(e.peakGiB - peak) / peak).toBeLessThan(0.05);
+    // Without Liger the same batch needs far more: the logits are the bulk of a sample.
+    expect(estimateVram(vramInputs({ ...cfg, enable_liger_kernel: false }, QWEN2VL_2B, WEIGHTS_BYTES)!).peakGiB).toBeGreaterThan(
+      e.peakGiB * 1.5,
+    );
+  });
+
   it('counts image tokens from image_max_pixels and caps the sample at cutoff_len', () => {
     expect(tokensPerSample({ image_max_pixels: 262144, cutoff_len: 1024 })).toBe(534);
     expect(tokensPerSample({ image_max_pixels: 262144, cutoff_len: 256 })).toBe(256);
