@@ -36,7 +36,7 @@ describe('defaults', () => {
 
   it.each([
     ['h100x1', 'gpu-80g'],
-    ['h200x2', 'gpu-80g'],
+    ['h200x2', 'gpu-140g'],
   ])('on the recorded %s machine: %s', async (machine, profile) => {
     expect((await trainDefaults(createApp(ws, { env: gpuEnv(machine) }))).profile).toBe(profile);
   });
@@ -87,7 +87,7 @@ describe('the request a set of choices means', () => {
   it('fills what was left out from the defaults, and keeps what was chosen', async () => {
     await writeFile(ws.config, 'datasets: [mr]\n');
     const app = createApp(ws, { env: gpuEnv('h200x2') });
-    expect(await resolveTrainRequest(app, {})).toMatchObject({ model: 'tiny-qwen2-vl', datasets: ['mr'], profile: 'gpu-80g' });
+    expect(await resolveTrainRequest(app, {})).toMatchObject({ model: 'tiny-qwen2-vl', datasets: ['mr'], profile: 'gpu-140g' });
     expect(await resolveTrainRequest(app, { model: '/m', datasets: ['ct'], profile: 'cpu', name: 'x' })).toMatchObject({
       model: '/m',
       datasets: ['ct'],
