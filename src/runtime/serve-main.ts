@@ -19,6 +19,11 @@ async function main(serverDir: string): Promise<void> {
   const child = spawn(r.command[0]!, r.command.slice(1), { cwd: serverDir, env: process.env, stdio: ['ignore', out, err], detached: true });
   closeSync(out);
   closeSync(err);
+  // Listen before the first await: a server that fails at once must not exit unheard.
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((res) => {
+    child.once('exit', (c, s) => res([c, s]));
+    child.once('error', () => res([127, null]));
+  });
   const forward = (sig: NodeJS.Signals) => () => {
     if (child.pid) signalGroup(child.pid, sig);
   };
@@ -27,10 +32,7 @@ async function main(serverDir: string): Promise<void> {
   await updateServer(serverDir, (x) => {
     x.pid = child.pid ?? null;
   });
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => {
-    child.once('exit', (c, s) => res([c, s]));
-    child.once('error', () => res([127, null]));
-  });
+  const [code, signal] = await exited;
   await updateServer(serverDir, (x) => {
     x.exitCode = code;
     x.signal = signal;

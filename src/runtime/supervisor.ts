@@ -67,6 +67,15 @@ async function runAttempt(
   });
   closeSync(out);
   closeSync(err);
+  // Listen before the first await: a trainer that dies at launch (a library that fails to load) can exit while the
+  // manifest is still being written, and an 'exit' nobody listens to would leave this supervisor waiting forever.
+  const exited = new Promise<{ exitCode: number | null; signal: string | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ exitCode: code, signal }));
+    child.on('error', (e) => {
+      appendFileSync(paths.stderr, `medtune: could not start ${m.command[0]}: ${e.message}\n`);
+      resolve({ exitCode: 127, signal: null });
+    });
+  });
   const startStep = resumeFrom ? Number(/checkpoint-(\d+)/.exec(resumeFrom)?.[1] ?? 0) : 0;
   const attempt: Attempt = {
     n,
@@ -113,13 +122,7 @@ async function runAttempt(
     }
   }, 1000);
 
-  const result = await new Promise<{ exitCode: number | null; signal: string | null }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ exitCode: code, signal }));
-    child.on('error', (e) => {
-      appendFileSync(paths.stderr, `medtune: could not start ${m.command[0]}: ${e.message}\n`);
-      resolve({ exitCode: 127, signal: null });
-    });
-  });
+  const result = await exited;
   clearInterval(watch);
   disk.stop();
   const seconds = (Date.now() - started) / 1000;
