@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // `npm run bundle`: medtune as files that run with nothing but a Node 20 binary (air-gapped GPU boxes):
-//   <out>/dist/cli/main.js               the CLI and TUI, every dependency inlined (ESM, one file)
-//   <out>/dist/runtime/supervisor-main.js the detached run supervisor (its own entry: runs spawn it by path)
+//   <out>/dist/cli/main.js                the CLI and TUI entry
+//   <out>/dist/runtime/supervisor-main.js the detached run supervisor (runs spawn it by path)
+//   <out>/dist/app/job-main.js            a supervised job's body (the demo's steps)
+//   <out>/dist/runtime/serve-main.js      the model server's keeper (`medtune serve`)
+//   <out>/dist/chunks/*.js                code the entries share, and the TUI (ink, react), loaded only when opened
 //   <out>/bin/medtune.js, package.json, python/, templates/   as in the package
-// Both entries sit two folders below <out>, as in the package, so paths.ts finds python/ and templates/ unchanged.
-// The commands folder is read at bundle time (the bundle cannot list it at run time) and handed to main.
+// Every dependency is inlined. Entries sit two folders below <out>, as in the package, so paths.ts finds python/
+// and templates/ unchanged. The commands folder is read at bundle time (the bundle cannot list it at run time).
 //   node scripts/bundle.mjs [--out build/bundle] [--tar]   (--tar also writes <out>.tar.xz)
-import { build } from 'esbuild';
+//   node scripts/bundle.mjs --dist   the same entries written over tsc's in dist/ (part of `npm run build`): one
+//                                    file to load instead of hundreds of modules, so every command starts faster
 import { cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,10 +18,21 @@ import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { values: a } = parseArgs({ options: { out: { type: 'string', default: join(root, 'build', 'bundle') }, tar: { type: 'boolean', default: false } } });
-const out = resolve(a.out);
+const { values: a } = parseArgs({
+  options: { out: { type: 'string', default: join(root, 'build', 'bundle') }, tar: { type: 'boolean', default: false }, dist: { type: 'boolean', default: false } },
+});
+let build;
+try {
+  ({ build } = await import('esbuild'));
+} catch {
+  // Without the dev dependency (npm ci --omit=dev) tsc's dist/ runs as it is, module by module.
+  if (a.dist) process.exit(0);
+  throw new Error('esbuild is not installed: run `npm ci` (it is a dev dependency)');
+}
+const out = a.dist ? root : resolve(a.out);
 const entryDir = join(root, 'build', 'bundle-entry');
-await rm(out, { recursive: true, force: true });
+if (a.dist) await rm(join(out, 'dist', 'chunks'), { recursive: true, force: true });
+else await rm(out, { recursive: true, force: true });
 await mkdir(entryDir, { recursive: true });
 
 const commandsDir = join(root, 'src', 'cli', 'commands');
@@ -55,8 +70,22 @@ const common = {
   legalComments: 'none',
   logLevel: 'warning',
 };
-await build({ ...common, entryPoints: [entry], outfile: join(out, 'dist', 'cli', 'main.js') });
-await build({ ...common, entryPoints: [join(root, 'src', 'runtime', 'supervisor-main.ts')], outfile: join(out, 'dist', 'runtime', 'supervisor-main.js') });
+await build({
+  ...common,
+  entryPoints: [
+    { in: entry, out: 'cli/main' },
+    { in: join(root, 'src', 'runtime', 'supervisor-main.ts'), out: 'runtime/supervisor-main' },
+    { in: join(root, 'src', 'app', 'job-main.ts'), out: 'app/job-main' },
+    { in: join(root, 'src', 'runtime', 'serve-main.ts'), out: 'runtime/serve-main' },
+  ],
+  outdir: join(out, 'dist'),
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
+});
+if (a.dist) {
+  await rm(entryDir, { recursive: true, force: true });
+  process.exit(0);
+}
 for (const p of ['bin', 'python', 'templates', 'package.json', 'README.md']) {
   await cp(join(root, p), join(out, p), { recursive: true, filter: (src) => !/(__pycache__|\.pyc$|\.pytest_cache)/.test(src) });
 }

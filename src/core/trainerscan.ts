@@ -66,7 +66,12 @@ const MAX_EXACT = 2 ** 53;
 
 const isWs = (c: number) => c === 0x20 || c === 0x09 || c === 0x0d;
 
+const nativeLatin1 = (globalThis as { Buffer?: { prototype: { latin1Slice?: (this: Uint8Array, from: number, to: number) => string } } })
+  .Buffer?.prototype.latin1Slice;
+
+/** The bytes [from, to) as a string of the same code units (Node's native slice where there is one). */
 const latin1 = (buf: Uint8Array, from: number, to: number): string => {
+  if (nativeLatin1) return nativeLatin1.call(buf, from, to);
   let s = '';
   for (let i = from; i < to; i++) s += String.fromCharCode(buf[i]!);
   return s;
@@ -307,11 +312,11 @@ export function scanTrainerLines(buf: Uint8Array, from: number, to: number, onRe
 export interface LiteRecord {
   step: number;
   totalSteps: number;
-  loss?: number;
-  evalLoss?: number;
-  elapsedSeconds?: number;
-  vramAllocated?: number;
-  vramReserved?: number;
+  loss?: number | undefined;
+  evalLoss?: number | undefined;
+  elapsedSeconds?: number | undefined;
+  vramAllocated?: number | undefined;
+  vramReserved?: number | undefined;
 }
 
 const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -374,13 +379,31 @@ function timedeltaAt(buf: Uint8Array, from: number, to: number): number | typeof
  * by position; any other layout is read whole by decodeTrainerBytes. Gives the same values for these fields.
  */
 export function decodeTrainerLite(buf: Uint8Array, from: number, to: number): LiteRecord | undefined {
-  const fast = liteFast(buf, from, to);
-  if (fast !== NOT_FAST) return fast;
+  const rec = blankLite();
+  if (liteFast(buf, from, to, rec) !== NOT_FAST) {
+    const out: LiteRecord = { step: rec.step, totalSteps: rec.totalSteps };
+    for (const k of LITE_OPTIONAL) if (rec[k] !== undefined) out[k] = rec[k];
+    return out;
+  }
   const full = decodeTrainerBytes(buf, from, to);
   return full && timed(full);
 }
 
-function liteFast(buf: Uint8Array, from: number, to: number): LiteRecord | typeof NOT_FAST {
+const LITE_OPTIONAL = ['loss', 'evalLoss', 'elapsedSeconds', 'vramAllocated', 'vramReserved'] as const;
+
+/** A LiteRecord with every field present (undefined where absent): one shape, so one object can be reused. */
+const blankLite = (): LiteRecord => ({
+  step: 0,
+  totalSteps: 0,
+  loss: undefined,
+  evalLoss: undefined,
+  elapsedSeconds: undefined,
+  vramAllocated: undefined,
+  vramReserved: undefined,
+});
+
+/** Fills `rec` (every optional field reset) from a line in LLaMA-Factory's layout; NOT_FAST for any other. */
+function liteFast(buf: Uint8Array, from: number, to: number, rec: LiteRecord): true | typeof NOT_FAST {
   if (buf[to - 1] !== RBRACE || !at(buf, from, P_STEP)) return NOT_FAST;
   let i = from + P_STEP.length;
   let step = 0;
@@ -392,19 +415,33 @@ function liteFast(buf: Uint8Array, from: number, to: number): LiteRecord | typeo
   const t0 = i;
   while (buf[i]! >= 0x30 && buf[i]! <= 0x39) totalSteps = totalSteps * 10 + (buf[i++]! - 0x30);
   if (i === t0 || i - t0 > 15 || (buf[i] !== COMMA && buf[i] !== RBRACE)) return NOT_FAST;
-  const rec: LiteRecord = { step, totalSteps };
+  rec.step = step;
+  rec.totalSteps = totalSteps;
+  rec.loss = undefined;
+  rec.evalLoss = undefined;
+  rec.elapsedSeconds = undefined;
+  rec.vramAllocated = undefined;
+  rec.vramReserved = undefined;
   let p = i;
   // loss and eval_loss come first when present; then elapsed_time is found by Node's native search (it is on
   // every line LLaMA-Factory writes). A line without it, or with a nested value, an escape or a second record
   // run into it, goes to the full decoder.
-  for (const [key, field] of LEAD) {
-    if (!at(buf, p, key)) continue;
-    const vs = p + key.length;
+  if (at(buf, p, P_LOSS)) {
+    const vs = p + P_LOSS.length;
     const ve = valueEnd(buf, vs, to);
     if (ve < 0) return NOT_FAST;
     const v = bareNumber(buf, vs, ve);
     if (v === NOT_FAST) return NOT_FAST;
-    if (v !== undefined) rec[field] = v;
+    if (v !== undefined) rec.loss = v;
+    p = ve;
+  }
+  if (at(buf, p, P_EVAL_LOSS)) {
+    const vs = p + P_EVAL_LOSS.length;
+    const ve = valueEnd(buf, vs, to);
+    if (ve < 0) return NOT_FAST;
+    const v = bareNumber(buf, vs, ve);
+    if (v === NOT_FAST) return NOT_FAST;
+    if (v !== undefined) rec.evalLoss = v;
     p = ve;
   }
   const e = indexFrom(buf, P_ELAPSED, p);
@@ -437,14 +474,12 @@ function liteFast(buf: Uint8Array, from: number, to: number): LiteRecord | typeo
       if (v !== undefined) rec.vramAllocated = v;
     }
   }
-  return rec;
+  return true;
 }
 
 const P_ELAPSED = bytes('"elapsed_time": "');
-const LEAD = [
-  [bytes(', "loss": '), 'loss'],
-  [bytes(', "eval_loss": '), 'evalLoss'],
-] as const;
+const P_LOSS = bytes(', "loss": ');
+const P_EVAL_LOSS = bytes(', "eval_loss": ');
 /** `{` after the first byte: a nested value or a second record run into the line. */
 const ODD = LBRACE;
 
@@ -463,8 +498,12 @@ function indexFrom(hay: Uint8Array, needle: Uint8Array | number, from: number): 
   return -1;
 }
 
-/** scanTrainerLines with the bulk decoder: for the part of a long log before its last few thousand lines. */
+/**
+ * scanTrainerLines with the bulk decoder: for the part of a long log before its last few thousand lines. The
+ * record handed to `onRecord` is one object reused for every line (no allocation per line): copy what you keep.
+ */
 export function scanTrainerLinesLite(buf: Uint8Array, from: number, to: number, onRecord: (rec: LiteRecord) => void): LineScan {
+  const scratch = blankLite();
   let start = from;
   let skipped = 0;
   let lines = 0;
@@ -475,9 +514,12 @@ export function scanTrainerLinesLite(buf: Uint8Array, from: number, to: number, 
     let end = nl;
     if (end > start && buf[end - 1] === 0x0d) end--;
     if (end > start && !(end - start <= 2 && isWs(buf[start]!))) {
-      const rec = decodeTrainerLite(buf, start, end);
-      if (rec) onRecord(rec);
-      else if (!isBlank(buf, start, end)) skipped++;
+      if (liteFast(buf, start, end, scratch) !== NOT_FAST) onRecord(scratch);
+      else {
+        const full = decodeTrainerBytes(buf, start, end);
+        if (full) onRecord(timed(full));
+        else if (!isBlank(buf, start, end)) skipped++;
+      }
     }
     start = nl + 1;
   }

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { MedtuneError } from '../../core/errors.js';
 import { action, type ActionContext } from '../command.js';
-import { createRuntimeSource } from '../../ui/runtime-source.js';
-import { openTui } from '../../ui/tui.js';
 import { activeRunPids } from '../../runtime/manifest.js';
 
 export const order = 0;
@@ -16,6 +14,8 @@ async function run(ctx: ActionContext): Promise<void> {
       code: 'NO_TTY',
     });
   }
+  // Loaded only here: every other command starts without the TUI's modules (ink, react).
+  const [{ createRuntimeSource }, { openTui }] = await Promise.all([import('../../ui/runtime-source.js'), import('../../ui/tui.js')]);
   const source = createRuntimeSource(ctx.workspace);
   await openTui({ source, ownPids: () => activeRunPids(ctx.workspace) });
 }
