@@ -320,3 +320,54 @@ export function planDistributed(input: DistributedInput): DistributedPlan {
     needsGpu: deepspeed || engine === 'fsdp' || gpuList.length > 0,
   };
 }
+
+/**
+ * What the Train form offers for "GPUs" on a host with `count` of them: every visible GPU (undefined: no
+ * CUDA_VISIBLE_DEVICES), each one alone, then the first two, three, … (as `--gpus` would list them).
+ */
+export function gpuChoices(count: number): Array<string | undefined> {
+  if (count <= 1) return [undefined];
+  const out: Array<string | undefined> = [undefined];
+  for (let i = 0; i < count; i++) out.push(String(i));
+  for (let n = 2; n < count; n++) out.push(Array.from({ length: n }, (_, i) => i).join(','));
+  return out;
+}
+
+/** The processes a `--gpus` choice starts on one node (one per GPU; one on a host without GPUs). */
+export function processesFor(gpus: string | undefined, hostGpus: number): number {
+  const listed = gpus?.split(',').filter((s) => s.trim()).length ?? 0;
+  return Math.max(1, listed || hostGpus);
+}
+
+/** How a recorded run was spread, from the environment it was launched with. */
+export interface RunScale {
+  /** Processes over all nodes (torchrun's world size, Ray's workers), 1 for a plain run. */
+  processes: number;
+  nodes: number;
+  /** The run's CUDA_VISIBLE_DEVICES entries (indices or UUIDs); null: every GPU of the host. */
+  devices: string[] | null;
+}
+
+export function runScale(
+  env: Readonly<Record<string, string>>,
+  command: readonly string[] = [],
+  config: Readonly<Record<string, unknown>> = {},
+): RunScale {
+  const int = (v: unknown) => (v !== undefined && Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : undefined);
+  const flag = (name: string) => {
+    const i = command.indexOf(name);
+    return i >= 0 ? int(command[i + 1]) : undefined;
+  };
+  const devices =
+    env.CUDA_VISIBLE_DEVICES === undefined
+      ? null
+      : env.CUDA_VISIBLE_DEVICES.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+  // FSDP: accelerate launch --num_processes (all nodes) --num_machines; Ray: its workers; else torchrun's env.
+  const accelerate = flag('--num_processes');
+  if (accelerate !== undefined) return { processes: accelerate, nodes: flag('--num_machines') ?? 1, devices };
+  if (env.USE_RAY === '1') return { processes: int(config.ray_num_workers) ?? 1, nodes: 1, devices };
+  const nodes = int(env.NNODES) ?? 1;
+  return { processes: (int(env.NPROC_PER_NODE) ?? 1) * nodes, nodes, devices };
+}

@@ -192,6 +192,8 @@ export interface RunView {
   recordCount: number;
   /** The latest attempt was the supervisor's own retry of a launch that died leaving nothing behind. */
   launchRetry?: boolean;
+  /** How a medtune run is spread: processes, nodes and its GPUs (absent for a folder medtune did not launch). */
+  scale?: { processes: number; nodes: number; devices: string[] | null };
   /** The newest merged records (at most 1024), by step: every record of a run of ordinary length. */
   records: TrainerRecord[];
   /** The whole loss and eval-loss curves, downsampled to a bounded number of buckets. */

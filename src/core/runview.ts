@@ -8,6 +8,7 @@ import type { ConsoleState } from './console.js';
 import { etaSeconds, paceFromRecords } from './eta.js';
 import type { PaceOptions } from './eta.js';
 import { summarizeRecords, type TrainerLogSummary } from './trainersummary.js';
+import { runScale } from './distributed.js';
 
 /** LLaMA-Factory's end-of-run files in output_dir, as far as they tell the status. */
 export interface RunResults {
@@ -167,6 +168,7 @@ export function buildRunView(input: RunViewInput): RunView {
     writers: log.writers,
     recordCount: log.recordCount,
     ...(lastAttempt?.launchRetry ? { launchRetry: true } : {}),
+    ...(manifest ? { scale: runScale(manifest.env, manifest.command) } : {}),
     records: [...records],
     curve: { loss: log.loss, evalLoss: log.evalLoss },
     elapsed: log.latest.elapsed,

@@ -8,6 +8,7 @@ import type { CheckResult } from '../core/dataset.js';
 import type { SideMetrics } from '../core/evalreport.js';
 import type { Finding } from '../core/findings.js';
 import { overridesOf, type TrainConfig } from '../core/trainconfig.js';
+import { describeScale } from '../core/distributed.js';
 import type { FieldValue } from '../core/trainform.js';
 import {
   checkFindings,
@@ -81,6 +82,7 @@ export function trainChoices(ws: Workspace, p: TrainParams): TrainChoices {
     datasets: p.datasets,
     profile: p.profile,
     overrides: overridesOf(p.overrides),
+    ...(p.gpus ? { gpus: p.gpus } : {}),
   };
 }
 
@@ -119,6 +121,7 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
         command: ['env', ...envArgs, ...r.plan.command],
         checks: r.findings.map(checkItem),
         ok: r.ok,
+        scale: describeScale(r.plan.distributed, r.plan.config),
       } satisfies TrainPlan;
     },
     async startTrain(params) {

@@ -133,6 +133,8 @@ export interface TrainParams {
   profile: string;
   /** LLaMA-Factory keys set in the form, on top of the profile. */
   overrides: Record<string, FieldValue>;
+  /** GPU indices for the run (`--gpus`); absent: every GPU of the host, one process each. */
+  gpus?: string;
 }
 
 export interface TrainPlan {
@@ -142,6 +144,8 @@ export interface TrainPlan {
   checks: CheckItem[];
   /** False when a check failed and launching would fail too. */
   ok: boolean;
+  /** Processes and effective batch: "ddp: 2 process(es); effective batch 2 × 4 × 8 = 64". */
+  scale?: string;
 }
 
 export interface LaunchResult {

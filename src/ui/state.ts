@@ -6,6 +6,8 @@ export interface TrainDraft {
   model: string | null;
   profile: string | null;
   datasets: DatasetWeight[];
+  /** The GPUs chosen (`--gpus`, CUDA_VISIBLE_DEVICES); undefined: every GPU of the host. */
+  gpus?: string;
   /** What the user typed, by LLaMA-Factory key; fields not here show the profile's value or the default. */
   texts: Record<string, string>;
 }

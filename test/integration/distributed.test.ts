@@ -20,6 +20,7 @@ interface Status {
   records: Array<{ step: number; loss?: number }>;
   cause: { code: string; summary: string; next: string; evidence?: string } | null;
   checkpoints: number[];
+  scale?: { processes: number; nodes: number; devices: string[] | null };
 }
 
 const TINY = [
@@ -145,6 +146,7 @@ describe('distributed training on CPU (gloo)', () => {
     const stopped = await status(id);
     expect(stopped.status).toBe('stopped');
     expect(stopped.step).toBeLessThan(60);
+    expect(stopped.scale).toEqual({ processes: 2, nodes: 1, devices: null });
 
     const resumed = await medtune(t.ws, ['resume', id, '--json'], { timeout: 600_000 });
     expect(resumed.exitCode, resumed.all?.slice(-2000)).toBe(0);

@@ -354,3 +354,15 @@ export function hostState(): GpuMonitorState {
     samples: [{ receivedAt: 0, cpuPct: 35, cpuCount: 2, memUsedMiB: 6_000, memTotalMiB: 24_000, load1: 0.8 }],
   };
 }
+
+/** Two H100s (indices 0 and 1), each with one rank of a run on it. */
+export function twoGpuState(): GpuMonitorState {
+  const one = gpuState();
+  if (one.mode !== 'gpu') throw new Error('gpuState() is a GPU state');
+  const second = (g: GpuReading): GpuReading => ({ ...g, index: 1, uuid: 'GPU-bbbb', utilizationPct: 91 });
+  return {
+    ...one,
+    samples: one.samples.map((s) => ({ ...s, gpus: [...s.gpus, second(s.gpus[0]!)] })),
+    processes: [...one.processes, { pid: 4243, gpuUuid: 'GPU-bbbb', name: 'python', usedMemoryMiB: 29_000, owner: 'run' }],
+  };
+}

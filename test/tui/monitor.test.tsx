@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { KEY, renderApp, type Tui } from './harness.js';
-import { FakeSource, makeRun, records } from './fake-source.js';
+import { FakeSource, makeRun, records, twoGpuState } from './fake-source.js';
 
 let tui: Tui | undefined;
 afterEach(() => tui?.unmount());
@@ -151,4 +151,27 @@ it('waits for the first logged step before drawing a chart', async () => {
   const s = tui.screen();
   expect(s).toContain('r-new preparing · tokenizing 30/240');
   expect(s).toContain('waiting for the first logged step…');
+});
+
+it('a run on two chosen GPUs says so in its header and marks both GPUs in the panel', async () => {
+  const src = new FakeSource();
+  src.runs = [makeRun('r-ddp', { records: records(24, 40), scale: { processes: 2, nodes: 1, devices: ['0', 'GPU-bbbb'] } })];
+  tui = renderApp({ source: src, initialScreen: 'monitor', gpu: twoGpuState() }, { columns: 120, rows: 30 });
+  await tui.waitFor('enter watches one');
+  await tui.press(KEY.enter);
+  const s = await tui.waitFor('Stats');
+  expect(s).toMatch(/attempt 1 · 2 processes on GPU 0,GPU-bbbb/);
+  expect(s).toMatch(/◆GPU0 /);
+  expect(s).toMatch(/◆GPU1 /);
+});
+
+it('a one-process run without chosen GPUs marks none', async () => {
+  const src = new FakeSource();
+  src.runs = [makeRun('r-one', { records: records(24, 40), scale: { processes: 1, nodes: 1, devices: null } })];
+  tui = renderApp({ source: src, initialScreen: 'monitor', gpu: twoGpuState() }, { columns: 120, rows: 30 });
+  await tui.waitFor('enter watches one');
+  await tui.press(KEY.enter);
+  const s = await tui.waitFor('Stats');
+  expect(s).not.toContain('◆');
+  expect(s).not.toContain('processes on');
 });

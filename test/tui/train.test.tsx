@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { KEY, renderApp, type Tui } from './harness.js';
-import { deferred, FakeSource, makeDataset } from './fake-source.js';
+import { deferred, FakeSource, makeDataset, twoGpuState } from './fake-source.js';
 import type { TrainParams } from '../../src/ui/source.js';
 
 let tui: Tui | undefined;
@@ -171,4 +171,33 @@ it("starts from the same defaults as `medtune train` (medtune.yaml, the GPU's pr
   expect(s).toMatch(/model\s+‹ Qwen2-VL-2B-Instruc… \/ws\/models\/Qwen2-VL-2B-Instruct/);
   expect(s).toMatch(/datasets\s+‹ mt-ct ›/);
   expect(s).toMatch(/cutoff length\s+2048/);
+});
+
+it('on a host with two GPUs offers the GPU choice, shows processes × batch × accumulation, and plans with --gpus', async () => {
+  const src = workspace();
+  src.plan = { ...src.plan, scale: 'ddp: 2 process(es); effective batch 2 × 1 × 8 = 16' };
+  tui = renderApp({ source: src, initialScreen: 'train', gpu: twoGpuState() }, { columns: 100, rows: 30 });
+  let s = await tui.waitFor('press p for a pre-flight');
+  expect(s).toMatch(/GPUs\s+‹ all 2 ›/);
+  await tui.press(KEY.down, KEY.down);
+  s = await tui.waitFor(/▸ GPUs\s+‹ all 2 ›\s+effective batch 2 × 1 × 8 = 16 · one process per GPU/);
+  await tui.press('p');
+  s = await tui.waitFor('pre-flight passed');
+  expect(s).toContain('ddp: 2 process(es); effective batch 2 × 1 × 8 = 16');
+  expect((src.callsTo('planTrain')[0]!.args[0] as TrainParams).gpus).toBeUndefined();
+  await tui.press('v', KEY.right);
+  s = await tui.waitFor(/GPUs\s+‹ 0 ›/);
+  expect(s).toContain('effective batch 1 × 1 × 8 = 8');
+  await tui.press(KEY.right, KEY.right);
+  s = await tui.waitFor(/GPUs\s+‹ all 2 ›/);
+  await tui.press(KEY.left);
+  s = await tui.waitFor(/GPUs\s+‹ 1 ›/);
+  await tui.press('p');
+  await tui.waitFor('pre-flight passed');
+  expect((src.callsTo('planTrain')[1]!.args[0] as TrainParams).gpus).toBe('1');
+});
+
+it('on a host with one GPU there is no GPU row', async () => {
+  tui = await openTrain(workspace());
+  expect(tui.screen()).not.toMatch(/GPUs\s+‹/);
 });

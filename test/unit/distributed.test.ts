@@ -9,6 +9,9 @@ import { describe, expect, it } from 'vitest';
 import {
   describeScale,
   ENGINE_TEMPLATE,
+  gpuChoices,
+  processesFor,
+  runScale,
   ENGINES,
   LAUNCH_ONLY_KEYS,
   MIN_DDP_TIMEOUT_S,
@@ -332,5 +335,64 @@ describe('engine templates', () => {
     expect(c.fsdp_config.fsdp_sharding_strategy).toBe('FULL_SHARD');
     expect(c.fsdp_config.fsdp_auto_wrap_policy).toBe('TRANSFORMER_BASED_WRAP');
     expect(c.use_cpu).toBe(false);
+  });
+});
+
+describe("the Train form's GPU choices and the processes they start", () => {
+  it.each([
+    [0, [undefined]],
+    [1, [undefined]],
+    [2, [undefined, '0', '1']],
+    [4, [undefined, '0', '1', '2', '3', '0,1', '0,1,2']],
+  ] as const)('%i GPU(s)', (n, want) => {
+    expect(gpuChoices(n)).toEqual(want);
+  });
+  it.each([
+    [undefined, 0, 1],
+    [undefined, 1, 1],
+    [undefined, 8, 8],
+    ['3', 8, 1],
+    ['0,1', 8, 2],
+    ['GPU-aaaa, GPU-bbbb,', 2, 2],
+  ] as const)('--gpus %s on a host with %i GPU(s): %i process(es)', (gpus, host, want) => {
+    expect(processesFor(gpus, host)).toBe(want);
+  });
+});
+
+describe('runScale: how a recorded run was spread, from its launch environment', () => {
+  it.each([
+    ['a plain run', {}, [], {}, { processes: 1, nodes: 1, devices: null }],
+    ['one chosen GPU', { CUDA_VISIBLE_DEVICES: '3' }, [], {}, { processes: 1, nodes: 1, devices: ['3'] }],
+    [
+      'torchrun on 2 GPUs',
+      { FORCE_TORCHRUN: '1', NPROC_PER_NODE: '2', NNODES: '1', CUDA_VISIBLE_DEVICES: '0,1' },
+      [],
+      {},
+      { processes: 2, nodes: 1, devices: ['0', '1'] },
+    ],
+    [
+      '2 nodes × 4',
+      { FORCE_TORCHRUN: '1', NPROC_PER_NODE: '4', NNODES: '2', NODE_RANK: '1' },
+      [],
+      {},
+      { processes: 8, nodes: 2, devices: null },
+    ],
+    [
+      'FSDP through accelerate',
+      {},
+      ['accelerate', 'launch', '--num_processes', '4', '--num_machines', '2'],
+      {},
+      { processes: 4, nodes: 2, devices: null },
+    ],
+    ['Ray with its workers', { USE_RAY: '1' }, [], { ray_num_workers: 3 }, { processes: 3, nodes: 1, devices: null }],
+    [
+      'garbage in the env',
+      { NPROC_PER_NODE: 'two', NNODES: '-1', CUDA_VISIBLE_DEVICES: '' },
+      [],
+      {},
+      { processes: 1, nodes: 1, devices: [] },
+    ],
+  ] as const)('%s', (_name, env, command, config, want) => {
+    expect(runScale(env as Record<string, string>, command as readonly string[], config)).toEqual(want);
   });
 });

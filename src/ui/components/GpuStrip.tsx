@@ -20,15 +20,17 @@ export interface GpuStripProps {
   /** The run's peak reserved memory, shown beside the live value. */
   peakReservedGiB?: number | null;
   maxProcesses?: number;
+  /** The run's GPUs (CUDA_VISIBLE_DEVICES entries), marked in the panel. */
+  runDevices?: readonly string[] | null;
 }
 
 /** The GPU panels under a "GPU" heading; the CPU/RAM fallback when there is no NVIDIA GPU. */
-export function GpuStrip({ width, compact, peakReservedGiB = null, maxProcesses = 4 }: GpuStripProps) {
+export function GpuStrip({ width, compact, peakReservedGiB = null, maxProcesses = 4, runDevices = null }: GpuStripProps) {
   const state = useGpuState();
   return (
     <Section title={state.mode === 'host' ? 'Host' : 'GPU'} width={width} height={gpuRows(state, compact, maxProcesses) + 1} flexShrink={0}>
       <Box flexDirection="column">
-        <GpuMonitorPanel state={state} compact={compact} width={width} peakReservedGiB={peakReservedGiB} maxProcesses={maxProcesses} />
+        <GpuMonitorPanel state={state} compact={compact} width={width} peakReservedGiB={peakReservedGiB} maxProcesses={maxProcesses} runDevices={runDevices} />
       </Box>
     </Section>
   );

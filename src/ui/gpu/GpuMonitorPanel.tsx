@@ -12,6 +12,8 @@ export interface GpuMonitorPanelProps {
   width?: number;
   maxProcesses?: number;
   theme?: Theme;
+  /** The run's GPUs (CUDA_VISIBLE_DEVICES entries), marked in the panel. */
+  runDevices?: readonly string[] | null;
 }
 
 /** The footnotes a GPU state carries, in words. */
@@ -39,7 +41,7 @@ export function panelRows(state: GpuMonitorState, compact: boolean, maxProcesses
   return gpus * 6 + 2 + Math.max(1, shown) + (procs > shown ? 1 : 0) + (state.processes.some((p) => p.owner === 'unknown') ? 1 : 0) + notes;
 }
 
-export function GpuMonitorPanel({ state, peakReservedGiB, compact, width, maxProcesses, theme }: GpuMonitorPanelProps) {
+export function GpuMonitorPanel({ state, peakReservedGiB, compact, width, maxProcesses, theme, runDevices }: GpuMonitorPanelProps) {
   switch (state.mode) {
     case 'starting':
       return <Text dimColor>starting nvidia-smi…</Text>;
@@ -56,6 +58,7 @@ export function GpuMonitorPanel({ state, peakReservedGiB, compact, width, maxPro
           notes={monitorNotes(state)}
           maxProcesses={maxProcesses}
           theme={theme}
+          runDevices={runDevices}
         />
       );
   }

@@ -32,6 +32,13 @@ export interface GpuPanelProps {
   maxProcesses?: number;
   /** Defaults to the app's theme, or NO_COLOR-aware colours outside the app. */
   theme?: Theme;
+  /** The GPUs a run was given (CUDA_VISIBLE_DEVICES: indices or UUIDs): marked "run"; null/absent: none marked. */
+  runDevices?: readonly string[] | null;
+}
+
+/** Whether a GPU is one of the run's (named by its index or its UUID). */
+export function isRunGpu(gpu: GpuReading, devices: readonly string[] | null | undefined): boolean {
+  return !!devices && devices.some((d) => d === String(gpu.index) || (gpu.uuid !== null && d === gpu.uuid));
 }
 
 /** The app's theme when inside it, else one read from the environment (so the panel embeds anywhere). */
@@ -97,7 +104,7 @@ function Row({ label, text, color, spark, textWidth, theme }: RowProps) {
   );
 }
 
-function GpuCard({ samples, gpu, peak, width, theme }: { samples: readonly GpuSample[]; gpu: GpuReading; peak: number | null; width: number; theme: Theme }) {
+function GpuCard({ samples, gpu, peak, width, theme, ofRun }: { samples: readonly GpuSample[]; gpu: GpuReading; peak: number | null; width: number; theme: Theme; ofRun: boolean }) {
   const textWidth = Math.min(56, Math.max(20, width - 8 - 24));
   const sparkWidth = Math.max(0, width - 8 - textWidth - 1);
   const spark = (pick: (g: GpuReading) => number | null, max: number | null) =>
@@ -116,7 +123,7 @@ function GpuCard({ samples, gpu, peak, width, theme }: { samples: readonly GpuSa
   return (
     <Box flexDirection="column" flexShrink={0}>
       <Box height={1}>
-        <Text bold color={theme.accent} wrap="truncate-end">GPU {gpu.index}  {gpu.name ?? '?'}</Text>
+        <Text bold color={theme.accent} wrap="truncate-end">GPU {gpu.index}  {gpu.name ?? '?'}{ofRun ? '  ◆ this run' : ''}</Text>
         <Box flexGrow={1} />
         <Text color={tempColor(theme, gpu.temperatureC)}>{gpu.pstate ? `${gpu.pstate}  ` : ''}{temps}</Text>
       </Box>
@@ -148,7 +155,7 @@ function GpuCard({ samples, gpu, peak, width, theme }: { samples: readonly GpuSa
   );
 }
 
-function CompactLine({ samples, gpu, peak, width, theme }: { samples: readonly GpuSample[]; gpu: GpuReading; peak: number | null; width: number; theme: Theme }) {
+function CompactLine({ samples, gpu, peak, width, theme, ofRun }: { samples: readonly GpuSample[]; gpu: GpuReading; peak: number | null; width: number; theme: Theme; ofRun: boolean }) {
   const sparkWidth = width >= 100 ? 12 : width >= 80 ? 6 : 0;
   const throttled = isThrottled(gpu.clockEventReasons);
   const reasons = throttled ? decodeClockEventReasons(gpu.clockEventReasons).filter((r) => r !== 'idle').join(', ') : '';
@@ -157,7 +164,7 @@ function CompactLine({ samples, gpu, peak, width, theme }: { samples: readonly G
   return (
     <Box height={1} width={width}>
       <Text wrap="truncate-end">
-        <Text bold color={theme.accent}>GPU{gpu.index} </Text>
+        <Text bold color={theme.accent}>{ofRun ? '◆' : ''}GPU{gpu.index} </Text>
         {shortName(gpu.name).slice(0, 12).padEnd(12)}
         <Text color={util}> {num(gpu.utilizationPct).padStart(3)}%</Text>
         {sparkWidth ? <Text color={theme.noColor ? undefined : util}> {fixedSparkline(history(samples, gpu.index, (g) => g.utilizationPct), sparkWidth, 100)}</Text> : null}
@@ -207,7 +214,7 @@ function ProcessTable({ processes, gpus, width, max, theme }: { processes: reado
 }
 
 /** Every GPU of the latest sample, with history, and the processes on them. */
-export function GpuPanel({ samples, processes, peakReservedGiB = null, compact = false, width = 80, notes = [], maxProcesses = 8, theme: given }: GpuPanelProps) {
+export function GpuPanel({ samples, processes, peakReservedGiB = null, compact = false, width = 80, notes = [], maxProcesses = 8, theme: given, runDevices = null }: GpuPanelProps) {
   const theme = usePanelTheme(given);
   const latest = samples[samples.length - 1];
   if (!latest || latest.gpus.length === 0) {
@@ -218,7 +225,7 @@ export function GpuPanel({ samples, processes, peakReservedGiB = null, compact =
     return (
       <Box flexDirection="column" flexShrink={0}>
         {latest.gpus.map((g) => (
-          <CompactLine key={g.index} samples={samples} gpu={g} peak={peakReservedGiB} width={width} theme={theme} />
+          <CompactLine key={g.index} samples={samples} gpu={g} peak={peakReservedGiB} width={width} theme={theme} ofRun={isRunGpu(g, runDevices)} />
         ))}
         {notes.map((n) => (
           <Text key={n} color={theme.warn} wrap="truncate-end">{n}</Text>
@@ -230,7 +237,7 @@ export function GpuPanel({ samples, processes, peakReservedGiB = null, compact =
     <Box flexDirection="column" flexShrink={0} width={width}>
       {latest.gpus.map((g) => (
         <Box key={g.index} flexDirection="column" marginBottom={1}>
-          <GpuCard samples={samples} gpu={g} peak={peakReservedGiB} width={width} theme={theme} />
+          <GpuCard samples={samples} gpu={g} peak={peakReservedGiB} width={width} theme={theme} ofRun={isRunGpu(g, runDevices)} />
         </Box>
       ))}
       <Text bold>Processes{processes.length ? <Text dimColor> {processes.length}{ours ? `, ${ours} of this run` : ''}</Text> : null}</Text>

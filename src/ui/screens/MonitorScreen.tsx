@@ -79,6 +79,15 @@ function Stats({ run }: { run: RunView }) {
   );
 }
 
+/** " · 2 processes on GPU 0,1" for a run spread over more than one process or given chosen GPUs; "" otherwise. */
+export function scaleText(v: RunView): string {
+  const s = v.scale;
+  if (!s || (s.processes <= 1 && !s.devices)) return '';
+  const procs = s.processes > 1 ? ` · ${s.processes} processes${s.nodes > 1 ? ` on ${s.nodes} nodes` : ''}` : '';
+  const gpus = s.devices ? `${procs ? ' on' : ' ·'} GPU ${s.devices.join(',')}` : '';
+  return `${procs}${gpus}`;
+}
+
 function RunMonitor({ width, height, runId }: ScreenProps & { runId: string }) {
   const { source } = useUi();
   const theme = useTheme();
@@ -149,7 +158,7 @@ function RunMonitor({ width, height, runId }: ScreenProps & { runId: string }) {
           <Text color={statusColor(theme, v.status)} bold inverse={theme.noColor && v.status === 'failed'}>{v.status}</Text>
           {phase ? <Text> · {phase}</Text> : null}
         </Box>
-        <Box flexShrink={1} marginLeft={2}><Text dimColor wrap="truncate-end">attempt {v.attempts}{v.updatedAt ? ` · updated ${v.updatedAt.slice(11, 19)}` : ''}</Text></Box>
+        <Box flexShrink={1} marginLeft={2}><Text dimColor wrap="truncate-end">attempt {v.attempts}{scaleText(v)}{v.updatedAt ? ` · updated ${v.updatedAt.slice(11, 19)}` : ''}</Text></Box>
       </Box>
       <Box height={1} flexShrink={0}>
         <Meter done={pct ?? 0} total={pct === null ? null : 100} width={Math.max(10, width - 52)} color={statusColor(theme, v.status)} />
@@ -166,7 +175,7 @@ function RunMonitor({ width, height, runId }: ScreenProps & { runId: string }) {
           <Stats run={v} />
         </Section>
       </Box>
-      <GpuStrip width={width} compact={gpuCompact} peakReservedGiB={v.peakVramGiB} />
+      <GpuStrip width={width} compact={gpuCompact} peakReservedGiB={v.peakVramGiB} runDevices={v.scale?.devices ?? null} />
       {v.cause ? (
         <Box flexDirection="column" flexShrink={0}>
           <Text color={theme.error} bold wrap="truncate-end">✗ {v.cause.code}: {v.cause.summary}</Text>

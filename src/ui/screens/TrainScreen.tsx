@@ -15,9 +15,11 @@ import { TaskView } from '../components/TaskView.js';
 import type { TrainParams, TrainPlan } from '../source.js';
 import { splitEnvCommand } from '../view.js';
 import type { ScreenProps } from './types.js';
+import { useGpuState } from '../gpu-context.js';
+import { gpuChoices, processesFor } from '../../core/distributed.js';
 
-const CHOICE_KEYS = ['model', 'profile', 'datasets'] as const;
-const KEYS = [...CHOICE_KEYS, ...TRAIN_FIELDS.map((f) => f.key)];
+const CHOICE_KEYS = ['model', 'profile', 'gpus', 'datasets'] as const;
+const FIELD_KEYS = TRAIN_FIELDS.map((f) => f.key);
 const SPEC = new Map<string, FieldSpec>(TRAIN_FIELDS.map((f) => [f.key, f]));
 /** Wide enough to show the form and the plan side by side. */
 const WIDE = 150;
@@ -49,6 +51,12 @@ export function TrainScreen({ width, height }: ScreenProps) {
   const [focus, setFocus] = useState(0);
   const [showPlan, setShowPlan] = useState(false);
   const [yamlTop, setYamlTop] = useState(0);
+  // The GPU row shows only where there is a choice to make (two GPUs or more).
+  const gpuState = useGpuState();
+  const hostGpus = gpuState.mode === 'gpu' ? (gpuState.samples[gpuState.samples.length - 1]?.gpus.length ?? 0) : 0;
+  const choiceKeys = CHOICE_KEYS.filter((k) => k !== 'gpus' || hostGpus > 1);
+  const KEYS = [...choiceKeys, ...FIELD_KEYS];
+  const gpus = hostGpus > 1 ? state.draft.gpus : undefined;
 
   const modelNames = (models.data ?? []).map((m) => m.name);
   const defaultModel = defaults ? modelNames.find((n) => n === defaults.model || defaults.model.endsWith(`/${n}`)) : undefined;
@@ -70,14 +78,14 @@ export function TrainScreen({ width, height }: ScreenProps) {
   const form = checkForm(Object.fromEntries(TRAIN_FIELDS.map((f) => [f.key, text(f.key)])));
   const formOk = Object.keys(form.errors).length === 0;
   const params: TrainParams | null = model && profile && dsets.length > 0 && formOk
-    ? { model, profile: profile.name, datasets: dsets, overrides: form.values }
+    ? { model, profile: profile.name, datasets: dsets, overrides: form.values, ...(gpus ? { gpus } : {}) }
     : null;
   const tag = params ? JSON.stringify(params) : null;
   const planState = plan.state;
   const planFresh = !!planState && planState.tag === tag;
   const planDone: TrainPlan | undefined = planFresh && planState.status === 'done' ? planState.result : undefined;
 
-  const focusedKey = KEYS[focus]!;
+  const focusedKey = KEYS[Math.min(focus, KEYS.length - 1)]!;
   const spec = SPEC.get(focusedKey);
   const edit = useTextEdit({
     keys: KEYS,
@@ -91,12 +99,21 @@ export function TrainScreen({ width, height }: ScreenProps) {
   const choose = (step: 1 | -1) => {
     if (focusedKey === 'model') dispatch({ type: 'draft', patch: { model: cycle(modelNames, model ?? undefined, step) ?? null } });
     else if (focusedKey === 'profile') dispatch({ type: 'draft', patch: { profile: cycle(profileList.map((p) => p.name), profile?.name, step) ?? null } });
-    else if (focusedKey === 'datasets') {
+    else if (focusedKey === 'gpus') {
+      const options = gpuChoices(hostGpus);
+      const i = options.indexOf(gpus);
+      dispatch({ type: 'draft', patch: { gpus: options[(((i < 0 ? 0 : i + step) % options.length) + options.length) % options.length] } });
+    } else if (focusedKey === 'datasets') {
       const next = cycle(datasetNames, dsets.length === 1 ? dsets[0]!.name : undefined, step);
       if (next) dispatch({ type: 'draft', patch: { datasets: [{ name: next, weight: 1 }] } });
     } else if (spec?.kind === 'choice') dispatch({ type: 'draftText', key: spec.key, update: () => cycleChoice(spec, text(spec.key), step) });
   };
-  const isChoice = (CHOICE_KEYS as readonly string[]).includes(focusedKey) || spec?.kind === 'choice';
+  const isChoice = (choiceKeys as readonly string[]).includes(focusedKey) || spec?.kind === 'choice';
+  // processes × batch × accumulation, as the plan will launch it (one process per chosen GPU).
+  const procs = processesFor(gpus, hostGpus);
+  const batch = Number(form.values.per_device_train_batch_size ?? 1);
+  const accumulation = Number(form.values.gradient_accumulation_steps ?? 1);
+  const effective = formOk ? `${procs} × ${batch} × ${accumulation} = ${procs * batch * accumulation}` : null;
   const runPlan = () => {
     if (!params) return;
     plan.start('pre-flight', (onProgress, signal) => source.planTrain(params, onProgress, signal), {
@@ -157,10 +174,14 @@ export function TrainScreen({ width, height }: ScreenProps) {
       <Section title="New training run" right={profile ? `profile ${profile.name}` : undefined}>
         <FormRow label="model" value={reading(models.loading, model)} choice focused={focus === 0} editing={false} help={(models.data ?? []).find((m) => m.name === model)?.path} />
         <FormRow label="profile" value={reading(profiles.loading, profile?.name)} choice focused={focus === 1} editing={false} help={profile?.description} />
-        <FormRow label="datasets" value={reading(datasets.loading, dsets.length ? mixText(dsets) : null)} choice focused={focus === 2} editing={false} valueWidth={Math.max(22, formW - 22)} />
-        {TRAIN_FIELDS.map((f, i) => (
-          <FormRow key={f.key} label={f.label} value={text(f.key)} choice={f.kind === 'choice'} focused={focus === i + 3} editing={edit.editing === f.key}
-            error={form.errors[f.key]} help={f.help} />
+        {hostGpus > 1 ? (
+          <FormRow label="GPUs" value={gpus === undefined ? `all ${hostGpus}` : gpus} choice focused={KEYS[focus] === 'gpus'} editing={false}
+            help={`effective batch ${effective ?? '?'} · one process per GPU`} />
+        ) : null}
+        <FormRow label="datasets" value={reading(datasets.loading, dsets.length ? mixText(dsets) : null)} choice focused={KEYS[focus] === 'datasets'} editing={false} valueWidth={Math.max(22, formW - 22)} />
+        {TRAIN_FIELDS.map((f) => (
+          <FormRow key={f.key} label={f.label} value={text(f.key)} choice={f.kind === 'choice'} focused={KEYS[focus] === f.key} editing={edit.editing === f.key}
+            error={form.errors[f.key]} help={f.key === 'gradient_accumulation_steps' && effective ? `${f.help} (now ${effective})` : f.help} />
         ))}
       </Section>
       {status}
@@ -190,6 +211,8 @@ function checkRows(plan: TrainPlan): number {
 }
 
 const COMMAND_ROWS = 3;
+/** The scale line (processes × batch × accumulation) above the command. */
+const SCALE_ROWS = 1;
 
 /** The checks get up to a third of the plan's rows. */
 function checkRowsShown(plan: TrainPlan, height: number): number {
@@ -198,7 +221,7 @@ function checkRowsShown(plan: TrainPlan, height: number): number {
 
 /** What is left for the YAML once the checks, the command and three headings have their rows. */
 function yamlRowsFor(plan: TrainPlan, height: number): number {
-  return Math.max(3, height - checkRowsShown(plan, height) - COMMAND_ROWS - 3);
+  return Math.max(3, height - checkRowsShown(plan, height) - COMMAND_ROWS - (plan.scale ? SCALE_ROWS : 0) - 3);
 }
 
 /** Pre-flight checks, the command, and the YAML that will be launched (scrolled to `top`). */
@@ -210,6 +233,7 @@ function PlanView({ plan, width, height, yaml, top, rows }: { plan: TrainPlan; w
       <Section title="Pre-flight">
         <CheckList checks={plan.checks} maxRows={checkRowsShown(plan, height)} />
       </Section>
+      {plan.scale ? <Text wrap="truncate-end">{plan.scale}</Text> : null}
       <Section title="Command">
         <Box height={COMMAND_ROWS} flexDirection="column" overflow="hidden">
           <Box height={1} flexShrink={0}><Text wrap="truncate-middle">{cmd.command.join(' ')}</Text></Box>
