@@ -4,6 +4,7 @@
 //   <out>/dist/runtime/supervisor-main.js the detached run supervisor (runs spawn it by path)
 //   <out>/dist/app/job-main.js            a supervised job's body (the demo's steps)
 //   <out>/dist/runtime/serve-main.js      the model server's keeper (`medtune serve`)
+//   <out>/dist/runtime/trainerlog-worker.js  a thread that reads one part of a long trainer log
 //   <out>/dist/chunks/*.js                code the entries share, and the TUI (ink, react), loaded only when opened
 //   <out>/bin/medtune.js, package.json, python/, templates/   as in the package
 // Every dependency is inlined. Entries sit two folders below <out>, as in the package, so paths.ts finds python/
@@ -77,6 +78,7 @@ await build({
     { in: join(root, 'src', 'runtime', 'supervisor-main.ts'), out: 'runtime/supervisor-main' },
     { in: join(root, 'src', 'app', 'job-main.ts'), out: 'app/job-main' },
     { in: join(root, 'src', 'runtime', 'serve-main.ts'), out: 'runtime/serve-main' },
+    { in: join(root, 'src', 'runtime', 'trainerlog-worker.ts'), out: 'runtime/trainerlog-worker' },
   ],
   outdir: join(out, 'dist'),
   splitting: true,

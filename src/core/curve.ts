@@ -173,6 +173,39 @@ export class StepCurve {
     while (this.sealed.length + this.tailBuckets > this.maxBuckets) this.widen();
   }
 
+  /**
+   * Appends a curve of later steps (every step of `later` above every step here): the same buckets as setting its
+   * points here one by one (sums may differ in the last bits). Where `later` kept every point raw, they are set
+   * one by one; else this curve's raw tail is sealed and `later`'s stays raw (as deep as one pass keeps it).
+   */
+  append(later: StepCurve): void {
+    if (later.size === 0) return;
+    if (this.size === 0) {
+      Object.assign(this, StepCurve.from(later.state()));
+      return;
+    }
+    if (later.sealed.length === 0) {
+      // All raw: point by point, exactly as one pass would have set them.
+      for (let i = 0; i < later.tailX.length; i++) this.set(later.tailX[i]!, later.tailY[i]!);
+      return;
+    }
+    // `later` sealed its oldest points: so would one pass have sealed everything here, which is older.
+    if (this.tailX.length > 0) this.seal(this.tailX.length);
+    const other = StepCurve.from(later.state());
+    while (this.width < other.width) this.widen();
+    while (other.width < this.width) other.widen();
+    for (const b of other.sealed) {
+      const last = this.sealed[this.sealed.length - 1];
+      if (last && last.index === b.index) absorb(last, b);
+      else this.sealed.push({ ...b, min: [b.min[0], b.min[1]], max: [b.max[0], b.max[1]] });
+    }
+    if (other.sealed.length > 0) this.sealedEnd = other.sealedEnd;
+    this.tailX = other.tailX;
+    this.tailY = other.tailY;
+    this.recount();
+    while (this.sealed.length + this.tailBuckets > this.maxBuckets) this.widen();
+  }
+
   /** Removes the value at step `x`, if it is in the raw tail (older values stay in their bucket). */
   delete(x: number): void {
     if (x < this.sealedEnd) return;

@@ -133,6 +133,14 @@ export interface AttemptTrackerState {
   maxWriters: number;
 }
 
+/** What tells whether a record carries on an attempt. */
+export interface FirstRecord {
+  step: number;
+  totalSteps: number;
+  loss?: number | undefined;
+  elapsedSeconds?: number | undefined;
+}
+
 /** Lanes kept to recognise a writer that carries on after another one wrote (two processes on one folder). */
 const LANES = 4;
 /** A lane that wrote within this many records counts as writing at the same time as the others. */
@@ -212,6 +220,36 @@ export class AttemptTracker {
     if (rec.elapsedSeconds !== undefined) lane.elapsed = rec.elapsedSeconds;
     lane.seq = seq;
     return { attempt: lane.attempt, fresh };
+  }
+
+  /**
+   * Goes on with the records another tracker placed, read from the bytes that follow (a log read in parts at
+   * once): only when that one saw one attempt and one writer, and its first record carries on this tracker's
+   * newest attempt (a later step, the same total, a clock that did not go back). Returns the attempt the records
+   * belong to, or -1 (nothing changed): then they must be placed one by one.
+   */
+  continueWith(next: AttemptTrackerState, first: FirstRecord): number {
+    if (next.count !== 1 || next.lanes.length !== 1 || next.maxWriters > 1 || this.maxWriters > 1) return -1;
+    const n = next.lanes[0]!;
+    const lane = this.lanes[this.lanes.length - 1];
+    if (!lane) {
+      if (this.count > 0) return -1;
+      const from = AttemptTracker.from(next);
+      this.lanes = from.lanes;
+      this.seq = from.seq;
+      this.count = from.count;
+      this.startSteps = from.startSteps;
+      this.maxWriters = from.maxWriters;
+      return n.attempt;
+    }
+    if (!continues(lane, first) || first.step <= lane.step) return -1;
+    lane.step = n.step;
+    lane.total = n.total;
+    if (n.elapsed !== null) lane.elapsed = n.elapsed;
+    lane.lossAtStep = n.lossAtStep;
+    lane.seq = this.seq + n.seq;
+    this.seq += next.seq;
+    return lane.attempt;
   }
 
   get attempts(): number {

@@ -8,7 +8,7 @@
  */
 import type { TrainerRecord } from './run.js';
 import { StepCurve, type CurveOptions, type CurveSample, type StepCurveState } from './curve.js';
-import { AttemptTracker, mergeRecord, type AttemptTrackerState } from './trainerlog.js';
+import { AttemptTracker, mergeRecord, type AttemptTrackerState, type FirstRecord } from './trainerlog.js';
 import { decodeTrainerBytes, scanTrainerLines, scanTrainerLinesLite, timed } from './trainerscan.js';
 
 /** A decoded record, whole (decodeTrainerLine) or with the bulk fields only (decodeTrainerLite). */
@@ -66,6 +66,8 @@ export interface AggregatorState {
   knownStarts: number[];
   peak: number | null;
   lastSeen: Record<string, number | string | null>;
+  /** The first record added (placed by order), to join a summary of the bytes before it (append). */
+  first?: FirstRecord | null;
 }
 
 export class TrainerLogAggregator {
@@ -80,6 +82,7 @@ export class TrainerLogAggregator {
   private knownStarts: number[] = [];
   private skippedLines = 0;
   private peak: number | null = null;
+  private first: FirstRecord | null = null;
   private lastSeen: Record<(typeof FIELDS)[number], number | string | null> = {
     loss: null,
     evalLoss: null,
@@ -101,7 +104,8 @@ export class TrainerLogAggregator {
     return {
       recentMax: this.recentMax,
       tracker: this.tracker.state(),
-      recent: this.recent.slice(-this.recentMax).map((r) => ({ ...r })),
+      // Whole (fewer than 2 × recentMax): a summary joined after another replays them as one pass would.
+      recent: this.recent.map((r) => ({ ...r })),
       steps: this.steps.state(),
       loss: this.loss.state(),
       evalLoss: this.evalLoss.state(),
@@ -111,6 +115,7 @@ export class TrainerLogAggregator {
       knownStarts: [...this.knownStarts],
       peak: this.peak,
       lastSeen: { ...this.lastSeen },
+      first: this.first ? { ...this.first } : null,
     };
   }
 
@@ -127,6 +132,7 @@ export class TrainerLogAggregator {
     a.knownStarts = [...s.knownStarts];
     a.peak = s.peak;
     Object.assign(a.lastSeen, s.lastSeen);
+    a.first = s.first ? { ...s.first } : null;
     return a;
   }
 
@@ -140,6 +146,10 @@ export class TrainerLogAggregator {
    * trainer_state.json or parseTrainerLog) instead of telling it from the order of the records.
    */
   add(incoming: IncomingRecord, known?: number): void {
+    if (this.raw === 0 && known === undefined) {
+      const { step, totalSteps, loss, elapsedSeconds } = incoming;
+      this.first = { step, totalSteps, loss, elapsedSeconds };
+    }
     this.raw++;
     let attempt: number;
     let fresh = false;
@@ -188,6 +198,37 @@ export class TrainerLogAggregator {
     if (rec.elapsed !== undefined) seen.elapsed = rec.elapsed;
     const vram = rec.vramReserved ?? rec.vramAllocated;
     if (vram !== undefined && vram > 0 && (this.peak === null || vram > this.peak)) this.peak = vram;
+  }
+
+  /**
+   * Joins the summary of the bytes that follow this one's (the same log read in parts at once). It takes it
+   * only where placing its records one by one would give the same: one attempt and one writer in it, carrying
+   * on this summary's newest attempt. False: nothing changed, and the part must be read into this one instead.
+   */
+  append(next: AggregatorState): boolean {
+    if (next.raw === 0) {
+      this.skippedLines += next.skipped;
+      return true;
+    }
+    if (!next.first || this.knownAttempts > 0 || next.knownAttempts > 0 || next.recentMax !== this.recentMax) return false;
+    const attempt = this.tracker.continueWith(next.tracker, next.first);
+    if (attempt < 0) return false;
+    for (const r of next.recent) {
+      this.recent.push({ ...r, attempt });
+      if (this.recent.length >= 2 * this.recentMax) this.recent.splice(0, this.recent.length - this.recentMax);
+    }
+    this.steps.append(StepCurve.from(next.steps));
+    this.loss.append(StepCurve.from(next.loss));
+    this.evalLoss.append(StepCurve.from(next.evalLoss));
+    this.raw += next.raw;
+    this.skippedLines += next.skipped;
+    if (next.peak !== null && (this.peak === null || next.peak > this.peak)) this.peak = next.peak;
+    for (const f of FIELDS) {
+      const v = next.lastSeen[f];
+      if (v !== null && v !== undefined) this.lastSeen[f] = v;
+    }
+    this.first ??= next.first;
+    return true;
   }
 
   summary(): TrainerLogSummary {
@@ -397,6 +438,16 @@ export class TrainerLogFeeder {
     this.carry = new Uint8Array(0);
   }
 
+  /**
+   * Takes the summary of the next `bytes` bytes of the file, read elsewhere (TrainerLogAggregator.append), as if
+   * they had been fed here. False when it cannot (then feed those bytes instead).
+   */
+  appendPart(state: AggregatorState, bytes: number): boolean {
+    if (this.carry.length > 0 || this.discarding || !this.agg.append(state)) return false;
+    this.consumed += bytes;
+    return true;
+  }
+
   reset(): void {
     this.agg = new TrainerLogAggregator(this.opts);
     this.carry = new Uint8Array(0);
@@ -407,4 +458,12 @@ export class TrainerLogFeeder {
   summary(): TrainerLogSummary {
     return this.agg.summary();
   }
+}
+
+/**
+ * A feeder for one part of a log read in parts at once: every line decoded for its bulk fields only, as the
+ * bytes before a log's last megabyte are. Its aggregator's state goes to TrainerLogFeeder.appendPart.
+ */
+export function partFeeder(opts: AggregatorOptions = {}): TrainerLogFeeder {
+  return new TrainerLogFeeder({ ...opts, fullFrom: Number.POSITIVE_INFINITY });
 }

@@ -4,15 +4,19 @@
  * and whether a live process still writes the folder.
  */
 import { createHash } from 'node:crypto';
-import { open, readFile, readlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { open, readFile, readlink, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { TrainerRecord } from '../core/run.js';
-import { TrainerLogFeeder, type FeederState, type TrainerLogSummary } from '../core/trainersummary.js';
+import { TrainerLogFeeder, type AggregatorState, type FeederState, type TrainerLogSummary } from '../core/trainersummary.js';
 import { AttemptTracker, TrainerLogReader, mergeRecord } from '../core/trainerlog.js';
 import { scanTrainerLines } from '../core/trainerscan.js';
 import { listProcesses } from './proctree.js';
 import { readJsonIfExists, writeJsonAtomic } from './atomic.js';
-import { cacheRoot } from './paths.js';
+import { cacheRoot, PACKAGE_ROOT } from './paths.js';
+import type { PartRequest } from './trainerlog-worker.js';
 
 /** The end of the log decoded whole: enough lines for the recent records and the pace window. */
 export const FULL_TAIL_BYTES = 1 << 20;
@@ -30,6 +34,8 @@ export interface TrainerLogRead {
   /** Bytes of complete lines read: where following the file goes on from. */
   offset: number;
   size: number;
+  /** A first read done in parts on several threads: how many parts, and how many were joined as read. */
+  parts?: { count: number; joined: number };
 }
 
 /** A feeder for a file of `size` bytes: lite decoding up to its last megabyte. */
@@ -99,7 +105,11 @@ export async function readTrainerLogSummary(path: string, opts: ReadSummaryOptio
         }
       }
     }
-    feeder ??= feederFor(size);
+    let parts: { count: number; joined: number } | null = null;
+    if (!feeder) {
+      feeder = feederFor(size);
+      parts = await readPartsAtOnce(fh, path, size, feeder);
+    }
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, size - feeder.offset)));
     let offset = feeder.offset + feeder.pending;
     while (offset < size) {
@@ -114,10 +124,109 @@ export async function readTrainerLogSummary(path: string, opts: ReadSummaryOptio
       await writeJsonAtomic(cachePath(path), entry).catch(() => undefined);
     }
     feeder.flush();
-    return { summary: feeder.summary(), feeder, offset: feeder.offset, size };
+    return { summary: feeder.summary(), feeder, offset: feeder.offset, size, ...(parts ? { parts } : {}) };
   } finally {
     await fh.close();
   }
+}
+
+/** Below this a log is read by one thread: a worker's start would cost more than it saves. */
+const PARTS_FROM_BYTES = 48 << 20;
+/** Bytes a part should have at least. */
+const MIN_PART_BYTES = 16 << 20;
+const MAX_PARTS = 8;
+const WORKER_ENTRY = join(PACKAGE_ROOT, 'dist', 'runtime', 'trainerlog-worker.js');
+
+/** Threads for the first read of a long log: MEDTUNE_SCAN_THREADS, else the cores (at most 8). */
+function scanThreads(): number {
+  const asked = Number(process.env.MEDTUNE_SCAN_THREADS);
+  if (Number.isInteger(asked) && asked >= 1) return Math.min(asked, MAX_PARTS);
+  return Math.min(availableParallelism(), MAX_PARTS);
+}
+
+/** Where the line that holds byte `at` ends (the offset after its newline), or -1 within `look` bytes. */
+async function lineEndAfter(fh: FileHandle, at: number, look = 1 << 16): Promise<number> {
+  const buf = Buffer.allocUnsafe(look);
+  const { bytesRead } = await fh.read(buf, 0, look, at);
+  const nl = buf.subarray(0, bytesRead).indexOf(0x0a);
+  return nl < 0 ? -1 : at + nl + 1;
+}
+
+function summarizePart(req: PartRequest): Promise<{ state: AggregatorState; pending: number; read: number } | null> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (v: { state: AggregatorState; pending: number; read: number } | null) => {
+      if (!settled) {
+        settled = true;
+        resolve(v);
+      }
+    };
+    try {
+      const w = new Worker(WORKER_ENTRY, { workerData: req });
+      w.once('message', (m: { state: AggregatorState; pending: number; read: number }) => done(m));
+      w.once('error', () => done(null));
+      w.once('exit', () => done(null));
+    } catch {
+      done(null);
+    }
+  });
+}
+
+async function feedRange(fh: FileHandle, feeder: TrainerLogFeeder, start: number, end: number): Promise<void> {
+  const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, end - start)));
+  let offset = start;
+  while (offset < end) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - offset), offset);
+    if (bytesRead === 0) break;
+    feeder.feed(buf.subarray(0, bytesRead));
+    offset += bytesRead;
+  }
+}
+
+/**
+ * The first read of a long log, on every core: the bytes before its last megabyte are cut at newlines into
+ * parts; this thread reads the first, worker threads the others, and each part's summary is joined to the ones
+ * before it where that gives what one pass gives (one attempt and one writer in the part, carrying on the one
+ * before: TrainerLogAggregator.append); any other part is read here again, in order. Leaves the feeder at the
+ * end of the parts (nothing is done for a log too short, one thread, or a build without the worker).
+ */
+async function readPartsAtOnce(
+  fh: FileHandle,
+  path: string,
+  size: number,
+  feeder: TrainerLogFeeder,
+): Promise<{ count: number; joined: number } | null> {
+  const threads = scanThreads();
+  const liteEnd = Math.max(0, size - FULL_TAIL_BYTES);
+  if (threads < 2 || size < PARTS_FROM_BYTES || !existsSync(WORKER_ENTRY)) return null;
+  const count = Math.min(threads, Math.floor(liteEnd / MIN_PART_BYTES));
+  if (count < 2) return null;
+  // Part boundaries just after a newline, the last one at or before the end of the lite region.
+  const cuts = [0];
+  for (let k = 1; k <= count; k++) {
+    const at = k === count ? Math.max(cuts[k - 1]!, liteEnd - (1 << 16)) : Math.floor((liteEnd * k) / count);
+    let end = await lineEndAfter(fh, at);
+    if (k === count) {
+      // The last newline before the end of the lite region.
+      const buf = Buffer.allocUnsafe(liteEnd - at);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+      const nl = buf.subarray(0, bytesRead).lastIndexOf(0x0a);
+      end = nl < 0 ? -1 : at + nl + 1;
+    }
+    if (end < 0 || end <= cuts[k - 1]!) return null;
+    cuts.push(end);
+  }
+  const resolved = resolve(path);
+  const others = cuts.slice(1, -1).map((start, i) => summarizePart({ path: resolved, start, end: cuts[i + 2]!, recent: 1024 }));
+  await feedRange(fh, feeder, 0, cuts[1]!);
+  let joined = 0;
+  for (let k = 1; k < count; k++) {
+    const part = await others[k - 1]!;
+    const bytes = cuts[k + 1]! - cuts[k]!;
+    if (part && part.pending === 0 && part.read === bytes && feeder.appendPart(part.state, bytes)) joined++;
+    else await feedRange(fh, feeder, cuts[k]!, cuts[k + 1]!);
+  }
+  return { count, joined };
 }
 
 /**

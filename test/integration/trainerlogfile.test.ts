@@ -53,3 +53,48 @@ describe('readTrainerLogSummary with its cache', () => {
     expect(again!.summary).toMatchObject({ recordCount: 41_000, attempts: 1 });
   });
 });
+
+describe('readTrainerLogSummary: the first read of a long log on several threads', () => {
+  const saved = process.env.MEDTUNE_SCAN_THREADS;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.MEDTUNE_SCAN_THREADS;
+    else process.env.MEDTUNE_SCAN_THREADS = saved;
+  });
+  const read = async (log: string, threads: number) => {
+    process.env.MEDTUNE_SCAN_THREADS = String(threads);
+    return (await readTrainerLogSummary(log, { cache: false }))!;
+  };
+  const same = (a: Awaited<ReturnType<typeof read>>['summary'], b: Awaited<ReturnType<typeof read>>['summary']) => {
+    const strip = (s: typeof a) => ({
+      ...s,
+      loss: { ...s.loss, buckets: s.loss.buckets.map(({ sum: _s, sumX: _x, ...rest }) => rest) },
+      evalLoss: { ...s.evalLoss, buckets: s.evalLoss.buckets.map(({ sum: _s, sumX: _x, ...rest }) => rest) },
+    });
+    expect(strip(a)).toEqual(strip(b));
+    a.loss.buckets.forEach((bk, i) => expect(bk.sum).toBeCloseTo(b.loss.buckets[i]!.sum, 6));
+  };
+
+  it('one attempt: every part is joined as read, and the summary is the one-thread one', async () => {
+    const log = join(tmp, 'trainer_log.jsonl');
+    writeFileSync(log, lines(1, 200_000, 250_000)); // ~64 MiB
+    const one = await read(log, 1);
+    expect(one.parts).toBeUndefined();
+    const four = await read(log, 4);
+    expect(four.parts).toEqual({ count: 3, joined: 2 });
+    same(four.summary, one.summary);
+    expect(four.summary).toMatchObject({ recordCount: 200_000, attempts: 1, writers: 1 });
+  }, 120_000);
+
+  it('resumes inside the parts: those parts are read again in order, with the same result', async () => {
+    const log = join(tmp, 'trainer_log.jsonl');
+    // Killed at 60,000 and at 150,000, each resumed from 1,000 steps earlier.
+    writeFileSync(log, lines(1, 60_000, 250_000) + lines(59_001, 150_000, 250_000, 0.3) + lines(149_001, 210_000, 250_000, 0.6));
+    const one = await read(log, 1);
+    const four = await read(log, 4);
+    expect(four.parts!.count).toBeGreaterThanOrEqual(3);
+    expect(four.parts!.joined).toBeLessThan(four.parts!.count - 1);
+    same(four.summary, one.summary);
+    // (These lines' clock does not restart, so the second resume reads as the first attempt carrying on.)
+    expect(four.summary).toMatchObject({ recordCount: 210_000, attemptStartSteps: [1, 59_001] });
+  }, 120_000);
+});

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StepCurve, bucketize, envelope, widthFor, type CurveSample } from '../../src/core/curve.js';
 import { parseTrainerLog } from '../../src/core/trainerlog.js';
-import { TrainerLogFeeder, summarizeRecords } from '../../src/core/trainersummary.js';
+import { TrainerLogFeeder, partFeeder, summarizeRecords, type TrainerLogSummary } from '../../src/core/trainersummary.js';
 import type { TrainerRecord } from '../../src/core/run.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'llamafactory');
@@ -227,5 +227,105 @@ describe('memory stays bounded', () => {
     expect(s.recent.length).toBe(1024);
     expect(s.latest.elapsed).toBeNull(); // only the bulk fields were read (lite): the whole decode is for the tail
     expect(s.loss.points).toBe(200_000);
+  });
+});
+
+describe('a log read in parts at once gives what one pass gives', () => {
+  /** Cuts after the newline nearest each of `parts` even shares of [0, end). */
+  function cutsOf(bytes: Uint8Array, end: number, parts: number): number[] {
+    const cuts = [0];
+    for (let k = 1; k <= parts; k++) {
+      let at = k === parts ? end : Math.floor((end * k) / parts);
+      if (k === parts) {
+        while (at > 0 && bytes[at - 1] !== 0x0a) at--;
+      } else {
+        while (at < end && bytes[at - 1] !== 0x0a) at++;
+      }
+      if (at > cuts[cuts.length - 1]!) cuts.push(at);
+    }
+    return cuts;
+  }
+
+  /** What readTrainerLogSummary does with its worker threads, in one thread: parts summarised apart, then joined. */
+  function inParts(text: string, parts: number, opts: { maxBuckets: number; tailPoints: number; fullFrom: number }) {
+    const bytes = enc.encode(text);
+    const curve = { maxBuckets: opts.maxBuckets, tailPoints: opts.tailPoints };
+    const main = new TrainerLogFeeder({ fullFrom: opts.fullFrom, curve, recent: 64 });
+    const cuts = cutsOf(bytes, opts.fullFrom, parts);
+    main.feed(bytes.subarray(0, cuts[1]));
+    let joined = 0;
+    for (let k = 1; k + 1 < cuts.length; k++) {
+      const part = partFeeder({ curve, recent: 64 });
+      part.feed(bytes.subarray(cuts[k], cuts[k + 1]));
+      if (main.appendPart(part.agg.state(), cuts[k + 1]! - cuts[k]!)) joined++;
+      else main.feed(bytes.subarray(cuts[k], cuts[k + 1]));
+    }
+    expect(main.offset).toBe(cuts[cuts.length - 1]);
+    main.feed(bytes.subarray(cuts[cuts.length - 1]));
+    main.flush();
+    return { summary: main.summary(), joined, parts: cuts.length - 1 };
+  }
+
+  function expectSame(a: TrainerLogSummary, b: TrainerLogSummary): void {
+    const strip = (s: TrainerLogSummary) => ({
+      ...s,
+      loss: { ...s.loss, buckets: s.loss.buckets.map(({ sum: _s, sumX: _x, ...rest }) => rest) },
+      evalLoss: { ...s.evalLoss, buckets: s.evalLoss.buckets.map(({ sum: _s, sumX: _x, ...rest }) => rest) },
+    });
+    expect(strip(a)).toEqual(strip(b));
+    for (const k of ['loss', 'evalLoss'] as const) {
+      a[k].buckets.forEach((bk, i) => {
+        expect(bk.sum).toBeCloseTo(b[k].buckets[i]!.sum, 9);
+        expect(bk.sumX).toBeCloseTo(b[k].buckets[i]!.sumX, 6);
+      });
+    }
+  }
+
+  const twoWriters = () => {
+    const a = synthLog(3000, { seed: 1 }).trim().split('\n');
+    const b = synthLog(3000, { seed: 2 }).trim().split('\n');
+    const lines: string[] = [];
+    for (let i = 0; i < a.length; i++) {
+      lines.push(a[i]!);
+      if (i >= 1500 && b[i - 1500]) lines.push(b[i - 1500]!);
+    }
+    return `${lines.join('\n')}\n`;
+  };
+  const cases = [
+    { name: 'one attempt, evals', text: synthLog(20000, { evalEvery: 250, seed: 3 }), joinsAll: true },
+    {
+      name: 'three resumes',
+      text: synthLog(20000, { evalEvery: 500, kills: [3001, 9001, 15001], saveEvery: 500, seed: 4 }),
+      joinsAll: false,
+    },
+    { name: 'a second writer from the middle on', text: twoWriters(), joinsAll: false },
+  ];
+  for (const c of cases) {
+    for (const parts of [2, 3, 7]) {
+      for (const shape of [
+        { maxBuckets: 512, tailPoints: 8192 },
+        { maxBuckets: 16, tailPoints: 64 },
+      ]) {
+        it(`${c.name}: ${parts} parts, ${shape.maxBuckets} buckets, ${shape.tailPoints} raw`, () => {
+          const fullFrom = Math.floor(c.text.length * 0.9);
+          const one = feed(c.text, { chunk: 1 << 20, fullFrom, ...shape });
+          const r = inParts(c.text, parts, { ...shape, fullFrom });
+          expectSame(r.summary, one);
+          if (c.joinsAll) expect(r.joined).toBe(r.parts - 1);
+        });
+      }
+    }
+  }
+
+  it('joins a part to an empty summary, and an empty part to anything', () => {
+    const text = synthLog(500, { seed: 9 });
+    const bytes = enc.encode(text);
+    const main = new TrainerLogFeeder({ fullFrom: bytes.length, recent: 64 });
+    const part = partFeeder({ recent: 64 });
+    part.feed(bytes);
+    expect(main.appendPart(part.agg.state(), bytes.length)).toBe(true);
+    expect(main.appendPart(partFeeder({ recent: 64 }).agg.state(), 0)).toBe(true);
+    main.flush();
+    expectSame(main.summary(), feed(text, { chunk: 4096, fullFrom: bytes.length, maxBuckets: 512, tailPoints: 8192 }));
   });
 });
