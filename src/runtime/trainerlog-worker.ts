@@ -14,7 +14,7 @@ export interface PartRequest {
   recent: number;
 }
 
-const CHUNK = 4 << 20;
+const CHUNK = 1 << 20;
 const req = workerData as PartRequest;
 const fh = await open(req.path, 'r');
 try {

@@ -134,10 +134,11 @@ export async function readTrainerLogSummary(path: string, opts: ReadSummaryOptio
 const PARTS_FROM_BYTES = 48 << 20;
 /** Bytes a part should have at least. */
 const MIN_PART_BYTES = 16 << 20;
-const MAX_PARTS = 8;
+/** Each worker thread adds ~22 MB: four keep a first read under 200 MB. */
+const MAX_PARTS = 4;
 const WORKER_ENTRY = join(PACKAGE_ROOT, 'dist', 'runtime', 'trainerlog-worker.js');
 
-/** Threads for the first read of a long log: MEDTUNE_SCAN_THREADS, else the cores (at most 8). */
+/** Threads for the first read of a long log: MEDTUNE_SCAN_THREADS, else the cores (at most MAX_PARTS). */
 function scanThreads(): number {
   const asked = Number(process.env.MEDTUNE_SCAN_THREADS);
   if (Number.isInteger(asked) && asked >= 1) return Math.min(asked, MAX_PARTS);
@@ -162,7 +163,8 @@ function summarizePart(req: PartRequest): Promise<{ state: AggregatorState; pend
       }
     };
     try {
-      const w = new Worker(WORKER_ENTRY, { workerData: req });
+      // A small young generation: a part's garbage is one record per line, short-lived.
+      const w = new Worker(WORKER_ENTRY, { workerData: req, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 48 } });
       w.once('message', (m: { state: AggregatorState; pending: number; read: number }) => done(m));
       w.once('error', () => done(null));
       w.once('exit', () => done(null));
