@@ -110,14 +110,7 @@ export async function readTrainerLogSummary(path: string, opts: ReadSummaryOptio
       feeder = feederFor(size);
       parts = await readPartsAtOnce(fh, path, size, feeder);
     }
-    const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, size - feeder.offset)));
-    let offset = feeder.offset + feeder.pending;
-    while (offset < size) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - offset), offset);
-      if (bytesRead === 0) break;
-      feeder.feed(buf.subarray(0, bytesRead));
-      offset += bytesRead;
-    }
+    await feedRange(fh, feeder, feeder.offset + feeder.pending, size);
     if (useCache) {
       const entry: SummaryCache = { version: CACHE_VERSION, path: resolve(path), dev: st.dev, ino: st.ino, head, state: feeder.state() };
       // A cache that cannot be written only costs the next reader a full pass.
