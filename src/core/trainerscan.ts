@@ -369,9 +369,12 @@ function timedeltaAt(buf: Uint8Array, from: number, to: number): number | typeof
     if (!any) return NOT_FAST;
   }
   if (buf[i] !== COLON || buf[i + 3] !== COLON || i + 6 !== to) return NOT_FAST;
-  const d = (k: number) => buf[k]! - 0x30;
-  for (const k of [i + 1, i + 2, i + 4, i + 5]) if (d(k) < 0 || d(k) > 9) return NOT_FAST;
-  return days * 86_400 + n * 3600 + (d(i + 1) * 10 + d(i + 2)) * 60 + d(i + 4) * 10 + d(i + 5);
+  const m1 = buf[i + 1]! - 0x30;
+  const m2 = buf[i + 2]! - 0x30;
+  const s1 = buf[i + 4]! - 0x30;
+  const s2 = buf[i + 5]! - 0x30;
+  if (m1 < 0 || m1 > 9 || m2 < 0 || m2 > 9 || s1 < 0 || s1 > 9 || s2 < 0 || s2 > 9) return NOT_FAST;
+  return days * 86_400 + n * 3600 + (m1 * 10 + m2) * 60 + s1 * 10 + s2;
 }
 
 /**

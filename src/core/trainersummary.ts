@@ -324,6 +324,13 @@ export function emptySummary(): TrainerLogSummary {
 /** A line longer than this is not a record: it is dropped up to its end (a file that is not a trainer log). */
 const MAX_LINE = 1 << 20;
 
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
 export interface FeederOptions extends AggregatorOptions {
   /**
    * File offset from which lines are decoded whole; before it only the bulk fields are read (decodeTrainerLite).
@@ -386,19 +393,31 @@ export class TrainerLogFeeder {
   }
 
   feed(chunk: Uint8Array): void {
-    let buf = chunk;
+    let rest = chunk;
     if (this.carry.length > 0) {
-      buf = new Uint8Array(this.carry.length + chunk.length);
-      buf.set(this.carry, 0);
-      buf.set(chunk, this.carry.length);
+      // Only the held-back line is joined to the chunk's first line: the chunk itself is read where it lies.
+      const nl = rest.indexOf(0x0a);
+      if (nl < 0) {
+        this.carry = concatBytes(this.carry, rest);
+        this.holdOrDrop(this.carry, 0);
+        return;
+      }
+      const line = concatBytes(this.carry, rest.subarray(0, nl + 1));
+      this.carry = new Uint8Array(0);
+      this.scan(line);
+      rest = rest.subarray(nl + 1);
     }
+    this.scan(rest);
+  }
+
+  /** Reads the complete lines of `buf` (which starts at `offset`) and holds back its unterminated end. */
+  private scan(buf: Uint8Array): void {
     const base = this.consumed;
     let start = 0;
     if (this.discarding) {
       const nl = buf.indexOf(0x0a);
       if (nl < 0) {
         this.consumed += buf.length;
-        this.carry = new Uint8Array(0);
         return;
       }
       this.agg.skip();
@@ -417,13 +436,18 @@ export class TrainerLogFeeder {
     this.agg.skip(full.skipped);
     start += full.consumed;
     this.consumed = base + start;
+    this.holdOrDrop(buf, start);
+  }
+
+  /** Holds back buf[start..] (a line still being written), or drops it once it is too long to be a record. */
+  private holdOrDrop(buf: Uint8Array, start: number): void {
     const rest = buf.length - start;
     if (rest > MAX_LINE) {
       this.consumed += rest;
       this.carry = new Uint8Array(0);
       this.discarding = true;
-    } else {
-      // A copy: `chunk` may be a view of the caller's read buffer (Buffer#slice would share it).
+    } else if (buf !== this.carry || start > 0) {
+      // A copy: `buf` may be a view of the caller's read buffer (Buffer#slice would share it).
       this.carry = Uint8Array.prototype.slice.call(buf, start);
     }
   }
