@@ -131,13 +131,18 @@ export function parseEngine(text: string): Engine {
   throw bad(`no engine "${text}"`, `use one of: ${ENGINES.join(', ')}`);
 }
 
-/** The plan's one-line summary: processes × batch × accumulation. */
-export function describeScale(plan: DistributedPlan, config: TrainConfig): string {
+/** "2 × 4 × 8 = 64": processes × per-device batch × gradient accumulation = samples per optimizer step. */
+export function effectiveBatchText(processes: number, config: Readonly<Record<string, unknown>>): string {
   const batch = Number(config.per_device_train_batch_size ?? 1);
   const accumulation = Number(config.gradient_accumulation_steps ?? 1);
+  return `${processes} × ${batch} × ${accumulation} = ${processes * batch * accumulation}`;
+}
+
+/** The plan's one-line summary: processes × batch × accumulation. */
+export function describeScale(plan: DistributedPlan, config: TrainConfig): string {
   const nodes = plan.nnodes > 1 ? ` on ${plan.nnodes} nodes (this is node ${plan.nodeRank})` : '';
   const who = plan.distributed ? `${plan.engine}: ${plan.worldSize} process(es)${nodes}` : 'one process';
-  return `${who}; effective batch ${plan.worldSize} × ${batch} × ${accumulation} = ${plan.effectiveBatch}`;
+  return `${who}; effective batch ${effectiveBatchText(plan.worldSize, config)}`;
 }
 
 function positiveInt(value: number | undefined, flag: string, min: number): number | undefined {

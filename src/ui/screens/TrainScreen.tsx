@@ -16,7 +16,7 @@ import type { TrainParams, TrainPlan } from '../source.js';
 import { splitEnvCommand } from '../view.js';
 import type { ScreenProps } from './types.js';
 import { useGpuState } from '../gpu-context.js';
-import { gpuChoices, processesFor } from '../../core/distributed.js';
+import { effectiveBatchText, gpuChoices, processesFor } from '../../core/distributed.js';
 
 const CHOICE_KEYS = ['model', 'profile', 'gpus', 'datasets'] as const;
 const FIELD_KEYS = TRAIN_FIELDS.map((f) => f.key);
@@ -110,10 +110,7 @@ export function TrainScreen({ width, height }: ScreenProps) {
   };
   const isChoice = (choiceKeys as readonly string[]).includes(focusedKey) || spec?.kind === 'choice';
   // processes × batch × accumulation, as the plan will launch it (one process per chosen GPU).
-  const procs = processesFor(gpus, hostGpus);
-  const batch = Number(form.values.per_device_train_batch_size ?? 1);
-  const accumulation = Number(form.values.gradient_accumulation_steps ?? 1);
-  const effective = formOk ? `${procs} × ${batch} × ${accumulation} = ${procs * batch * accumulation}` : null;
+  const effective = formOk ? effectiveBatchText(processesFor(gpus, hostGpus), form.values) : null;
   const runPlan = () => {
     if (!params) return;
     plan.start('pre-flight', (onProgress, signal) => source.planTrain(params, onProgress, signal), {
