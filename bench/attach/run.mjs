@@ -23,11 +23,11 @@ for (const n of sizes) {
   // First full view through the CLI, Node's start included: wall, user+sys CPU and peak RSS from GNU time. The
   // summary cache (MEDTUNE_CACHE) is emptied before each, so each is a first view of a log never seen.
   const cache = join(work, 'cache');
-  const status = () => {
+  const status = (threads) => {
     const r = spawnSync(
       '/usr/bin/time',
       ['-f', '%e %U %S %M', process.execPath, join(root, 'bin', 'medtune.js'), 'status', dir, '--json'],
-      { encoding: 'utf8', env: { ...process.env, MEDTUNE_CACHE: cache } },
+      { encoding: 'utf8', env: { ...process.env, MEDTUNE_CACHE: cache, ...(threads ? { MEDTUNE_SCAN_THREADS: String(threads) } : {}) } },
     );
     const [wall, user, sys, kb] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
     return { wall, cpu: user + sys, rssMiB: kb / 1024, load: loadavg()[0] };
@@ -36,6 +36,12 @@ for (const n of sizes) {
   for (let i = 0; i < REPEAT; i++) {
     rmSync(cache, { recursive: true, force: true });
     cli.push(status());
+  }
+  // The same first view on one thread (logs of 48 MiB and more are otherwise read in parts on up to 4 threads).
+  const oneThread = [];
+  for (let i = 0; i < REPEAT; i++) {
+    rmSync(cache, { recursive: true, force: true });
+    oneThread.push(status(1));
   }
   // The next `status` of the same log after 10 more records: it goes on from the cached summary (logs ≥ 8 MiB).
   const again = [];
@@ -67,6 +73,9 @@ for (const n of sizes) {
     statusCpuS: median(cli.map((c) => c.cpu)),
     statusRssMiB: Math.round(Math.max(...cli.map((c) => c.rssMiB))),
     statusWallAll: cli.map((c) => c.wall),
+    oneThreadWallS: median(oneThread.map((c) => c.wall)),
+    oneThreadCpuS: median(oneThread.map((c) => c.cpu)),
+    oneThreadRssMiB: Math.round(Math.max(...oneThread.map((c) => c.rssMiB))),
     load: cli.map((c) => Math.round(c.load * 10) / 10),
     againWallS: median(again.map((c) => c.wall)),
     againCpuS: median(again.map((c) => c.cpu)),
@@ -83,12 +92,12 @@ console.log(
   `machine: ${cpus()[0]?.model}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; node ${process.version}; ${new Date().toISOString()}\n`,
 );
 console.log(
-  '| records | log MiB | first `status --json` wall s (runs) | CPU s | peak RSS MiB | next `status` after 10 records: wall s / CPU s | follow: first view ms | follow RSS MiB | per update (10 records) wall ms / CPU ms | LLaMA Board re-read per refresh ms | its RSS MiB |',
+  '| records | log MiB | first `status --json` wall s (runs) | CPU s | peak RSS MiB | the same on one thread: wall s / CPU s / RSS MiB | next `status` after 10 records: wall s / CPU s | follow: first view ms | follow RSS MiB | per update (10 records) wall ms / CPU ms | LLaMA Board re-read per refresh ms | its RSS MiB |',
 );
-console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
   console.log(
-    `| ${r.records.toLocaleString('en')} | ${r.mib} | ${r.statusWallS} (${r.statusWallAll.join(', ')}) | ${r.statusCpuS.toFixed(2)} | ${r.statusRssMiB} | ${r.againWallS} / ${r.againCpuS.toFixed(2)} | ${r.firstViewMs} | ${r.maxRssMiB} | ${r.updateWallMsMedian} / ${r.updateCpuMsMedian} | ${r.llamaBoardRefreshMs} | ${r.llamaBoardRssMiB} |`,
+    `| ${r.records.toLocaleString('en')} | ${r.mib} | ${r.statusWallS} (${r.statusWallAll.join(', ')}) | ${r.statusCpuS.toFixed(2)} | ${r.statusRssMiB} | ${r.oneThreadWallS} / ${r.oneThreadCpuS.toFixed(2)} / ${r.oneThreadRssMiB} | ${r.againWallS} / ${r.againCpuS.toFixed(2)} | ${r.firstViewMs} | ${r.maxRssMiB} | ${r.updateWallMsMedian} / ${r.updateCpuMsMedian} | ${r.llamaBoardRefreshMs} | ${r.llamaBoardRssMiB} |`,
   );
 }
 console.log(`\n${JSON.stringify(results)}`);
