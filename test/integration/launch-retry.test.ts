@@ -43,47 +43,46 @@ describe('supervisor: early launch failure', () => {
     await t.cleanup();
   });
 
+  /** `medtune train --detach` of the tiny model with the crashing sitecustomize; the run's folder once it has ended. */
+  async function trainUntilEnded(name: string, marker: string, extra: string[] = []): Promise<string> {
+    const r = await execa(
+      process.execPath,
+      [
+        BIN,
+        '-w',
+        t.ws.root,
+        'train',
+        '--model',
+        t.modelDir,
+        '--dataset',
+        DATASET,
+        '--profile',
+        'cpu',
+        '--set',
+        'max_steps=3',
+        ...extra,
+        '--name',
+        name,
+        '--detach',
+        '--json',
+      ],
+      { reject: false, all: true, timeout: 10 * 60_000, env: { CI: '1', PYTHONPATH: site, MEDTUNE_TEST_CRASH_ONCE: marker } },
+    );
+    expect(r.exitCode, r.all).toBe(0);
+    const dir = join(t.ws.runsDir, lastJson<{ id: string }>(r.stdout).id);
+    await waitUntil(
+      async () => ['completed', 'failed', 'stopped'].includes((await readManifest(dir))?.status ?? ''),
+      10 * 60_000,
+      'the run to end',
+    );
+    return dir;
+  }
+
   it(
     'retries once at once, records it in run.json, and the run completes',
     async () => {
       const marker = join(t.ws.root, 'crashed-once');
-      const r = await execa(
-        process.execPath,
-        [
-          BIN,
-          '-w',
-          t.ws.root,
-          'train',
-          '--model',
-          t.modelDir,
-          '--dataset',
-          DATASET,
-          '--profile',
-          'cpu',
-          '--set',
-          'max_steps=3',
-          '--set',
-          'save_steps=100',
-          '--name',
-          'retry',
-          '--detach',
-          '--json',
-        ],
-        {
-          reject: false,
-          all: true,
-          timeout: 10 * 60_000,
-          env: { CI: '1', PYTHONPATH: site, MEDTUNE_TEST_CRASH_ONCE: marker },
-        },
-      );
-      expect(r.exitCode, r.all).toBe(0);
-      const { id } = lastJson<{ id: string }>(r.stdout);
-      const dir = join(t.ws.runsDir, id);
-      await waitUntil(
-        async () => ['completed', 'failed', 'stopped'].includes((await readManifest(dir))?.status ?? ''),
-        10 * 60_000,
-        'the run to end',
-      );
+      const dir = await trainUntilEnded('retry', marker, ['--set', 'save_steps=100']);
       const m = (await readManifest(dir))!;
       expect(existsSync(marker)).toBe(true);
       const story = () =>
@@ -98,7 +97,7 @@ describe('supervisor: early launch failure', () => {
       expect(readFileSync(join(dir, 'supervisor.log'), 'utf8')).toMatch(
         /failed [\d.]+ s after launch .* left nothing behind: retrying once/,
       );
-      const attach = await medtune(t.ws, ['attach', id], { timeout: 120_000 });
+      const attach = await medtune(t.ws, ['attach', m.id], { timeout: 120_000 });
       expect(attach.all).toMatch(/automatic retry: attempt 1 failed at launch and left nothing behind/);
     },
     15 * 60_000,
@@ -112,41 +111,7 @@ describe('supervisor: early launch failure', () => {
         join(site, 'sitecustomize.py'),
         CRASH_ONCE.replace('if trainer and marker and not os.path.exists(marker):', 'if trainer and marker:'),
       );
-      const r = await execa(
-        process.execPath,
-        [
-          BIN,
-          '-w',
-          t.ws.root,
-          'train',
-          '--model',
-          t.modelDir,
-          '--dataset',
-          DATASET,
-          '--profile',
-          'cpu',
-          '--set',
-          'max_steps=3',
-          '--name',
-          'retry-twice',
-          '--detach',
-          '--json',
-        ],
-        {
-          reject: false,
-          all: true,
-          timeout: 10 * 60_000,
-          env: { CI: '1', PYTHONPATH: site, MEDTUNE_TEST_CRASH_ONCE: always },
-        },
-      );
-      expect(r.exitCode, r.all).toBe(0);
-      const { id } = lastJson<{ id: string }>(r.stdout);
-      const dir = join(t.ws.runsDir, id);
-      await waitUntil(
-        async () => ['completed', 'failed', 'stopped'].includes((await readManifest(dir))?.status ?? ''),
-        5 * 60_000,
-        'the run to end',
-      );
+      const dir = await trainUntilEnded('retry-twice', always);
       const m = (await readManifest(dir))!;
       expect(m.status).toBe('failed');
       expect(m.attempts).toHaveLength(2);
