@@ -24,7 +24,8 @@ try {
   while (offset < req.end) {
     const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, req.end - offset), offset);
     if (bytesRead === 0) break;
-    feeder.feed(buf.subarray(0, bytesRead));
+    // A plain Uint8Array view, like the lines the feeder joins itself: one array type keeps the decoder monomorphic.
+    feeder.feed(new Uint8Array(buf.buffer, buf.byteOffset, bytesRead));
     offset += bytesRead;
   }
   parentPort?.postMessage({ state: feeder.agg.state(), pending: feeder.pending, read: offset - req.start });

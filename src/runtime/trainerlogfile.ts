@@ -173,7 +173,8 @@ async function feedRange(fh: FileHandle, feeder: TrainerLogFeeder, start: number
   while (offset < end) {
     const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - offset), offset);
     if (bytesRead === 0) break;
-    feeder.feed(buf.subarray(0, bytesRead));
+    // A plain Uint8Array view, like the lines the feeder joins itself: one array type keeps the decoder monomorphic.
+    feeder.feed(new Uint8Array(buf.buffer, buf.byteOffset, bytesRead));
     offset += bytesRead;
   }
 }

@@ -86,6 +86,29 @@ describe('decodeTrainerBytes gives what decodeTrainerLine gives', () => {
       expect(Object.is(decodeTrainerLite(b, 0, b.length)?.loss, JSON.parse(t))).toBe(true);
     }
   });
+
+  it('17-digit values (Python repr of a loss) are read exactly, without a string, across magnitudes', () => {
+    // A seeded generator: the same 200,000 doubles every run, from 1e-7 to 1e5, written as their shortest
+    // round-trip text (what Python's repr and JS's String give), so most have 16–17 significant digits.
+    let seed = 0x9e3779b9;
+    const next = () => {
+      seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) | 0;
+      return (seed >>> 0) / 2 ** 32;
+    };
+    let long = 0;
+    const bad: string[] = [];
+    for (let n = 0; n < 200_000; n++) {
+      const x = (next() + next() * 2 ** -32) * 10 ** Math.floor(next() * 12 - 7);
+      const t = String(x);
+      if (t.replace(/e.*$/, '').replace(/[.-]/g, '').replace(/^0+/, '').length >= 16) long++;
+      const b = enc.encode(`{"current_steps": 1, "total_steps": 2, "loss": ${t}, "elapsed_time": "0:00:01"}`);
+      const lite = decodeTrainerLite(b, 0, b.length)?.loss;
+      const full = decodeTrainerBytes(b, 0, b.length)?.loss;
+      if (!Object.is(lite, x) || !Object.is(full, x)) bad.push(`${t}: lite ${lite} full ${full}`);
+    }
+    expect(bad.slice(0, 5)).toEqual([]);
+    expect(long).toBeGreaterThan(100_000);
+  });
 });
 
 describe('decodeTrainerLite: the bulk fields, the same as the whole decoder', () => {
