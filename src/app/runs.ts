@@ -110,9 +110,18 @@ export async function runDir(app: App, ref: string): Promise<string> {
   return resolveRunDir(app.ws, ref);
 }
 
-/** Follows a run until it ends (or `signal` aborts: the run goes on); resolves with its last view. */
+/**
+ * What `status` and `attach` read: a run (as runDir), or the path of any folder, read as the LLaMA-Factory
+ * output_dir it is (a run that LLaMA Board or a plain `llamafactory-cli train` writes, medtune did not launch).
+ */
+export async function runOrOutputDir(app: App, ref: string): Promise<string> {
+  if (ref !== 'latest' && (await stat(ref).catch(() => null))?.isDirectory()) return ref;
+  return resolveRunDir(app.ws, ref);
+}
+
+/** Follows a run or an output_dir until it ends (or `signal` aborts: the run goes on); resolves with its last view. */
 export async function attachRun(app: App, ref: string, onView: (v: RunView) => void, signal?: AbortSignal): Promise<RunView> {
-  return watchRun(await resolveRunDir(app.ws, ref), onView, { signal });
+  return watchRun(await runOrOutputDir(app, ref), onView, { signal });
 }
 
 export async function stop(app: App, ref: string, opts: StopOptions = {}): Promise<{ manifest: RunManifest; signals: string[] }> {

@@ -1,13 +1,17 @@
 /** Watching a run from files alone: follow its folder, hand each new view to the caller until it ends. */
 import type { RunView } from '../core/run.js';
-import { TERMINAL_STATUSES } from '../core/run.js';
+import { ENDED_VIEW_STATUSES } from '../core/run.js';
 import { followRunDir, readRunDir } from './runreader.js';
 
 export interface WatchOptions {
   signal?: AbortSignal;
 }
 
-const isTerminal = (v: RunView) => (TERMINAL_STATUSES as readonly string[]).includes(v.status);
+/**
+ * Where watching ends: a terminal status, or, for a folder medtune did not launch, `ended-unknown` (its log stopped
+ * and nothing writes it) and `unknown` (no log times at all: nothing will change by itself).
+ */
+const isTerminal = (v: RunView) => ENDED_VIEW_STATUSES.includes(v.status) || v.status === 'unknown';
 
 /**
  * Calls `onView` as the run's files change (and about once a second); resolves with the final view, read whole

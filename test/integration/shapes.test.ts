@@ -3,7 +3,7 @@
  * record.sh), read by `medtune status` the way a user would point it at them; plus the shapes older versions write
  * (string numbers, nulls) and multi-day elapsed times, derived from those real logs.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -108,6 +108,45 @@ describe('LLaMA-Factory output folders of every shape', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+});
+
+describe('attach to a folder medtune did not launch', () => {
+  it('follows an output_dir while another process writes it, and ends when LLaMA-Factory writes its results', async () => {
+    const src = join(SHAPES, 'eval-after', 'output');
+    const lines = readFileSync(join(src, 'trainer_log.jsonl'), 'utf8').trim().split('\n');
+    const out = join(tmp, 'live');
+    mkdirSync(out);
+    writeFileSync(join(out, 'trainer_log.jsonl'), `${lines[0]}\n`);
+    const attach = execa(process.execPath, [BIN, 'attach', out, '--json'], { reject: false, timeout: 120_000 });
+    let stderr = '';
+    attach.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // The first record is shown before the next is written; then the rest, and the results files at the end.
+    for (let i = 0; i < 100 && !/step 2\/6/.test(stderr); i++) await sleep(100);
+    expect(stderr).toMatch(/step 2\/6/);
+    for (const line of lines.slice(1)) {
+      await sleep(300);
+      appendFileSync(join(out, 'trainer_log.jsonl'), `${line}\n`);
+    }
+    await sleep(300);
+    for (const f of readdirSync(src)) if (f !== 'trainer_log.jsonl') cpSync(join(src, f), join(out, f), { recursive: true });
+    const r = await attach;
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(lastJson<{ status: string; step: number; totalSteps: number }>(r.stdout)).toMatchObject({
+      status: 'completed',
+      step: 6,
+      totalSteps: 6,
+    });
+  }, 150_000);
+
+  it('a folder whose log stopped with nothing writing it: attach ends at once with ended-unknown (exit 1)', async () => {
+    const out = copyShape('killed', 3600);
+    const r = await execa(process.execPath, [BIN, 'attach', out, '--json'], { reject: false, timeout: 60_000 });
+    expect(r.exitCode).toBe(1);
+    expect(lastJson<{ status: string }>(r.stdout).status).toBe('ended-unknown');
   });
 });
 

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../command.js';
-import { findJobDir, listJobs, listRuns, resume, runDir, stop, stopJob } from '../../app/index.js';
+import { findJobDir, listJobs, listRuns, resume, runDir, runOrOutputDir, stop, stopJob } from '../../app/index.js';
 import { tailLines } from '../../runtime/files.js';
 import { readRunDir, readRunRecords, streamRunRecords } from '../../runtime/runreader.js';
 import { viewSummary } from '../../core/runview.js';
@@ -47,7 +46,7 @@ export function register(program: Command): void {
     .option('--ndjson', 'print every trainer_log record as written, one JSON object a line (for piping)')
     .action(
       action(async (ctx, ref: string, opts: { records?: boolean; limit: number; ndjson?: boolean }) => {
-        const dir = existsSync(ref) ? ref : await runDir(ctx.app, ref);
+        const dir = await runOrOutputDir(ctx.app, ref);
         if (opts.ndjson) {
           await streamRunRecords(dir, (r) => process.stdout.write(`${JSON.stringify(r)}\n`));
           return;
@@ -65,14 +64,14 @@ export function register(program: Command): void {
 
   program
     .command('attach')
-    .argument('[run]', 'run id, prefix or "latest", or a job id (the demo\'s)', 'latest')
-    .description('watch a run or a job live (Ctrl-C detaches; it goes on)')
+    .argument('[run]', 'run id, prefix or "latest", a job id (the demo\'s), or the path of any LLaMA-Factory output_dir', 'latest')
+    .description('watch a run, a job or any LLaMA-Factory output_dir live until it ends (Ctrl-C detaches; it goes on)')
     .option('--json', 'print the final status as JSON')
     .action(
       action(async (ctx, ref: string) => {
         const job = ref === 'latest' ? null : await findJobDir(ctx.workspace, ref);
         if (job) return reportJob(job, ctx.reporter);
-        return attachAndReport(await runDir(ctx.app, ref), ref, ctx.reporter);
+        return attachAndReport(await runOrOutputDir(ctx.app, ref), ref, ctx.reporter);
       }),
     );
 
