@@ -29,6 +29,13 @@ export function stepText(run: RunView): string {
   return run.totalSteps ? `${run.step}/${run.totalSteps}` : run.step > 0 ? String(run.step) : '–';
 }
 
+/** The width of a list's step column: "990/990" and "30306/30306" alike, one width for every row so columns align. */
+export function stepColumnWidth(runs: readonly RunView[]): number {
+  let w = 10;
+  for (const r of runs) w = Math.max(w, stepText(r).length + 1);
+  return w;
+}
+
 export function percentOf(run: RunView): number | null {
   if (run.percent !== null) return run.percent;
   return run.totalSteps ? (run.step / run.totalSteps) * 100 : null;

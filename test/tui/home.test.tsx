@@ -32,6 +32,25 @@ it('shows runs with status, progress, step, latest loss and ETA; datasets; model
   expect(s).toContain('↑↓ runs  enter open run  n new run  d demo  ? help  q quit');
 });
 
+it('long runs show their whole step count, in one aligned column for every row (80 columns)', async () => {
+  const src = workspace();
+  src.runs.push(
+    makeRun('r-25m-full', { step: 18_442, totalSteps: 30_306, percent: 60.9, updatedAt: '2026-06-12T12:00:06Z' }),
+    makeRun('r-million', { status: 'completed', step: 1_000_000, totalSteps: 1_000_000, percent: 100, etaSeconds: null, updatedAt: '2026-06-09T09:00:00Z' }),
+  );
+  tui = renderApp({ source: src }, { columns: 80 });
+  const s = await tui.waitFor('r-million');
+  const rows = s.split('\n').filter((l) => /r-(train|done|25m-full|million)/.test(l));
+  expect(rows).toHaveLength(4);
+  expect(s).toContain('18442/30306');
+  expect(s).toContain('1000000/1000000');
+  expect(s).toMatch(/100%\s+1000000\/1000000 loss/);
+  // Every row's loss column starts at the same place.
+  const at = rows.map((l) => l.indexOf(' loss '));
+  expect(new Set(at).size).toBe(1);
+  for (const l of rows) expect(l.length).toBeLessThanOrEqual(80);
+});
+
 it('orders active runs first and opens the selected run with enter', async () => {
   tui = renderApp({ source: workspace() });
   await tui.waitFor('r-oom');

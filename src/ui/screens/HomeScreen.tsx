@@ -11,7 +11,7 @@ import { ErrorLines } from '../components/ErrorLines.js';
 import { TaskView } from '../components/TaskView.js';
 import { GpuStrip, gpuRows } from '../components/GpuStrip.js';
 import { useGpuState } from '../gpu-context.js';
-import { countText, sortRuns } from '../view.js';
+import { countText, sortRuns, stepColumnWidth } from '../view.js';
 import { RunRow } from './RunRow.js';
 import type { ScreenProps } from './types.js';
 
@@ -28,6 +28,7 @@ export function HomeScreen({ width, height }: ScreenProps) {
   const [sel, setSel] = useState(0);
 
   const runList = sortRuns(runs.data ?? []);
+  const stepW = stepColumnWidth(runList);
   const cur = Math.min(sel, Math.max(0, runList.length - 1));
   const loaded = !runs.loading && !datasets.loading && !models.loading;
   const empty = loaded && runList.length === 0 && (datasets.data ?? []).length === 0 && (models.data ?? []).length === 0;
@@ -79,7 +80,7 @@ export function HomeScreen({ width, height }: ScreenProps) {
         <Section title="Runs" right={runs.data ? String(runList.length) : undefined} height={runsH}>
           {runs.error ? <ErrorLines error={runs.error} maxLines={3} /> : null}
           {runs.loading ? <Text dimColor>reading runs…</Text> : runList.length === 0 ? <Text dimColor>no runs yet: press n to set one up</Text> : (
-            <SelectList items={runList} selected={cur} height={runsH - 1} itemKey={(r) => r.id} renderItem={(r) => <RunRow run={r} width={width - 2} />} />
+            <SelectList items={runList} selected={cur} height={runsH - 1} itemKey={(r) => r.id} renderItem={(r) => <RunRow run={r} width={width - 2} stepWidth={stepW} />} />
           )}
         </Section>
       )}

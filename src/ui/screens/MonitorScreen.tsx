@@ -16,7 +16,7 @@ import { GpuStrip, gpuRows } from '../components/GpuStrip.js';
 import { useGpuState } from '../gpu-context.js';
 import { TaskView } from '../components/TaskView.js';
 import { statusColor } from '../theme.js';
-import { countText, etaText, isActive, lossText, lrText, percentOf, sortRuns, stepText } from '../view.js';
+import { countText, etaText, isActive, lossText, lrText, percentOf, sortRuns, stepColumnWidth, stepText } from '../view.js';
 import { RunRow } from './RunRow.js';
 import type { ScreenProps } from './types.js';
 
@@ -32,6 +32,7 @@ function RunList({ width, height }: ScreenProps) {
   const runs = usePoll('listRuns', () => source.listRuns(), []);
   const [sel, setSel] = useState(0);
   const list = sortRuns(runs.data ?? []);
+  const stepW = stepColumnWidth(list);
   const cur = Math.min(sel, Math.max(0, list.length - 1));
   useKeys('monitor', {
     up: list.length > 1 ? () => setSel(Math.max(0, cur - 1)) : null,
@@ -43,7 +44,7 @@ function RunList({ width, height }: ScreenProps) {
       {runs.error ? <ErrorLines error={runs.error} /> : null}
       {runs.loading ? <Text dimColor>reading runs…</Text> : list.length === 0
         ? <Text dimColor>No runs yet. Set one up on the Train screen (3), or run the demo from Home (d).</Text>
-        : <SelectList items={list} selected={cur} height={height - 1} itemKey={(r) => r.id} renderItem={(r) => <RunRow run={r} width={width - 2} />} />}
+        : <SelectList items={list} selected={cur} height={height - 1} itemKey={(r) => r.id} renderItem={(r) => <RunRow run={r} width={width - 2} stepWidth={stepW} />} />}
     </Section>
   );
 }
