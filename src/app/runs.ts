@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ATTEMPT_MARK, TERMINAL_STATUSES, type RunManifest, type RunView } from '../core/run.js';
 import { watchRun } from '../runtime/attach.js';
 import { tailLines } from '../runtime/files.js';
-import { listRunIds, resolveRunDir, runPaths } from '../runtime/manifest.js';
+import { listRunIds, readManifest, resolveRunDir, runPaths } from '../runtime/manifest.js';
 import type { SkippedCheckpoint } from '../runtime/checkpoints.js';
 import { resumeRun, stopRun, type StopOptions } from '../runtime/runcontrol.js';
 import { followRunDir, readRunDir, type RunFollower } from '../runtime/runreader.js';
@@ -55,12 +55,21 @@ export function createRunReader(app: App): RunReader {
       throw err;
     }
   };
-  const readDir = async (dir: string): Promise<RunView> => {
+  const isEnded = (status: string) => (TERMINAL_STATUSES as readonly string[]).includes(status);
+  const readDirOnce = async (dir: string): Promise<RunView> => {
     const mtimeMs = (await stat(join(dir, 'run.json')).catch(() => null))?.mtimeMs ?? -1;
     const hit = ended.get(dir);
     if (hit && hit.mtimeMs === mtimeMs) return hit.view;
+    // A run whose run.json says it has ended is read once, without a follower (its log may be hundreds of MB).
+    const manifest = mtimeMs >= 0 ? await readManifest(dir).catch(() => undefined) : undefined;
+    if (manifest && isEnded(manifest.status)) {
+      const view = await readRunDir(dir);
+      ended.set(dir, { mtimeMs, view });
+      unfollow(dir);
+      return view;
+    }
     const view = await follow(dir);
-    if ((TERMINAL_STATUSES as readonly string[]).includes(view.status) && mtimeMs >= 0) {
+    if (isEnded(view.status) && mtimeMs >= 0) {
       // One last full read: the follower's view may trail the files by its debounce.
       const final = await readRunDir(dir);
       ended.set(dir, { mtimeMs, view: final });
@@ -69,6 +78,16 @@ export function createRunReader(app: App): RunReader {
     }
     ended.delete(dir);
     return view;
+  };
+  // Callers asking for a run while it is being read (a screen polling during a long first read) share that read.
+  const inflight = new Map<string, Promise<RunView>>();
+  const readDir = (dir: string): Promise<RunView> => {
+    let p = inflight.get(dir);
+    if (!p) {
+      p = readDirOnce(dir).finally(() => inflight.delete(dir));
+      inflight.set(dir, p);
+    }
+    return p;
   };
   return {
     async list() {

@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readTrainerLogSummary } from '../../src/runtime/trainerlogfile.js';
+import { readLongLogsOffMainThread, readTrainerLogSummary } from '../../src/runtime/trainerlogfile.js';
 
 let tmp: string;
 const savedCache = process.env.MEDTUNE_CACHE;
@@ -83,6 +83,20 @@ describe('readTrainerLogSummary: the first read of a long log on several threads
     expect(four.parts).toEqual({ count: 3, joined: 2 });
     same(four.summary, one.summary);
     expect(four.summary).toMatchObject({ recordCount: 200_000, attempts: 1, writers: 1 });
+  }, 120_000);
+
+  it('where the main thread renders (the TUI), every part goes to a worker and is joined, with the same result', async () => {
+    const log = join(tmp, 'trainer_log.jsonl');
+    writeFileSync(log, lines(1, 200_000, 250_000));
+    const one = await read(log, 1);
+    readLongLogsOffMainThread(true);
+    try {
+      const four = await read(log, 4);
+      expect(four.parts).toEqual({ count: 3, joined: 3 });
+      same(four.summary, one.summary);
+    } finally {
+      readLongLogsOffMainThread(false);
+    }
   }, 120_000);
 
   it('resumes inside the parts: those parts are read again in order, with the same result', async () => {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { MedtuneError } from '../../core/errors.js';
 import { action, type ActionContext } from '../command.js';
 import { activeRunPids } from '../../runtime/manifest.js';
+import { readLongLogsOffMainThread } from '../../runtime/trainerlogfile.js';
 
 export const order = 0;
 
@@ -16,7 +17,11 @@ async function run(ctx: ActionContext): Promise<void> {
   }
   // Loaded only here: every other command starts without the TUI's modules (ink, react).
   const [{ createRuntimeSource }, { openTui }] = await Promise.all([import('../../ui/runtime-source.js'), import('../../ui/tui.js')]);
+  // The TUI draws on the main thread: the first read of a long log runs on worker threads only.
+  readLongLogsOffMainThread();
   const source = createRuntimeSource(ctx.workspace);
+  // The runs are read while Ink loads and draws its first frame; the Home screen's first request joins that read.
+  void source.listRuns().catch(() => undefined);
   await openTui({ source, ownPids: () => activeRunPids(ctx.workspace) });
 }
 
