@@ -3,7 +3,7 @@
  * stopping and resuming. Jobs (the demo) are runs too, and attach follows them the same way.
  */
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ATTEMPT_MARK, TERMINAL_STATUSES, type RunManifest, type RunView } from '../core/run.js';
 import { watchRun } from '../runtime/attach.js';
 import { tailLines } from '../runtime/files.js';
@@ -134,9 +134,16 @@ export async function runDir(app: App, ref: string): Promise<string> {
  * output_dir it is (a run that LLaMA Board or a plain `llamafactory-cli train` writes, medtune did not launch).
  */
 export async function runOrOutputDir(app: App, ref: string): Promise<string> {
-  if (ref !== 'latest' && (await stat(ref).catch(() => null))?.isDirectory()) return ref;
+  if (ref !== 'latest') {
+    const st = await stat(ref).catch(() => null);
+    if (st?.isDirectory()) return ref;
+    // A file of such a folder (its trainer_log.jsonl, a run's run.json): the folder it is in.
+    if (st?.isFile() && FOLDER_FILES.has(basename(ref))) return dirname(ref);
+  }
   return resolveRunDir(app.ws, ref);
 }
+
+const FOLDER_FILES = new Set(['trainer_log.jsonl', 'trainer_state.json', 'all_results.json', 'run.json']);
 
 /** Follows a run or an output_dir until it ends (or `signal` aborts: the run goes on); resolves with its last view. */
 export async function attachRun(app: App, ref: string, onView: (v: RunView) => void, signal?: AbortSignal): Promise<RunView> {

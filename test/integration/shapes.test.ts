@@ -142,6 +142,12 @@ describe('attach to a folder medtune did not launch', () => {
     });
   }, 150_000);
 
+  it('the path of the log file itself reads as its folder', async () => {
+    const out = copyShape('killed', 3600);
+    const r = await execa(process.execPath, [BIN, 'status', join(out, 'trainer_log.jsonl'), '--json']);
+    expect(lastJson<{ status: string; dir: string; step: number }>(r.stdout)).toMatchObject({ status: 'ended-unknown', step: 5 });
+  });
+
   it('a folder whose log stopped with nothing writing it: attach ends at once with ended-unknown (exit 1)', async () => {
     const out = copyShape('killed', 3600);
     const r = await execa(process.execPath, [BIN, 'attach', out, '--json'], { reject: false, timeout: 60_000 });
