@@ -59,6 +59,14 @@ def start_smi(path: Path) -> subprocess.Popen | None:
                             stdout=out, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
+def gpu_name() -> str | None:
+    if not shutil.which("nvidia-smi"):
+        return None
+    out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader", "-i", "0"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
 def _num(text: str) -> float | None:
     try:
         return float(text)
@@ -123,7 +131,13 @@ def run_profile(name: str, a: argparse.Namespace, deadline: float, variant: dict
     limit = min(float((variant or {}).get("timeout_s", a.timeout)), deadline - time.time())
     res: dict = {"profile": name, "base": base, "levers": (variant or {}).get("levers", []),
                  "set": (variant or {}).get("set", {}), "env": (variant or {}).get("env", {}),
-                 "cap_gib": (variant or {}).get("cap_gib"), "batch": bs, "grad_accum": ga, "samples_per_step": bs * ga, "max_steps": max_steps,
+                 "cap_gib": (variant or {}).get("cap_gib"),
+                 # For bench/gpu/results.py: the medtune profile whose values this ran, the blog's settings or not,
+                 # the card, and the MPS share of its SMs when a smaller card is emulated (bench/gpu/emulate16g.sh).
+                 "medtune_profile": (variant or {}).get("profile", None if variant else name),
+                 "reference": bool((variant or {}).get("reference")), "gpu": gpu_name(),
+                 "mps_pct": float(os.environ["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"]) if os.environ.get("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE") else None,
+                 "batch": bs, "grad_accum": ga, "samples_per_step": bs * ga, "max_steps": max_steps,
                  "grad_ckpt": not cfg.get("disable_gradient_checkpointing", False),
                  "loader_workers": cfg.get("dataloader_num_workers", 0)}
     if limit < a.min_run:

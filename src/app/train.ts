@@ -9,6 +9,7 @@ import { finding, type Finding } from '../core/findings.js';
 import { mixOverrides, type DatasetWeight } from '../core/mix.js';
 import { TINY_MODEL_DIR } from '../core/models.js';
 import type { RunManifest } from '../core/run.js';
+import { wallTimeText } from '../core/walltime.js';
 import { chooseProfile, parseOverride } from '../core/trainconfig.js';
 import { checkDataset, listDatasets } from '../runtime/datasets.js';
 import { blockingFindings, launchRun, loadProfiles, planRun, preflight, type RunPlan, type TrainRequest } from '../runtime/runcontrol.js';
@@ -148,6 +149,7 @@ export async function planTrain(app: App, choices: TrainChoices, opts: PlanOptio
   const about = (subject: string) => plan.findings.filter((f) => f.subject === subject);
   const findings: Finding[] = [
     finding('SCHEDULE', 'ok', `${plan.samples} samples → ${plan.totalSteps} steps`, undefined, 'schedule'),
+    ...(plan.time ? [finding('WALL_TIME', 'ok', wallTimeText(plan.time, plan.distributed.worldSize), undefined, 'time')] : []),
     ...(about('disk').length
       ? about('disk')
       : [

@@ -39,6 +39,8 @@ import { busyGpuWarnings } from './gpubusy.js';
 import { claimRunDir, sweepStaleScratch } from './runclaim.js';
 import { checkVram } from './vramcheck.js';
 import type { VramEstimate } from '../core/vram.js';
+import type { WallTimeEstimate } from '../core/walltime.js';
+import { planWallTime } from './walltime.js';
 import { checkpointRoom, estimatedCheckpointBytes } from './diskwatch.js';
 import { formatBytes } from '../core/format.js';
 import { resumableCheckpoint, savesOnlyModel, type SkippedCheckpoint } from './checkpoints.js';
@@ -80,6 +82,8 @@ export interface RunPlan {
   disk: DiskPlan | null;
   /** Estimated GPU memory per GPU (null on CPU, or for a model medtune cannot size). */
   vram: VramEstimate | null;
+  /** Expected wall time on the GPUs the run will use, or reference cards without one (null: cpu profile, unknown model). */
+  time: WallTimeEstimate | null;
   /** What the checks that need no Python found; `fail` ones stop a launch (see preflight). */
   findings: Finding[];
   /** Processes, nodes, engine, effective batch and the other nodes' launch lines. */
@@ -322,6 +326,20 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
     }
   }
 
+  const time = await planWallTime({
+    ws,
+    profile: req.profile,
+    config,
+    profileValues: profile.values,
+    modelDir,
+    modelConfig,
+    datasets: req.datasets,
+    samples,
+    totalSteps: steps,
+    devices: deviceCount,
+    gpuNames: picked.slice(0, Math.max(1, deviceCount)).map((g) => g.name),
+  });
+
   const env: Record<string, string> = {
     LLAMABOARD_ENABLED: '1',
     // An --set output_dir=… override moves the whole output, running_log.txt included.
@@ -362,6 +380,7 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
     totalSteps: steps,
     disk,
     vram: vram.estimate,
+    time,
     findings,
     distributed,
   };

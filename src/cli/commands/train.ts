@@ -82,6 +82,8 @@ export function register(program: Command): void {
             `config checked by LLaMA-Factory's parser (${plan.samples} samples, ${plan.totalSteps} steps, profile ${request.profile}${request.evalDataset ? `, eval on ${request.evalDataset}` : ''})`,
           );
           const dist = plan.distributed;
+          const time = findings.find((f) => f.code === 'WALL_TIME');
+          if (time) r.step(`expected wall time ${time.message}`);
           r.step(describeScale(dist, plan.config));
           for (const reason of dist.reasons) r.step(`  ${reason}`);
           for (const node of dist.otherNodes) r.step(`start node ${node.nodeRank}:  ${node.line}`);
@@ -98,6 +100,7 @@ export function register(program: Command): void {
                 totalSteps: plan.totalSteps,
                 disk: plan.disk,
                 vram: plan.vram,
+                time: plan.time,
                 findings,
                 distributed: dist,
               },
