@@ -77,7 +77,13 @@ def row(**kw) -> dict:
 
 def recorded(folder: str, call: str, card: str, gpu: str, date: str) -> list[dict]:
     out = []
-    for r in json.loads((ROOT / folder / "summary.json").read_text()):
+    path = ROOT / folder / "summary.json"
+    if path.is_file():
+        rows = json.loads(path.read_text())
+    else:  # bench/gpu/emulate16g.sh writes one line per run as it ends
+        path = ROOT / folder / "runs.jsonl"
+        rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    for r in rows:
         rate = r.get("steady_samples_s")
         if not rate:
             continue
@@ -85,7 +91,7 @@ def recorded(folder: str, call: str, card: str, gpu: str, date: str) -> list[dic
         name = r["profile"]
         mps = r.get("mps_pct")
         out.append(row(
-            card=r.get("card") or (f"emulated 16 GB (MPS {mps}%, {r['cap_gib']:g} GiB cap)" if mps else card),
+            card=r.get("card") or (f"emulated 16 GB (MPS {mps:g}%, {r['cap_gib']:g} GiB cap)" if mps else card),
             gpu=r.get("gpu") or gpu, call=call,
             reference=bool(r.get("reference")) or name == "ref-24g" or (call == "h100-2026-11-27" and name == "gpu-24g"),
             profile=r.get("medtune_profile", LEGACY_PROFILE.get((call, name))), configuration=name,
@@ -99,7 +105,7 @@ def recorded(folder: str, call: str, card: str, gpu: str, date: str) -> list[dic
             preprocessSamplesPerSecond=(PREPROCESS["one-thread" if env.get("OMP_NUM_THREADS") == "1" else "default"]
                                         if call.startswith("h200") else None),
             gpuUtilPct=r.get("smi_steady", {}).get("util_pct"), powerW=r.get("smi_steady", {}).get("power_w"),
-            date=date, source=f"{folder}/summary.json", measurement=STEADY, note=LEGACY_NOTE.get((call, name)),
+            date=date, source=str(path.relative_to(ROOT)), measurement=STEADY, note=LEGACY_NOTE.get((call, name)),
         ))
     return out
 
@@ -108,6 +114,8 @@ def main() -> int:
     out = []
     for call in CALLS:
         out += recorded(*call)
+    # A call of bench/gpu/emulate16g.sh, brought back as bench/gpu/recorded/emulate16g-<date>/ with its runs.jsonl
+    # and a call.json: {"card": "H100 80GB", "gpu": "<nvidia-smi name>", "date": "YYYY-MM-DD"}.
     for folder in sorted((HERE / "recorded").glob("emulate16g-*")):
         meta = json.loads((folder / "call.json").read_text())
         out += recorded(str(folder.relative_to(ROOT)), folder.name, meta["card"], meta["gpu"], meta["date"])
