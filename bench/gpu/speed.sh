@@ -3,7 +3,10 @@
 #   wheels -> 2B-architecture model (GPU) while the CPU makes the data and times preprocessing variants
 #   (bench/gpu/preprocess.py) -> one `llamafactory-cli train` per entry of bench/gpu/levers.json (runner.py).
 # Environment: OUT, WHL (wheel folder, default .gpucarry/whl), MT_BUDGET_S (seconds by which the last run ends),
-#   VARIANTS (default bench/gpu/levers.json), ROWS (synthetic scans, 2000), PREPROCESS (0 skips the preprocessing timer).
+#   VARIANTS (default bench/gpu/levers.json; bench/gpu/levers3.json holds issue 22's levers), ROWS (synthetic scans,
+#   2000), PREPROCESS (0 skips the preprocessing timer), PROFILE=1 (first, a torch-profiler run of gpu-80g's steady
+#   steps 9-11 from bench/gpu/profile.json: $OUT/profile-breakdown.json by bench/gpu/trace_breakdown.py, with GPU
+#   idle, loader waits, launches, optimizer, the vision tower's forward; the trace itself as $OUT/profile-trace.json.gz).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 started=$(date +%s)
@@ -39,6 +42,17 @@ echo "preprocess bench: $(( $(date +%s) - started )) s"
 fi
 wait "$model_pid" || { cat "$WS/model.err"; exit 1; }
 echo "model: $(( $(date +%s) - started )) s"
+if [ "${PROFILE:-0}" = 1 ]; then
+  python3 bench/gpu-train/runner.py --configs bench/gpu-train/configs --variants bench/gpu/profile.json --work "$WS/profile-run" \
+    --out "$OUT/profile-run" --cli "$(command -v llamafactory-cli)" --deadline $(( started + ${MT_BUDGET_S:-560} )) --min-run 45
+  trace=$(ls -S "$WS"/profile/rank_0/*.json 2>/dev/null | head -1)
+  if [ -n "$trace" ]; then
+    python3 bench/gpu/trace_breakdown.py "$trace" --stderr "$WS/profile-run/80g-profile/stderr.log" > "$OUT/profile-breakdown.json"
+    gzip -c "$trace" > "$OUT/profile-trace.json.gz"
+    [ "$(stat -c %s "$OUT/profile-trace.json.gz")" -lt 15000000 ] || rm "$OUT/profile-trace.json.gz"
+  fi
+  echo "profile: $(( $(date +%s) - started )) s"
+fi
 python3 bench/gpu-train/runner.py --configs bench/gpu-train/configs --variants ${VARIANTS:-bench/gpu/levers.json} --work "$WS/bench" \
   --out "$OUT" --cli "$(command -v llamafactory-cli)" --deadline $(( started + ${MT_BUDGET_S:-560} )) --min-run 45
 tar -czf "$OUT/runs.tar.gz" -C "$WS" bench model.err preprocess.err
