@@ -71,6 +71,9 @@ describe('faults: GPU memory', () => {
     expect(fit.vram?.peakGiB).toBeGreaterThan(45);
     expect(fit.vram?.peakGiB).toBeLessThan((81559 / 1024) * 0.85);
     expect(fit.findings.filter((f) => f.code === 'VRAM_TOO_SMALL')).toEqual([]);
+    // The hours on the card the run will use (the recorded H100), from the plan's own data and model config.
+    expect(fit.time).toMatchObject({ onThisMachine: true, samplesTotal: 64 * 3 });
+    expect(fit.time!.cards.map((c) => c.card)).toEqual(['H100 SXM']);
 
     const big = await planRun(ws, venv, {
       model: modelDir,
