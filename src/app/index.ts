@@ -32,5 +32,6 @@ export { ask, checkLearning, compare, evaluateTarget, heldOutEntry } from './eva
 export { check, checkFindings, dataSources, datasets, prepareData, preview, type PrepareRequest } from './data.js';
 export { DEMO_STEPS, DEMO_TRAIN, demoRun, jobError, readyVenv, startDemo, type DemoRequest, type DemoResult } from './demo.js';
 export { findJobDir, listJobIds, listJobs, readJobView, stopJob, watchJob, JOB_TERMINAL, type JobState, type JobStep } from './jobs.js';
+export { describeProcesses, killRunProcess, runProcessOwners, type KillSignal, type ProcessInfo } from './processes.js';
 export { models, profiles, thumbnails, type ProfileView, type Thumbnail } from './models.js';
 export { BENCH_MAX_NEW_TOKENS, benchEval, type BenchEvalRequest, type BenchEvalResult } from './bench.js';

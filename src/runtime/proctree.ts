@@ -205,3 +205,30 @@ export class RunTree {
     return this.alive().length === 0 && groupMembers(this.group).every((p) => !isAlive(p.pid));
   }
 }
+
+/** The real uid of a process (the `Uid:` line of /proc/<pid>/status); null when it is gone or not visible here. */
+export function processUid(pid: number): number | null {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Uid:'));
+    const uid = Number(line?.slice(4).trim().split(/\s+/)[0]);
+    return Number.isInteger(uid) ? uid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** User names by uid from /etc/passwd (a uid it does not list, e.g. in a container, reads as its number). */
+export function userNames(): Map<number, string> {
+  const out = new Map<number, string>();
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const [name, , uid] = line.split(':');
+      if (name && uid && /^\d+$/.test(uid)) out.set(Number(uid), name);
+    }
+  } catch {
+    // no /etc/passwd: numbers only
+  }
+  return out;
+}

@@ -21,6 +21,7 @@ import { MonitorScreen } from './screens/MonitorScreen.js';
 import { ExportScreen } from './screens/ExportScreen.js';
 import { CompareScreen } from './screens/CompareScreen.js';
 import { AskScreen } from './ask/AskScreen.js';
+import { GpusScreen } from './screens/GpusScreen.js';
 
 export interface AppProps {
   source: WorkspaceSource;
@@ -43,6 +44,7 @@ const SCREEN_COMPONENTS: Record<ScreenId, (p: ScreenProps) => ReactElement> = {
   export: ExportScreen,
   compare: CompareScreen,
   ask: AskScreen,
+  gpu: GpusScreen,
 };
 
 /** Reads every key press once and hands it to the router; any key dismisses the notice line. */

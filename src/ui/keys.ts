@@ -37,7 +37,7 @@ export interface KeyBinding {
   pairOf?: string;
 }
 
-export const SCREENS = ['home', 'data', 'train', 'monitor', 'export', 'compare', 'ask'] as const;
+export const SCREENS = ['home', 'data', 'train', 'monitor', 'export', 'compare', 'ask', 'gpu'] as const;
 export type ScreenId = (typeof SCREENS)[number];
 
 export const SCREEN_TITLES: Record<ScreenId, string> = {
@@ -48,6 +48,7 @@ export const SCREEN_TITLES: Record<ScreenId, string> = {
   export: 'Export',
   compare: 'Compare',
   ask: 'Ask',
+  gpu: 'GPU',
 };
 
 export type Scope = ScreenId | 'global' | 'help' | 'edit' | 'confirm' | 'data-mix' | 'data-prepare' | 'data-preview' | 'ask-files';
@@ -180,6 +181,22 @@ export const KEYMAP: Record<Scope, readonly KeyBinding[]> = {
     { action: 'ask', keys: ['a'], label: 'ask', help: 'ask the model(s) about the attached images; answers stream side by side' },
     { action: 'clearFiles', keys: ['c'], label: 'clear files', help: 'detach every image and scan' },
     { action: 'stop', keys: ['s'], label: 'stop', help: 'stop the answer being generated' },
+  ],
+  gpu: [
+    ...move('processes', false),
+    {
+      action: 'terminate',
+      keys: ['t', 'T'],
+      label: 'term',
+      help: "send SIGTERM to the selected process: only a medtune run's own (asks first)",
+    },
+    {
+      action: 'kill',
+      keys: ['k', 'K'],
+      label: 'kill',
+      help: "send SIGKILL to the selected process: only a medtune run's own (asks first)",
+    },
+    { action: 'open', keys: ['enter'], label: 'open run', help: 'watch the run the selected process belongs to' },
   ],
   'ask-files': [
     ...move('files'),

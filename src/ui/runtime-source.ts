@@ -18,7 +18,9 @@ import {
   dataSources,
   datasets as listDatasets,
   demoRun,
+  describeProcesses,
   exportAndVerify,
+  killRunProcess,
   listExports,
   planTrain,
   prepareData,
@@ -130,6 +132,12 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
     },
     async stopRun(id, o) {
       await stop(app, id, { now: o.now });
+    },
+    async describeProcesses(pids) {
+      return describeProcesses(app, pids);
+    },
+    async killProcess(pid, signal) {
+      return killRunProcess(app, pid, signal);
     },
     async resumeRun(id) {
       const r = await resume(app, id);

@@ -236,6 +236,20 @@ export interface StopOptions {
   now: boolean;
 }
 
+/** A process on a GPU as the GPU screen shows it: who runs it, what it is, and the run it belongs to. */
+export interface GpuProcessInfo {
+  pid: number;
+  /** The user it runs as; null when the process is not visible from here (another pid namespace). */
+  user: string | null;
+  /** Its command line; null when not visible. */
+  command: string | null;
+  /** The going run of this workspace whose process tree holds it; null for any other process (not killable here). */
+  runId: string | null;
+}
+
+/** SIGTERM asks the process to end; SIGKILL ends it at once. */
+export type ProcessSignal = 'SIGTERM' | 'SIGKILL';
+
 export interface WorkspaceSource {
   info(): WorkspaceInfo;
 
@@ -269,6 +283,14 @@ export interface WorkspaceSource {
    * learning check, which go on after the TUI quits); resolves once its training run exists.
    */
   runDemo(onProgress: OnProgress, signal?: AbortSignal): Promise<LaunchResult>;
+
+  /** Owner, command line and run of each of these processes (the pids the GPU monitor lists). */
+  describeProcesses(pids: readonly number[]): Promise<GpuProcessInfo[]>;
+  /**
+   * Signals one process of a going run of this workspace; rejects (NOT_RUN_PROCESS) for any other process, checked
+   * again at the moment of the kill. Resolves with the run it belonged to.
+   */
+  killProcess(pid: number, signal: ProcessSignal): Promise<{ runId: string }>;
 
   /** Lets go of watchers and timers; called once when the TUI closes. */
   close(): Promise<void>;

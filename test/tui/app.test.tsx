@@ -28,6 +28,7 @@ const ANCHOR: Record<(typeof SCREENS)[number], string> = {
   export: 'export name',
   compare: 'base model',
   ask: 'second model',
+  gpu: 'on the GPUs',
 };
 
 it('number keys open every screen, the tab bar marks it, and esc goes back', async () => {
@@ -39,9 +40,9 @@ it('number keys open every screen, the tab bar marks it, and esc goes back', asy
     expect(screen.split('\n')[0]).toContain(` ${i + 1} ${SCREEN_TITLES[s]} `);
   }
   await tui.press(KEY.esc);
-  await tui.waitFor(ANCHOR.compare);
+  await tui.waitFor(ANCHOR.ask);
   await tui.press(KEY.esc);
-  await tui.waitFor(ANCHOR.export);
+  await tui.waitFor(ANCHOR.compare);
 });
 
 it('? shows every key of the screen, dimming those that do nothing now, and closes again', async () => {

@@ -15,9 +15,11 @@ import type {
   ExportRequest,
   ExportResult,
   ExportSummary,
+  GpuProcessInfo,
   LaunchResult,
   LogTail,
   ModelSummary,
+  ProcessSignal,
   OnProgress,
   PrepareRequest,
   PreviewRequest,
@@ -302,6 +304,23 @@ export class FakeSource implements WorkspaceSource {
         image: gradientImage(),
       })),
     };
+  }
+  /** What the real source would read from /proc, by pid; a pid not here is not visible (user and command null). */
+  processes = new Map<number, Omit<GpuProcessInfo, 'pid'>>();
+  async describeProcesses(pids: readonly number[]): Promise<GpuProcessInfo[]> {
+    return pids.map((pid) => ({ pid, ...(this.processes.get(pid) ?? { user: null, command: null, runId: null }) }));
+  }
+  async killProcess(pid: number, signal: ProcessSignal): Promise<{ runId: string }> {
+    this.record('killProcess', pid, signal);
+    const runId = this.processes.get(pid)?.runId;
+    if (!runId) {
+      throw new MedtuneError({
+        doing: `sending ${signal} to process ${pid}`,
+        problem: 'it is not a process of a going medtune run of this workspace',
+        code: 'NOT_RUN_PROCESS',
+      });
+    }
+    return { runId };
   }
   async close() {
     this.record('close');

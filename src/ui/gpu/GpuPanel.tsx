@@ -104,7 +104,7 @@ function Row({ label, text, color, spark, textWidth, theme }: RowProps) {
   );
 }
 
-function GpuCard({ samples, gpu, peak, width, theme, ofRun }: { samples: readonly GpuSample[]; gpu: GpuReading; peak: number | null; width: number; theme: Theme; ofRun: boolean }) {
+export function GpuCard({ samples, gpu, peak, width, theme, ofRun }: { samples: readonly GpuSample[]; gpu: GpuReading; peak: number | null; width: number; theme: Theme; ofRun: boolean }) {
   const textWidth = Math.min(56, Math.max(20, width - 8 - 24));
   const sparkWidth = Math.max(0, width - 8 - textWidth - 1);
   const spark = (pick: (g: GpuReading) => number | null, max: number | null) =>
@@ -155,7 +155,7 @@ function GpuCard({ samples, gpu, peak, width, theme, ofRun }: { samples: readonl
   );
 }
 
-function CompactLine({ samples, gpu, peak, width, theme, ofRun }: { samples: readonly GpuSample[]; gpu: GpuReading; peak: number | null; width: number; theme: Theme; ofRun: boolean }) {
+export function CompactLine({ samples, gpu, peak, width, theme, ofRun }: { samples: readonly GpuSample[]; gpu: GpuReading; peak: number | null; width: number; theme: Theme; ofRun: boolean }) {
   const sparkWidth = width >= 100 ? 12 : width >= 80 ? 6 : 0;
   const throttled = isThrottled(gpu.clockEventReasons);
   const reasons = throttled ? decodeClockEventReasons(gpu.clockEventReasons).filter((r) => r !== 'idle').join(', ') : '';
