@@ -116,6 +116,17 @@ describe('the GPU screen', () => {
     expect(src.callsTo('killProcess')).toHaveLength(0);
   });
 
+  it('? lists the screen\'s keys', async () => {
+    tui = renderApp({ source: source(), gpu: h200x2(), initialScreen: 'gpu' });
+    await tui.waitFor('alice');
+    await tui.press('?');
+    const s = await tui.waitFor('Everywhere');
+    expect(s).toContain('Keys: GPU');
+    expect(s).toMatch(/t \/ T\s+SIGTERM the selected process, if a run's own \(asks first\)/);
+    expect(s).toMatch(/k \/ K\s+SIGKILL the selected process, if a run's own \(asks first\)/);
+    expect(s).toContain('1 … 8');
+  });
+
   it('enter opens the run of the selected process', async () => {
     tui = renderApp({ source: source(), gpu: h200x2(), initialScreen: 'gpu' });
     await tui.waitFor('alice');

@@ -127,7 +127,8 @@ export function GpusScreen({ width, height }: ScreenProps) {
   const [confirm, setConfirm] = useState<Pending | null>(null);
   const [sending, setSending] = useState(false);
   const pids = state.mode === 'gpu' ? [...new Set(state.processes.map((p) => p.pid))].sort((a, b) => a - b) : [];
-  const infos = usePoll('describeProcesses', () => source.describeProcesses(pids), [pids.join(',')]);
+  // Read again when the pids change, else at the slow rate: nvidia-smi's process list itself refreshes every 5 s.
+  const infos = usePoll('describeProcesses', () => source.describeProcesses(pids), [pids.join(',')], 'slow');
   const rows = processRows(state, infos.data);
   const found = rows.findIndex((r) => r.key === sel.key);
   const cur = found >= 0 ? found : Math.max(0, Math.min(sel.index, rows.length - 1));
@@ -204,7 +205,7 @@ export function GpusScreen({ width, height }: ScreenProps) {
           <SelectList
             items={rows}
             selected={cur}
-            height={rows.length > listH ? listH - 1 : listH}
+            height={rows.length > listH ? Math.max(1, listH - 1) : listH}
             itemKey={(r) => r.key}
             renderItem={(r) => <Row row={r} width={width} rows={rows} theme={theme} />}
           />
