@@ -1,4 +1,4 @@
-"""The reference workflow's conversion (shared/reference/seed-workflow-zh.txt §3.2), re-created for benchmarking.
+"""The reference workflow's conversion (the manual MedTrinity-to-sharegpt script medtune replaces), re-created for benchmarking.
 
     python reference.py SOURCE_DIR OUTPUT_DIR CACHE_DIR
 

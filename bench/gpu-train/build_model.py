@@ -26,7 +26,7 @@ from medtune_py import tiny_model
 
 QWEN2_VOCAB = 151936
 PRESETS = {
-    # Qwen2-VL-2B-Instruct's config.json values (../shared/reference/qwen2vl-medtrinity.md §0).
+    # Qwen2-VL-2B-Instruct's config.json values (from the model's Hub repository).
     "2b": dict(hidden=1536, intermediate=8960, layers=28, heads=12, kv_heads=2,
                vision_embed=1280, vision_depth=32, vision_heads=16),
     # medtune's test model, for checking this script and the bench on a CPU.

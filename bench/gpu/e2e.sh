@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# medtune end to end on a GPU machine with no Node and no network, through medtune's CLI only (issue 12).
+# medtune end to end on a GPU machine with no Node and no network, through medtune's CLI only.
 # Results: bench/results/gpu-e2e.md. Carried (see bench/gpu/stage.sh): node.xz, bundle.tar.xz (npm run bundle),
 # whl.tar.xz (wheels stored uncompressed, then xz), this repo's bench/ folder. From the carry folder's repo/:
 #   OUT=... bash bench/gpu/e2e.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Speed levers of issue 12 in one GPU call (results: bench/results/gpu-train.md, gpu-train.json). From the repo root:
+# The speed levers of the GPU profiles in one GPU call (results: bench/results/gpu-train.md, gpu-train.json). From the repo root:
 #   wheels -> 2B-architecture model (GPU) while the CPU makes the data and times preprocessing variants
 #   (bench/gpu/preprocess.py) -> one `llamafactory-cli train` per entry of bench/gpu/levers.json (runner.py).
 # Environment: OUT, WHL (wheel folder, default .gpucarry/whl), MT_BUDGET_S (seconds by which the last run ends),

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Stages what bench/gpu/e2e.sh needs into a carry folder (default /work/main/.gpucarry, ignored by git there):
+# Stages what bench/gpu/e2e.sh needs into a carry folder (default .gpucarry in the repository root, ignored by git):
 # node.xz, bundle.tar.xz, whl.tar.xz (wheels re-zipped uncompressed so xz finds the redundancy: 43 -> 27 MB) and
 # a copy of bench/. WHEELS: the folder of downloaded wheels (see bench/results/gpu-e2e.md for the list).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-C=${1:-/work/main/.gpucarry}; WHEELS=${WHEELS:-$C/whl}
+C=${1:-$PWD/.gpucarry}; WHEELS=${WHEELS:-$C/whl}
 mkdir -p "$C/repo"
 [ -f "$C/node.xz" ] || xz -9 -T2 < "$(command -v node)" > "$C/node.xz"
 node scripts/bundle.mjs --out build/bundle --tar && cp build/bundle.tar.xz "$C/bundle.tar.xz"

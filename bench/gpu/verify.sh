@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A short GPU check of two fixes made after bench/gpu/e2e.sh's call (issue 12), for a session with little device
+# A short GPU check of two fixes made after bench/gpu/e2e.sh's call, for a session with little device
 # time: (1) `medtune gpu --run ID` marks the trainer although nvidia-smi names it by its interpreter, and (2) `stop`
 # reaches the trainer itself at once (SIGABRT to the trainers, not the loader workers first). The tiny model with
 # the gpu-140g profile (batch 48, 8 persistent loader workers) on the offline sample set: no model build, no scans.

@@ -19,7 +19,7 @@ import { type JobRecorder, readJobView, startJob, watchJob, JOB_TERMINAL, type J
 import { startTrain } from './train.js';
 
 /**
- * Training settings of the demo, measured on the 240-image sample set (bench: helper runs recorded in the README):
+ * Training settings of the demo, measured on the 240-image sample set (bench/results/tiny-model.md, docs/performance.md):
  * LoRA rank 8 never learns to name the modality on the 64-wide tiny model (0/43 held-out images after 990 steps);
  * rank 64 (full rank for it) at lr 5e-3 for 10 epochs names all 43 (the base model: 0).
  */

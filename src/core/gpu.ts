@@ -1,7 +1,7 @@
 /**
  * GPU telemetry from nvidia-smi, as pure functions: CSV rows to readings, rows of one refresh to one sample,
  * clock-event bitmasks to words, CUDA_VISIBLE_DEVICES to GPU UUIDs, compute apps to owned processes, and the
- * host CPU/RAM fallback. Facts behind the choices: ../shared/reference/nvidia-smi.md and the recordings in
+ * host CPU/RAM fallback. Facts behind the choices: nvidia-smi's documented query fields and the recordings in
  * test/fixtures/gpu/.
  */
 

@@ -1,7 +1,7 @@
 /**
- * The VRAM estimate against every GPU measurement in bench/results/gpu-train.md and
- * ../shared/reference/gpu-baseline.md (Qwen2-VL-2B architecture, 2,208,985,600 bf16 parameters, LoRA r8,
- * 512² scans, cutoff 1024, one H100): allocated within 8%, reserved within 10% — the error the README states.
+ * The VRAM estimate against every GPU measurement in bench/results/gpu-train.md, including the
+ * published baseline it quotes (Qwen2-VL-2B architecture, 2,208,985,600 bf16 parameters, LoRA r8,
+ * 512² scans, cutoff 1024, one H100): allocated within 8%, reserved within 10% — the error docs/performance.md states.
  */
 import { describe, expect, it } from 'vitest';
 import { estimateVram, nextSmallerSetting, tokensPerSample, vramInputs } from '../../src/core/vram.js';
@@ -26,8 +26,8 @@ const MEASURED: Array<[number, boolean, number, number, string]> = [
   [2, true, 14.2, 10.03, 'gpu-train.md gpu-24g'],
   [4, true, 23.84, 15.62, 'gpu-train.md gpu-40g'],
   [16, false, 65.48, 46.78, 'gpu-train.md gpu-80g'],
-  [8, true, 43.5, 26.8, 'gpu-baseline.md bs 8 GC on'],
-  [16, true, 68.0, 49.2, 'gpu-baseline.md bs 16 GC on'],
+  [8, true, 43.5, 26.8, 'published baseline bs 8 GC on'],
+  [16, true, 68.0, 49.2, 'published baseline bs 16 GC on'],
 ];
 
 describe('VRAM estimate', () => {
@@ -46,7 +46,7 @@ describe('VRAM estimate', () => {
     },
   );
 
-  // Liger + expandable segments, no checkpointing, measured on one H200 (bench/results/gpu-train.md, issue 12):
+  // Liger + expandable segments, no checkpointing, measured on one H200 (bench/results/gpu-train.md, 2026-12-04):
   // [batch, measured GiB reserved, nvidia-smi peak GiB, source]
   const LIGER: Array<[number, number, number, string]> = [
     [4, 10.06, 10.81, 'gpu-16g bs 4 x GA 4'],
