@@ -16,7 +16,10 @@ const td = (s) => {
   return d ? `${d} day${d > 1 ? 's' : ''}, ${hms}` : hms;
 };
 let seed = 42;
-const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+const rand = () => {
+  seed = (seed * 1103515245 + 12345) % 2147483648;
+  return seed / 2147483648;
+};
 const ws = createWriteStream(out);
 let buf = '';
 const total = n;

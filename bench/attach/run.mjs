@@ -49,10 +49,9 @@ for (const n of sizes) {
     const last = JSON.parse(execFileSync('tail', ['-n', '1', log], { encoding: 'utf8' }));
     let extra = '';
     for (let k = 1; k <= 10; k++)
-      extra +=
-        JSON.stringify({ ...last, current_steps: last.current_steps + k })
-          .replace(/,"/g, ', "')
-          .replace(/":/g, '": ') + '\n';
+      extra += `${JSON.stringify({ ...last, current_steps: last.current_steps + k })
+        .replace(/,"/g, ', "')
+        .replace(/":/g, '": ')}\n`;
     appendFileSync(log, extra);
     again.push(status());
   }

@@ -279,7 +279,7 @@ export function diagnoseFailure(end: AttemptEnd): FailureCause | undefined {
     return {
       code: 'WORKER_FAILED',
       summary: `Worker rank ${root.rank} exited with code ${root.exitCode} under torchrun.`,
-      next: "Read that rank's traceback in stderr (lines starting with [rank" + root.rank + ']:); `medtune resume` once fixed.',
+      next: `Read that rank's traceback in stderr (lines starting with [rank${root.rank}]:); \`medtune resume\` once fixed.`,
       evidence: lastException(own) ?? evidence,
     };
   }

@@ -85,7 +85,8 @@ export function scoreModalities(pairs: readonly ModalityPair[]): ModalityScore {
   for (const p of pairs) {
     if (p.expected === null) continue;
     scored++;
-    const slot = (perModality[p.expected] ??= { correct: 0, total: 0 });
+    perModality[p.expected] ??= { correct: 0, total: 0 };
+    const slot = perModality[p.expected]!;
     slot.total++;
     if (p.predicted === null) unnamed++;
     if (p.predicted === p.expected) {

@@ -59,7 +59,7 @@ function hashOf(buf: Uint8Array, from: number, to: number): number {
   return h;
 }
 const BY_HASH = new Map<number, number>();
-KEY_BYTES.forEach((k, i) => BY_HASH.set(hashOf(k, 0, k.length), i));
+for (const [i, k] of KEY_BYTES.entries()) BY_HASH.set(hashOf(k, 0, k.length), i);
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 const MAX_EXACT = 2 ** 53;

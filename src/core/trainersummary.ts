@@ -93,7 +93,7 @@ export class TrainerLogAggregator {
     elapsed: null,
   };
 
-  constructor(private readonly opts: AggregatorOptions = {}) {
+  constructor(opts: AggregatorOptions = {}) {
     this.recentMax = Math.max(1, opts.recent ?? 1024);
     this.steps = new StepCurve(opts.curve);
     this.loss = new StepCurve(opts.curve);

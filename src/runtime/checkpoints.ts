@@ -23,7 +23,7 @@ export interface ResumeChoice {
 /** torch.save writes a zip: a whole one ends with an end-of-central-directory record ("PK\x05\x06"). */
 async function wholeTorchZip(path: string): Promise<'ok' | 'missing' | 'truncated'> {
   const st = await stat(path).catch(() => null);
-  if (!st || !st.isFile()) return 'missing';
+  if (!st?.isFile()) return 'missing';
   if (st.size < 22) return 'truncated';
   const fh = await open(path, 'r');
   try {

@@ -18,7 +18,7 @@ export async function probePython(cmd: string): Promise<PythonInfo | { error: st
     if (r.exitCode !== 0) {
       const err = String(r.stderr);
       if (/ensurepip|venv/.test(err)) return { error: `${cmd} lacks the venv module (${err.trim().split('\n').pop()})` };
-      return { error: `${cmd} failed: ${err.trim().split('\n').pop() ?? 'exit ' + r.exitCode}` };
+      return { error: `${cmd} failed: ${err.trim().split('\n').pop() ?? `exit ${r.exitCode}`}` };
     }
     const [executable, version] = String(r.stdout).trim().split('\n');
     return { executable: executable!.trim(), version: version!.trim() };

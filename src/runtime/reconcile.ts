@@ -65,7 +65,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** The facts and the decision for one run (writes nothing). */
-export async function inspectRun(dir: string, m: RunManifest, nowMs = Date.now()): Promise<Reconciliation> {
+export async function inspectRun(m: RunManifest, nowMs = Date.now()): Promise<Reconciliation> {
   if (TERMINAL_STATUSES.includes(m.status)) return { action: 'none' };
   const a = m.attempts[m.attempts.length - 1];
   const bootNow = currentBootId();
@@ -103,7 +103,7 @@ export async function inspectRun(dir: string, m: RunManifest, nowMs = Date.now()
 export async function reconcileRun(dir: string): Promise<{ manifest: RunManifest | undefined; note?: string }> {
   const m = await readManifest(dir);
   if (!m || TERMINAL_STATUSES.includes(m.status)) return { manifest: m };
-  const verdict = await inspectRun(dir, m);
+  const verdict = await inspectRun(m);
   if (verdict.action === 'none') return { manifest: m };
   if (verdict.action === 'orphaned') return { manifest: m, note: verdict.note };
   const next = await updateManifest(dir, (cur) => {

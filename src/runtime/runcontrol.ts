@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { mkdir, readFile, rename, rm, statfs, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { join, resolve, basename } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MedtuneError } from '../core/errors.js';
@@ -241,7 +241,7 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
   // Same data, template, cutoff, pixel limits, tokenizer and LLaMA-Factory: reuse the tokenized dataset (keyed; see core/tokcache.ts).
   // `--set tokenized_path=null` turns it off.
   if (config.tokenized_path === undefined) {
-    const path = await tokenizedPathFor(ws, config, await readDatasetInfo(ws), venv.marker.packages['llamafactory'] ?? 'unknown');
+    const path = await tokenizedPathFor(ws, config, await readDatasetInfo(ws), venv.marker.packages.llamafactory ?? 'unknown');
     if (path) config.tokenized_path = path;
   } else if (config.tokenized_path === null) {
     delete config.tokenized_path;

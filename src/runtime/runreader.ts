@@ -36,7 +36,7 @@ const WEIGHTS = [
 
 async function nonEmptyFile(path: string): Promise<boolean> {
   const st = await stat(path).catch(() => null);
-  return st !== null && st.isFile() && st.size > 0;
+  return st?.isFile() === true && st.size > 0;
 }
 
 async function checkpointComplete(path: string): Promise<boolean> {

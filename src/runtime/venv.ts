@@ -326,7 +326,7 @@ export async function ensureVenv(opts: SetupOptions = {}): Promise<{ venv: Venv;
               own[own.length - 1] ?? join(dir, 'lib', `python${loc.python.version.split('.').slice(0, 2).join('.')}`, 'site-packages'),
               'medtune-system.pth',
             ),
-            sites.map((p) => `import site; site.addsitedir(${JSON.stringify(p)})`).join('\n') + '\n',
+            `${sites.map((p) => `import site; site.addsitedir(${JSON.stringify(p)})`).join('\n')}\n`,
           );
           onEvent({
             kind: 'phase',
@@ -335,7 +335,7 @@ export async function ensureVenv(opts: SetupOptions = {}): Promise<{ venv: Venv;
           });
         }
         const reqFile = join(dir, 'medtune-requirements.txt');
-        await writeFileAtomic(reqFile, plan.withDeps.map((r) => r.line).join('\n') + '\n');
+        await writeFileAtomic(reqFile, `${plan.withDeps.map((r) => r.line).join('\n')}\n`);
         const findLinks = opts.wheels
           ? ['--no-index', '--find-links', opts.wheels]
           : env.MEDTUNE_WHEELS

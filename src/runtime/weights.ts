@@ -6,7 +6,7 @@ import { SAFETENSORS_PROBE_BYTES, safetensorsProblem, shardsOfIndex } from '../c
 
 async function checkFile(path: string): Promise<string | null> {
   const st = await stat(path).catch(() => null);
-  if (!st || !st.isFile()) return 'it is missing';
+  if (!st?.isFile()) return 'it is missing';
   const fh = await open(path, 'r');
   try {
     const head = Buffer.alloc(Math.min(st.size, SAFETENSORS_PROBE_BYTES));

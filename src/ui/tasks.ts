@@ -73,7 +73,7 @@ export class TaskStore {
     this.flush();
     const onProgress: OnProgress = (p) => {
       const cur = this.live[kind];
-      if (!cur || cur.status !== 'running' || ctl.signal.aborted) return;
+      if (cur?.status !== 'running' || ctl.signal.aborted) return;
       put({ ...(cur as TaskState<TaskResults[K]>), progress: p });
       this.schedule();
     };

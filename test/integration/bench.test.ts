@@ -127,7 +127,8 @@ describe('medtune eval --bench on stand-in benchmarks', () => {
           ['test', ['test-00000-of-00001.parquet']],
         ] as const) {
           await mkdir(join(conv, 'default', split), { recursive: true });
-          files.forEach((f, i) => copyFileSync(join(fix, 'slake', 'data', f), join(conv, 'default', split, `000${i}.parquet`)));
+          for (const [i, f] of files.entries())
+            copyFileSync(join(fix, 'slake', 'data', f), join(conv, 'default', split, `000${i}.parquet`));
         }
         const c = await medtune(t.ws, ['data', 'prepare', '--source', `bench:slake:${conv}`, '--name', 'slake-conv', '--json']);
         expect(c.exitCode, c.all?.slice(-2000)).toBe(0);

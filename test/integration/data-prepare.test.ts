@@ -187,7 +187,8 @@ print(json.dumps(out))`,
   });
 
   it('writes a manifest with counts, source, options and a content hash', async () => {
-    const m = JSON.parse(await readFile(join(ws.dataDir, 'hostile', 'manifest.json'), 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- checked field by field
+    // biome-ignore lint/suspicious/noExplicitAny: the manifest is checked field by field below
+    const m = JSON.parse(await readFile(join(ws.dataDir, 'hostile', 'manifest.json'), 'utf8')) as Record<string, any>;
     expect(m.counts).toMatchObject({ kept: expected.kept, train: result.train, val: result.val, skipped: expected.skipped });
     expect(m.source).toMatchObject({ spec: hostile, layout: 'demo', files: 2 });
     expect(m.options).toMatchObject({ val_ratio: 0.25, lang: 'en', limit: null });
@@ -231,7 +232,7 @@ print(json.dumps(out))`,
       { ...good, images: ['broken/nope.jpg'] },
       { ...good, images: ['hostile/manifest.json'] },
     ].map((r) => JSON.stringify(r));
-    await writeFile(join(ws.dataDir, 'broken', 'rows.jsonl'), lines.join('\n') + '\n');
+    await writeFile(join(ws.dataDir, 'broken', 'rows.jsonl'), `${lines.join('\n')}\n`);
     await appendFile(join(ws.dataDir, 'broken', 'rows.jsonl'), '{not json\n');
     const info = JSON.parse(await readFile(ws.datasetInfo, 'utf8')) as Record<string, unknown>;
     info.broken = { ...(info.hostile as object), file_name: 'broken/rows.jsonl' };

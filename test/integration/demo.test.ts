@@ -13,7 +13,8 @@ import { lastJson, medtune, strayProcesses } from './harness.js';
 describe('medtune demo (real llamafactory-cli on CPU)', () => {
   let ws: Workspace;
   let result: { exitCode?: number; stdout: string; all?: string };
-  let out: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- the demo's JSON is checked field by field below
+  // biome-ignore lint/suspicious/noExplicitAny: the demo's JSON is checked field by field below
+  let out: Record<string, any>;
 
   beforeAll(async () => {
     ws = workspaceAt(await mkdtemp(join(tmpdir(), 'medtune-demo-')));

@@ -134,7 +134,7 @@ describe('faults: hostile images and text', () => {
     const ok = rows[0]!.images[0]!;
     writeFileSync(
       join(dir, 'train.jsonl'),
-      [row('handmade/images/tall.png', 'A CT scan.'), row(ok, 'B'.repeat(10 * 2 ** 20)), row(ok, 'A CT scan.')].join('\n') + '\n',
+      `${[row('handmade/images/tall.png', 'A CT scan.'), row(ok, 'B'.repeat(10 * 2 ** 20)), row(ok, 'A CT scan.')].join('\n')}\n`,
     );
     const info = JSON.parse(readFileSync(ws.datasetInfo, 'utf8')) as Record<string, unknown>;
     writeFileSync(

@@ -71,7 +71,7 @@ describe('readTrainerLogSummary: the first read of a long log on several threads
       evalLoss: { ...s.evalLoss, buckets: s.evalLoss.buckets.map(({ sum: _s, sumX: _x, ...rest }) => rest) },
     });
     expect(strip(a)).toEqual(strip(b));
-    a.loss.buckets.forEach((bk, i) => expect(bk.sum).toBeCloseTo(b.loss.buckets[i]!.sum, 6));
+    for (const [i, bk] of a.loss.buckets.entries()) expect(bk.sum).toBeCloseTo(b.loss.buckets[i]!.sum, 6);
   };
 
   it('one attempt: every part is joined as read, and the summary is the one-thread one', async () => {

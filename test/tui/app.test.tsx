@@ -82,7 +82,7 @@ it('q quits, ctrl-c quits, and neither does while text is being typed', async ()
 it('handles keys that arrive in one piece in order (scripted input, paste)', async () => {
   tui = renderApp({ source: workspace(), initialScreen: 'compare' });
   await tui.waitFor('press a to ask');
-  await tui.press(KEY.down + KEY.down + KEY.down + KEY.down + KEY.enter + 'What modality?' + KEY.enter + KEY.up + KEY.enter + KEY.ctrlU);
+  await tui.press(`${KEY.down + KEY.down + KEY.down + KEY.down + KEY.enter}What modality?${KEY.enter}${KEY.up}${KEY.enter}${KEY.ctrlU}`);
   const s = await tui.waitFor(/samples\s+▏/);
   expect(s).toMatch(/prompt\s+What modality\?\s/);
 });
@@ -118,7 +118,6 @@ it('honours NO_COLOR: no colour codes, an ASCII image, marks instead of red', as
   await tui.waitFor(ANCHOR.data);
   await tui.press(KEY.tab);
   const s = await tui.waitFor('Question');
-  // eslint-disable-next-line no-control-regex
   expect(tui.raw()).not.toMatch(/\u001b\[(3[0-9]|4[0-9]|9[0-7]|10[0-7]|38;|48;)/);
   expect(s).not.toContain('▀');
   expect(s).toMatch(/[.:=+*#%@-]{8,}/);

@@ -99,7 +99,7 @@ function openPane(session: string, args: string[], env: Record<string, string> =
       for (;;) {
         const s = screen();
         if (matches(s, what)) return s;
-        if (fail && fail.test(s)) throw failure(label, `the screen showed ${fail}`);
+        if (fail?.test(s)) throw failure(label, `the screen showed ${fail}`);
         const exited = EXITED.exec(s);
         if (exited) throw failure(label, `medtune exited with status ${exited[1]}`);
         if (Date.now() > end) throw failure(label, `timed out after ${Math.round(ms / 1000)} s`);

@@ -16,9 +16,7 @@ const FIX = join(import.meta.dirname, '..', 'fixtures', 'gpu');
 const fixture = (p: string) => readFileSync(join(FIX, p), 'utf8');
 const samples = parseGpuRows(fixture('h200x2/stream-1hz.csv'), fixture('h200x2/query-gpu.fields').trim().split(',')).slice(0, 30);
 const processes = attributeProcesses(parseComputeApps(fixture('h200x2/apps-load-1.csv')), new Set([703]), new Map([[703, 'python3']]));
-// eslint-disable-next-line no-control-regex
 const COLOUR = /\u001b\[(3[0-7]|9[0-7]|38;[0-9;]+)m/;
-// eslint-disable-next-line no-control-regex
 const plain = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '');
 
 it('colours by default and none with NO_COLOR set, with the same text', () => {

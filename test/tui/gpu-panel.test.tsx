@@ -16,7 +16,6 @@ import { GpuScreen } from '../../src/ui/gpu/GpuScreen.js';
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'gpu');
 const fixture = (p: string) => readFileSync(join(FIX, p), 'utf8');
 const fields = (dir: string) => fixture(`${dir}/query-gpu.fields`).trim().split(',');
-// eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*m/g;
 const plain = (s: string | undefined) => (s ?? '').replace(ANSI, '');
 

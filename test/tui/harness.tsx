@@ -9,7 +9,6 @@ import { App, type AppProps } from '../../src/ui/App.js';
 import { COLOR_THEME } from '../../src/ui/theme.js';
 import { gpuState } from './fake-source.js';
 
-// eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;?]*[A-Za-z]|\u001b\][^\u0007]*\u0007/g;
 
 class FakeStdout extends EventEmitter {

@@ -302,6 +302,7 @@ describe('planDistributed: refused with a clear error', () => {
 });
 
 describe('engine templates', () => {
+  // biome-ignore lint/suspicious/noExplicitAny: the templates' nested JSON is checked field by field
   const json = (engine: string) => JSON.parse(readFileSync(templates[engine]!, 'utf8')) as Record<string, any>;
 
   it('has a template for every engine that needs one', () => {
@@ -330,6 +331,7 @@ describe('engine templates', () => {
   });
 
   it('the accelerate config is FSDP, fully sharded, transformer-wrapped', () => {
+    // biome-ignore lint/suspicious/noExplicitAny: the accelerate YAML is checked field by field
     const c = parseYaml(readFileSync(templates.fsdp!, 'utf8')) as Record<string, any>;
     expect(c.distributed_type).toBe('FSDP');
     expect(c.fsdp_config.fsdp_sharding_strategy).toBe('FULL_SHARD');

@@ -139,7 +139,7 @@ describe('chat requests and streams', () => {
   it('reads deltas across chunk boundaries and stops at [DONE]', () => {
     const p = new ChatStreamParser();
     const ev = (s: string) => `data: ${JSON.stringify({ choices: [{ delta: { content: s } }] })}\n\n`;
-    const text = ev('') + ev('Hel') + ev('lo') + ': keep-alive\n' + 'data: [DONE]\n\n';
+    const text = `${ev('') + ev('Hel') + ev('lo')}: keep-alive\ndata: [DONE]\n\n`;
     const cut = 37;
     const out = [...p.feed(text.slice(0, cut)), ...p.feed(text.slice(cut))];
     expect(out.join('')).toBe('Hello');

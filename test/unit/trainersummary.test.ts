@@ -12,7 +12,10 @@ const enc = new TextEncoder();
 /** A deterministic pseudo-random sequence. */
 function rng(seed: number): () => number {
   let s = seed;
-  return () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  return () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648;
+  };
 }
 
 function td(s: number): string {

@@ -1,10 +1,9 @@
 /** `medtune gpu`: live GPU panels full-screen, or one snapshot (`--once`, `--json`). */
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MedtuneError } from '../../core/errors.js';
 import { readTrainerLogSummary } from '../../runtime/trainerlogfile.js';
-import { decodeClockEventReasons, gib, peakReservedGiB, toSnapshotJson, type GpuProcessView, type GpuSample } from '../../core/gpu.js';
+import { decodeClockEventReasons, gib, toSnapshotJson, type GpuProcessView, type GpuSample } from '../../core/gpu.js';
 import { processTreePids, readGpuSnapshot, visibleDevicesOf, type GpuMonitorOptions } from '../../runtime/gpu-monitor.js';
 import { readManifest, resolveRunDir } from '../../runtime/manifest.js';
 import type { Workspace } from '../../runtime/workspace.js';

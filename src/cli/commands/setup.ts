@@ -56,7 +56,7 @@ export function register(program: Command): void {
               hash: venv.hash,
               seconds,
               python: venv.marker.pythonVersion,
-              llamafactory: venv.marker.packages['llamafactory'] ?? null,
+              llamafactory: venv.marker.packages.llamafactory ?? null,
               mode: venv.marker.mode ?? 'pinned',
               torch: venv.marker.system?.torch ?? null,
               reused: venv.marker.system?.reused.length ?? 0,

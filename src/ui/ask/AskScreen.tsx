@@ -35,7 +35,10 @@ function useAskSource(): AskSource {
   return useMemo(() => {
     if (given) return given;
     let s = sources.get(root);
-    if (!s) sources.set(root, (s = createRuntimeAskSource(root)));
+    if (!s) {
+      s = createRuntimeAskSource(root);
+      sources.set(root, s);
+    }
     return s;
   }, [given, root]);
 }
@@ -75,7 +78,6 @@ export function AskScreen({ width, height }: ScreenProps) {
   const windowName = WINDOWS[pick.window]!;
   const slices = parseSlices(texts.slices);
   const question = (texts.question ?? '').trim();
-  const scanKey = `${windowName}|${texts.slices}|${files.join('\u0000')}`;
 
   // Attachments and scan settings → what the models receive (scans converted), with previews.
   useEffect(() => {
@@ -89,13 +91,20 @@ export function AskScreen({ width, height }: ScreenProps) {
     setPreparing(true);
     setPrepError(null);
     src.prepare(files, { window: windowName, slices: texts.slices ?? 'middle' }, ctl.signal).then(
-      (p) => !ctl.signal.aborted && (setPrepared(p), setPreparing(false)),
-      (err) => !ctl.signal.aborted && (setPrepared(null), setPrepError(err), setPreparing(false)),
+      (p) => {
+        if (ctl.signal.aborted) return;
+        setPrepared(p);
+        setPreparing(false);
+      },
+      (err) => {
+        if (ctl.signal.aborted) return;
+        setPrepared(null);
+        setPrepError(err);
+        setPreparing(false);
+      },
     );
     return () => ctl.abort();
-    // scanKey carries files, window and slices
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [src, scanKey]);
+  }, [src, files, windowName, texts.slices, slices.ok]);
 
   const openDir = (dir: string | null) => src.listDir(dir).then((listing) => setPicker({ listing, selected: 0 }), setLoadError);
 

@@ -13,5 +13,5 @@ export function TaskView<R>({ task, width, done, maxErrorLines }: { task: TaskSt
   }
   if (task.status === 'failed') return <ErrorLines error={task.error} maxLines={maxErrorLines} />;
   if (task.status === 'cancelled') return <Box><Text dimColor>{task.label}: cancelled</Text></Box>;
-  return done && task.result !== undefined ? <>{done(task.result)}</> : null;
+  return done && task.result !== undefined ? done(task.result) : null;
 }

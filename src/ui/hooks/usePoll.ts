@@ -45,6 +45,7 @@ export function usePoll<T>(
   const [slot, setSlot] = useState<Slot<T>>(fromCache);
   const [nudge, setNudge] = useState(0);
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: nudge is not read inside; refresh() bumps it to read again now
   useEffect(() => {
     let alive = true;
     let timer: ReturnType<typeof setTimeout> | undefined;

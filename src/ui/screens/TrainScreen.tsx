@@ -196,7 +196,7 @@ export function TrainScreen({ width, height }: ScreenProps) {
   }
   return (
     <Box flexDirection="column" width={width} height={height}>
-      {showPlan && planView ? <>{planView}</> : formView}
+      {showPlan && planView ? planView : formView}
       {showPlan && planView ? status : null}
     </Box>
   );
