@@ -89,7 +89,7 @@ if (a.dist) {
   process.exit(0);
 }
 for (const p of ['bin', 'python', 'templates', 'package.json', 'README.md']) {
-  await cp(join(root, p), join(out, p), { recursive: true, filter: (src) => !/(__pycache__|\.pyc$|\.pytest_cache)/.test(src) });
+  await cp(join(root, p), join(out, p), { recursive: true, filter: (src) => !/(__pycache__|\.pyc$|\.pytest_cache|\/python\/tests(\/|$))/.test(src) });
 }
 await rm(entryDir, { recursive: true, force: true });
 if (a.tar) {

@@ -131,7 +131,8 @@ def main() -> None:
                          "peak_anon_mib": round(max(r["peak_anon"] for r in rs) / 2**20),
                          "output_mib": round(outputs[name] / 2**20, 1)})
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), platform.processor())
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), platform.processor())
     print(f"\nmachine: {cpu}, {os.cpu_count()} cores, {round(psutil.virtual_memory().total / 2**30)} GiB; "
           f"python {platform.python_version()}; rows {a.rows} at {a.size}x{a.size} JPEG "
           f"({round(src_bytes / 2**20, 1)} MiB of parquet); {a.repeat} runs each, medians; "

@@ -45,6 +45,7 @@ def _render(args: tuple[int, int]) -> bytes:
 def make_set(dest: Path, rows: int, pool: list[bytes]) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from medtune_py.sample_set import demo_schema, plan_rows
 
     dest.mkdir(parents=True, exist_ok=True)
@@ -81,7 +82,8 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     counts = [int(w) for w in a.workers.split(",")]
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), platform.processor())
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), platform.processor())
     import psutil
 
     report: dict = {"machine": {"cpu": cpu, "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
@@ -128,8 +130,9 @@ def main() -> None:
     dst = work / "ref-out"
     shutil.rmtree(dst, ignore_errors=True)
     dst.mkdir()
-    m = None if a.skip_reference else measure([sys.executable, str(ROOT / "bench" / "data-convert" / "reference.py"), str(work / ("subset" if ref_src is subset else "ref")),
-                 str(dst / "mllm_data"), str(dst / "cache")], dst)
+    reference = [sys.executable, str(ROOT / "bench" / "data-convert" / "reference.py"),
+                 str(work / ("subset" if ref_src is subset else "ref")), str(dst / "mllm_data"), str(dst / "cache")]
+    m = None if a.skip_reference else measure(reference, dst)
     if m is not None:
         r = {"variant": "reference", "rows": a.reference_rows, "workers": 1, "seconds": round(m["seconds"], 2),
              "rows_per_s": round(a.reference_rows / m["seconds"], 1), "cpu_seconds": round(m["cpu_seconds"], 1),

@@ -14,12 +14,13 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import yaml
 
 
 def main() -> int:
-    cfg = yaml.safe_load(open(sys.argv[1]))
+    cfg = yaml.safe_load(Path(sys.argv[1]).read_text())
     for item in sys.argv[2:]:
         key, _, value = item.partition("=")
         cfg[key] = yaml.safe_load(value)

@@ -4,6 +4,7 @@ WAIT seconds, then SETTLE seconds more), and prints the last frame Ink drew, esc
     python3 bench/gpu/tui_capture.py --cols 110 --rows 34 --wait 8 --settle 6 --keys 4 -- node medtune.js -w WS
 """
 import argparse
+import contextlib
 import fcntl
 import os
 import pty
@@ -51,10 +52,8 @@ mark = len(buf)
 pump(a.settle)
 os.write(fd, b"q")
 pump(1.0)
-try:
+with contextlib.suppress(ProcessLookupError):
     os.kill(pid, signal.SIGTERM)
-except ProcessLookupError:
-    pass
 text = buf[:].decode("utf-8", "replace")
 # Ink redraws a frame by erasing the previous one (ESC[2K ESC[1A ...) or clearing the screen; keep the last whole one.
 frames = re.split(r"(?:\x1b\[2K\x1b\[1A)+\x1b\[2K\x1b\[G|\x1b\[2J\x1b\[3J\x1b\[H|\x1b\[H\x1b\[2J", text)

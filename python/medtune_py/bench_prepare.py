@@ -21,12 +21,12 @@ import json
 import os
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import protocol
-from .medtrinity import inspect_image
 from .data_prepare import _Lock
+from .medtrinity import inspect_image
 from .medtrinity_sources import _image_bytes, _probe, _truthy, file_fingerprint
 
 FORMAT = "medtune-dataset/1"
@@ -140,7 +140,7 @@ def convert_split(split: str, files: list[Path], root: Path, out: Path, name: st
                 images = batch.column(columns["image"]).to_pylist()
                 questions = batch.column(columns["question"]).to_pylist()
                 answers = batch.column(columns["answer"]).to_pylist()
-                for img, q, a in zip(images, questions, answers):
+                for img, q, a in zip(images, questions, answers, strict=True):
                     index = done
                     done += 1
                     counts["rows"] += 1
@@ -194,7 +194,7 @@ def main(argv: list[str]) -> int:
     cols = a.columns.split(",")
     if len(cols) != 3:
         protocol.fail("BAD_OPTION", "--columns takes three names: image,question,answer")
-    columns = dict(zip(("image", "question", "answer"), cols))
+    columns = dict(zip(("image", "question", "answer"), cols, strict=True))
     data_dir = Path(a.data_dir).resolve()
     dest = data_dir / a.name
 
@@ -262,7 +262,7 @@ def _convert(a: argparse.Namespace, root: Path, kind: str, splits: list[str], op
             for k, v in c["skipped"].items():
                 skipped[k] = skipped.get(k, 0) + v
         manifest = {
-            "format": FORMAT, "name": a.name, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "format": FORMAT, "name": a.name, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "source": {"spec": f"bench:{a.bench}", "kind": kind, "layout": "bench", "root": str(root), "files": len(all_files),
                        # A Hub snapshot folder is named after the dataset commit it holds.
                        "revision": root.name if kind == "hub" else None},

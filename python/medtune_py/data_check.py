@@ -16,8 +16,8 @@ import multiprocessing as mp
 import os
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from . import protocol
 from .hostile_guard import MAX_ASPECT, MAX_CAPTION_CHARS, aspect_problem

@@ -25,13 +25,12 @@ import shutil
 import time
 from collections import Counter
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import protocol
 from .medtrinity import DEFAULT_MAX_PIXELS, load_questions, parse_modalities
-from .medtrinity_convert import (Settings, build_caption_index, clean_unit, init_process, init_worker, merge, read_done,
-                                 run_unit)
+from .medtrinity_convert import Settings, build_caption_index, clean_unit, init_process, init_worker, merge, read_done, run_unit
 from .medtrinity_sources import Source, Unit, estimate_disk, file_fingerprint, plan_units, resolve
 
 FORMAT = "medtune-dataset/1"
@@ -79,7 +78,7 @@ class _Lock:
     def __init__(self, path: Path):
         self.path = path
 
-    def __enter__(self) -> "_Lock":
+    def __enter__(self) -> _Lock:
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -412,7 +411,7 @@ def _prepare(a: argparse.Namespace, ds: Path, data_dir: Path, cache: Path, pools
         manifest = {
             "format": FORMAT,
             "name": a.name,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "converter": CONVERTER_VERSION,
             "plan_hash": plan_hash,
             "source": {"spec": a.source, "kind": source.kind, "layout": source.layout, "root": source.root,

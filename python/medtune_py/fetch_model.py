@@ -10,6 +10,7 @@ is there. Progress is reported in bytes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -103,7 +104,7 @@ def probe(hub: str, repo_id: str, revision: str, timeout: float, out: Path) -> d
             protocol.fail("MODEL_NOT_FOUND", f"{HUB_NAMES[hub]} has no model {repo_id} at revision {revision} (HTTP 404)",
                           "check the name with `medtune model list`; a private repository also answers 404 without a token")
         protocol.fail("HUB_ERROR", f"{HUB_NAMES[hub]} answered HTTP {err.code} for {repo_id}", "try again later")
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as err:
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
         reason = getattr(err, "reason", err)
         if isinstance(reason, socket.gaierror):
             why = f"cannot resolve {host}"
@@ -143,10 +144,8 @@ def folder_bytes(path: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.path.getsize(os.path.join(root, name))
-            except OSError:
-                pass
     return total
 
 

@@ -87,7 +87,8 @@ def load(model_dir: str, adapter: str | None, *, role: str) -> Loaded:
                       "pass a model folder, an export name or a run id")
     if adapter is None and any((folder / f).exists() for f in ADAPTER_FILES):
         # transformers would silently attach that adapter (its PEFT integration loads it with the weights).
-        protocol.fail("ADAPTER_IN_BASE", f"the {role} folder {folder} also holds a LoRA adapter, so loading it would not give the plain model",
+        protocol.fail("ADAPTER_IN_BASE",
+                      f"the {role} folder {folder} also holds a LoRA adapter, so loading it would not give the plain model",
                       "point at the base model's own folder (models/<name>) or at a merged export")
     protocol.progress(f"load {role}", 0, 1, message=f"loading {folder.name}", force=True)
     try:
@@ -115,7 +116,8 @@ def assert_plain(loaded: Loaded, role: str) -> None:
     model = loaded.model
     lora = [n for n, _ in model.named_modules() if "lora_" in n]
     if type(model).__name__.startswith("Peft") or getattr(model, "_hf_peft_config_loaded", False) or lora:
-        protocol.fail("ADAPTER_IN_BASE", f"the {role} model was loaded with a LoRA adapter attached ({lora[0] if lora else type(model).__name__})",
+        attached = lora[0] if lora else type(model).__name__
+        protocol.fail("ADAPTER_IN_BASE", f"the {role} model was loaded with a LoRA adapter attached ({attached})",
                       "this is a bug in medtune: please report it with the command you ran")
 
 
@@ -195,7 +197,7 @@ def adapter_hint(adapter: str | None) -> str | None:
     from safetensors import safe_open
 
     with safe_open(str(file), "pt") as f:
-        keys = sorted(k for k in f.keys() if ".lora_A." in k)
+        keys = sorted(k for k in f.keys() if ".lora_A." in k)  # noqa: SIM118 (a safetensors handle, not a dict)
     if not keys:
         return None
     return keys[0].split(".lora_A.")[0].removeprefix("base_model.model.")
@@ -231,7 +233,7 @@ def on_disk(model_dir: str, name: str):
         weight_map: dict[str, str] = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
     elif (folder / "model.safetensors").is_file():
         with safe_open(str(folder / "model.safetensors"), "pt") as f:
-            weight_map = {k: "model.safetensors" for k in f.keys()}
+            weight_map = {k: "model.safetensors" for k in f.keys()}  # noqa: SIM118 (a safetensors handle, not a dict)
     else:
         return None
     key = name if name in weight_map else None
@@ -326,7 +328,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     release(tuned_loaded)
 
     out = []
-    for item, b, t in zip(items, base_answers, tuned_answers):
+    for item, b, t in zip(items, base_answers, tuned_answers, strict=False):
         ref = item.get("reference")
         out.append({"base": b, "tuned": t,
                     "baseScores": metrics.score(b["answer"], ref) if ref else None,

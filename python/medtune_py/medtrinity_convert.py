@@ -15,14 +15,14 @@ import shutil
 import signal
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from PIL import Image
 
-from .medtrinity import id_digest, inspect_image, modality_of, neutralise, question_for, safe_stem, split_of
 from .hostile_guard import caption_problem
+from .medtrinity import id_digest, inspect_image, modality_of, neutralise, question_for, safe_stem, split_of
 from .medtrinity_sources import ArchiveTruncated, Unit, iter_archive, iter_demo_rows, iter_full_captions
 
 
@@ -104,8 +104,9 @@ class _UnitWriter:
         self.img_dir.mkdir(parents=True, exist_ok=True)
         self.files = unit_files(s.work_dir, unit.key)
         self.files["rows"].parent.mkdir(parents=True, exist_ok=True)
-        self.rows = open(self.files["rows"].with_name(self.files["rows"].name + ".part"), "w", encoding="utf-8")
-        self.meta = open(self.files["meta"].with_name(self.files["meta"].name + ".part"), "w", encoding="utf-8")
+        # Open for the unit's whole life; close() or abort() ends them.
+        self.rows = open(self.files["rows"].with_name(self.files["rows"].name + ".part"), "w", encoding="utf-8")  # noqa: SIM115
+        self.meta = open(self.files["meta"].with_name(self.files["meta"].name + ".part"), "w", encoding="utf-8")  # noqa: SIM115
         self.seen: set[str] = set()
         self.counts: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
@@ -303,7 +304,8 @@ def merge(units: list[Unit], s: Settings, limit: int | None) -> dict:
     del every, uniq, counts, arrays
 
     ds = Path(s.ds_dir)
-    out = {split: open(ds / f".{split}.jsonl.part", "w", encoding="utf-8") for split in ("train", "val")}
+    # Both splits are written in one pass and closed together below.
+    out = {split: open(ds / f".{split}.jsonl.part", "w", encoding="utf-8") for split in ("train", "val")}  # noqa: SIM115
     seen: set[int] = set()
     kept = {"train": 0, "val": 0}
     modalities: dict[str, Counter[str]] = {"train": Counter(), "val": Counter()}
@@ -313,7 +315,7 @@ def merge(units: list[Unit], s: Settings, limit: int | None) -> dict:
     for u in units:
         files = unit_files(s.work_dir, u.key)
         with open(files["rows"], encoding="utf-8") as rows:
-            for line, (h, split, sha, modality, fname, how) in zip(rows, _meta_lines(s, u.key)):
+            for line, (h, split, sha, modality, fname, how) in zip(rows, _meta_lines(s, u.key), strict=False):
                 hv = int(h, 16)
                 reason = None
                 if limit is not None and kept["train"] + kept["val"] >= limit:

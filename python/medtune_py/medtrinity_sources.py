@@ -13,9 +13,9 @@ import posixpath
 import shutil
 import socket
 import tarfile
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 from urllib.parse import urlparse
 
 from . import protocol
@@ -282,7 +282,7 @@ def iter_demo_rows(unit: Unit, source_root: str, batch_rows: int = 64) -> Iterat
         images = batch.column("image").to_pylist()
         captions = batch.column("caption").to_pylist()
         ids = batch.column("id").to_pylist() if "id" in cols else [None] * len(images)
-        for k, (img, rid, cap) in enumerate(zip(images, ids, captions)):
+        for k, (img, rid, cap) in enumerate(zip(images, ids, captions, strict=True)):
             if "id" not in cols:
                 # No id column: a stable id from the file and row position keeps names unique and splits stable.
                 rid = f"{stem}-rg{unit.row_groups[0]}-{base + k}"
@@ -345,7 +345,7 @@ def iter_full_captions(parquet: list[str], batch_rows: int = 4096) -> Iterator[t
             names = batch.column("file_name").to_pylist()
             caps = batch.column("caption").to_pylist()
             srcs = batch.column("source").to_pylist() if "source" in cols else [None] * len(names)
-            yield from zip(names, caps, srcs)
+            yield from zip(names, caps, srcs, strict=True)
 
 
 # ---------------------------------------------------------------------------------------------------------

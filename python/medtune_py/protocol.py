@@ -9,7 +9,8 @@ import json
 import sys
 import time
 import traceback
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 _stdout = sys.stdout
 # Libraries print freely; keep their output off the protocol stream.

@@ -23,9 +23,9 @@ import hashlib
 import io
 import json
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -412,7 +412,7 @@ def write_sample_set(out: Path, rows: int = 240, shards: int = 3, size: int = 11
             archive = out / "25M_accessible" / f"dataset_shard_{k}.tar.zst"
             with open(archive, "wb") as raw, zstandard.ZstdCompressor(level=3).stream_writer(raw) as zw, \
                     tarfile.open(fileobj=zw, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                for i, name in zip(part, names):
+                for i, name in zip(part, names, strict=False):
                     done += 1
                     if on_progress:
                         on_progress(done, rows)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ def read_captions(path: Path) -> dict[str, str]:
             reader = csv.DictReader(f)
             fields = [c.strip().lower() for c in (reader.fieldnames or [])]
             if "series" not in fields or "caption" not in fields:
-                protocol.fail("BAD_CAPTIONS", f"the captions CSV needs a header with `series` and `caption` columns (found: {', '.join(fields) or 'none'})",
+                found = ", ".join(fields) or "none"
+                protocol.fail("BAD_CAPTIONS", f"the captions CSV needs a header with `series` and `caption` columns (found: {found})",
                               "write it as: series,caption  then one line per series folder, file or SeriesInstanceUID")
             out: dict[str, str] = {}
             for row in reader:
@@ -73,7 +75,7 @@ def cmd_dataset(a: argparse.Namespace) -> int:
     import json
     import shutil
     from collections import Counter
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from .medtrinity import detect_modality, load_questions, neutralise, question_for, split_of
 
@@ -160,7 +162,7 @@ def cmd_dataset(a: argparse.Namespace) -> int:
     manifest = {
         "format": "medtune-dataset/1",
         "name": a.name,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "converter": 1,
         "plan_hash": digest.hexdigest(),
         "source": {"spec": "scans", "kind": "scans", "layout": "scans", "root": str(source.resolve()), "files": len(units)},

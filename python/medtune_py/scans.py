@@ -26,9 +26,10 @@ import argparse
 import hashlib
 import os
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from . import protocol
 
@@ -369,7 +370,7 @@ def _position_key(ds: Any) -> tuple[float, float]:
         o = [float(v) for v in ds.ImageOrientationPatient]
         p = [float(v) for v in ds.ImagePositionPatient]
         n = (o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3])
-        along = sum(a * b for a, b in zip(n, p))
+        along = sum(a * b for a, b in zip(n, p, strict=False))
     except (AttributeError, TypeError, ValueError, IndexError):
         along = 0.0
     try:
@@ -550,7 +551,7 @@ def write_picture(pic: Picture, out: Path, settings: str) -> list[dict[str, Any]
     out.mkdir(parents=True, exist_ok=True)
     images = []
     stem = hashlib.sha256(f"{pic.digest}|{settings}".encode()).hexdigest()[:20]
-    for index, frame in zip(pic.picked, pic.frames):
+    for index, frame in zip(pic.picked, pic.frames, strict=False):
         name = f"scan-{stem}-{index}.png"
         target = out / name
         if not target.exists():
@@ -596,7 +597,8 @@ def convert_inputs(paths: list[str], out: Path, window: Window | None, spec: tup
         if path.is_dir():
             units = members(path)
             if not units:
-                items.append({"input": i, "member": 0, "refused": {"code": "NO_SCANS", "reason": "the folder holds no DICOM or NIfTI file"}})
+                refused = {"code": "NO_SCANS", "reason": "the folder holds no DICOM or NIfTI file"}
+                items.append({"input": i, "member": 0, "refused": refused})
         elif path.is_file():
             if is_nifti(path):
                 units = [Member(key=path.name, series_uid="", nifti=path)]
