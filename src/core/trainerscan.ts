@@ -61,9 +61,6 @@ function hashOf(buf: Uint8Array, from: number, to: number): number {
 const BY_HASH = new Map<number, number>();
 for (const [i, k] of KEY_BYTES.entries()) BY_HASH.set(hashOf(k, 0, k.length), i);
 
-const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
-const MAX_EXACT = 2 ** 53;
-
 const isWs = (c: number) => c === 0x20 || c === 0x09 || c === 0x0d;
 
 const nativeLatin1 = (globalThis as { Buffer?: { prototype: { latin1Slice?: (this: Uint8Array, from: number, to: number) => string } } })
@@ -78,145 +75,29 @@ const latin1 = (buf: Uint8Array, from: number, to: number): string => {
 };
 
 /**
- * A JSON number at [from, to): exact for what Python's repr writes (up to 16 significant digits, exponent
- * within ±22: one correctly rounded multiplication or division), Number() of its text otherwise.
+ * A JSON number at [from, to) as JSON.parse reads it (Number() of its text: correctly rounded), undefined where the
+ * bytes are not a number (sign, digits, fraction, exponent).
  */
 function parseNumber(buf: Uint8Array, from: number, to: number): number | undefined {
   let i = from;
-  let neg = false;
-  if (buf[i] === 0x2d) {
-    neg = true;
-    i++;
-  }
-  let mant = 0;
-  let scale = 0;
-  let any = false;
-  while (i < to && buf[i]! >= 0x30 && buf[i]! <= 0x39) {
-    mant = mant * 10 + (buf[i]! - 0x30);
-    any = true;
-    i++;
-  }
+  if (buf[i] === 0x2d) i++;
+  const digits = () => {
+    const d0 = i;
+    while (i < to && buf[i]! >= 0x30 && buf[i]! <= 0x39) i++;
+    return i - d0;
+  };
+  let any = digits() > 0;
   if (buf[i] === 0x2e) {
     i++;
-    while (i < to && buf[i]! >= 0x30 && buf[i]! <= 0x39) {
-      mant = mant * 10 + (buf[i]! - 0x30);
-      scale--;
-      any = true;
-      i++;
-    }
+    any = digits() > 0 || any;
   }
   if (!any) return undefined;
-  let exp = 0;
   if (buf[i] === 0x65 || buf[i] === 0x45) {
     i++;
-    let eneg = false;
-    if (buf[i] === 0x2d || buf[i] === 0x2b) {
-      eneg = buf[i] === 0x2d;
-      i++;
-    }
-    let e = 0;
-    let eany = false;
-    while (i < to && buf[i]! >= 0x30 && buf[i]! <= 0x39) {
-      e = e * 10 + (buf[i]! - 0x30);
-      eany = true;
-      i++;
-    }
-    if (!eany) return undefined;
-    exp = eneg ? -e : e;
+    if (buf[i] === 0x2d || buf[i] === 0x2b) i++;
+    if (digits() === 0) return undefined;
   }
-  if (i !== to) return undefined;
-  const p = scale + exp;
-  // Every partial sum below 2^53 is exact, so `mant` is the digits' exact value when it ends below 2^53.
-  if (mant < MAX_EXACT && p >= -22 && p <= 22) {
-    const v = p >= 0 ? mant * POW10[p]! : mant / POW10[-p]!;
-    return neg ? -v : v;
-  }
-  // Python's repr of a float has up to 17 significant digits (a loss like 2.6015678931581685): read those
-  // exactly without a string; anything longer or out of range is Number()'s.
-  if (p < 0 && p >= -22) {
-    const v = longQuotient(buf, from, to, -p);
-    if (v !== undefined) return neg ? -v : v;
-  }
-  return Number(latin1(buf, from, to));
-}
-
-/** 2^27 + 1: Veltkamp's constant, splitting a double into two halves whose products are exact. */
-const SPLIT = 134_217_729;
-
-/** a·b as hi + lo exactly (Dekker's product; no overflow at these magnitudes). */
-function productError(a: number, b: number, hi: number): number {
-  let c = SPLIT * a;
-  const ah = c - (c - a);
-  const al = a - ah;
-  c = SPLIT * b;
-  const bh = c - (c - b);
-  const bl = b - bh;
-  return ah * bh - hi + ah * bl + al * bh + al * bl;
-}
-
-const F64 = new Float64Array(1);
-const U32 = new Uint32Array(F64.buffer);
-/** Index of the word holding the sign, exponent and top of the mantissa. */
-const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
-const LO = 1 - HI;
-
-/** The gap between `x` (positive, normal) and the next double up, from its exponent bits; 0 where x is a power of two or far from 1. */
-function ulpAbove(x: number): number {
-  F64[0] = x;
-  const hi = U32[HI]!;
-  const e = (hi >>> 20) & 0x7ff;
-  if (e < 100 || e > 2000 || ((hi & 0xfffff) === 0 && U32[LO] === 0)) return 0;
-  U32[HI] = (e - 52) << 20;
-  U32[LO] = 0;
-  return F64[0]!;
-}
-
-/**
- * The double nearest to D / 10^q, where D is the decimal digits of [from, to) (sign, point and exponent skipped)
- * with at most 17 significant digits and 1 ≤ q ≤ 22; undefined where it cannot be told for sure (then the
- * caller parses the text). D = A + B exactly (A = the first 9 significant digits · 10^k, B = the last k ≤ 8,
- * both exact doubles); the quotient rounded once is at most one step off, and the exact remainder
- * D − q·10^q (Dekker's product) says which way and whether to step.
- */
-function longQuotient(buf: Uint8Array, from: number, to: number, q: number): number | undefined {
-  let hi = 0;
-  let lo = 0;
-  let k = 0;
-  let sig = 0;
-  for (let i = from; i < to; i++) {
-    const c = buf[i]!;
-    if (c === 0x65 || c === 0x45) break;
-    if (c < 0x30 || c > 0x39) continue;
-    const d = c - 0x30;
-    if (sig === 0 && d === 0) continue;
-    if (sig < 9) hi = hi * 10 + d;
-    else {
-      lo = lo * 10 + d;
-      k++;
-    }
-    sig++;
-  }
-  if (sig > 17 || hi === 0) return undefined;
-  const P = POW10[q]!;
-  const A = hi * POW10[k]!;
-  const s = A + lo;
-  const e = lo - (s - A); // A ≥ lo, so s + e = A + lo exactly
-  let x = s / P;
-  const u = ulpAbove(x);
-  if (u === 0) return undefined;
-  const ph = x * P;
-  // D − x·P, from exact parts (s − ph is exact: ph is within a factor of two of s).
-  let r = s - ph - productError(x, P, ph) + e;
-  const half = (u * P) / 2;
-  const margin = half * 2 ** -30;
-  if (Math.abs(r) > half + margin) {
-    // One step towards the true quotient (u·P is exact: u is a power of two).
-    x = r > 0 ? x + u : x - u;
-    r = r > 0 ? r - u * P : r + u * P;
-    if (ulpAbove(x) !== u) return undefined;
-  }
-  if (Math.abs(Math.abs(r) - half) <= margin || Math.abs(r) > half) return undefined;
-  return x;
+  return i === to ? Number(latin1(buf, from, to)) : undefined;
 }
 
 const NOT_FAST = Symbol('not fast');

@@ -87,8 +87,8 @@ describe('decodeTrainerBytes gives what decodeTrainerLine gives', () => {
     }
   });
 
-  it('17-digit values (Python repr of a loss) are read exactly, without a string, across magnitudes', () => {
-    // A seeded generator: the same 200,000 doubles every run, from 1e-7 to 1e5, written as their shortest
+  it('17-digit values (Python repr of a loss) are the doubles JSON.parse gives, across magnitudes', () => {
+    // A seeded generator: the same 20,000 doubles every run, from 1e-7 to 1e5, written as their shortest
     // round-trip text (what Python's repr and JS's String give), so most have 16–17 significant digits.
     let seed = 0x9e3779b9;
     const next = () => {
@@ -97,7 +97,7 @@ describe('decodeTrainerBytes gives what decodeTrainerLine gives', () => {
     };
     let long = 0;
     const bad: string[] = [];
-    for (let n = 0; n < 200_000; n++) {
+    for (let n = 0; n < 20_000; n++) {
       const x = (next() + next() * 2 ** -32) * 10 ** Math.floor(next() * 12 - 7);
       const t = String(x);
       if (t.replace(/e.*$/, '').replace(/[.-]/g, '').replace(/^0+/, '').length >= 16) long++;
@@ -107,7 +107,7 @@ describe('decodeTrainerBytes gives what decodeTrainerLine gives', () => {
       if (!Object.is(lite, x) || !Object.is(full, x)) bad.push(`${t}: lite ${lite} full ${full}`);
     }
     expect(bad.slice(0, 5)).toEqual([]);
-    expect(long).toBeGreaterThan(100_000);
+    expect(long).toBeGreaterThan(10_000);
   });
 });
 
