@@ -53,7 +53,7 @@ def start_smi(path: Path) -> subprocess.Popen | None:
     if not shutil.which("nvidia-smi"):
         return None
     query = "timestamp,memory.used,utilization.gpu,power.draw"
-    out = open(path, "w")
+    out = open(path, "w")  # noqa: SIM115 (nvidia-smi's stdout for as long as it runs)
     # The epoch column is added by this script, line by line, so the samples line up with the log stamps.
     return subprocess.Popen(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader,nounits", "-lms", "500"],
                             stdout=out, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -136,7 +136,7 @@ def run_profile(name: str, a: argparse.Namespace, deadline: float, variant: dict
                  # the card, and the MPS share of its SMs when a smaller card is emulated (bench/gpu/emulate16g.sh).
                  "medtune_profile": (variant or {}).get("profile", None if variant else name),
                  "reference": bool((variant or {}).get("reference")), "gpu": gpu_name(),
-                 "mps_pct": float(os.environ["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"]) if os.environ.get("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE") else None,
+                 "mps_pct": float(mps) if (mps := os.environ.get("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE")) else None,
                  "batch": bs, "grad_accum": ga, "samples_per_step": bs * ga, "max_steps": max_steps,
                  "grad_ckpt": not cfg.get("disable_gradient_checkpointing", False),
                  "loader_workers": cfg.get("dataloader_num_workers", 0)}

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# A 16 GB consumer card emulated on an H100/H200 (issue 22), measured through medtune's CLI only: the reference
+# A 16 GB consumer card emulated on an H100/H200, measured through medtune's CLI only: the reference
 # (profile gpu-24g, the blog's settings) and gpu-16g one after the other in one sitting, under CUDA MPS's active
 # thread percentage (a share of the SMs) and the 15 GiB allocator cap (bench/gpu/sitecustomize).
 # Carried like bench/gpu/e2e.sh (bench/gpu/stage.sh: node.xz, bundle.tar.xz, whl.tar.xz, bench/). From repo/:
 #   OUT=$OUT MT_BUDGET_S=560 timeout 590 bash bench/gpu/emulate16g.sh
 # Environment: TARGET_TFLOPS (the card to emulate, default 104.4 = RTX 4080 SUPER), MPS_PCT (skip the arithmetic),
 # STEPS (optimizer steps per run, 12), PROFILES ("gpu-24g gpu-16g"), EXTRA_PCT (a second share to run the reference
-# at, e.g. issue 22's 52/790 figure: 7), DRY=1 (print the plan and exit: no GPU needed).
+# at, e.g. the earlier 52/790 figure: 7), DRY=1 (print the plan and exit: no GPU needed).
 #
 # The arithmetic (dense BF16 tensor throughput, FP32 accumulation, as torch's bf16 matmuls run):
 #   RTX 4080 SUPER: 80 SMs x 2.55 GHz x 512 FLOP/clk/SM = 104.4 TFLOP/s (GeForce Ada accumulates BF16 in FP32 at half
-#                   its FP16-accumulate rate). Issue 22's "52" is its FP32 shader rate, 80 x 128 x 2 x 2.55 GHz.
+#                   its FP16-accumulate rate). The earlier "52" is its FP32 shader rate, 80 x 128 x 2 x 2.55 GHz.
 #   H100 SXM / H200: 132 SMs x 1.83 GHz x 4096 FLOP/clk/SM = 989.4 TFLOP/s, 7.5 per SM.  H100 PCIe: 114 SMs, 756.5.
 #   share = 104.4 / 989.4 = 10.6% -> MPS_PCT 11 (MPS gives whole SMs: 11% of 132 = 14.5 -> 14 or 15 SMs).
-#   Issue 22's 52 / 790 (its measured H100 rate) = 6.6% -> 7: a card half as fast as a real 4080 SUPER.
+#   The earlier 52 / 790 (an H100 rate measured before) = 6.6% -> 7: a card half as fast as a real 4080 SUPER.
 # The check on the emulation: the reference should run near the blog's 3.85 samples/s (161,630 x 3 in 35 h).
 # Not scaled (so the emulation is optimistic wherever a kernel is bound by memory, not math): memory bandwidth
 # (H100 3.35 TB/s, H200 4.8, the 4080 SUPER 0.74), the SM clock (the H100's, not 2.55 GHz), L2 (50 MB vs 64 MB), the

@@ -153,7 +153,7 @@ def main() -> int:
                    gradientCheckpointing=False, loaderWorkers=8, samplesPerSecond=42.5, smiPeakGiB=round(74900 / 1024, 2),
                    note="92% of the card: too close for an 80 GB profile"))
     # The blog's run: 161,630 x 3 samples in 35 h on one RTX 4080 SUPER with the reference settings. Its tokens and
-    # patches per sample are issue 22's figures for MedTrinity-25M at image_max_pixels 512^2 (548 and 1,296).
+    # patches per sample are the measured figures for MedTrinity-25M at image_max_pixels 512^2 (548 and 1,296).
     out.append(row(card="RTX 4080 SUPER", gpu="NVIDIA GeForce RTX 4080 SUPER (16 GB)", call="blog", reference=True,
                    profile="gpu-24g", configuration="the blog's run", batch=2, accumulation=8,
                    levers=["reference (blog) settings"], gradientCheckpointing=True,
@@ -170,7 +170,8 @@ def main() -> int:
     out = json.loads(RESULTS.read_text())
 
     refs = {r["call"]: r["samplesPerSecond"] for r in out if r["reference"] and r["samplesPerSecond"]}
-    print("| card | call | configuration | profile | batch x GA | samples/s | x reference (same call) | estimate | MFU % | nvidia-smi peak GiB | h for 161,630 x 3 |")
+    print("| card | call | configuration | profile | batch x GA | samples/s | x reference (same call) | estimate | MFU % "
+          "| nvidia-smi peak GiB | h for 161,630 x 3 |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for e in out:
         rate = e["samplesPerSecond"]

@@ -3,7 +3,7 @@
 #   wheels -> 2B-architecture model (GPU) while the CPU makes the data and times preprocessing variants
 #   (bench/gpu/preprocess.py) -> one `llamafactory-cli train` per entry of bench/gpu/levers.json (runner.py).
 # Environment: OUT, WHL (wheel folder, default .gpucarry/whl), MT_BUDGET_S (seconds by which the last run ends),
-#   VARIANTS (default bench/gpu/levers.json; bench/gpu/levers3.json holds issue 22's levers), ROWS (synthetic scans,
+#   VARIANTS (default bench/gpu/levers.json; bench/gpu/levers3.json holds the third lever set), ROWS (synthetic scans,
 #   2000), PREPROCESS (0 skips the preprocessing timer), PROFILE=1 (first, a torch-profiler run of gpu-80g's steady
 #   steps 9-11 from bench/gpu/profile.json: $OUT/profile-breakdown.json by bench/gpu/trace_breakdown.py, with GPU
 #   idle, loader waits, launches, optimizer, the vision tower's forward; the trace itself as $OUT/profile-trace.json.gz).

@@ -221,7 +221,7 @@ export function sampleTokens(textChars: number, patches: number, mergeSize: numb
  * and its input-gradient backward (the frozen weights get no weight gradient), plus a second forward when
  * gradient checkpointing recomputes activations; the vision tower's forward only. LoRA's own matmuls and attention
  * scores are left out (a few percent at ~550 tokens). Qwen2-VL-2B at 548 tokens and 1,296 patches with
- * checkpointing: 6.8 TFLOP (issue 22's arithmetic).
+ * checkpointing: 6.8 TFLOP (the arithmetic in bench/results/gpu-train.md).
  */
 export function flopsPerSample(shape: ModelFlopsShape, tokens: number, patches: number, checkpointing: boolean): number {
   return 2 * shape.llmParams * tokens * (checkpointing ? 3 : 2) + 2 * shape.visionParams * patches;

@@ -49,7 +49,7 @@ describe('FLOPs per sample from the config', () => {
     expect(SHAPE.llmParams / 1.5437e9).toBeCloseTo(1, 3);
   });
 
-  it('gives issue 22’s 6.8 TFLOP at 548 tokens and 1,296 patches with checkpointing, a quarter less without', () => {
+  it('gives 6.8 TFLOP at 548 tokens and 1,296 patches with checkpointing, a quarter less without', () => {
     const ckpt = flopsPerSample(SHAPE, 548, 1296, true);
     expect(ckpt / 1e12).toBeCloseTo(6.8, 1);
     expect(1 - flopsPerSample(SHAPE, 548, 1296, false) / ckpt).toBeCloseTo(0.25, 2);
