@@ -1,7 +1,7 @@
 /**
  * Builds the managed venv once before any test file runs (minutes on a fresh machine, under a second when the
  * user cache already has it). Integration tests then call requireVenv(). Only the integration project has
- * this setup (the fast tier never needs the venv); MEDTUNE_SKIP_VENV=1 skips it for an integration file that does
+ * this setup (the unit and tui projects never need the venv); MEDTUNE_SKIP_VENV=1 skips it for an integration file that does
  * not need the venv either.
  */
 import { ensureVenv } from '../src/runtime/venv.js';
