@@ -4,7 +4,7 @@
  */
 import { listGpus, type GpuInfo } from '../runtime/doctor.js';
 import { requireVenv, type Venv } from '../runtime/venv.js';
-import type { Workspace } from '../runtime/workspace.js';
+import { workspaceAt, type Workspace } from '../runtime/workspace.js';
 
 export interface App {
   ws: Workspace;
@@ -39,4 +39,9 @@ export function createApp(ws: Workspace, opts: { env?: NodeJS.ProcessEnv; venv?:
       return gpus;
     },
   };
+}
+
+/** The application on the workspace at `root` (a face that knows the folder only, such as the TUI's Ask screen). */
+export function appAt(root: string, opts: { env?: NodeJS.ProcessEnv } = {}): App {
+  return createApp(workspaceAt(root), opts);
 }

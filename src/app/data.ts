@@ -14,6 +14,7 @@ import {
   type PrepareOptions,
   type PreviewOptions,
 } from '../runtime/datasets.js';
+import { markWorkspace } from '../runtime/workspace.js';
 import type { App } from './context.js';
 import { ignoreProgress, type OnProgress } from './events.js';
 
@@ -25,7 +26,9 @@ export async function prepareData(
   onProgress: OnProgress = ignoreProgress,
   signal?: AbortSignal,
 ): Promise<PrepareResult> {
-  return prepareDataset(app.ws, await app.venv(), { ...req, name: req.name ?? defaultDatasetName(req.source), signal }, onProgress);
+  const venv = await app.venv();
+  await markWorkspace(app.ws);
+  return prepareDataset(app.ws, venv, { ...req, name: req.name ?? defaultDatasetName(req.source), signal }, onProgress);
 }
 
 export function dataSources(app: App): DataSourceInfo[] {

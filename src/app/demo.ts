@@ -5,10 +5,13 @@
  * TUI and can be attached to.
  */
 import { join } from 'node:path';
+import { VAL_SUFFIX } from '../core/dataset.js';
 import { pct } from '../core/evalreport.js';
 import { MedtuneError } from '../core/errors.js';
+import { cmd, type NextStep } from '../core/nextstep.js';
 import { watchRun } from '../runtime/attach.js';
 import { prepareDataset } from '../runtime/datasets.js';
+import { readDatasetRows } from '../runtime/infer.js';
 import { buildTinyModel } from '../runtime/models.js';
 import { ensureVenv, type Venv } from '../runtime/venv.js';
 import type { App } from './context.js';
@@ -65,6 +68,23 @@ export interface DemoResult {
   } | null;
   /** Seconds per step. */
   times: Record<string, number>;
+  /** A held-out image of the demo's dataset, for the `ask` it suggests. */
+  sampleImage?: string | null;
+}
+
+/** What to try after the demo, each a command that works in its workspace. */
+export function demoNextSteps(res: DemoResult): { why: string; step: NextStep }[] {
+  const out: { why: string; step: NextStep }[] = [{ why: 'the runs, exports and servers', step: cmd('runs') }];
+  if (res.export) {
+    const model = `export:${res.export.name}`;
+    const question = 'Which imaging modality is this?';
+    out.push({ why: 'score the export on the held-out split', step: cmd('eval', model, '-n', '8') });
+    if (res.sampleImage) out.push({ why: 'ask it about a held-out image', step: cmd('ask', model, '--image', res.sampleImage, question) });
+    out.push({ why: 'ask it without an image', step: cmd('ask', model, 'What is a CT scan?') });
+    out.push({ why: 'serve it (OpenAI-compatible API)', step: cmd('serve', model) });
+  }
+  out.push({ why: 'open the TUI on this workspace', step: cmd() });
+  return out;
 }
 
 /** The venv the demo needs, built if missing (minutes on a fresh machine, with per-package progress). */
@@ -236,5 +256,9 @@ export async function runDemoJob(app: App, rec: JobRecorder, req: DemoRequest): 
       passed: check.passed,
     },
     times,
+    sampleImage: await readDatasetRows(ws, `${name}${VAL_SUFFIX}`).then(
+      (rows) => rows.find((r) => r.images?.length)?.images?.[0] ?? null,
+      () => null,
+    ),
   };
 }

@@ -15,6 +15,7 @@ import { checkDataset, listDatasets } from '../runtime/datasets.js';
 import { blockingFindings, launchRun, loadProfiles, planRun, preflight, type RunPlan, type TrainRequest } from '../runtime/runcontrol.js';
 import type { DistributedRequest } from '../runtime/distributed.js';
 import { readSettings } from '../runtime/settings.js';
+import { markWorkspace } from '../runtime/workspace.js';
 import type { App } from './context.js';
 import { ignoreProgress, type OnProgress } from './events.js';
 
@@ -245,6 +246,7 @@ export async function startTrain(
     await preflight(app.ws, venv, plan, (_phase, message) => onProgress({ phase: 'checking', done: 0, total: null, message }));
   }
   onProgress({ phase: 'launching', done: 0, total: null, message: 'starting the supervisor' });
+  await markWorkspace(app.ws);
   const manifest = await launchRun(app.ws, venv, request, plan);
   return { manifest, plan };
 }

@@ -1,7 +1,8 @@
 /** Shared plumbing for command modules: workspace resolution and error handling around actions. */
 import type { Command } from 'commander';
 import { createApp, type App, type OnProgress } from '../app/index.js';
-import { resolveWorkspace, type Workspace } from '../runtime/workspace.js';
+import { commandArg, renderAdvice, renderStep, type Advice, type NextStep } from '../core/nextstep.js';
+import { findWorkspace, type FoundWorkspace, type Workspace } from '../runtime/workspace.js';
 import { createReporter, reportError, type Reporter } from './output.js';
 
 export interface ActionContext {
@@ -11,7 +12,20 @@ export interface ActionContext {
   reporter: Reporter;
   json: boolean;
   command: Command;
+  /** How the workspace was found, and the `-w` a printed command needs to reach it from here. */
+  found: FoundWorkspace;
+  /** A next step as the command to paste here (`-w` added when the workspace is not found from here). */
+  step(s: NextStep): string;
+  /** Advice with commands in it, rendered the same way. */
+  advise(a: Advice): string;
 }
+
+/** Commands that need no workspace: several workspaces below the current folder are no error for them. */
+const WITHOUT_WORKSPACE = new Set(['doctor', 'setup', 'gpu', 'demo']);
+
+/** The arguments that may be paths: positionals, and the strings of a variadic one. */
+const pathArgs = (args: unknown[]) =>
+  args.flatMap((a) => (typeof a === 'string' ? [a] : Array.isArray(a) ? a.filter((x) => typeof x === 'string') : []));
 
 /**
  * Wraps a command action: builds the context, prints errors without stack traces, sets the exit code.
@@ -23,14 +37,36 @@ export function action<A extends unknown[]>(fn: (ctx: ActionContext, ...args: A)
     const command = raw[raw.length - 1] as Command;
     const opts = command.optsWithGlobals() as { workspace?: string; json?: boolean };
     const json = !!opts.json;
-    const workspace = resolveWorkspace(opts.workspace);
-    const ctx: ActionContext = { app: createApp(workspace), workspace, reporter: createReporter({ json }), json, command };
+    let found: FoundWorkspace;
+    try {
+      found = findWorkspace({ flag: opts.workspace, paths: pathArgs(raw.slice(0, -2)), lenient: WITHOUT_WORKSPACE.has(command.name()) });
+    } catch (err) {
+      reportError(err, json);
+      process.exitCode = 1;
+      return;
+    }
+    const workspace = found.ws;
+    const reporter = createReporter({ json });
+    if (found.origin === 'below')
+      reporter.info(
+        `using the workspace ${found.flag} below this folder (\`-w ${commandArg(found.flag ?? '')}\` names it; cd into it to drop the flag)`,
+      );
+    const ctx: ActionContext = {
+      app: createApp(workspace),
+      workspace,
+      reporter,
+      json,
+      command,
+      found,
+      step: (s) => renderStep(s, found.flag),
+      advise: (a) => renderAdvice(a, found.flag) ?? '',
+    };
     try {
       const code = await fn(ctx, ...(raw.slice(0, -1) as A));
       if (typeof code === 'number') process.exitCode = code;
     } catch (err) {
       ctx.reporter.done();
-      reportError(err, json);
+      reportError(err, json, found.flag);
       process.exitCode = 1;
     }
   };

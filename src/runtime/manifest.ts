@@ -2,6 +2,7 @@
 import { readdir } from 'node:fs/promises';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cmd } from '../core/nextstep.js';
 import { MedtuneError } from '../core/errors.js';
 import { RunManifest, TERMINAL_STATUSES } from '../core/run.js';
 import { descendants, isAlive, listProcesses } from './proctree.js';
@@ -92,7 +93,7 @@ export async function resolveRunDir(ws: Workspace, ref: string): Promise<string>
     problem: matches.length
       ? `"${ref}" matches ${matches.length} runs (${matches.slice(0, 4).join(', ')})`
       : `no run "${ref}" in ${ws.runsDir}`,
-    next: matches.length ? 'give more of the id' : 'list runs with `medtune runs`',
+    next: matches.length ? 'give more of the id' : ['list the runs with ', cmd('runs')],
     code: matches.length ? 'AMBIGUOUS_RUN' : 'NO_RUN',
   });
 }

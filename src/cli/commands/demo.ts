@@ -1,11 +1,15 @@
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action, progressTo } from '../command.js';
 import { createApp, DEMO_TRAIN, startDemo } from '../../app/index.js';
+import { renderStep } from '../../core/nextstep.js';
 import { reportJob } from '../jobview.js';
-import { workspaceAt } from '../../runtime/workspace.js';
+import { reachFlag, workspaceAt } from '../../runtime/workspace.js';
 
 export const order = 1;
+
+/** The demo's own folder: the workspace named by -w or $MEDTUNE_WORKSPACE, the medtune-demo one you stand in, else ./medtune-demo. */
+const DEMO_DIR = 'medtune-demo';
 
 export function register(program: Command): void {
   program
@@ -19,17 +23,25 @@ export function register(program: Command): void {
     .action(
       action(async (ctx, opts: { epochs: number; detach?: boolean }) => {
         const r = ctx.reporter;
-        const flagged = ctx.command.optsWithGlobals().workspace as string | undefined;
-        const app = flagged || process.env.MEDTUNE_WORKSPACE ? ctx.app : createApp(workspaceAt(resolve('medtune-demo')));
+        const { origin, ws } = ctx.found;
+        const own = origin === 'flag' || origin === 'env' || (origin === 'above' && basename(ws.root) === DEMO_DIR);
+        const app = own ? ctx.app : createApp(workspaceAt(resolve(DEMO_DIR)));
+        const flag = reachFlag(app.ws.root, process.cwd());
+        const step = (s: Parameters<typeof renderStep>[0]) => renderStep(s, flag);
         r.info(`medtune demo in ${app.ws.root}`);
         const job = await startDemo(app, { epochs: opts.epochs }, progressTo(r));
         r.step(`python venv ready (${job.venvSeconds} s)`);
-        r.step(`demo job ${job.id} started (detached: Ctrl-C leaves it running; \`medtune attach ${job.id}\` follows it)`);
+        r.step(
+          `demo job ${job.id} started (detached: Ctrl-C leaves it running; \`${step({ kind: 'command', argv: ['attach', job.id] })}\` follows it)`,
+        );
         if (opts.detach) {
-          r.result({ job: job.id, dir: job.dir }, [`follow it: medtune attach ${job.id}`, `stop it:   medtune stop ${job.id}`]);
+          r.result({ job: job.id, dir: job.dir }, [
+            `follow it: ${step({ kind: 'command', argv: ['attach', job.id] })}`,
+            `stop it:   ${step({ kind: 'command', argv: ['stop', job.id] })}`,
+          ]);
           return;
         }
-        return reportJob(job.dir, r, job.venvSeconds);
+        return reportJob(job.dir, r, step, job.venvSeconds);
       }),
     );
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { action, collect, progressTo } from '../command.js';
-import { exportAndVerify, startExportJob } from '../../app/index.js';
+import { ASK_EXAMPLE, exportAndVerify, runDir, startExportJob } from '../../app/index.js';
+import { cmd } from '../../core/nextstep.js';
 import { reportJob } from '../jobview.js';
 
 export const order = 40;
@@ -26,6 +27,8 @@ export function register(program: Command): void {
           opts: { checkpoint?: number; name?: string; set?: string[]; image?: string; verify: boolean; eval?: boolean; detach?: boolean },
         ) => {
           const r = ctx.reporter;
+          // The run first: a wrong id fails before any progress is printed.
+          await runDir(ctx.app, ref);
           const request = {
             run: ref,
             checkpoint: opts.checkpoint,
@@ -38,10 +41,13 @@ export function register(program: Command): void {
             const job = await startExportJob(ctx.app, { ...request, eval: opts.eval });
             r.step(`export job ${job.id} started (detached: Ctrl-C leaves it running)`);
             if (opts.detach) {
-              r.result({ job: job.id, dir: job.dir }, [`follow it: medtune attach ${job.id}`, `stop it:   medtune stop ${job.id}`]);
+              r.result({ job: job.id, dir: job.dir }, [
+                `follow it: ${ctx.step(cmd('attach', job.id))}`,
+                `stop it:   ${ctx.step(cmd('stop', job.id))}`,
+              ]);
               return;
             }
-            return reportJob(job.dir, r);
+            return reportJob(job.dir, r, ctx.step);
           }
           const started = Date.now();
           const cancel = new AbortController();
@@ -55,9 +61,15 @@ export function register(program: Command): void {
           }
           const result = out.export;
           r.step(`merged into ${result.dir} in ${result.seconds} s (${result.files.length} files)`);
+          const model = `export:${result.name}`;
+          const next = [
+            `  try it:   ${ctx.step(cmd('ask', model, ASK_EXAMPLE))}`,
+            `  score it: ${ctx.step(cmd('eval', model))}`,
+            `  serve it: ${ctx.step(cmd('serve', model))}`,
+          ];
           const verify = out.verify;
           if (!verify) {
-            r.result({ ...result, verify: null }, `✓ export at ${result.dir} (not verified)`);
+            r.result({ ...result, verify: null }, [`✓ export at ${result.dir} (not verified)`, ...next]);
             return;
           }
           const seconds = Math.round((Date.now() - started) / 1000);
@@ -68,6 +80,7 @@ export function register(program: Command): void {
           if (verify.copied.length) lines.push(`  copied from the base model: ${verify.copied.join(', ')}`);
           if (verify.generation) lines.push(`  sample answer: ${JSON.stringify(verify.generation.text).slice(0, 160)}`);
           lines.push(`  folder: ${result.dir}`);
+          if (verify.ok) lines.push(...next);
           r.result({ ...result, verify }, lines);
           return verify.ok ? 0 : 1;
         },

@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../command.js';
-import { findJobDir, listJobs, listRuns, resume, runDir, runOrOutputDir, stop, stopJob } from '../../app/index.js';
+import { findJobDir, listJobs, listRuns, resume, runDir, runOrOutputDir, servers, stop, stopJob } from '../../app/index.js';
+import { cmd } from '../../core/nextstep.js';
 import { tailLines } from '../../runtime/files.js';
 import { readRunDir, readRunRecords, streamRunRecords } from '../../runtime/runreader.js';
 import { viewSummary } from '../../core/runview.js';
 import { attachAndReport, bar, runLine, runSummary } from '../runview.js';
 import { reportJob } from '../jobview.js';
-import { listServers } from '../../runtime/serve.js';
 import { serverLine } from '../serverview.js';
 
 export const order = 31;
@@ -24,14 +24,21 @@ export function register(program: Command): void {
           ? views.map(
               (v) => `${v.id.padEnd(40)} ${v.status.padEnd(10)} ${bar(v, 12)} ${runLine(v)}${v.cause ? `  ✗ ${v.cause.summary}` : ''}`,
             )
-          : ['no runs yet: `medtune demo`, or `medtune train --dataset NAME`'];
+          : [
+              `no runs in ${ctx.workspace.root} yet: \`${ctx.step(cmd('demo'))}\` (the whole pipeline on CPU), or \`${ctx.step(cmd('train', '--dataset', 'NAME'))}\``,
+            ];
         for (const j of await listJobs(ctx.app)) {
           const i = j.steps.findIndex((st) => st.status === 'running' || st.status === 'failed');
           const where = i >= 0 ? `step ${i + 1}/${j.steps.length} ${j.steps[i]!.name}` : `${j.steps.length} steps`;
           lines.push(`job ${j.id.padEnd(36)} ${j.status.padEnd(10)} ${where}${j.error ? `  ✗ ${j.error.problem}` : ''}`);
         }
-        const servers = await listServers(ctx.workspace);
-        if (servers.length) lines.push('', 'model servers (`medtune serve`):', ...servers.map(serverLine));
+        const all = await servers(ctx.app);
+        if (all.length)
+          lines.push(
+            '',
+            'model servers (`medtune serve`; those of other folders too):',
+            ...all.map((s) => serverLine(s, ctx.workspace.root)),
+          );
         ctx.reporter.result(views.map(viewSummary), lines);
       }),
     );
@@ -70,7 +77,7 @@ export function register(program: Command): void {
     .action(
       action(async (ctx, ref: string) => {
         const job = ref === 'latest' ? null : await findJobDir(ctx.workspace, ref);
-        if (job) return reportJob(job, ctx.reporter);
+        if (job) return reportJob(job, ctx.reporter, ctx.step);
         return attachAndReport(await runOrOutputDir(ctx.app, ref), ref, ctx.reporter);
       }),
     );
@@ -91,8 +98,10 @@ export function register(program: Command): void {
           ctx.reporter.result({ id: s.id, status: s.status }, `✓ job ${s.id} ${s.status}`);
           return;
         }
+        // The run first: a wrong id fails before anything says "stopping".
+        const dir = await runDir(ctx.app, ref);
         ctx.reporter.progress('stopping', 0, null, opts.now ? 'SIGKILL' : 'asking LLaMA-Factory to save and stop');
-        const { manifest, signals } = await stop(ctx.app, ref, { now: opts.now, graceMs: opts.timeout * 1000 });
+        const { manifest, signals } = await stop(ctx.app, dir, { now: opts.now, graceMs: opts.timeout * 1000 });
         ctx.reporter.result(
           { id: manifest.id, status: manifest.status, signals },
           `✓ run ${manifest.id} ${manifest.status}${signals.length ? ` (sent ${signals.join(' → ')})` : ''}\n  resume later with: medtune resume ${manifest.id}`,
