@@ -25,6 +25,17 @@ export function cutMiddle(text: string, width: number): string {
 }
 
 /**
+ * A run id cut to `width`: its timestamp (YYYYMMDD-HHMMSS, what tells two runs of one day apart) stays whole,
+ * then as much of its end (a `-2` suffix, the name) as fits. Other ids are cut in the middle.
+ */
+export function cutRunId(id: string, width: number): string {
+  const stamp = /^\d{8}-\d{6}/.exec(id)?.[0];
+  if (!stamp || stringWidth(id) <= width || width < stamp.length + 4) return cutMiddle(id, width);
+  const tail = [...id.slice(stamp.length)];
+  return `${stamp}…${tail.slice(tail.length - (width - stamp.length - 1)).join('')}`;
+}
+
+/**
  * Lines of at most `width` cells, broken at spaces (the space is dropped, so no line starts with one); a word
  * longer than a line is broken inside. Newlines in the text are kept.
  */

@@ -461,8 +461,8 @@ export async function readDatasetRows(ws: Workspace, entry: string): Promise<Dat
 }
 
 interface HelperCompareItem {
-  base: { answer: string };
-  tuned: { answer: string };
+  base: { answer: string; cut?: boolean };
+  tuned: { answer: string; cut?: boolean };
   baseScores: SampleScores | null;
   tunedScores: SampleScores | null;
 }
@@ -583,6 +583,8 @@ export async function compareModels(
       tunedModality: answerModality(a.tuned.answer),
       baseScores: a.baseScores,
       tunedScores: a.tunedScores,
+      baseCut: a.base.cut === true,
+      tunedCut: a.tuned.cut === true,
     };
   });
   const report: CompareReport = {

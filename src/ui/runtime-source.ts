@@ -5,7 +5,7 @@
  */
 import { basename, join } from 'node:path';
 import type { CheckResult } from '../core/dataset.js';
-import type { SideMetrics } from '../core/evalreport.js';
+import { shownAnswer, type SideMetrics } from '../core/evalreport.js';
 import type { Finding } from '../core/findings.js';
 import { overridesOf, type TrainConfig } from '../core/trainconfig.js';
 import { describeScale } from '../core/distributed.js';
@@ -271,10 +271,11 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
           sample: req.samples[i] ?? i,
           question: item.question,
           reference: item.reference,
-          base: item.base,
-          tuned: item.tuned,
+          base: shownAnswer(item.base, item.baseCut),
+          tuned: shownAnswer(item.tuned, item.tunedCut),
           image: item.images[0] ? (images.get(item.images[0]) ?? null) : null,
         })),
+        dataset: report.dataset,
       };
     },
 

@@ -229,6 +229,8 @@ export interface CompareResult {
   base: CompareSide;
   tuned: CompareSide;
   items: CompareItem[];
+  /** The dataset entry the questions came from (its held-out `_val` split when it has one). */
+  dataset: string | null;
 }
 
 export interface StopOptions {

@@ -80,7 +80,8 @@ it('asks the base and the tuned model and shows their answers side by side', asy
   gate.resolve();
   s = await tui.waitFor('answer 1/2');
   const header = s.split('\n').find((l) => l.includes('answer 1/2'))!;
-  expect(header).toContain('sample 2');
+  // The questions come from the held-out split, and the screen says so.
+  expect(header).toContain('sample 2 of medtrinity-sample_val (held-out)');
   const cols = s.split('\n').find((l) => l.includes('Base'))!;
   expect(cols).toMatch(/▀+\s+Base model tiny-qwen2-vl\s+Tuned run r-done/);
   expect(s).toMatch(/modality 0\/2\s+modality 2\/2 · ROUGE-L 0\.41/);
@@ -119,5 +120,22 @@ it('keeps the answer counter whole when the question is long', async () => {
   await tui.waitFor('press a to ask');
   await tui.press('a');
   const s = await tui.waitFor('answer 1/3');
-  expect(s).toContain('answer 1/3 · sample 1 · Which imaging technique');
+  expect(s).toContain('answer 1/3 · sample 1 of medtrinity-sample_val (held-out) · Which imaging');
+});
+
+it('wraps answers at words (no line starts with a space) and marks one cut at the token limit', async () => {
+  const src = workspace();
+  const compare = src.compare.bind(src);
+  src.compare = async (req, onProgress) => {
+    const r = await compare(req, onProgress);
+    return { ...r, items: r.items.map((i) => ({ ...i, tuned: 'Axial chest CT with an eight millimetre nodule in the right upper lobe and…' })) };
+  };
+  tui = renderApp({ source: src, initialScreen: 'compare' });
+  await tui.waitFor('press a to ask');
+  await tui.press('a');
+  const s = await tui.waitFor('lobe and…');
+  const lines = s.split('\n');
+  const from = lines.findIndex((l) => l.includes('Axial chest CT'));
+  const col = lines[from]!.indexOf('Axial');
+  for (const l of lines.slice(from, from + 4)) expect(l.slice(col, col + 1)).not.toBe(' ');
 });

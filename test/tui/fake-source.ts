@@ -303,6 +303,7 @@ export class FakeSource implements WorkspaceSource {
         tuned: 'Axial chest CT; 8 mm nodule in the right upper lobe.',
         image: gradientImage(),
       })),
+      dataset: req.dataset ? `${req.dataset}_val` : null,
     };
   }
   /** What the real source would read from /proc, by pid; a pid not here is not visible (user and command null). */

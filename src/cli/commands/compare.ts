@@ -1,3 +1,4 @@
+import { VAL_SUFFIX } from '../../core/dataset.js';
 import type { Command } from 'commander';
 import { action, progressTo } from '../command.js';
 import { compare } from '../../app/index.js';
@@ -59,7 +60,9 @@ export function register(program: Command): void {
           },
           progressTo(r),
         );
-        r.step(`${report.items.length} questions answered by both models in ${report.seconds} s on ${report.device}`);
+        r.step(
+          `${report.items.length} questions${report.dataset ? ` from ${report.dataset}${report.dataset.endsWith(VAL_SUFFIX) ? ' (held-out rows the tuned model never saw)' : ''}` : ''} answered by both models in ${report.seconds} s on ${report.device}`,
+        );
         const width = Math.max(60, Math.min(process.stdout.columns ?? 100, 160));
         r.result(report, [
           ...formatCompareLines(
