@@ -36,7 +36,7 @@ export async function serve(app: App, req: ServeRequest): Promise<ServeResult> {
 /** The servers of this workspace (ended ones too), then the live ones started from other folders. */
 export const servers = (app: App): Promise<ListedServer[]> => listServers(app.ws, app.env);
 
-export const stopServing = (app: App, which: StopWhich) => stopServers(app.ws, which);
+export const stopServing = (app: App, which: StopWhich) => stopServers(app.ws, which, app.env);
 
 export const ASK_EXAMPLE = 'Which imaging modality is this?';
 

@@ -329,8 +329,12 @@ export async function stopServer(dir: string, graceMs = 10_000): Promise<ServerR
 export type StopWhich = { all: true } | { id: string } | { workspace: true };
 
 /** Stops the servers `which` names; returns them with the live servers of other folders that were left running. */
-export async function stopServers(ws: Workspace, which: StopWhich): Promise<{ stopped: ListedServer[]; elsewhere: ListedServer[] }> {
-  const all = await listServers(ws);
+export async function stopServers(
+  ws: Workspace,
+  which: StopWhich,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ stopped: ListedServer[]; elsewhere: ListedServer[] }> {
+  const all = await listServers(ws, env);
   const picked =
     'id' in which
       ? all.filter((s) => s.id === which.id || s.id.startsWith(which.id))

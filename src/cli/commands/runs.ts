@@ -121,7 +121,7 @@ export function register(program: Command): void {
         for (const k of skipped) ctx.reporter.step(`skipped checkpoint-${k.step}: ${k.reason}`);
         ctx.reporter.step(`run ${manifest.id} resuming from ${checkpoint}`);
         if (opts.detach) {
-          ctx.reporter.result({ id: manifest.id, checkpoint }, `watch it: medtune attach ${manifest.id}`);
+          ctx.reporter.result({ id: manifest.id, checkpoint }, `watch it: ${ctx.step(cmd('attach', manifest.id))}`);
           return;
         }
         return attachAndReport(await runDir(ctx.app, manifest.id), manifest.id, ctx.reporter);
