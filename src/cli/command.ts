@@ -20,8 +20,13 @@ export interface ActionContext {
   advise(a: Advice): string;
 }
 
-/** Commands that need no workspace: several workspaces below the current folder are no error for them. */
+/**
+ * Commands that need no workspace — several workspaces below the current folder are no error for them: doctor,
+ * setup, gpu, demo (it makes its own), and serve without a model (it lists or stops the machine's servers).
+ */
 const WITHOUT_WORKSPACE = new Set(['doctor', 'setup', 'gpu', 'demo']);
+const needsNoWorkspace = (command: Command, paths: string[]) =>
+  WITHOUT_WORKSPACE.has(command.name()) || (command.name() === 'serve' && paths.length === 0);
 
 /** The arguments that may be paths: positionals, and the strings of a variadic one. */
 const pathArgs = (args: unknown[]) =>
@@ -39,7 +44,8 @@ export function action<A extends unknown[]>(fn: (ctx: ActionContext, ...args: A)
     const json = !!opts.json;
     let found: FoundWorkspace;
     try {
-      found = findWorkspace({ flag: opts.workspace, paths: pathArgs(raw.slice(0, -2)), lenient: WITHOUT_WORKSPACE.has(command.name()) });
+      const paths = pathArgs(raw.slice(0, -2));
+      found = findWorkspace({ flag: opts.workspace, paths, lenient: needsNoWorkspace(command, paths) });
     } catch (err) {
       reportError(err, json);
       process.exitCode = 1;
