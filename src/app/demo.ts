@@ -140,7 +140,7 @@ export function jobError(s: JobState): MedtuneError {
   return new MedtuneError({
     doing: `running the ${s.kind} job ${s.id}`,
     problem: `it ended ${s.status}`,
-    next: `medtune attach ${s.id}`,
+    next: ['see ', cmd('attach', s.id)],
     code: 'JOB_ENDED',
   });
 }

@@ -9,6 +9,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseBenchSource } from '../core/bench.js';
 import { MedtuneError } from '../core/errors.js';
+import { cmd } from '../core/nextstep.js';
 import {
   CheckResult,
   DatasetManifest,
@@ -270,7 +271,7 @@ export async function previewDataset(ws: Workspace, entry: string, opts: Preview
     throw new MedtuneError({
       doing: `previewing dataset ${entry}`,
       problem: e ? `${entry} is not a local file entry` : `${entry} is not registered in ${ws.datasetInfo}`,
-      next: `registered: ${Object.keys(info).join(', ') || 'none'} (see \`medtune data list\`)`,
+      next: [`registered: ${Object.keys(info).join(', ') || 'none'} (see `, cmd('data', 'list'), ')'],
       code: 'UNKNOWN_DATASET',
     });
   }

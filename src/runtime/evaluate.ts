@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
+import { cmd } from '../core/nextstep.js';
 import {
   buildEvalSamples,
   buildPredictConfig,
@@ -133,7 +134,7 @@ export async function evaluate(
     throw new MedtuneError({
       doing,
       problem: 'no held-out dataset: the target has no run dataset with a _val split',
-      next: 'pass --dataset NAME (see `medtune data list`)',
+      next: ['pass --dataset NAME (see ', cmd('data', 'list'), ')'],
       code: 'NO_DATASET',
     });
   const info = await readDatasetInfo(ws);

@@ -78,7 +78,7 @@ async function fromRun(ws: Workspace, ref: string, checkpoint: number | null): P
   const runDir = await resolveRunDir(ws, ref);
   const m = await readManifest(runDir);
   if (!m)
-    throw new MedtuneError({ doing: `opening run ${ref}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
+    throw new MedtuneError({ doing: `opening run ${ref}`, problem: 'run.json is missing', next: ['check ', cmd('runs')], code: 'NO_RUN' });
   const adapterDir = checkpoint !== null ? join(m.outputDir, `checkpoint-${checkpoint}`) : m.outputDir;
   if (!isAdapterDir(adapterDir)) {
     throw new MedtuneError({
@@ -87,7 +87,7 @@ async function fromRun(ws: Workspace, ref: string, checkpoint: number | null): P
       next:
         m.status === 'completed'
           ? 'pass --checkpoint N for one of its checkpoints'
-          : `wait for it (\`medtune attach ${m.id}\`) or use one of its checkpoints`,
+          : ['wait for it (', cmd('attach', m.id), ') or use one of its checkpoints'],
       code: 'NO_ADAPTER',
     });
   }
@@ -139,7 +139,7 @@ export async function resolveModel(ws: Workspace, ref: string | ModelSpec, opts:
       throw new MedtuneError({
         doing: `opening ${ref.kind} ${ref.name}`,
         problem: `${dir} holds no model (no config.json)`,
-        next: ref.kind === 'export' ? 'list exports with `medtune runs`' : 'list models with `medtune model list`',
+        next: ref.kind === 'export' ? ['list exports with ', cmd('runs')] : ['list models with ', cmd('model', 'list')],
         code: 'NO_MODEL',
       });
     return ref.kind === 'export'
@@ -452,7 +452,7 @@ export async function readDatasetRows(ws: Workspace, entry: string): Promise<Dat
     throw new MedtuneError({
       doing: `reading dataset ${entry}`,
       problem: `${entry} is not a file dataset registered in ${ws.datasetInfo}`,
-      next: `registered: ${Object.keys(info).join(', ') || 'none'}; see \`medtune data list\``,
+      next: [`registered: ${Object.keys(info).join(', ') || 'none'}; see `, cmd('data', 'list')],
       code: 'DATASET_UNDEFINED',
     });
   }

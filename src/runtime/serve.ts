@@ -419,7 +419,7 @@ export async function askServer(
     throw new MedtuneError({
       doing,
       problem: `the server cannot be reached (${(err as Error).message})`,
-      next: 'check it with `medtune runs`, or start one with `medtune serve MODEL`',
+      next: ['check it with ', cmd('serve'), ', or start one with ', cmd('serve', 'MODEL')],
       code: 'SERVER_UNREACHABLE',
     });
   }
