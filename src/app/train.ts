@@ -7,10 +7,10 @@ import { VAL_SUFFIX } from '../core/dataset.js';
 import { MedtuneError } from '../core/errors.js';
 import { finding, type Finding } from '../core/findings.js';
 import { mixOverrides, type DatasetWeight } from '../core/mix.js';
-import { TINY_MODEL_DIR } from '../core/models.js';
+import { modelTrainValues, TINY_MODEL_DIR } from '../core/models.js';
 import type { RunManifest } from '../core/run.js';
 import { wallTimeText } from '../core/walltime.js';
-import { chooseProfile, parseOverride } from '../core/trainconfig.js';
+import { chooseProfile, overridesOf, parseOverride } from '../core/trainconfig.js';
 import { checkDataset, listDatasets } from '../runtime/datasets.js';
 import { blockingFindings, launchRun, loadProfiles, planRun, preflight, type RunPlan, type TrainRequest } from '../runtime/runcontrol.js';
 import type { DistributedRequest } from '../runtime/distributed.js';
@@ -67,9 +67,14 @@ export async function resolveTrainRequest(app: App, choices: TrainChoices): Prom
   const datasets = choices.datasets?.length ? choices.datasets : defaults.datasets;
   const names = datasets.map(nameOf);
   const weighted = datasets.filter((d): d is DatasetWeight => typeof d !== 'string');
-  const overrides = [...(choices.overrides ?? []), ...(weighted.length === datasets.length ? mixOverrides(weighted) : [])];
+  const model = choices.model ?? defaults.model;
+  // The model's own values (the tiny model's rank and rate) sit between the profile and medtune.yaml's overrides.
+  const settings = (await readSettings(app.ws)).overrides ?? [];
+  const set = new Set([...settings, ...(choices.overrides ?? [])].map((o) => parseOverride(o)[0]));
+  const policy = overridesOf(Object.fromEntries(Object.entries(modelTrainValues(model)).filter(([k]) => !set.has(k))));
+  const overrides = [...policy, ...(choices.overrides ?? []), ...(weighted.length === datasets.length ? mixOverrides(weighted) : [])];
   return {
-    model: choices.model ?? defaults.model,
+    model,
     datasets: names,
     evalDataset: choices.evalDataset === undefined ? await heldOutEvalDataset(app, names, overrides) : (choices.evalDataset ?? undefined),
     profile: choices.profile ?? defaults.profile,

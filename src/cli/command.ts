@@ -1,5 +1,6 @@
 /** Shared plumbing for command modules: workspace resolution and error handling around actions. */
-import type { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { checkOptionText, describeValid, type OptionSpec } from '../core/options.js';
 import { createApp, type App, type OnProgress } from '../app/index.js';
 import { resolveWorkspace, type Workspace } from '../runtime/workspace.js';
 import { createReporter, reportError, type Reporter } from './output.js';
@@ -43,3 +44,18 @@ export function progressTo(r: Reporter, prefix = ''): OnProgress {
 
 /** Collects a repeatable option (`--set a=1 --set b=2`). */
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/**
+ * Adds the flag of a registry option (core/options.ts) to a command: its help, its default in the help text, and
+ * the same check as `--set` and the TUI form. `withDefault` also hands commander the default value.
+ */
+export function optionFlag(cmd: Command, spec: OptionSpec, opts: { withDefault?: boolean } = {}): Command {
+  const shown = spec.default === null ? '' : ` (default ${String(spec.default)})`;
+  const opt = new Option(spec.flag!, `${spec.help}${opts.withDefault ? '' : shown}`).argParser((text: string) => {
+    const r = checkOptionText(spec, text);
+    if (!r.ok) throw new InvalidArgumentError(`expected ${describeValid(spec)}`);
+    return r.value;
+  });
+  if (opts.withDefault && spec.default !== null) opt.default(spec.default);
+  return cmd.addOption(opt);
+}

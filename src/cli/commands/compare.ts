@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { action, progressTo } from '../command.js';
+import { action, optionFlag, progressTo } from '../command.js';
+import { settingOption } from '../../core/options.js';
 import { compare } from '../../app/index.js';
 import { formatCompareLines } from '../../core/evalreport.js';
 import { positive } from './eval.js';
@@ -26,8 +27,8 @@ export function register(program: Command): void {
     .option('-p, --prompt <text>', "the question for every image (default: each row's own question)")
     .option('-d, --dataset <name>', "dataset entry for questions and reference captions (default: the run's dataset + _val)")
     .option('-n, --limit <n>', 'how many dataset rows', positive, 4)
-    .option('--max-new-tokens <n>', 'longest answer, in tokens', positive, 128)
     .option('--json', 'print the comparison as JSON');
+  optionFlag(cmd, settingOption('compare', 'tokens'), { withDefault: true });
   addScanOptions(cmd).action(
     action(
       async (

@@ -3,7 +3,7 @@ import { Box, Text } from 'ink';
 import { formatBytes } from '../../core/format.js';
 import { meter } from '../../core/chart.js';
 import { mixShares, nudgeWeight } from '../../core/mix.js';
-import { checkField, type FieldSpec } from '../../core/trainform.js';
+import { checkField, PREPARE_FIELDS } from '../../core/trainform.js';
 import { useAppState, useTheme, useUi } from '../context.js';
 import { useKeys } from '../hooks/useKeys.js';
 import { usePoll } from '../hooks/usePoll.js';
@@ -184,11 +184,6 @@ function PreviewView(p: ViewProps) {
   );
 }
 
-const PREPARE_FIELDS: readonly FieldSpec[] = [
-  { key: 'name', label: 'dataset name', kind: 'name', default: '', help: 'the dataset_info.json entry and the folder under data/' },
-  { key: 'limit', label: 'rows', kind: 'integer', min: 1, max: 1e9, minInclusive: true, default: null, optional: true, help: 'how many rows to take; empty = all' },
-  { key: 'valRatio', label: 'validation share', kind: 'number', min: 0, max: 0.5, minInclusive: true, default: 0.05, help: 'share of rows written to val.jsonl' },
-];
 const PREPARE_KEYS = ['source', ...PREPARE_FIELDS.map((f) => f.key)];
 
 function PrepareView(p: ViewProps & { onPrepared: () => void }) {
