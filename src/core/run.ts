@@ -67,7 +67,8 @@ export interface EarlyFailureFacts {
 /**
  * Causes a second launch may not meet (a crash in native code, a killed or aborted process, an unrecognised exit
  * such as "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so"). Configuration, data, version and memory
- * problems (CONFIG_INVALID, DATASET_*, VERSION_CHECK, MODULE_MISSING, CUDA_OOM, …) fail the same way every time.
+ * problems (CONFIG_INVALID, DATASET_*, VERSION_CHECK, MODULE_MISSING, CUDA_OOM, a PYTHON_ERROR such as a value the
+ * model refuses when it is built, …) fail the same way every time.
  */
 const TRANSIENT_AT_LAUNCH = new Set(['UNKNOWN', 'NATIVE_CRASH', 'KILLED', 'ABORTED', 'WORKER_FAILED', 'HOST_OOM', 'NCCL']);
 
