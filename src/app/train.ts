@@ -14,6 +14,8 @@ import { chooseProfile, overridesOf, parseOverride } from '../core/trainconfig.j
 import { checkDataset, listDatasets } from '../runtime/datasets.js';
 import { blockingFindings, launchRun, loadProfiles, planRun, preflight, type RunPlan, type TrainRequest } from '../runtime/runcontrol.js';
 import type { DistributedRequest } from '../runtime/distributed.js';
+import { runLeaves } from '../runtime/checkpoints.js';
+import { readManifest, resolveRunDir } from '../runtime/manifest.js';
 import { readSettings } from '../runtime/settings.js';
 import type { App } from './context.js';
 import { ignoreProgress, type OnProgress } from './events.js';
@@ -34,6 +36,8 @@ export interface TrainChoices extends DistributedRequest {
   overrides?: string[];
   autoResume?: number;
   name?: string;
+  /** A run whose saved adapter the new run starts from (LLaMA-Factory's adapter_name_or_path); its model and datasets by default. */
+  from?: string;
 }
 
 /** What a form shows before anything is chosen (the same defaults a bare `medtune train` uses). */
@@ -63,7 +67,9 @@ const nameOf = (d: string | DatasetWeight) => (typeof d === 'string' ? d : d.nam
 
 /** The one TrainRequest a set of choices means, from either face. */
 export async function resolveTrainRequest(app: App, choices: TrainChoices): Promise<TrainRequest> {
+  const from = choices.from === undefined ? null : await startingAdapter(app, choices.from);
   const defaults = await trainDefaults(app);
+  if (from) Object.assign(defaults, { model: from.model, datasets: from.datasets });
   const datasets = choices.datasets?.length ? choices.datasets : defaults.datasets;
   const names = datasets.map(nameOf);
   const weighted = datasets.filter((d): d is DatasetWeight => typeof d !== 'string');
@@ -72,7 +78,12 @@ export async function resolveTrainRequest(app: App, choices: TrainChoices): Prom
   const settings = (await readSettings(app.ws)).overrides ?? [];
   const set = new Set([...settings, ...(choices.overrides ?? [])].map((o) => parseOverride(o)[0]));
   const policy = overridesOf(Object.fromEntries(Object.entries(modelTrainValues(model)).filter(([k]) => !set.has(k))));
-  const overrides = [...policy, ...(choices.overrides ?? []), ...(weighted.length === datasets.length ? mixOverrides(weighted) : [])];
+  const overrides = [
+    ...policy,
+    ...(from ? [`adapter_name_or_path=${from.adapter}`] : []),
+    ...(choices.overrides ?? []),
+    ...(weighted.length === datasets.length ? mixOverrides(weighted) : []),
+  ];
   return {
     model,
     datasets: names,
@@ -89,6 +100,28 @@ export async function resolveTrainRequest(app: App, choices: TrainChoices): Prom
     autoResume: choices.autoResume,
     name: choices.name,
   };
+}
+
+/** The adapter a run left (at a graceful stop, at its end, or in a checkpoint), for `train --from`. */
+async function startingAdapter(app: App, ref: string): Promise<{ adapter: string; model: string; datasets: string[] }> {
+  const m = await readManifest(await resolveRunDir(app.ws, ref));
+  if (!m)
+    throw new MedtuneError({
+      doing: `starting from run ${ref}`,
+      problem: 'its run.json is missing',
+      next: 'check `medtune runs`',
+      code: 'NO_RUN',
+    });
+  const leaves = await runLeaves(m);
+  if (!leaves.adapter) {
+    throw new MedtuneError({
+      doing: `starting from run ${m.id}`,
+      problem: `${m.outputDir} holds no adapter (no adapter_model.safetensors in it or in a checkpoint)`,
+      next: leaves.checkpoint ? `continue it with \`medtune resume ${m.id}\`` : 'start a new run with `medtune train`',
+      code: 'NO_ADAPTER',
+    });
+  }
+  return { adapter: leaves.adapter, model: m.model, datasets: m.datasets };
 }
 
 /**

@@ -1,7 +1,7 @@
 /** Shared plumbing for command modules: workspace resolution and error handling around actions. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { checkOptionText, describeValid, type OptionSpec } from '../core/options.js';
-import { createApp, type App, type OnProgress } from '../app/index.js';
+import { createApp, latestRun, type App, type OnProgress } from '../app/index.js';
 import { resolveWorkspace, type Workspace } from '../runtime/workspace.js';
 import { createReporter, reportError, type Reporter } from './output.js';
 
@@ -58,4 +58,12 @@ export function optionFlag(cmd: Command, spec: OptionSpec, opts: { withDefault?:
   });
   if (opts.withDefault && spec.default !== null) opt.default(spec.default);
   return cmd.addOption(opt);
+}
+
+/** A run reference as given; `latest` becomes the run it means for this verb (core/run.ts), and the choice is printed. */
+export async function pickRun(ctx: ActionContext, verb: string, ref: string): Promise<string> {
+  if (ref !== 'latest') return ref;
+  const { id, line } = await latestRun(ctx.app, verb);
+  ctx.reporter.info(line);
+  return id;
 }

@@ -414,13 +414,13 @@ export function describeValid(spec: OptionSpec): string {
     case 'list':
       return `a module name or a comma-separated list of them${or}`;
     case 'name':
-      return 'letters, digits, . _ - (up to 64), starting with a letter or digit';
+      return 'letters, digits, . _ - (up to 100), starting with a letter or digit';
     case 'string':
       return `text${or}`;
   }
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
 
 /** Evaluates `a*b*…` of whole numbers (LLaMA-Factory's way of writing pixel budgets); anything else is null. */

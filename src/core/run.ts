@@ -207,3 +207,47 @@ export interface RunView {
   cause: FailureCause | null;
   updatedAt: string | null;
 }
+
+/** What a stopped (or failed) run leaves, as gathered from its output_dir. */
+export interface RunLeaves {
+  /** The checkpoint `medtune resume` continues from (optimizer state and all). */
+  checkpoint: string | null;
+  /** A LoRA adapter to start a new run from (`medtune train --from`): output_dir after a graceful stop, or a checkpoint. */
+  adapter: string | null;
+}
+
+/**
+ * What to tell a person about a run that ended without completing: what is on disk, and only commands that work
+ * from there — resume from a checkpoint, else a new run from the saved adapter, else a new run.
+ */
+export function continueLines(id: string, leaves: RunLeaves): string[] {
+  const lines = [
+    leaves.adapter ? `adapter saved: ${leaves.adapter}` : 'no adapter was saved',
+    leaves.checkpoint ? `resumable checkpoint: ${leaves.checkpoint}` : 'no checkpoint to resume from (none was saved before the stop)',
+  ];
+  if (leaves.checkpoint) lines.push(`continue with:  medtune resume ${id}`);
+  if (leaves.adapter)
+    lines.push(
+      `${leaves.checkpoint ? 'or train on' : 'continue with'}:  medtune train --from ${id}   (a new run that starts from this adapter)`,
+    );
+  if (!leaves.checkpoint && !leaves.adapter) lines.push('start again with:  medtune train (a new run)');
+  if (leaves.adapter) lines.push(`use it as it is:  medtune export ${id}`);
+  return lines;
+}
+
+/** The one default name of an export (CLI and TUI): the run id, and `-ckptN` when a checkpoint is merged. */
+export function defaultExportName(runId: string, checkpoint: number | null | undefined): string {
+  return `${runId}${checkpoint === null || checkpoint === undefined ? '' : `-ckpt${checkpoint}`}`;
+}
+
+/** The verbs that use a trained model: for them `latest` is the newest completed run. */
+export const MODEL_VERBS = ['eval', 'export', 'ask', 'compare'] as const;
+
+/**
+ * What `latest` means for a verb: `eval`, `export`, `ask` and `compare` take the newest completed run (a stopped or
+ * failed one only when named); the verbs that watch or steer runs (`status`, `attach`, `stop`, `logs`, `resume`)
+ * take the newest run of any status.
+ */
+export function latestStatuses(verb: string): readonly RunStatus[] | null {
+  return (MODEL_VERBS as readonly string[]).includes(verb) ? ['completed'] : null;
+}

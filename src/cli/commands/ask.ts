@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { action, collect } from '../command.js';
+import { action, collect, pickRun } from '../command.js';
 import { ask } from '../../app/index.js';
 import { positive } from './eval.js';
 import { addScanOptions, scanOptions } from '../scanopts.js';
@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .command('ask')
     .argument(
       '<model>',
-      'a model folder, a model under models/, a run id (its adapter on its base) or an export name; prefix run:, export: or model: when names collide',
+      'a model folder, a model under models/, a run id (its adapter on its base), "latest" (the newest completed run) or an export name; prefix run:, export: or model: when names collide',
     )
     .argument('<question...>', 'the question (Chinese or English); quote it or not')
     .description('ask a model about one or more images (several --image flags go into one question); the answer streams as it is generated')
@@ -29,11 +29,12 @@ export function register(program: Command): void {
     action(
       async (
         ctx,
-        model: string,
+        given: string,
         words: string[],
         opts: { image: string[]; maxNewTokens: number; window?: string; slices?: string; server?: string | false; apiKey?: string },
       ) => {
         const r = ctx.reporter;
+        const model = await pickRun(ctx, 'ask', given);
         let streamed = false;
         const result = await ask(
           ctx.app,

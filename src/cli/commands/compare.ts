@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { action, optionFlag, progressTo } from '../command.js';
+import { action, optionFlag, pickRun, progressTo } from '../command.js';
 import { settingOption } from '../../core/options.js';
 import { compare } from '../../app/index.js';
 import { formatCompareLines } from '../../core/evalreport.js';
@@ -12,9 +12,10 @@ export function register(program: Command): void {
   const cmd = program
     .command('compare')
     .description('the same questions to the base and the tuned model, answers side by side, with references and metrics')
-    .requiredOption(
+    .option(
       '-t, --tuned <run|export>',
-      'the tuned model: a run id (adapter on its base) or an export name (export:NAME when a run has the same id)',
+      'the tuned model: a run id (adapter on its base), an export name (export:NAME when a run has the same id), or latest (the newest completed run)',
+      'latest',
     )
     .option(
       '-b, --base <model>',
@@ -46,11 +47,12 @@ export function register(program: Command): void {
         },
       ) => {
         const r = ctx.reporter;
+        const tuned = await pickRun(ctx, 'compare', opts.tuned);
         const report = await compare(
           ctx.app,
           {
             base: opts.base,
-            tuned: opts.tuned,
+            tuned,
             images: opts.images,
             prompt: opts.prompt,
             dataset: opts.dataset,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { action, collect, progressTo } from '../command.js';
+import { action, collect, pickRun, progressTo } from '../command.js';
 import { exportAndVerify, startExportJob } from '../../app/index.js';
 import { reportJob } from '../jobview.js';
 
@@ -8,7 +8,7 @@ export const order = 40;
 export function register(program: Command): void {
   program
     .command('export')
-    .argument('[run]', 'run id, prefix or "latest"', 'latest')
+    .argument('[run]', 'run id, prefix or "latest" (the newest completed run)', 'latest')
     .description('merge the LoRA adapter into the base model (llamafactory-cli export), then verify the result loads and answers')
     .option('-c, --checkpoint <n>', 'merge checkpoint-N instead of the final adapter', (v) => Number(v))
     .option('--name <name>', 'export folder name under exports/ (default: the run id)')
@@ -22,10 +22,11 @@ export function register(program: Command): void {
       action(
         async (
           ctx,
-          ref: string,
+          given: string,
           opts: { checkpoint?: number; name?: string; set?: string[]; image?: string; verify: boolean; eval?: boolean; detach?: boolean },
         ) => {
           const r = ctx.reporter;
+          const ref = await pickRun(ctx, 'export', given);
           const request = {
             run: ref,
             checkpoint: opts.checkpoint,

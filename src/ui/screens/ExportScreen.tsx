@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { Box, Text } from 'ink';
 import { checkField } from '../../core/trainform.js';
 import { settingOption } from '../../core/options.js';
+import { defaultExportName } from '../../core/run.js';
 import { useAppState, useTheme, useUi } from '../context.js';
 import { useKeys } from '../hooks/useKeys.js';
 import { usePoll } from '../hooks/usePoll.js';
@@ -46,7 +47,7 @@ export function ExportScreen({ width, height }: ScreenProps) {
   // null = the final adapter; only a completed run has one.
   const choices: (number | null)[] = run ? [...(run.status === 'completed' ? [null] : []), ...[...run.checkpoints].reverse()] : [];
   const checkpoint = ckpt && ckpt.run === run?.id && choices.includes(ckpt.step) ? ckpt.step : choices[0] ?? null;
-  const defaultName = run ? `${run.id}${checkpoint === null ? '' : `-ckpt${checkpoint}`}-merged` : '';
+  const defaultName = run ? defaultExportName(run.id, checkpoint) : '';
   // No `name` until the user types one: it follows the run and checkpoint until then.
   const text = (t: Record<string, string>, k: string) => (k === 'name' ? t.name ?? defaultName : t[k] ?? '');
   const edit = useTextEdit({
