@@ -67,6 +67,10 @@ export interface DataSource {
   /** False when it cannot be used on this machine (e.g. no local copy); `detail` says why. */
   available: boolean;
   detail?: string;
+  /** The dataset name `data prepare` gives it without --name ('' for a path source: it follows the path). */
+  defaultName: string;
+  /** The user gives a path (a folder, parquet files, DICOM/NIfTI scans); it is the source passed on. */
+  path?: boolean;
 }
 
 export interface PrepareRequest {

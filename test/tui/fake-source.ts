@@ -142,13 +142,28 @@ export class FakeSource implements WorkspaceSource {
     { name: 'lora-1gpu', description: 'Qwen2-VL-2B LoRA on one 24 GB GPU', defaults: { cutoff_len: 2048, per_device_train_batch_size: 2 } },
   ];
   sources: DataSource[] = [
-    { id: 'demo', label: 'demo sample set', description: '200 synthetic scans with questions and answers', available: true },
+    {
+      id: 'demo',
+      label: 'demo sample set',
+      description: '200 synthetic scans with questions and answers',
+      available: true,
+      defaultName: 'demo',
+    },
     {
       id: 'medtrinity',
       label: 'MedTrinity-25M (local copy)',
       description: 'parquet shards in the HF cache',
       available: false,
       detail: 'no local copy found in ~/.cache/huggingface',
+      defaultName: 'medtrinity-demo',
+    },
+    {
+      id: 'local',
+      label: 'Local files (a path)',
+      description: 'a folder, parquet files or DICOM/NIfTI scans',
+      available: true,
+      defaultName: '',
+      path: true,
     },
   ];
   logs = new Map<string, string[]>();

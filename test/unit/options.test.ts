@@ -1,12 +1,14 @@
 /** The option registry: every value medtune describes is checked with its key named, before anything is planned. */
 import { describe, expect, it } from 'vitest';
 import {
+  checkOptionText,
   checkOptionValue,
   checkTrainValues,
   describeValid,
   moduleNamesOf,
   OPTIONS,
   optionsError,
+  settingOption,
   trainOption,
   trainOptions,
   type ConfigValue,
@@ -14,6 +16,7 @@ import {
 } from '../../src/core/options.js';
 import { parseOverride } from '../../src/core/trainconfig.js';
 import { tensorNamesOfHeader } from '../../src/core/safetensors.js';
+import { DATA_SOURCES } from '../../src/core/datasources.js';
 
 const MODEL: ModelFacts = {
   maxPositions: 32768,
@@ -163,4 +166,8 @@ describe('module names from a safetensors header', () => {
     expect([...moduleNamesOf(names)].sort()).toEqual(['norm', 'q_proj']);
     expect(tensorNamesOfHeader(bytes.subarray(0, 10))).toBeNull();
   });
+});
+
+it.each(DATA_SOURCES.map((d) => [d.id, d.defaultName]))('the default dataset name of source %s (%s) passes the name check', (_id, name) => {
+  expect(checkOptionText(settingOption('prepare', 'name'), name).ok).toBe(true);
 });
