@@ -581,7 +581,7 @@ export interface TrainOptions {
 }
 
 /** Typed reads of a checked config, with medtune's defaults for keys it leaves out. */
-export function trainOptions(config: Readonly<Record<string, ConfigValue>>): TrainOptions {
+export function trainOptions(config: Readonly<Record<string, unknown>>): TrainOptions {
   const num = (key: string): number => {
     const v = config[key] ?? trainOption(key)!.default;
     return typeof v === 'number' ? v : typeof v === 'string' ? (evalPixels(v) ?? Number(v)) : Number.NaN;
