@@ -53,7 +53,8 @@ export function optionFlag(cmd: Command, spec: OptionSpec, opts: { withDefault?:
   const shown = spec.default === null ? '' : ` (default ${String(spec.default)})`;
   const opt = new Option(spec.flag!, `${spec.help}${opts.withDefault ? '' : shown}`).argParser((text: string) => {
     const r = checkOptionText(spec, text);
-    if (!r.ok) throw new InvalidArgumentError(`expected ${describeValid(spec)}`);
+    // A flag left out is unset: "or null" means nothing here.
+    if (!r.ok) throw new InvalidArgumentError(`expected ${describeValid({ ...spec, nullable: false })}`);
     return r.value;
   });
   if (opts.withDefault && spec.default !== null) opt.default(spec.default);

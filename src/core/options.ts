@@ -347,7 +347,15 @@ export const OPTIONS: readonly OptionSpec[] = [
   }),
 
   // `export` and `compare`: the rows of their screens.
-  setting('export', { key: 'name', label: 'export name', type: 'name', default: null, form: true, help: 'folder under exports/' }),
+  setting('export', {
+    key: 'name',
+    label: 'export name',
+    type: 'name',
+    default: null,
+    form: true,
+    flag: '--name <name>',
+    help: 'folder under exports/ (default: the run id, with -ckptN for a checkpoint)',
+  }),
   setting('export', {
     key: 'shard',
     label: 'shard size (GB)',
