@@ -216,23 +216,33 @@ export interface RunLeaves {
   adapter: string | null;
 }
 
-/**
- * What to tell a person about a run that ended without completing: what is on disk, and only commands that work
- * from there — resume from a checkpoint, else a new run from the saved adapter, else a new run.
- */
+/** What a run that ended without completing left, and the commands that continue it (best first). */
+export interface ContinueAdvice {
+  /** What is on disk, one line each. */
+  left: string[];
+  /** Only commands that work from there: resume from a checkpoint, else a new run from the saved adapter, else a new run. */
+  next: { command: string; why: string }[];
+}
+
+export function continueAdvice(id: string, leaves: RunLeaves): ContinueAdvice {
+  const next: ContinueAdvice['next'] = [];
+  if (leaves.checkpoint) next.push({ command: `medtune resume ${id}`, why: 'continues from the checkpoint' });
+  if (leaves.adapter) next.push({ command: `medtune train --from ${id}`, why: 'a new run that starts from the saved adapter' });
+  if (!leaves.checkpoint && !leaves.adapter) next.push({ command: 'medtune train', why: 'a new run' });
+  if (leaves.adapter) next.push({ command: `medtune export ${id}`, why: 'merge the adapter as it is' });
+  return {
+    left: [
+      leaves.adapter ? `adapter saved: ${leaves.adapter}` : 'no adapter was saved',
+      leaves.checkpoint ? `resumable checkpoint: ${leaves.checkpoint}` : 'no checkpoint to resume from (none was saved before the stop)',
+    ],
+    next,
+  };
+}
+
+/** The advice as the CLI prints it. */
 export function continueLines(id: string, leaves: RunLeaves): string[] {
-  const lines = [
-    leaves.adapter ? `adapter saved: ${leaves.adapter}` : 'no adapter was saved',
-    leaves.checkpoint ? `resumable checkpoint: ${leaves.checkpoint}` : 'no checkpoint to resume from (none was saved before the stop)',
-  ];
-  if (leaves.checkpoint) lines.push(`continue with:  medtune resume ${id}`);
-  if (leaves.adapter)
-    lines.push(
-      `${leaves.checkpoint ? 'or train on' : 'continue with'}:  medtune train --from ${id}   (a new run that starts from this adapter)`,
-    );
-  if (!leaves.checkpoint && !leaves.adapter) lines.push('start again with:  medtune train (a new run)');
-  if (leaves.adapter) lines.push(`use it as it is:  medtune export ${id}`);
-  return lines;
+  const a = continueAdvice(id, leaves);
+  return [...a.left, ...a.next.map((n, i) => `${i === 0 ? 'continue with' : 'or'}:  ${n.command}   (${n.why})`)];
 }
 
 /** The one default name of an export (CLI and TUI): the run id, and `-ckptN` when a checkpoint is merged. */

@@ -12,7 +12,7 @@
  *   progress through `onProgress` and stop early when `signal` aborts.
  * - Failures reject with a MedtuneError (doing / problem / next), which the screen shows in place.
  */
-import type { RunView } from '../core/run.js';
+import type { ContinueAdvice, RunView } from '../core/run.js';
 import type { RgbImage } from '../core/halfblock.js';
 import type { DatasetWeight } from '../core/mix.js';
 import type { FieldValue } from '../core/trainform.js';
@@ -152,6 +152,11 @@ export interface TrainPlan {
   scale?: string;
 }
 
+export interface StopResult {
+  status: string;
+  advice: ContinueAdvice | null;
+}
+
 export interface LaunchResult {
   runId: string;
   /** The supervised job that started the run and goes on after it (the demo), when there is one. */
@@ -261,7 +266,8 @@ export interface WorkspaceSource {
   readRun(id: string): Promise<RunView>;
   readLog(id: string, lines: number): Promise<LogTail>;
   startTrain(params: TrainParams): Promise<LaunchResult>;
-  stopRun(id: string, opts: StopOptions): Promise<void>;
+  /** Stops a run; what it left and the commands that continue it (none for a run that completed meanwhile). */
+  stopRun(id: string, opts: StopOptions): Promise<StopResult>;
   resumeRun(id: string): Promise<LaunchResult>;
   /** The form's starting choices, decided as `medtune train` decides them. */
   trainDefaults(): Promise<TrainDefaults>;

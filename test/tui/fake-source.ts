@@ -1,5 +1,5 @@
 /** An in-memory WorkspaceSource: screens render from given data, and actions are recorded. */
-import type { RunView, TrainerRecord } from '../../src/core/run.js';
+import { continueAdvice, type RunView, type TrainerRecord } from '../../src/core/run.js';
 import { MedtuneError } from '../../src/core/errors.js';
 import { summarizeRecords } from '../../src/core/trainersummary.js';
 import type { GpuReading } from '../../src/core/gpu.js';
@@ -25,6 +25,7 @@ import type {
   PreviewRequest,
   ProfileSummary,
   StopOptions,
+  StopResult,
   TrainParams,
   TrainPlan,
   WorkspaceInfo,
@@ -217,8 +218,10 @@ export class FakeSource implements WorkspaceSource {
     ];
     return { runId: 'r-new' };
   }
-  async stopRun(id: string, opts: StopOptions) {
+  async stopRun(id: string, opts: StopOptions): Promise<StopResult> {
     this.record('stopRun', id, opts);
+    // Stopped before its first checkpoint, with the adapter LLaMA-Factory saves at a graceful stop.
+    return { status: 'stopped', advice: continueAdvice(id, { checkpoint: null, adapter: `/ws/demo/runs/${id}/output` }) };
   }
   async resumeRun(id: string): Promise<LaunchResult> {
     this.record('resumeRun', id);

@@ -7,23 +7,24 @@ describe('continueLines: only commands that work from what the run left', () => 
     [
       'stopped before the first checkpoint, adapter saved at the stop',
       { checkpoint: null, adapter: '/w/runs/r1/output' },
-      ['adapter saved: /w/runs/r1/output', 'no checkpoint to resume from', 'continue with:  medtune train --from r1', 'medtune export r1'],
+      [
+        'adapter saved: /w/runs/r1/output',
+        'no checkpoint to resume from',
+        'continue with:  medtune train --from r1',
+        'or:  medtune export r1',
+      ],
       ['medtune resume'],
     ],
     [
       'a checkpoint and an adapter',
       { checkpoint: '/w/runs/r1/output/checkpoint-500', adapter: '/w/runs/r1/output' },
-      [
-        'resumable checkpoint: /w/runs/r1/output/checkpoint-500',
-        'continue with:  medtune resume r1',
-        'or train on:  medtune train --from r1',
-      ],
+      ['resumable checkpoint: /w/runs/r1/output/checkpoint-500', 'continue with:  medtune resume r1', 'or:  medtune train --from r1'],
       [],
     ],
     [
       'killed before anything was saved',
       { checkpoint: null, adapter: null },
-      ['no adapter was saved', 'start again with:  medtune train'],
+      ['no adapter was saved', 'continue with:  medtune train   (a new run)'],
       ['medtune resume', '--from', 'medtune export'],
     ],
   ])('%s', (_what, leaves, has, hasNot) => {
