@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { VAL_SUFFIX } from '../core/dataset.js';
 import { pct } from '../core/evalreport.js';
 import { MedtuneError } from '../core/errors.js';
+import { TINY_TRAIN_VALUES } from '../core/models.js';
 import { cmd, type NextStep } from '../core/nextstep.js';
+import { overridesOf } from '../core/trainconfig.js';
 import { watchRun } from '../runtime/attach.js';
 import { prepareDataset } from '../runtime/datasets.js';
 import { readDatasetRows } from '../runtime/infer.js';
@@ -29,15 +31,7 @@ import { startTrain } from './train.js';
 export const DEMO_TRAIN = {
   dataset: 'medtrinity-sample',
   epochs: 10,
-  overrides: [
-    'lora_rank=64',
-    'lora_alpha=128',
-    'learning_rate=5.0e-3',
-    'logging_steps=5',
-    'save_steps=100',
-    'save_total_limit=2',
-    'warmup_steps=0.05',
-  ],
+  overrides: [...overridesOf(TINY_TRAIN_VALUES), 'logging_steps=5', 'save_steps=100', 'save_total_limit=2', 'warmup_steps=0.05'],
   valRatio: 0.2,
 };
 

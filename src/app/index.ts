@@ -15,7 +15,7 @@ export {
   type TrainDefaults,
   type TrainPlanResult,
 } from './train.js';
-export { attachRun, createRunReader, listRuns, resume, runDir, runOrOutputDir, stop, type RunReader } from './runs.js';
+export { attachRun, createRunReader, latestRun, listRuns, resume, runDir, runOrOutputDir, stop, type RunReader } from './runs.js';
 export {
   EXPORT_PHASES,
   exportAndVerify,

@@ -1,7 +1,8 @@
 /** Shared plumbing for command modules: workspace resolution and error handling around actions. */
-import type { Command } from 'commander';
-import { createApp, type App, type OnProgress } from '../app/index.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { createApp, latestRun, type App, type OnProgress } from '../app/index.js';
 import { commandArg, renderAdvice, renderStep, type Advice, type NextStep } from '../core/nextstep.js';
+import { checkOptionText, describeValid, type OptionSpec } from '../core/options.js';
 import { findWorkspace, type FoundWorkspace, type Workspace } from '../runtime/workspace.js';
 import { createReporter, reportError, type Reporter } from './output.js';
 
@@ -85,3 +86,27 @@ export function progressTo(r: Reporter, prefix = ''): OnProgress {
 
 /** Collects a repeatable option (`--set a=1 --set b=2`). */
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/**
+ * Adds the flag of a registry option (core/options.ts) to a command: its help, its default in the help text, and
+ * the same check as `--set` and the TUI form. `withDefault` also hands commander the default value.
+ */
+export function optionFlag(cmd: Command, spec: OptionSpec, opts: { withDefault?: boolean } = {}): Command {
+  const shown = spec.default === null ? '' : ` (default ${String(spec.default)})`;
+  const opt = new Option(spec.flag!, `${spec.help}${opts.withDefault ? '' : shown}`).argParser((text: string) => {
+    const r = checkOptionText(spec, text);
+    // A flag left out is unset: "or null" means nothing here.
+    if (!r.ok) throw new InvalidArgumentError(`expected ${describeValid({ ...spec, nullable: false })}`);
+    return r.value;
+  });
+  if (opts.withDefault && spec.default !== null) opt.default(spec.default);
+  return cmd.addOption(opt);
+}
+
+/** A run reference as given; `latest` becomes the run it means for this verb (core/run.ts), and the choice is printed. */
+export async function pickRun(ctx: ActionContext, verb: string, ref: string): Promise<string> {
+  if (ref !== 'latest') return ref;
+  const { id, line } = await latestRun(ctx.app, verb);
+  ctx.reporter.info(line);
+  return id;
+}

@@ -318,7 +318,22 @@ export interface DataSourceInfo {
   description: string;
   available: boolean;
   detail?: string;
+  /** The dataset name `data prepare` gives it without --name ('' for a path: it follows the path). */
+  defaultName: string;
+  /** The source is a path the user gives (a folder, parquet files, DICOM/NIfTI scans): `id` is not passed on. */
+  path?: boolean;
 }
+
+/** Local files, named by their path: what `data prepare --source PATH` takes. */
+export const LOCAL_SOURCE: DataSourceInfo = {
+  id: 'local',
+  label: 'Local files (a path)',
+  description:
+    'a folder of images with a captions file, a parquet file or folder of them, a folder of DICOM/NIfTI scans, or a benchmark copy (bench:ID:DIR)',
+  available: true,
+  defaultName: '',
+  path: true,
+};
 
 /** Where `data prepare` can read from on this machine. */
 export function listDataSources(env: NodeJS.ProcessEnv = process.env): DataSourceInfo[] {
@@ -329,9 +344,14 @@ export function listDataSources(env: NodeJS.ProcessEnv = process.env): DataSourc
     : token
       ? 'HF_TOKEN is set (the dataset is gated: accept its conditions first)'
       : 'gated: set HF_TOKEN after accepting the conditions on the dataset page';
-  return DATA_SOURCES.map((e) =>
-    e.hub
-      ? { id: e.id, label: e.label, description: e.description, available: !offline, detail: hubDetail }
-      : { id: e.id, label: e.label, description: e.description, available: true },
-  );
+  return [
+    ...DATA_SOURCES.map((e) => ({
+      id: e.id,
+      label: e.label,
+      description: e.description,
+      defaultName: e.defaultName,
+      ...(e.hub ? { available: !offline, detail: hubDetail } : { available: true }),
+    })),
+    LOCAL_SOURCE,
+  ];
 }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MedtuneError } from '../core/errors.js';
 import { cmd } from '../core/nextstep.js';
+import { defaultExportName } from '../core/run.js';
 import { templateOf } from '../core/families.js';
 import { parseConfigYaml, parseOverride, toYaml, commandLine, type TrainConfig } from '../core/trainconfig.js';
 import { isAdapterDir, tailLines, tailText } from './files.js';
@@ -80,7 +81,7 @@ export async function exportRun(
       code: 'NO_ADAPTER',
     });
   }
-  const name = req.name ?? `${m.id}${req.checkpoint !== undefined ? `-ckpt${req.checkpoint}` : ''}`;
+  const name = req.name ?? defaultExportName(m.id, req.checkpoint);
   const dir = join(ws.exportsDir, name);
   if (existsSync(dir)) {
     throw new MedtuneError({

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cmd } from '../core/nextstep.js';
 import { MedtuneError } from '../core/errors.js';
-import { RunManifest, TERMINAL_STATUSES } from '../core/run.js';
+import { RunManifest, TERMINAL_STATUSES, type RunStatus } from '../core/run.js';
 import { descendants, isAlive, listProcesses } from './proctree.js';
 import { readJsonIfExists, withLock, writeJsonAtomic } from './atomic.js';
 import type { Workspace } from './workspace.js';
@@ -138,4 +138,14 @@ export function activeRunPids(ws: Workspace): Set<number> {
   const procs = listProcesses();
   for (const r of roots) for (const p of descendants(r, procs)) out.add(p.pid);
   return out;
+}
+
+/** The newest run whose status is one of `statuses` (any status when null), or null. */
+export async function newestRun(ws: Workspace, statuses: readonly RunStatus[] | null): Promise<RunManifest | null> {
+  const ids = await listRunIds(ws);
+  for (let i = ids.length - 1; i >= 0; i--) {
+    const m = await readManifest(join(ws.runsDir, ids[i]!)).catch(() => null);
+    if (m && (!statuses || statuses.includes(m.status))) return m;
+  }
+  return null;
 }

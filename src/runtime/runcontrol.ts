@@ -25,6 +25,8 @@ import {
   type Profile,
   type TrainConfig,
 } from '../core/trainconfig.js';
+import { checkTrainValues, optionsError, trainOptions } from '../core/options.js';
+import { readModelFacts } from './weights.js';
 import { loraParamCount, planDisk, textConfigOf, totalSteps, type DiskPlan } from '../core/estimate.js';
 import { PACKAGE_ROOT, TEMPLATES_DIR } from './paths.js';
 import { helperEnv, runHelper } from './helpers.js';
@@ -43,7 +45,7 @@ import type { WallTimeEstimate } from '../core/walltime.js';
 import { planWallTime } from './walltime.js';
 import { checkpointRoom, estimatedCheckpointBytes } from './diskwatch.js';
 import { formatBytes } from '../core/format.js';
-import { resumableCheckpoint, savesOnlyModel, type SkippedCheckpoint } from './checkpoints.js';
+import { holdsAdapter, resumableCheckpoint, savesOnlyModel, type SkippedCheckpoint } from './checkpoints.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 import { clearIncompleteTokenized, tokenizedPathFor } from './tokcache.js';
@@ -227,12 +229,16 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
       per_device_eval_batch_size: profile.values.per_device_train_batch_size ?? 1,
     });
   }
-  const { config } = buildTrainConfig({
+  const built = buildTrainConfig({
     defaults: await loadTrainDefaults(),
     profile,
     fills,
     overrides: [...(settings.overrides ?? []), ...(req.overrides ?? [])],
   });
+  // Every value medtune describes is checked first, against the model too: nothing below may read a NaN.
+  const values = checkTrainValues(built.config, await readModelFacts(modelDir));
+  if (values.problems.length) throw optionsError(values.problems);
+  const config: TrainConfig = values.config;
   if (req.evalDataset && config.eval_steps === undefined) config.eval_steps = config.save_steps ?? 500;
 
   const gpus = opts.gpus ? { gpus: opts.gpus } : await listGpus();
@@ -286,32 +292,29 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
     : { estimate: null, warnings: [] };
   for (const w of vram.warnings) findings.push(finding('VRAM_TOO_SMALL', 'warn', w, 'pick a smaller profile or lower the batch', 'VRAM'));
 
-  const all = await countSamples(ws, req.datasets, Number(config.max_samples ?? 0) || undefined);
+  const o = trainOptions(config);
+  const all = await countSamples(ws, req.datasets, o.max_samples ?? undefined);
   // val_size splits the training data: a fraction below 1, a row count above.
-  const valSize = Number(config.val_size ?? 0);
+  const valSize = o.val_size;
   const samples = valSize > 0 ? Math.max(1, valSize < 1 ? Math.round(all * (1 - valSize)) : all - valSize) : all;
   const steps = totalSteps(
     samples,
-    Number(config.per_device_train_batch_size ?? 1),
-    Number(config.gradient_accumulation_steps ?? 1),
-    Number(config.num_train_epochs ?? 1),
+    o.per_device_train_batch_size,
+    o.gradient_accumulation_steps,
+    o.num_train_epochs,
     deviceCount,
-    Number(config.max_steps ?? 0) || undefined,
+    o.max_steps ?? undefined,
   );
   let disk: DiskPlan | null = null;
   const modelConfig = JSON.parse(await readFile(join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
   const text = textConfigOf(modelConfig);
   if (text) {
-    const saves = Math.floor(steps / Math.max(1, Number(config.save_steps ?? 500)));
+    const saves = Math.floor(steps / o.save_steps);
     await mkdir(ws.root, { recursive: true });
     const fs = await statfs(ws.root);
-    disk = planDisk(
-      loraParamCount(text, Number(config.lora_rank ?? 8)),
-      (config.save_total_limit as number | null) ?? null,
-      saves,
-      fs.bavail * fs.bsize,
-      { saveOnlyModel: config.save_only_model === true },
-    );
+    disk = planDisk(loraParamCount(text, o.lora_rank), o.save_total_limit, saves, fs.bavail * fs.bsize, {
+      saveOnlyModel: o.save_only_model,
+    });
     if (!disk.fits) {
       const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
       findings.push(
@@ -608,9 +611,10 @@ export async function resumeRun(
       doing: `resuming ${m.id}`,
       problem: choice.skipped.length ? `no checkpoint in ${m.outputDir} can be resumed` : `no checkpoint in ${m.outputDir}`,
       details: choice.skipped.map((s) => `checkpoint-${s.step}: ${s.reason}`),
-      next: choice.skipped.some((s) => /optimizer|scheduler/.test(s.reason))
-        ? `start a fresh run with \`medtune train\`, or train from these weights with a fresh optimizer: --set adapter_name_or_path=${choice.skipped[0]!.path}`
-        : `start a fresh run with \`medtune train\`; lower save_steps so a crash loses less`,
+      next:
+        (await holdsAdapter(m.outputDir)) || choice.skipped.length
+          ? `start a new run from the adapter it saved: \`medtune train --from ${m.id}\` (a fresh optimizer); lower save_steps so a stop or crash loses less`
+          : `start a new run with \`medtune train\`; lower save_steps so a stop or crash loses less`,
       code: 'NO_CHECKPOINT',
     });
   }

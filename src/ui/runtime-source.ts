@@ -9,6 +9,7 @@ import { shownAnswer, type SideMetrics } from '../core/evalreport.js';
 import type { Finding } from '../core/findings.js';
 import { overridesOf, type TrainConfig } from '../core/trainconfig.js';
 import { describeScale } from '../core/distributed.js';
+import { continueAdvice } from '../core/run.js';
 import type { FieldValue } from '../core/trainform.js';
 import {
   checkFindings,
@@ -131,7 +132,8 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
       return { runId: manifest.id };
     },
     async stopRun(id, o) {
-      await stop(app, id, { now: o.now });
+      const r = await stop(app, id, { now: o.now });
+      return { status: r.manifest.status, advice: r.manifest.status === 'completed' ? null : continueAdvice(r.manifest.id, r.leaves) };
     },
     async describeProcesses(pids) {
       return describeProcesses(app, pids);

@@ -26,25 +26,26 @@ it('exports a run\'s final adapter or a checkpoint with live progress and shows 
   let s = await tui.waitFor('press e to export');
   expect(s).toMatch(/▸ run\s+‹ r-done ›\s+completed, 2 ckpts/);
   expect(s).toMatch(/checkpoint\s+‹ final adapter ›/);
-  expect(s).toMatch(/export name\s+r-done-merged/);
+  // The same default name as `medtune export r-done` (core/run.ts defaultExportName).
+  expect(s).toMatch(/export name\s+r-done\s/);
   expect(s).toMatch(/device\s+‹ cpu ›/);
   expect(s).toContain('✓ old-merged');
   expect(s).not.toContain('r-new');
   await tui.press(KEY.down, KEY.right);
   s = await tui.waitFor('checkpoint-200');
-  expect(s).toMatch(/export name\s+r-done-ckpt200-merged/);
+  expect(s).toMatch(/export name\s+r-done-ckpt200/);
   await tui.press(KEY.down, KEY.down, KEY.right, KEY.down, KEY.enter, KEY.backspace, '2', KEY.enter);
   s = await tui.waitFor(/device\s+‹ auto ›/);
   await tui.press('e');
-  s = await tui.waitFor('⟳ exporting r-done-ckpt200-merged · merging');
-  expect(s).toMatch(/merging █+░+ 37% 3\/8$/m);
+  s = await tui.waitFor('⟳ exporting r-done-ckpt200 · merging');
+  expect(s).toMatch(/merging █+░+ 37% 3\/8( layer 3\/8)?$/m);
   gate.resolve();
   s = await tui.waitFor('✓ verified');
-  expect(s).toContain('✓ verified: /ws/demo/exports/r-done-ckpt200-merged');
+  expect(s).toContain('✓ verified: /ws/demo/exports/r-done-ckpt200');
   expect(s).toMatch(/✓ files\s+config, safetensors/);
   expect(s).toMatch(/✓ answers\s+"The image shows a chest CT\."/);
   expect(s).toContain('✓ exported and verified');
-  expect(src.callsTo('exportRun')[0]!.args[0] as ExportRequest).toEqual({ runId: 'r-done', checkpoint: 200, name: 'r-done-ckpt200-merged', device: 'auto', shardSizeGB: 2 });
+  expect(src.callsTo('exportRun')[0]!.args[0] as ExportRequest).toEqual({ runId: 'r-done', checkpoint: 200, name: 'r-done-ckpt200', device: 'auto', shardSizeGB: 2 });
 });
 
 it('refuses a bad export name as it is typed', async () => {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { action, collect } from '../command.js';
+import { action, collect, pickRun } from '../command.js';
 import { ask, ASK_MAX_NEW_TOKENS } from '../../app/index.js';
 import { positive } from './eval.js';
 import { addScanOptions, scanOptions } from '../scanopts.js';
@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .command('ask')
     .argument(
       '<model>',
-      'a model folder, a model under models/, a run id (its adapter on its base) or an export name; prefix run:, export: or model: when names collide',
+      'a model folder, a model under models/, a run id (its adapter on its base), "latest" (the newest completed run) or an export name; prefix run:, export: or model: when names collide',
     )
     .argument('<question...>', 'the question (Chinese or English); quote it or not')
     .description(
@@ -34,8 +34,9 @@ export function register(program: Command): void {
     .option('--no-server', 'load the model even when `medtune serve` is serving it');
   samplingOptions(cmd, 'for this question').option('--json', 'print one JSON object with the answer instead of streaming it');
   addScanOptions(cmd).action(
-    action(async (ctx, model: string, words: string[], opts: AskFlags) => {
+    action(async (ctx, given: string, words: string[], opts: AskFlags) => {
       const r = ctx.reporter;
+      const model = await pickRun(ctx, 'ask', given);
       let streamed = false;
       const result = await ask(
         ctx.app,

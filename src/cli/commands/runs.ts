@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { continueLines } from '../../core/run.js';
 import { action } from '../command.js';
 import { findJobDir, listJobs, listRuns, resume, runDir, runOrOutputDir, servers, stop, stopJob } from '../../app/index.js';
 import { cmd } from '../../core/nextstep.js';
@@ -101,11 +102,14 @@ export function register(program: Command): void {
         // The run first: a wrong id fails before anything says "stopping".
         const dir = await runDir(ctx.app, ref);
         ctx.reporter.progress('stopping', 0, null, opts.now ? 'SIGKILL' : 'asking LLaMA-Factory to save and stop');
-        const { manifest, signals } = await stop(ctx.app, dir, { now: opts.now, graceMs: opts.timeout * 1000 });
-        ctx.reporter.result(
-          { id: manifest.id, status: manifest.status, signals },
-          `✓ run ${manifest.id} ${manifest.status}${signals.length ? ` (sent ${signals.join(' → ')})` : ''}\n  resume later with: medtune resume ${manifest.id}`,
-        );
+        const { manifest, signals, leaves } = await stop(ctx.app, dir, { now: opts.now, graceMs: opts.timeout * 1000 });
+        const ended = manifest.status === 'completed';
+        ctx.reporter.result({ id: manifest.id, status: manifest.status, signals, ...leaves }, [
+          `✓ run ${manifest.id} ${manifest.status}${signals.length ? ` (sent ${signals.join(' → ')})` : ''}`,
+          ...(ended
+            ? [`export it:  ${ctx.step(cmd('export', manifest.id))}`]
+            : continueLines(manifest.id, leaves, ctx.step).map((l) => `  ${l}`)),
+        ]);
       }),
     );
 

@@ -2,8 +2,9 @@ import { useState } from 'react';
 import { Box, Text } from 'ink';
 import { VAL_SUFFIX } from '../../core/dataset.js';
 import { parseIndexList } from '../../core/indexlist.js';
+import { settingOption } from '../../core/options.js';
 import { wrapWords } from '../../core/textfit.js';
-import { checkField, type FieldSpec } from '../../core/trainform.js';
+import { checkField } from '../../core/trainform.js';
 import { useTheme, useUi } from '../context.js';
 import { useKeys } from '../hooks/useKeys.js';
 import { usePoll } from '../hooks/usePoll.js';
@@ -17,7 +18,7 @@ import { HalfBlockImage } from '../components/HalfBlockImage.js';
 import type { AnswerModel, CompareItem, CompareRequest, CompareSide } from '../source.js';
 import type { ScreenProps } from './types.js';
 
-const TOKENS: FieldSpec = { key: 'tokens', label: 'max new tokens', kind: 'integer', min: 1, max: 4096, minInclusive: true, default: 128, help: 'longest answer each model may give' };
+const TOKENS = settingOption('compare', 'tokens');
 const KEYS = ['base', 'tuned', 'dataset', 'samples', 'prompt', 'tokens'];
 const TEXT_KEYS = ['samples', 'prompt', 'tokens'];
 
