@@ -63,3 +63,16 @@ export { describeProcesses, killRunProcess, runProcessOwners, type KillSignal, t
 export { models, profiles, thumbnails, type ProfileView, type Thumbnail } from './models.js';
 export { BENCH_MAX_NEW_TOKENS, benchEval, type BenchEvalRequest, type BenchEvalResult } from './bench.js';
 export { ASK_EXAMPLE, serve, servers, serverSteps, stopServing, type ListedServer, type ServeRequest, type StopWhich } from './serve.js';
+export { queuePlaces, startQueued, type QueuePlace } from './queue.js';
+export {
+  benchSweep,
+  closeBoard,
+  compareRunRefs,
+  openBoard,
+  startSweep,
+  sweepResult,
+  waitSweep,
+  type SweepBench,
+  type SweepRequest,
+  type SweepResult,
+} from './experiments.js';

@@ -12,6 +12,8 @@ import type { RunManifest } from '../core/run.js';
 import { wallTimeText } from '../core/walltime.js';
 import { chooseProfile, overridesOf, parseOverride } from '../core/trainconfig.js';
 import { checkDataset, listDatasets } from '../runtime/datasets.js';
+import { join } from 'node:path';
+import { queueEntry, startQueued } from './queue.js';
 import { blockingFindings, launchRun, loadProfiles, planRun, preflight, type RunPlan, type TrainRequest } from '../runtime/runcontrol.js';
 import type { DistributedRequest } from '../runtime/distributed.js';
 import { runLeaves } from '../runtime/checkpoints.js';
@@ -259,6 +261,8 @@ export interface StartOptions {
   /** A plan of the same choices that already passed (its parser check is not repeated). */
   checked?: TrainPlanResult;
   onProgress?: OnProgress;
+  /** Queue the run instead of starting it (app/experiments.ts starts it when its turn comes). */
+  queue?: { after?: string; sweep?: string };
 }
 
 /** Plans, checks and launches a run under its detached supervisor; resolves once it is started. */
@@ -282,6 +286,13 @@ export async function startTrain(
     onProgress({ phase: 'planning', done: 0, total: null, message: 'building the train config' });
     plan = await planRun(app.ws, venv, request, { gpus: await app.gpus() });
     await preflight(app.ws, venv, plan, (_phase, message) => onProgress({ phase: 'checking', done: 0, total: null, message }));
+  }
+  if (opts.queue) {
+    onProgress({ phase: 'queueing', done: 0, total: null, message: 'adding the run to the queue' });
+    const queued = await launchRun(app.ws, venv, request, plan, await queueEntry(app, request, plan, opts.queue));
+    // Its turn may have come already (nothing else runs).
+    await startQueued(app);
+    return { manifest: (await readManifest(join(app.ws.runsDir, queued.id))) ?? queued, plan };
   }
   onProgress({ phase: 'launching', done: 0, total: null, message: 'starting the supervisor' });
   await markWorkspace(app.ws);

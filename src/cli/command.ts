@@ -1,6 +1,6 @@
 /** Shared plumbing for command modules: workspace resolution and error handling around actions. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { createApp, latestRun, type App, type OnProgress } from '../app/index.js';
+import { createApp, latestRun, startQueued, type App, type OnProgress } from '../app/index.js';
 import { commandArg, renderAdvice, renderStep, type Advice, type NextStep } from '../core/nextstep.js';
 import { checkOptionText, describeValid, type OptionSpec } from '../core/options.js';
 import { findWorkspace, type FoundWorkspace, type Workspace } from '../runtime/workspace.js';
@@ -69,6 +69,8 @@ export function action<A extends unknown[]>(fn: (ctx: ActionContext, ...args: A)
       advise: (a) => renderAdvice(a, found.flag) ?? '',
     };
     try {
+      // Queued runs whose turn has come start with whatever medtune command runs next (docs/experiments.md).
+      await startQueued(ctx.app).catch((err: Error) => ctx.reporter.warn(`could not start queued runs: ${err.message}`));
       const code = await fn(ctx, ...(raw.slice(0, -1) as A));
       if (typeof code === 'number') process.exitCode = code;
     } catch (err) {

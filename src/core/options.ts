@@ -262,7 +262,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     nullable: true,
     help: 'where the tokenized dataset is cached (null: off)',
   }),
-  train({ key: 'report_to', type: 'string', default: 'none', help: 'where the trainer reports metrics (none, wandb, tensorboard)' }),
+  train({
+    key: 'report_to',
+    label: 'trackers',
+    type: 'string',
+    default: 'none',
+    form: true,
+    help: 'experiment trackers, comma-separated: none, tensorboard, wandb, mlflow, swanlab (core/trackers.ts; `medtune setup --with NAME` adds one)',
+  }),
   ...[
     ['bf16', 'train in bfloat16 (GPU)'],
     ['fp16', 'train in float16 (GPU)'],

@@ -60,6 +60,8 @@ export function reconcile(f: ReconcileFacts): Reconciliation {
     // Only a queued run (a launch or a resume) waits for its supervisor's first attempt: it writes one within a
     // second. Any other active status without a running attempt is not a state medtune writes: leave it be.
     if (m.status !== 'queued') return { action: 'none' };
+    // Waiting in the queue: no supervisor yet, by design (core/queue.ts starts it).
+    if (m.queue) return { action: 'none' };
     const age = f.nowMs - Date.parse(m.updatedAt);
     if (f.supervisor === 'alive' || !(age > (f.queuedGraceMs ?? 120_000))) return { action: 'none' };
     return {

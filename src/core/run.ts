@@ -2,10 +2,11 @@
 import { cmd, renderStep, type NextStep } from './nextstep.js';
 import { z } from 'zod';
 
-export const RunStatus = z.enum(['queued', 'preparing', 'training', 'saving', 'stopping', 'stopped', 'failed', 'completed']);
+export const RunStatus = z.enum(['queued', 'preparing', 'training', 'saving', 'stopping', 'stopped', 'failed', 'completed', 'cancelled']);
 export type RunStatus = z.infer<typeof RunStatus>;
 
-export const TERMINAL_STATUSES: readonly RunStatus[] = ['stopped', 'failed', 'completed'];
+/** `cancelled`: taken off the queue before it started (`medtune stop` on a waiting run). */
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['stopped', 'failed', 'completed', 'cancelled'];
 
 /** How every attempt's banner starts in stdout.log and stderr.log (the supervisor writes it, readers split on it). */
 export const ATTEMPT_MARK = '===== medtune attempt';
@@ -108,6 +109,22 @@ export const RunManifest = z.object({
   /** Automatic resumes allowed after a crash (0 = off). */
   autoResume: z.number().int().default(0),
   stopRequested: z.boolean().optional(),
+  /**
+   * Present while the run waits in the queue (`train --queue`, a sweep): it starts when core/queue.ts says so, and
+   * the field is removed as it starts.
+   */
+  queue: z
+    .object({
+      queuedAt: z.string(),
+      /** The run it waits for (`--after`). */
+      after: z.string().optional(),
+      /** Pinned GPUs (`--gpus`); null: any `count` free ones. */
+      devices: z.array(z.string()).nullable(),
+      count: z.number().int(),
+    })
+    .optional(),
+  /** The sweep this run belongs to (sweeps/<id>.json). */
+  sweep: z.string().optional(),
   /** The supervisor process now in charge (written when it starts, before its first attempt). */
   supervisor: z.object({ pid: z.number().int(), bootId: z.string().optional(), startTicks: z.number().optional() }).optional(),
 });

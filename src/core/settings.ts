@@ -7,6 +7,10 @@ export const Settings = z
     datasets: z.array(z.string()).optional().describe('default datasets (names in data/dataset_info.json)'),
     profile: z.string().optional().describe('default hardware profile (cpu, gpu-16g, gpu-24g, gpu-40g, gpu-80g, gpu-140g, auto)'),
     overrides: z.array(z.string()).optional().describe('key=value overrides applied to every train config'),
+    report_to: z
+      .union([z.string(), z.array(z.string())])
+      .optional()
+      .describe('experiment trackers of every run: tensorboard, wandb, swanlab, mlflow, or none (--set report_to=… wins)'),
     autoResume: z.number().int().min(0).max(10).optional().describe('automatic resumes after a crash'),
     notify: z
       .object({

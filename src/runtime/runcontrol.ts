@@ -52,6 +52,8 @@ import { clearIncompleteTokenized, tokenizedPathFor } from './tokcache.js';
 import { autoPreprocessingWorkers } from '../core/tokcache.js';
 import { checkNodeLaunch, launchCommand, planNodeLaunch, relaunchArgs, type DistributedRequest } from './distributed.js';
 import type { DistributedPlan } from '../core/distributed.js';
+import { cancelQueued } from './queuestate.js';
+import { planTrackers } from '../core/trackers.js';
 
 /** gpus, nproc, nnodes, nodeRank, master, engine, rayWorkers: how many processes on which nodes (core/distributed.ts). */
 export interface TrainRequest extends DistributedRequest {
@@ -233,13 +235,25 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
     defaults: await loadTrainDefaults(),
     profile,
     fills,
-    overrides: [...(settings.overrides ?? []), ...(req.overrides ?? [])],
+    overrides: [
+      ...(settings.report_to ? [`report_to=${[settings.report_to].flat().join(',')}`] : []),
+      ...(settings.overrides ?? []),
+      ...(req.overrides ?? []),
+    ],
   });
   // Every value medtune describes is checked first, against the model too: nothing below may read a NaN.
   const values = checkTrainValues(built.config, await readModelFacts(modelDir));
   if (values.problems.length) throw optionsError(values.problems);
   const config: TrainConfig = values.config;
   if (req.evalDataset && config.eval_steps === undefined) config.eval_steps = config.save_steps ?? 500;
+  // report_to's trackers write into the run folder and need no account (core/trackers.ts).
+  const tracking = planTrackers(config.report_to, {
+    runDir,
+    env: process.env,
+    installed: [...Object.keys(venv.marker.packages), ...Object.keys(venv.marker.extras ?? {})],
+    venvBin: venv.bin,
+  });
+  Object.assign(config, tracking.config);
 
   const gpus = opts.gpus ? { gpus: opts.gpus } : await listGpus();
   // GPU profiles say `preprocessing_num_workers: auto`: one tokenizing process per core, at most 16.
@@ -252,7 +266,7 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
   } else if (config.tokenized_path === null) {
     delete config.tokenized_path;
   }
-  const findings = lintTrainConfig(config, { hasGpu: gpus.gpus.length > 0 });
+  const findings = [...lintTrainConfig(config, { hasGpu: gpus.gpus.length > 0 }), ...tracking.findings];
   const trainYaml = join(runDir, 'train.yaml');
   const distributed = planNodeLaunch(venv, req, {
     hostGpus: gpus.gpus.length,
@@ -364,7 +378,7 @@ export async function planRun(ws: Workspace, venv: Venv, req: TrainRequest, opts
     // CUDA's default order differs from nvidia-smi's on mixed hosts; PCI order makes --gpus indices match the GPU panel.
     env.CUDA_DEVICE_ORDER = 'PCI_BUS_ID';
   }
-  Object.assign(env, distributed.env);
+  Object.assign(env, distributed.env, tracking.env);
   if (config.deepspeed) env.FORCE_TORCHRUN = '1';
   const command = launchCommand(venv, distributed, trainYaml);
   const yaml = toYaml(config, `written by medtune for run ${id} (profile ${req.profile}); launched as:\n  ${commandLine(command, env)}`);
@@ -457,8 +471,20 @@ export function spawnSupervisor(venv: Venv, runDir: string, resumeFrom?: string)
   return child.pid ?? 0;
 }
 
-/** Creates runs/<id>/ from a checked plan and starts its supervisor; returns at once. */
-export async function launchRun(ws: Workspace, venv: Venv, req: TrainRequest, plan: RunPlan): Promise<RunManifest> {
+/** What `launchRun` records for a run that waits in the queue instead of starting (runtime/queue.ts starts it). */
+export interface LaunchQueueOptions {
+  queue?: NonNullable<RunManifest['queue']>;
+  sweep?: string;
+}
+
+/** Creates runs/<id>/ from a checked plan and starts its supervisor (or leaves it queued); returns at once. */
+export async function launchRun(
+  ws: Workspace,
+  venv: Venv,
+  req: TrainRequest,
+  plan: RunPlan,
+  opts: LaunchQueueOptions = {},
+): Promise<RunManifest> {
   const settings = await readSettings(ws);
   // Private to this process: another `train` started in the same second plans the same id.
   const pending = join(ws.runsDir, `.pending-${plan.id}-${process.pid}`);
@@ -480,6 +506,8 @@ export async function launchRun(ws: Workspace, venv: Venv, req: TrainRequest, pl
     cwd: ws.root,
     attempts: [],
     autoResume: req.autoResume ?? settings.autoResume ?? 0,
+    ...(opts.queue ? { queue: opts.queue } : {}),
+    ...(opts.sweep ? { sweep: opts.sweep } : {}),
   });
   const write = async (p: RunPlan) => {
     await writeFile(join(pending, 'train.yaml'), p.yaml);
@@ -488,6 +516,7 @@ export async function launchRun(ws: Workspace, venv: Venv, req: TrainRequest, pl
   await write(plan);
   // The folder appears whole or not at all; a taken id moves this run to the next one.
   const claimed = await claimRunDir(ws.runsDir, pending, plan, write);
+  if (opts.queue) return manifestOf(claimed);
   if (typeof plan.config.tokenized_path === 'string') await clearIncompleteTokenized(plan.config.tokenized_path);
   spawnSupervisor(venv, join(ws.runsDir, claimed.id));
   return manifestOf(claimed);
@@ -529,6 +558,8 @@ export async function stopRun(ws: Workspace, ref: string, opts: StopOptions = {}
   if (!m)
     throw new MedtuneError({ doing: `stopping ${ref}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
   if (TERMINAL_STATUSES.includes(m.status)) return { manifest: m, signals };
+  const cancelled = await cancelQueued(dir);
+  if (cancelled) return { manifest: cancelled, signals };
   m = await updateManifest(dir, (cur) => {
     cur.stopRequested = true;
     cur.status = 'stopping';

@@ -111,7 +111,7 @@ export async function listServers(ws: Workspace, env: NodeJS.ProcessEnv = proces
 
 export const isLive = (r: ServerRecord) => LIVE_SERVER_STATUSES.includes(r.status);
 
-async function portFree(host: string, port: number): Promise<boolean> {
+export async function portFree(host: string, port: number): Promise<boolean> {
   return new Promise((res) => {
     const srv = createServer();
     srv.once('error', () => res(false));

@@ -41,7 +41,7 @@ export async function readSettings(ws: Workspace): Promise<Settings> {
       problem: unknown.length
         ? `unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}${issue!.path.length ? ` under ${issue!.path.join('.')}` : ''}`
         : `${issue?.path.join('.') || 'the file'}: ${issue?.message}`,
-      next: 'fix medtune.yaml (keys: model, datasets, profile, overrides, autoResume, notify.command)',
+      next: 'fix medtune.yaml (keys: model, datasets, profile, overrides, report_to, autoResume, notify.command)',
       code: 'BAD_SETTINGS',
     });
   }

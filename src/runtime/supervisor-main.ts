@@ -2,8 +2,10 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { supervise } from './supervisor.js';
-import { updateManifest } from './manifest.js';
+import { readManifest, updateManifest } from './manifest.js';
 import { procIdentity } from './reconcile.js';
+import { hostMachine, startQueuedRuns } from './queue.js';
+import { workspaceAt } from './workspace.js';
 
 const [runDir, flag, resumeFrom] = process.argv.slice(2);
 // A closed terminal must not end the run; the supervisor has no terminal anyway (own session), but be explicit.
@@ -24,8 +26,19 @@ await updateManifest(runDir, (m) => {
   };
 }).catch(() => undefined);
 
+/** The run ahead hands over, however it ended: queued runs whose turn has come start now (runtime/queue.ts). */
+async function handOver(cwd: string | undefined): Promise<void> {
+  if (!cwd) return;
+  await startQueuedRuns(workspaceAt(cwd), hostMachine()).catch((err: Error) =>
+    appendFileSync(join(runDir!, 'supervisor.log'), `[${new Date().toISOString()}] starting queued runs failed: ${err.message}\n`),
+  );
+}
+
 supervise(runDir, flag === '--resume-from' ? resumeFrom : undefined).then(
-  () => process.exit(0),
+  async (m) => {
+    await handOver(m.cwd);
+    process.exit(0);
+  },
   async (err: Error) => {
     appendFileSync(join(runDir, 'supervisor.log'), `[${new Date().toISOString()}] supervisor crashed: ${err.stack ?? err.message}\n`);
     await updateManifest(runDir, (m) => {
@@ -36,6 +49,7 @@ supervise(runDir, flag === '--resume-from' ? resumeFrom : undefined).then(
         next: `see ${join(runDir, 'supervisor.log')}; \`medtune resume\` continues from the last checkpoint`,
       };
     }).catch(() => undefined);
+    await handOver((await readManifest(runDir).catch(() => undefined))?.cwd);
     process.exit(1);
   },
 );

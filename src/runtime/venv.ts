@@ -39,6 +39,8 @@ export interface VenvMarker {
   skipped?: string[];
   /** The wheel folder of an offline install. */
   wheels?: string;
+  /** Packages added later with `medtune setup --with` (trackers), outside the pins and their hash: name → version. */
+  extras?: Record<string, string>;
 }
 
 export type VenvMode = 'pinned' | 'system-torch';
@@ -138,7 +140,13 @@ export function classifyPipLine(line: string): SetupEvent {
   return { kind: 'line', message: t };
 }
 
-async function pip(py: string, args: string[], onEvent: (e: SetupEvent) => void, env: NodeJS.ProcessEnv, wheels?: string): Promise<void> {
+export async function pip(
+  py: string,
+  args: string[],
+  onEvent: (e: SetupEvent) => void,
+  env: NodeJS.ProcessEnv,
+  wheels?: string,
+): Promise<void> {
   const child = execa(py, ['-m', 'pip', ...args], {
     reject: false,
     all: true,

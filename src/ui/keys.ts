@@ -106,6 +106,13 @@ export const KEYMAP: Record<Scope, readonly KeyBinding[]> = {
     { action: 'open', keys: ['enter'], label: 'open run', help: 'watch the selected run' },
     { action: 'newRun', keys: ['n'], label: 'new run', help: 'set up a training run' },
     { action: 'demo', keys: ['d'], label: 'demo', help: 'run the demo: sample data, tiny model, a short training run' },
+    { action: 'mark', keys: ['space'], label: 'mark', help: 'mark or unmark the selected run for a comparison', bar: false },
+    {
+      action: 'compareRuns',
+      keys: ['c'],
+      label: 'compare',
+      help: 'compare the marked runs side by side (loss curves, differing parameters, results); c again for the list',
+    },
   ],
   data: [
     ...dataViews,

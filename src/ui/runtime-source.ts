@@ -11,6 +11,7 @@ import { overridesOf, type TrainConfig } from '../core/trainconfig.js';
 import { describeScale } from '../core/distributed.js';
 import { continueAdvice } from '../core/run.js';
 import type { FieldValue } from '../core/trainform.js';
+import { compareRunRefs } from '../app/index.js';
 import {
   checkFindings,
   compare,
@@ -108,6 +109,9 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
     },
     async readRun(id) {
       return runs.read(id);
+    },
+    async compareRuns(ids) {
+      return compareRunRefs(app, ids);
     },
     async readLog(id, lines) {
       return { lines: await runs.log(id, lines) };

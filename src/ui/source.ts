@@ -12,6 +12,7 @@
  *   progress through `onProgress` and stop early when `signal` aborts.
  * - Failures reject with a MedtuneError (doing / problem / next), which the screen shows in place.
  */
+import type { Comparison } from '../core/runcompare.js';
 import type { ContinueAdvice, RunView } from '../core/run.js';
 import type { RgbImage } from '../core/halfblock.js';
 import type { DatasetWeight } from '../core/mix.js';
@@ -266,6 +267,8 @@ export interface WorkspaceSource {
 
   listRuns(): Promise<RunView[]>;
   readRun(id: string): Promise<RunView>;
+  /** Runs side by side (`medtune runs compare`): curves, the parameters that differ, results and scores. */
+  compareRuns(ids: string[]): Promise<Comparison>;
   readLog(id: string, lines: number): Promise<LogTail>;
   startTrain(params: TrainParams): Promise<LaunchResult>;
   /** Stops a run; what it left and the commands that continue it (none for a run that completed meanwhile). */

@@ -1,4 +1,5 @@
 /** An in-memory WorkspaceSource: screens render from given data, and actions are recorded. */
+import { compareRuns, type Comparison } from '../../src/core/runcompare.js';
 import { continueAdvice, type RunView, type TrainerRecord } from '../../src/core/run.js';
 import { MedtuneError } from '../../src/core/errors.js';
 import { summarizeRecords } from '../../src/core/trainersummary.js';
@@ -206,6 +207,27 @@ export class FakeSource implements WorkspaceSource {
     const r = this.runs.find((x) => x.id === id);
     if (!r) throw new MedtuneError({ doing: `reading run ${id}`, problem: 'no such run', code: 'RUN_MISSING' });
     return r;
+  }
+  async compareRuns(ids: string[]): Promise<Comparison> {
+    const runs = ids.map((id) => this.runs.find((r) => r.id === id)!);
+    return compareRuns(
+      runs.map((r, i) => ({
+        id: r.id,
+        dir: r.dir,
+        status: r.status,
+        params: { learning_rate: i === 0 ? 1e-4 : 5e-4, lora_rank: 8 },
+        loss: r.records.filter((x) => x.loss !== undefined).map((x) => [x.step, x.loss!] as const),
+        evalLoss: r.records.filter((x) => x.evalLoss !== undefined).map((x) => [x.step, x.evalLoss!] as const),
+        samplesPerStep: 16,
+        step: r.step,
+        totalSteps: r.totalSteps,
+        trainLoss: null,
+        finalEvalLoss: null,
+        wallSeconds: null,
+        samplesPerSecond: null,
+        bench: [],
+      })),
+    );
   }
   async readLog(id: string, lines: number): Promise<LogTail> {
     return { lines: (this.logs.get(id) ?? []).slice(-lines) };

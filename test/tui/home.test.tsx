@@ -98,3 +98,21 @@ it('shows a read error in place and keeps the rest of the screen', async () => {
   expect(s).toContain('→ check its permissions');
   expect(s).toContain('medtrinity-sample');
 });
+
+it('marks runs with space and compares them side by side with c: one marker per run, the differing learning rate', async () => {
+  tui = renderApp({ source: workspace() });
+  await tui.waitFor('space marks runs to compare');
+  await tui.press(' ', KEY.down, ' ');
+  await tui.waitFor('2 marked, c compares');
+  await tui.press('c');
+  const s = await tui.waitFor('Runs side by side');
+  const shown = await tui.waitFor('learning_rate');
+  expect(shown).toMatch(/● ○\s+r-train/);
+  expect(shown).toMatch(/■ □\s+r-done/);
+  expect(shown).toMatch(/0\.0001/);
+  expect(shown).toMatch(/0\.0005/);
+  expect(shown).not.toContain('lora_rank');
+  expect(s).toContain('c for the list');
+  await tui.press('c');
+  await tui.waitFor('2 marked, c compares');
+});

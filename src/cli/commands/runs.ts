@@ -2,7 +2,20 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { continueLines } from '../../core/run.js';
 import { action } from '../command.js';
-import { findJobDir, listJobs, listRuns, resume, runDir, runOrOutputDir, servers, stop, stopJob } from '../../app/index.js';
+import {
+  compareRunRefs,
+  queuePlaces,
+  type QueuePlace,
+  findJobDir,
+  listJobs,
+  listRuns,
+  resume,
+  runDir,
+  runOrOutputDir,
+  servers,
+  stop,
+  stopJob,
+} from '../../app/index.js';
 import { cmd } from '../../core/nextstep.js';
 import { tailLines } from '../../runtime/files.js';
 import { readRunDir, readRunRecords, streamRunRecords } from '../../runtime/runreader.js';
@@ -10,21 +23,33 @@ import { viewSummary } from '../../core/runview.js';
 import { attachAndReport, bar, runLine, runSummary } from '../runview.js';
 import { reportJob } from '../jobview.js';
 import { serverLine } from '../serverview.js';
+import { comparisonJson, comparisonLines, wantsColour } from '../compareview.js';
+import { parseAxis, parseRankBy } from '../../core/runcompare.js';
 
 export const order = 31;
 
 export function register(program: Command): void {
-  program
+  const runs = program
     .command('runs')
     .description('list the runs of this workspace (and its jobs, such as the demo, in the text view)')
     .option('--json', 'print as JSON')
     .action(
       action(async (ctx) => {
         const views = await listRuns(ctx.app);
-        const lines = views.length
-          ? views.map(
-              (v) => `${v.id.padEnd(40)} ${v.status.padEnd(10)} ${bar(v, 12)} ${runLine(v)}${v.cause ? `  ✗ ${v.cause.summary}` : ''}`,
-            )
+        const places = await queuePlaces(ctx.app);
+        const waitLine = (p: QueuePlace) =>
+          `#${p.position} in the queue, waits for ${p.after ? `run ${p.after} to end` : p.devices ? `GPU ${p.devices.join(',')}` : 'free devices'}${p.sweep ? ` (sweep ${p.sweep})` : ''}`;
+        // Running and ended runs by id (time), then the waiting ones in the order they will start.
+        const ordered = [
+          ...views.filter((v) => !places.has(v.id)),
+          ...views.filter((v) => places.has(v.id)).sort((a, b) => places.get(a.id)!.position - places.get(b.id)!.position),
+        ];
+        const lines = ordered.length
+          ? ordered.map((v) => {
+              const place = places.get(v.id);
+              if (place) return `${v.id.padEnd(40)} ${v.status.padEnd(10)} ${waitLine(place)}`;
+              return `${v.id.padEnd(40)} ${v.status.padEnd(10)} ${bar(v, 12)} ${runLine(v)}${v.cause ? `  ✗ ${v.cause.summary}` : ''}`;
+            })
           : [
               `no runs in ${ctx.workspace.root} yet: \`${ctx.step(cmd('demo'))}\` (the whole pipeline on CPU), or \`${ctx.step(cmd('train', '--dataset', 'NAME'))}\``,
             ];
@@ -40,7 +65,31 @@ export function register(program: Command): void {
             'model servers (`medtune serve`; those of other folders too):',
             ...all.map((s) => serverLine(s, ctx.workspace.root)),
           );
-        ctx.reporter.result(views.map(viewSummary), lines);
+        ctx.reporter.result(
+          ordered.map((v) => {
+            const place = places.get(v.id);
+            return place ? { ...viewSummary(v), queue: place } : viewSummary(v);
+          }),
+          lines,
+        );
+      }),
+    );
+
+  runs
+    .command('compare')
+    .argument('<runs...>', 'two or more run ids, prefixes, "latest", or paths of LLaMA-Factory output folders')
+    .description('runs side by side: loss and eval-loss curves in one chart, the parameters that differ, results and scores')
+    .option('--x <axis>', 'x axis: steps or samples (default: samples when the runs differ in samples per step)')
+    .option('--rank <by>', 'order best first: eval-loss, or bench:ID for a `medtune eval --bench ID` score')
+    .option('--json', 'print ids, curves (steps and values), differing parameters and scores as JSON')
+    .action(
+      action(async (ctx, refs: string[], opts: { x?: string; rank?: string }) => {
+        const axis = opts.x === undefined ? undefined : parseAxis(opts.x);
+        const c = await compareRunRefs(ctx.app, refs, opts.rank === undefined ? undefined : parseRankBy(opts.rank));
+        ctx.reporter.result(
+          comparisonJson(c),
+          comparisonLines(c, { width: Math.min(process.stdout.columns || 100, 140), colour: wantsColour(), axis }),
+        );
       }),
     );
 
@@ -86,7 +135,9 @@ export function register(program: Command): void {
   program
     .command('stop')
     .argument('[run]', 'run id, prefix or "latest", or a job id (stops the job and its run)', 'latest')
-    .description('stop a run gracefully (the adapter is saved), escalating to SIGTERM and SIGKILL after a timeout')
+    .description(
+      'stop a run gracefully (the adapter is saved), escalating to SIGTERM and SIGKILL after a timeout; a queued run is taken off the queue',
+    )
     .option('--now', 'kill the whole process tree at once (nothing is saved beyond the last checkpoint)')
     .option('--timeout <seconds>', 'grace period before escalating', (v) => Number(v), 120)
     .option('--json', 'print as JSON')
@@ -104,12 +155,17 @@ export function register(program: Command): void {
         ctx.reporter.progress('stopping', 0, null, opts.now ? 'SIGKILL' : 'asking LLaMA-Factory to save and stop');
         const { manifest, signals, leaves } = await stop(ctx.app, dir, { now: opts.now, graceMs: opts.timeout * 1000 });
         const ended = manifest.status === 'completed';
-        ctx.reporter.result({ id: manifest.id, status: manifest.status, signals, ...leaves }, [
-          `✓ run ${manifest.id} ${manifest.status}${signals.length ? ` (sent ${signals.join(' → ')})` : ''}`,
-          ...(ended
-            ? [`export it:  ${ctx.step(cmd('export', manifest.id))}`]
-            : continueLines(manifest.id, leaves, ctx.step).map((l) => `  ${l}`)),
-        ]);
+        ctx.reporter.result(
+          { id: manifest.id, status: manifest.status, signals, ...leaves },
+          manifest.status === 'cancelled'
+            ? [`✓ run ${manifest.id} taken off the queue (cancelled; it never started)`]
+            : [
+                `✓ run ${manifest.id} ${manifest.status}${signals.length ? ` (sent ${signals.join(' → ')})` : ''}`,
+                ...(ended
+                  ? [`export it:  ${ctx.step(cmd('export', manifest.id))}`]
+                  : continueLines(manifest.id, leaves, ctx.step).map((l) => `  ${l}`)),
+              ],
+        );
       }),
     );
 

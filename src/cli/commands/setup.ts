@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { action } from '../command.js';
+import { action, collect } from '../command.js';
+import { TRACKER_NAMES } from '../../core/trackers.js';
+import { extraPackages, installExtras } from '../../runtime/extras.js';
 import { ensureVenv, type SetupEvent } from '../../runtime/venv.js';
 
 export const order = 10;
@@ -18,9 +20,15 @@ export function register(program: Command): void {
       '--system-torch',
       "build on this Python's installed torch (e.g. a GPU box's CUDA build), checked against LLaMA-Factory 0.9.5's ranges; other installed packages inside those ranges are reused too",
     )
+    .option(
+      '--with <tracker>',
+      `add an experiment tracker's package to the venv (repeatable): ${TRACKER_NAMES.filter((n) => n !== 'tensorboard').join(', ')} (tensorboard is pinned); the pins and the venv's name stay as they are`,
+      collect,
+    )
     .option('--json', 'print the result as JSON')
     .action(
-      action(async (ctx, opts: { force?: boolean; wheels?: string; systemTorch?: boolean }) => {
+      action(async (ctx, opts: { force?: boolean; wheels?: string; systemTorch?: boolean; with?: string[] }) => {
+        if (opts.with) extraPackages(opts.with);
         const r = ctx.reporter;
         const started = Date.now();
         let phase = 'setup';
@@ -46,8 +54,15 @@ export function register(program: Command): void {
               }
             },
           });
+          const extras = opts.with ? await installExtras(venv, opts.with, (e) => e.kind === 'phase' && r.step(e.message)) : {};
           clearInterval(timer);
           const seconds = Math.round((Date.now() - started) / 1000);
+          if (Object.keys(extras).length)
+            r.step(
+              `added ${Object.entries(extras)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ')}`,
+            );
           r.result(
             {
               ok: true,
@@ -61,6 +76,7 @@ export function register(program: Command): void {
               torch: venv.marker.system?.torch ?? null,
               reused: venv.marker.system?.reused.length ?? 0,
               skipped: venv.marker.skipped ?? [],
+              extras: venv.marker.extras ?? {},
             },
             built
               ? `✓ venv built in ${seconds} s at ${venv.dir}${venv.marker.system ? `\n  on ${venv.marker.system.python}: ${venv.marker.system.torch.map((t) => `${t.name} ${t.version}`).join(', ')} (inside LLaMA-Factory 0.9.5's ranges), ${venv.marker.system.reused.length} more packages reused` : ''}${venv.marker.skipped?.length ? `\n  left out (optional, no wheel): ${venv.marker.skipped.join(', ')}` : ''}\n  next: medtune doctor`

@@ -35,6 +35,8 @@ export function register(program: Command): void {
       '--from <run>',
       'start from the adapter a run saved (at a stop, at its end or in a checkpoint); its model and datasets unless given',
     )
+    .option('--queue', 'queue the run: it starts when the GPUs it uses (on CPU: the machine) are free of other medtune runs')
+    .option('--after <run>', 'queue the run to start when this run has ended (implies --queue)')
     .option('--dry-run', 'print the YAML and the exact command, check them, start nothing')
     .option('--detach', 'return as soon as the run has started')
     .option('--json', 'print the result as JSON')
@@ -60,6 +62,8 @@ export function register(program: Command): void {
             from?: string;
             dryRun?: boolean;
             detach?: boolean;
+            queue?: boolean;
+            after?: string;
           },
         ) => {
           const r = ctx.reporter;
@@ -114,8 +118,17 @@ export function register(program: Command): void {
             );
             return;
           }
-          const { manifest } = await startTrain(ctx.app, choices, { checked, onProgress: progressTo(r) });
+          const queue = opts.queue || opts.after !== undefined ? { ...(opts.after ? { after: opts.after } : {}) } : undefined;
+          const { manifest } = await startTrain(ctx.app, choices, { checked, onProgress: progressTo(r), queue });
           const dir = runPaths(`${ctx.workspace.runsDir}/${manifest.id}`).dir;
+          if (queue && manifest.queue) {
+            r.result({ id: manifest.id, dir, status: manifest.status, queue: manifest.queue }, [
+              `run ${manifest.id} queued${manifest.queue.after ? ` after ${manifest.queue.after}` : ''}: it starts by itself when its turn comes (this terminal may close)`,
+              'see the queue:  medtune runs',
+              `take it off:    medtune stop ${manifest.id}`,
+            ]);
+            return;
+          }
           r.step(`run ${manifest.id} started (detached; logs in ${dir})`);
           if (opts.detach) {
             r.result({ id: manifest.id, dir, status: manifest.status, otherNodes: dist.otherNodes }, [

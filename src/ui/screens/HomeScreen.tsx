@@ -13,6 +13,7 @@ import { GpuStrip, gpuRows } from '../components/GpuStrip.js';
 import { useGpuState } from '../gpu-context.js';
 import { countText, sortRuns, stepColumnWidth } from '../view.js';
 import { RunRow } from './RunRow.js';
+import { RunsComparison } from '../components/RunsComparison.js';
 import type { ScreenProps } from './types.js';
 
 /** The workspace at a glance: runs, datasets, models, GPUs, and the demo when there is nothing yet. */
@@ -26,6 +27,9 @@ export function HomeScreen({ width, height }: ScreenProps) {
   const demo = useTask('demo');
   const gpu = useGpuState();
   const [sel, setSel] = useState(0);
+  const [marked, setMarked] = useState<string[]>([]);
+  const [comparing, setComparing] = useState(false);
+  const compared = usePoll('compareRuns', () => (comparing && marked.length >= 2 ? source.compareRuns(marked) : Promise.resolve(null)), [comparing, marked.join(' ')]);
 
   const runList = sortRuns(runs.data ?? []);
   const stepW = stepColumnWidth(runList);
@@ -34,6 +38,13 @@ export function HomeScreen({ width, height }: ScreenProps) {
   const empty = loaded && runList.length === 0 && (datasets.data ?? []).length === 0 && (models.data ?? []).length === 0;
 
   useKeys('home', {
+    mark: !comparing && runList[cur]
+      ? () => {
+          const id = runList[cur]!.id;
+          setMarked((m) => (m.includes(id) ? m.filter((x) => x !== id) : [...m, id]));
+        }
+      : null,
+    compareRuns: comparing || marked.length >= 2 ? () => setComparing((c) => !c) : null,
     up: runList.length > 1 ? () => setSel(Math.max(0, cur - 1)) : null,
     down: runList.length > 1 ? () => setSel(Math.min(runList.length - 1, cur + 1)) : null,
     open: runList[cur] ? () => dispatch({ type: 'openRun', id: runList[cur]!.id }) : null,
@@ -49,7 +60,7 @@ export function HomeScreen({ width, height }: ScreenProps) {
   const demoH = demo.state ? 3 : 0;
   const free = height - gpuH - demoH;
   // Runs take what they need (up to two thirds), datasets and models the rest.
-  const runsH = empty ? free : Math.max(4, Math.min(runList.length + 2, Math.floor((free * 2) / 3)));
+  const runsH = empty || comparing ? free : Math.max(4, Math.min(runList.length + 2, Math.floor((free * 2) / 3)));
   const lowerH = empty ? 0 : free - runsH;
   const rowsFor = (n: number) => Math.max(1, lowerH - 1) >= n ? n : Math.max(1, lowerH - 2);
   const half = Math.floor(width / 2);
@@ -76,11 +87,25 @@ export function HomeScreen({ width, height }: ScreenProps) {
           <Text> </Text>
           <Text dimColor>Or press 2 to prepare a dataset, 3 to set up a training run.</Text>
         </Section>
+      ) : comparing ? (
+        <Section title="Runs side by side" right={`${marked.length} runs · c for the list`} height={runsH}>
+          {compared.error ? <ErrorLines error={compared.error} maxLines={3} /> : null}
+          {compared.data ? <RunsComparison comparison={compared.data} width={width} height={runsH - 1} /> : <Text dimColor>reading the runs…</Text>}
+        </Section>
       ) : (
-        <Section title="Runs" right={runs.data ? String(runList.length) : undefined} height={runsH}>
+        <Section title="Runs" right={runs.data ? `${runList.length}${marked.length ? ` · ${marked.length} marked, c compares` : runList.length > 1 ? ' · space marks runs to compare' : ''}` : undefined} height={runsH}>
           {runs.error ? <ErrorLines error={runs.error} maxLines={3} /> : null}
           {runs.loading ? <Text dimColor>reading runs…</Text> : runList.length === 0 ? <Text dimColor>no runs yet: press n to set one up</Text> : (
-            <SelectList items={runList} selected={cur} height={runsH - 1} itemKey={(r) => r.id} renderItem={(r) => <RunRow run={r} width={width - 2} stepWidth={stepW} />} />
+            <SelectList items={runList} selected={cur} height={runsH - 1} itemKey={(r) => r.id} renderItem={(r) =>
+              marked.length ? (
+                <Box height={1}>
+                  <Text color={theme.accent}>{marked.includes(r.id) ? '◆ ' : '  '}</Text>
+                  <RunRow run={r} width={width - 4} stepWidth={stepW} />
+                </Box>
+              ) : (
+                <RunRow run={r} width={width - 2} stepWidth={stepW} />
+              )
+            } />
           )}
         </Section>
       )}
