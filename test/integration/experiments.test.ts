@@ -89,6 +89,8 @@ describe('experiments: trackers, the queue, comparison, sweeps', () => {
       t.modelDir,
       '--set',
       'report_to=tensorboard',
+      '--set',
+      'learning_rate=1e-4',
       '--name',
       'tb',
       '--detach',
