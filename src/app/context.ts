@@ -4,7 +4,7 @@
  */
 import { listGpus, type GpuInfo } from '../runtime/doctor.js';
 import { requireVenv, type Venv } from '../runtime/venv.js';
-import type { Workspace } from '../runtime/workspace.js';
+import { resolveWorkspace, workspaceAt, type Workspace } from '../runtime/workspace.js';
 
 export interface App {
   ws: Workspace;
@@ -39,4 +39,14 @@ export function createApp(ws: Workspace, opts: { env?: NodeJS.ProcessEnv; venv?:
       return gpus;
     },
   };
+}
+
+/** The App on the workspace a face was pointed at: --workspace beats $MEDTUNE_WORKSPACE beats the current directory. */
+export function openApp(workspaceFlag?: string, opts: { env?: NodeJS.ProcessEnv } = {}): App {
+  return createApp(resolveWorkspace(workspaceFlag, opts.env ?? process.env), opts);
+}
+
+/** The App on the workspace at this folder. */
+export function appAt(root: string, opts: { env?: NodeJS.ProcessEnv; venv?: Venv } = {}): App {
+  return createApp(workspaceAt(root), opts);
 }

@@ -5,15 +5,24 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { parseConfigYaml, type Profile, type TrainConfig } from '../core/trainconfig.js';
 import { runHelper } from '../runtime/helpers.js';
-import { buildTinyModel, fetchModel, listModels, type ModelEntry } from '../runtime/models.js';
+import { buildTinyModel, fetchModel, listModels, type FetchOptions, type ModelEntry, type TinyModelOptions } from '../runtime/models.js';
 import { TEMPLATES_DIR } from '../runtime/paths.js';
 import { loadProfiles } from '../runtime/runcontrol.js';
+import type { Hub } from '../core/models.js';
 import type { App } from './context.js';
-
-export { buildTinyModel, fetchModel };
 
 export async function models(app: App): Promise<ModelEntry[]> {
   return listModels(app.ws);
+}
+
+/** Builds the tiny random Qwen2-VL offline (models/tiny-qwen2-vl unless `opts.out`). */
+export async function tinyModel(app: App, onProgress: Parameters<typeof buildTinyModel>[2], opts: TinyModelOptions = {}) {
+  return buildTinyModel(app.ws, await app.venv(), onProgress, opts);
+}
+
+/** Downloads a base model (a known name or a hub repository id) into models/. */
+export async function fetchBaseModel(app: App, name: string, hub: Hub, opts: FetchOptions = {}) {
+  return fetchModel(app.ws, await app.venv(), name, hub, opts);
 }
 
 export interface ProfileView {

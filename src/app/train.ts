@@ -102,11 +102,14 @@ async function heldOutEvalDataset(app: App, datasets: string[], overrides: strin
   return vals.length ? vals.join(',') : undefined;
 }
 
+/** Datasets up to this many rows are checked row by row during a pre-flight; bigger ones on request (`data check`). */
+export const CHECK_ROWS_UP_TO = 5000;
+
 export interface PlanOptions {
   /** false for a dry run: GPU-only settings pass on a machine without a GPU. Default true. */
   forLaunch?: boolean;
-  /** Check every row of datasets up to this many samples (0: no row check). Default 0. */
-  checkRowsUpTo?: number;
+  /** Check every row of the datasets when they have at most CHECK_ROWS_UP_TO samples (bigger ones: a warning). */
+  checkRows?: boolean;
   onProgress?: OnProgress;
   signal?: AbortSignal;
 }
@@ -166,7 +169,7 @@ export async function planTrain(app: App, choices: TrainChoices, opts: PlanOptio
         ]),
     ...plan.findings.filter((f) => f.subject !== 'disk' && f.subject !== 'VRAM'),
   ];
-  const rowLimit = opts.checkRowsUpTo ?? 0;
+  const rowLimit = opts.checkRows ? CHECK_ROWS_UP_TO : 0;
   if (rowLimit > 0 && plan.samples <= rowLimit) {
     for (const name of request.datasets) {
       const r = await checkDataset(app.ws, venv, name, (p) => onProgress({ ...p, phase: `checking ${name}` }), opts.signal);

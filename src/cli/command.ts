@@ -1,7 +1,7 @@
 /** Shared plumbing for command modules: workspace resolution and error handling around actions. */
 import type { Command } from 'commander';
-import { createApp, type App, type OnProgress } from '../app/index.js';
-import { resolveWorkspace, type Workspace } from '../runtime/workspace.js';
+import { openApp, type App, type OnProgress } from '../app/index.js';
+import type { Workspace } from '../runtime/workspace.js';
 import { createReporter, reportError, type Reporter } from './output.js';
 
 export interface ActionContext {
@@ -23,8 +23,8 @@ export function action<A extends unknown[]>(fn: (ctx: ActionContext, ...args: A)
     const command = raw[raw.length - 1] as Command;
     const opts = command.optsWithGlobals() as { workspace?: string; json?: boolean };
     const json = !!opts.json;
-    const workspace = resolveWorkspace(opts.workspace);
-    const ctx: ActionContext = { app: createApp(workspace), workspace, reporter: createReporter({ json }), json, command };
+    const app = openApp(opts.workspace);
+    const ctx: ActionContext = { app, workspace: app.ws, reporter: createReporter({ json }), json, command };
     try {
       const code = await fn(ctx, ...(raw.slice(0, -1) as A));
       if (typeof code === 'number') process.exitCode = code;

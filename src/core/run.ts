@@ -46,6 +46,16 @@ export const Attempt = z.object({
 });
 export type Attempt = z.infer<typeof Attempt>;
 
+/**
+ * The processes a run owns, as roots of process trees: its newest attempt's supervisor and trainer (the GPU view
+ * marks the whole tree of each as the run's). None once the run has ended: its pids may belong to others by now.
+ */
+export function runRootPids(m: { status: RunStatus; attempts: readonly Attempt[] }): number[] {
+  if (TERMINAL_STATUSES.includes(m.status)) return [];
+  const last = m.attempts[m.attempts.length - 1];
+  return [last?.supervisorPid, last?.pid].filter((p): p is number => typeof p === 'number' && p > 0);
+}
+
 /** A failure this soon after launch, with nothing written, is retried once (a flaky import, a library load race). */
 export const EARLY_FAILURE_S = 60;
 

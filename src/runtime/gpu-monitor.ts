@@ -33,7 +33,6 @@ import {
   type GpuSample,
   type HostSample,
 } from '../core/gpu.js';
-import { descendants, listProcesses } from './proctree.js';
 
 export interface GpuMonitorOptions {
   /** The -lms period of the nvidia-smi child, and of host samples in the fallback (default 1000). */
@@ -119,14 +118,6 @@ export async function probeGpus(env: NodeJS.ProcessEnv = process.env): Promise<G
     if (!sample) return { ok: false, reason: 'nvidia-smi listed no GPUs' };
     return { ok: true, fields, sample };
   }
-}
-
-/** The run's root pids and all their descendants, from /proc. */
-export function processTreePids(roots: readonly number[]): Set<number> {
-  const procs = listProcesses();
-  const out = new Set<number>();
-  for (const root of roots) for (const p of descendants(root, procs)) out.add(p.pid);
-  return out;
 }
 
 /**

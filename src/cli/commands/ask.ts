@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { action, collect } from '../command.js';
-import { ask } from '../../app/index.js';
+import { apiKey, ask } from '../../app/index.js';
 import { positive } from './eval.js';
 import { addScanOptions, scanOptions } from '../scanopts.js';
 
@@ -43,12 +43,7 @@ export function register(program: Command): void {
             question: words.join(' '),
             maxNewTokens: opts.maxNewTokens,
             scan: scanOptions(opts),
-            server:
-              opts.server === false
-                ? 'never'
-                : opts.server
-                  ? { url: opts.server, apiKey: opts.apiKey ?? process.env.MEDTUNE_API_KEY }
-                  : 'auto',
+            server: opts.server === false ? 'never' : opts.server ? { url: opts.server, apiKey: apiKey(ctx.app, opts.apiKey) } : 'auto',
             onToken: ctx.json
               ? undefined
               : (text) => {

@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action, progressTo } from '../command.js';
-import { createApp, DEMO_TRAIN, startDemo } from '../../app/index.js';
+import { appAt, DEMO_TRAIN, startDemo } from '../../app/index.js';
 import { reportJob } from '../jobview.js';
-import { workspaceAt } from '../../runtime/workspace.js';
 
 export const order = 1;
 
@@ -20,7 +19,7 @@ export function register(program: Command): void {
       action(async (ctx, opts: { epochs: number; detach?: boolean }) => {
         const r = ctx.reporter;
         const flagged = ctx.command.optsWithGlobals().workspace as string | undefined;
-        const app = flagged || process.env.MEDTUNE_WORKSPACE ? ctx.app : createApp(workspaceAt(resolve('medtune-demo')));
+        const app = flagged || process.env.MEDTUNE_WORKSPACE ? ctx.app : appAt(resolve('medtune-demo'));
         r.info(`medtune demo in ${app.ws.root}`);
         const job = await startDemo(app, { epochs: opts.epochs }, progressTo(r));
         r.step(`python venv ready (${job.venvSeconds} s)`);

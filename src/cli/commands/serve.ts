@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { action } from '../command.js';
+import { apiKey as apiKeyOf } from '../../app/index.js';
 import { requireVenv } from '../../runtime/venv.js';
 import { listServers, startServer, stopServers } from '../../runtime/serve.js';
 import { serverLine } from '../serverview.js';
@@ -43,7 +44,7 @@ export function register(program: Command): void {
             return;
           }
           const venv = await requireVenv();
-          const apiKey = opts.apiKey === false ? undefined : (opts.apiKey ?? process.env.MEDTUNE_API_KEY);
+          const apiKey = opts.apiKey === false ? undefined : apiKeyOf(ctx.app, opts.apiKey);
           const { server, generatedKey } = await startServer(ctx.workspace, venv, {
             model,
             host: opts.host,

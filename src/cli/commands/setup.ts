@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { action } from '../command.js';
-import { ensureVenv, type SetupEvent } from '../../runtime/venv.js';
+import { setup } from '../../app/index.js';
+import type { SetupEvent } from '../../runtime/venv.js';
 
 export const order = 10;
 
@@ -28,7 +29,7 @@ export function register(program: Command): void {
         let current = '';
         const timer = setInterval(() => r.progress(phase, packages, null, current), 500);
         try {
-          const { venv, built } = await ensureVenv({
+          const { venv, built } = await setup({
             force: opts.force,
             wheels: opts.wheels ? resolve(opts.wheels) : undefined,
             systemTorch: opts.systemTorch,

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { action, collect, progressTo } from '../command.js';
-import { planError, planTrain, startTrain, type TrainChoices } from '../../app/index.js';
-import { runPaths } from '../../runtime/manifest.js';
+import { planError, planTrain, runDir, startTrain, type TrainChoices } from '../../app/index.js';
 import { attachAndReport, findingLine } from '../runview.js';
 import { describeScale, ENGINES, parseEngine } from '../../core/distributed.js';
 
@@ -109,7 +108,7 @@ export function register(program: Command): void {
             return;
           }
           const { manifest } = await startTrain(ctx.app, choices, { checked, onProgress: progressTo(r) });
-          const dir = runPaths(`${ctx.workspace.runsDir}/${manifest.id}`).dir;
+          const dir = await runDir(ctx.app, manifest.id);
           r.step(`run ${manifest.id} started (detached; logs in ${dir})`);
           if (opts.detach) {
             r.result({ id: manifest.id, dir, status: manifest.status, otherNodes: dist.otherNodes }, [
@@ -118,7 +117,7 @@ export function register(program: Command): void {
             ]);
             return;
           }
-          return attachAndReport(dir, manifest.id, r);
+          return attachAndReport(ctx.app, dir, manifest.id, r);
         },
       ),
     );

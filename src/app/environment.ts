@@ -1,0 +1,27 @@
+/** The machine medtune runs on: the managed venv (`setup`), the checks a first run depends on (`doctor`), its version. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runDoctor, type DoctorReport } from '../runtime/doctor.js';
+import { PACKAGE_ROOT } from '../runtime/paths.js';
+import { ensureVenv, type SetupOptions, type Venv } from '../runtime/venv.js';
+import type { App } from './context.js';
+
+/** Builds the managed venv, or finds the one built for these pins. */
+export async function setup(opts: SetupOptions = {}): Promise<{ venv: Venv; built: boolean }> {
+  return ensureVenv(opts);
+}
+
+/** Every check a newcomer's first run depends on, each failure with its fix. */
+export async function doctor(app: App): Promise<DoctorReport> {
+  return runDoctor(app.ws, app.env);
+}
+
+/** medtune's own version (package.json). */
+export function version(): string {
+  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** The API key a model server requires and a client sends: the flag, else $MEDTUNE_API_KEY. */
+export function apiKey(app: App, flag?: string): string | undefined {
+  return flag ?? app.env.MEDTUNE_API_KEY;
+}
