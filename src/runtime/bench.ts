@@ -7,8 +7,8 @@ import { z } from 'zod';
 import { BENCH_IDS, benchmark, parseBenchSource, type Benchmark, type BenchSplit } from '../core/bench.js';
 import { MedtuneError } from '../core/errors.js';
 import { datasetNameProblem, entryNames, sharegptEntry, type DataProgress, type PrepareResult } from '../core/dataset.js';
-import { withLock, writeJsonAtomic } from './atomic.js';
-import { readDatasetInfo, type PrepareOptions } from './datasets.js';
+import { readDatasetInfo, updateDatasetInfo } from './datasetinfo.js';
+import type { PrepareOptions } from './datasets.js';
 import { runHelper } from './helpers.js';
 import { cacheRoot } from './paths.js';
 import type { Venv } from './venv.js';
@@ -131,14 +131,13 @@ export async function prepareBench(
       code: 'HELPER_PROTOCOL',
     });
   const entries: Partial<Record<BenchSplit, string>> = {};
-  await withLock(ws.datasetInfo, async () => {
-    const info = await readDatasetInfo(ws);
+  await updateDatasetInfo(ws, (info) => {
     for (const [split, c] of Object.entries(parsed.data.splits) as [BenchSplit, z.infer<typeof SplitCounts>][]) {
       const entry = opts.entryNames?.[split] ?? defaultEntry(opts.name, split);
       info[entry] = sharegptEntry(c.file);
       entries[split] = entry;
     }
-    await writeJsonAtomic(ws.datasetInfo, info);
+    return info;
   });
   return { ...parsed.data, entries };
 }

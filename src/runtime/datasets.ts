@@ -7,7 +7,6 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseBenchSource } from '../core/bench.js';
 import { MedtuneError } from '../core/errors.js';
 import {
   CheckResult,
@@ -16,20 +15,18 @@ import {
   datasetNameProblem,
   entryNames,
   listingsFor,
-  parseDatasetInfo,
   previewRow,
   sourceKind,
   withDatasetEntries,
   type DataProgress,
-  type DatasetInfo,
   type DatasetListing,
   type Lang,
   type PrepareResult,
   type PreviewRow,
 } from '../core/dataset.js';
 import type { HelperEvent } from '../core/protocol.js';
-import { withLock, writeJsonAtomic } from './atomic.js';
-import { prepareBenchDataset } from './bench.js';
+import { parseDatasetRows, type DatasetRow } from '../core/evalreport.js';
+import { readDatasetInfo, updateDatasetInfo } from './datasetinfo.js';
 import { requireRoom, treeBytes } from './diskwatch.js';
 import { runHelper } from './helpers.js';
 import { isScanFolder, scanDatasetArgs } from './scans.js';
@@ -81,33 +78,9 @@ function relay(onProgress?: OnProgress, onLog?: (m: string) => void): (e: Helper
   };
 }
 
-/** dataset_info.json as entries; {} when it does not exist yet; a clear error (and no write) when it is broken. */
-export async function readDatasetInfo(ws: Workspace): Promise<DatasetInfo> {
-  let text: string;
-  try {
-    text = await readFile(ws.datasetInfo, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw err;
-  }
-  try {
-    return parseDatasetInfo(text);
-  } catch (err) {
-    throw new MedtuneError({
-      doing: `reading ${ws.datasetInfo}`,
-      problem: `it is not a valid dataset_info.json: ${(err as Error).message}`,
-      next: 'fix the file by hand (medtune never overwrites a file it cannot read), then run the command again',
-      code: 'BAD_DATASET_INFO',
-    });
-  }
-}
-
 /** Sets the entries of `name` in dataset_info.json, under its lock, leaving every other entry as it was. */
 export async function registerDataset(ws: Workspace, name: string, hasVal: boolean): Promise<{ train: string; val: string | null }> {
-  await withLock(ws.datasetInfo, async () => {
-    const info = await readDatasetInfo(ws);
-    await writeJsonAtomic(ws.datasetInfo, withDatasetEntries(info, name, hasVal));
-  });
+  await updateDatasetInfo(ws, (info) => withDatasetEntries(info, name, hasVal));
   const names = entryNames(name);
   return { train: names.train, val: hasVal ? names.val : null };
 }
@@ -139,12 +112,11 @@ export function prepareArgs(ws: Workspace, opts: PrepareOptions): string[] {
   return args;
 }
 
-/** Converts a source into data/<name>/ and registers it; resumes an interrupted run of the same command. */
+/** Converts a source (not a benchmark's: bench.ts) into data/<name>/ and registers it; resumes an interrupted run of the same command. */
 export async function prepareDataset(ws: Workspace, venv: Venv, opts: PrepareOptions, onProgress?: OnProgress): Promise<PrepareResult> {
   const doing = `preparing dataset ${opts.name}`;
   const nameProblem = datasetNameProblem(opts.name);
   if (nameProblem) throw new MedtuneError({ doing, problem: nameProblem, next: 'pass another --name', code: 'BAD_NAME' });
-  if (parseBenchSource(opts.source)) return prepareBenchDataset(ws, venv, opts, onProgress);
   // Fail before a long conversion, not after it, when the registry cannot be updated.
   await readDatasetInfo(ws);
   // Images are copied as they are: the output is about the size of a local source.
@@ -333,4 +305,20 @@ export function listDataSources(env: NodeJS.ProcessEnv = process.env): DataSourc
       ? { id: e.id, label: e.label, description: e.description, available: !offline, detail: hubDetail }
       : { id: e.id, label: e.label, description: e.description, available: true },
   );
+}
+
+/** The rows of a registered dataset entry, with image paths made absolute. */
+export async function readDatasetRows(ws: Workspace, entry: string): Promise<DatasetRow[]> {
+  const info = await readDatasetInfo(ws);
+  const file = info[entry]?.file_name;
+  if (!file) {
+    throw new MedtuneError({
+      doing: `reading dataset ${entry}`,
+      problem: `${entry} is not a file dataset registered in ${ws.datasetInfo}`,
+      next: `registered: ${Object.keys(info).join(', ') || 'none'}; see \`medtune data list\``,
+      code: 'DATASET_UNDEFINED',
+    });
+  }
+  const rows = parseDatasetRows(await readFile(join(ws.dataDir, file), 'utf8'));
+  return rows.map((r) => ({ ...r, images: (r.images ?? []).map((i) => (isAbsolute(i) ? i : join(ws.dataDir, i))) }));
 }

@@ -24,10 +24,12 @@ import { templateOf } from '../core/families.js';
 import { compactTimestamp } from '../core/format.js';
 import { commandLine, parseOverride, toYaml } from '../core/trainconfig.js';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
-import { readDatasetInfo } from './datasets.js';
+import { readDatasetInfo } from './datasetinfo.js';
 import { tailLines } from './files.js';
 import { helperEnv, runHelper } from './helpers.js';
-import { defaultEvalDataset, readDatasetRows, resolveModel, summary, type ModelSpec, type ModelTarget, type Progress } from './infer.js';
+import { readDatasetRows } from './datasets.js';
+import type { Progress } from './helpers.js';
+import { defaultEvalDataset, resolveModel, summary, type ModelSpec, type ModelTarget } from './modelref.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 

@@ -105,3 +105,12 @@ export async function runHelper(name: string, args: string[], opts: HelperOption
     code: 'HELPER_FAILED',
   });
 }
+
+/** Progress as (phase, done, total, message), the shape a helper's progress events are relayed in. */
+export type Progress = (phase: string, done: number, total: number | null, message?: string) => void;
+
+/** Relays a helper's progress events to a Progress callback. */
+export const relayProgress =
+  (p: Progress | undefined) => (e: { event: string; phase?: string; done?: number; total?: number | null; message?: string }) => {
+    if (e.event === 'progress' && e.phase) p?.(e.phase, e.done ?? 0, e.total ?? null, e.message);
+  };

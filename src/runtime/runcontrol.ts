@@ -29,7 +29,7 @@ import { loraParamCount, planDisk, textConfigOf, totalSteps, type DiskPlan } fro
 import { PACKAGE_ROOT, TEMPLATES_DIR } from './paths.js';
 import { helperEnv, runHelper } from './helpers.js';
 import { listGpus, type GpuInfo } from './doctor.js';
-import { readDatasetInfo } from './datasets.js';
+import { readDatasetInfo } from './datasetinfo.js';
 import { isModelDir, tailText } from './files.js';
 import { isAlive, RunTree, signalPid } from './proctree.js';
 import { readManifest, resolveRunDir, runPaths, updateManifest, writeManifest } from './manifest.js';
@@ -38,8 +38,6 @@ import { reconcileRun } from './reconcile.js';
 import { busyGpuWarnings } from './gpubusy.js';
 import { claimRunDir, sweepStaleScratch } from './runclaim.js';
 import { checkVram } from './vramcheck.js';
-import type { VramEstimate } from '../core/vram.js';
-import type { WallTimeEstimate } from '../core/walltime.js';
 import { planWallTime } from './walltime.js';
 import { checkpointRoom, estimatedCheckpointBytes } from './diskwatch.js';
 import { formatBytes } from '../core/format.js';
@@ -48,47 +46,8 @@ import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 import { clearIncompleteTokenized, tokenizedPathFor } from './tokcache.js';
 import { autoPreprocessingWorkers } from '../core/tokcache.js';
-import { checkNodeLaunch, launchCommand, planNodeLaunch, relaunchArgs, type DistributedRequest } from './distributed.js';
-import type { DistributedPlan } from '../core/distributed.js';
-
-/** gpus, nproc, nnodes, nodeRank, master, engine, rayWorkers: how many processes on which nodes (core/distributed.ts). */
-export interface TrainRequest extends DistributedRequest {
-  /** A folder under models/, a path, or a known model name. */
-  model: string;
-  datasets: string[];
-  /** An eval dataset (e.g. the `_val` entry `data prepare` registers) for an eval-loss curve. */
-  evalDataset?: string;
-  profile: string;
-  overrides?: string[];
-  autoResume?: number;
-  /** Appended to the run id. */
-  name?: string;
-}
-
-export interface RunPlan {
-  id: string;
-  config: TrainConfig;
-  yaml: string;
-  command: string[];
-  env: Record<string, string>;
-  commandLine: string;
-  outputDir: string;
-  profile: Profile;
-  /** The profile's name (what `--profile auto` resolved to). */
-  profileName: string;
-  modelDir: string;
-  samples: number;
-  totalSteps: number;
-  disk: DiskPlan | null;
-  /** Estimated GPU memory per GPU (null on CPU, or for a model medtune cannot size). */
-  vram: VramEstimate | null;
-  /** Expected wall time on the GPUs the run will use, or reference cards without one (null: cpu profile, unknown model). */
-  time: WallTimeEstimate | null;
-  /** What the checks that need no Python found; `fail` ones stop a launch (see preflight). */
-  findings: Finding[];
-  /** Processes, nodes, engine, effective batch and the other nodes' launch lines. */
-  distributed: DistributedPlan;
-}
+import { checkNodeLaunch, launchCommand, planNodeLaunch, relaunchArgs } from './distributed.js';
+import type { RunPlan, TrainRequest } from '../core/runplan.js';
 
 export type Progress = (phase: string, message?: string) => void;
 
