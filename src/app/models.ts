@@ -7,7 +7,7 @@ import { parseConfigYaml, type Profile, type TrainConfig } from '../core/trainco
 import { runHelper } from '../runtime/helpers.js';
 import { buildTinyModel, fetchModel, listModels, type FetchOptions, type ModelEntry, type TinyModelOptions } from '../runtime/models.js';
 import { TEMPLATES_DIR } from '../runtime/paths.js';
-import { loadProfiles } from '../runtime/runcontrol.js';
+import { loadProfiles } from '../runtime/planner.js';
 import type { Hub } from '../core/models.js';
 import type { App } from './context.js';
 

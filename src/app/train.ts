@@ -12,9 +12,10 @@ import type { RunManifest } from '../core/run.js';
 import { wallTimeText } from '../core/walltime.js';
 import { chooseProfile, parseOverride } from '../core/trainconfig.js';
 import { checkDataset, listDatasets } from '../runtime/datasets.js';
-import { blockingFindings, launchRun, loadProfiles, planRun, preflight } from '../runtime/runcontrol.js';
+import { launchRun } from '../runtime/launch.js';
+import { loadProfiles, planRun, preflight } from '../runtime/planner.js';
 import type { DistributedRequest } from '../core/distributed.js';
-import type { RunPlan, TrainRequest } from '../core/runplan.js';
+import { blockingError, blockingFindings, type RunPlan, type TrainRequest } from '../core/runplan.js';
 import { readSettings } from '../runtime/settings.js';
 import type { App } from './context.js';
 import { ignoreProgress, type OnProgress } from './events.js';
@@ -130,15 +131,8 @@ export interface TrainPlanResult {
 
 /** The error a face reports for a plan that may not launch. */
 export function planError(r: TrainPlanResult): MedtuneError {
-  const first = r.blocking[0];
-  if (first?.code === 'PARSER_REFUSED' && r.parserError) return r.parserError;
-  return new MedtuneError({
-    doing: first?.code === 'DISK_TOO_SMALL' ? 'checking free disk for checkpoints' : 'checking the train config',
-    problem: first?.message ?? 'the plan did not pass its checks',
-    details: r.blocking.slice(1).map((f) => (f.next ? `${f.message} (${f.next})` : f.message)),
-    next: first?.next ?? 'change the profile or the --set overrides',
-    code: first?.code === 'DISK_TOO_SMALL' ? 'DISK_TOO_SMALL' : 'BAD_CONFIG',
-  });
+  if (r.blocking[0]?.code === 'PARSER_REFUSED' && r.parserError) return r.parserError;
+  return blockingError(r.blocking);
 }
 
 /** Builds the config and checks it (medtune's checks, then LLaMA-Factory's parser); writes no run folder. */
@@ -197,10 +191,9 @@ export async function planTrain(app: App, choices: TrainChoices, opts: PlanOptio
       ),
     );
   }
-  const blocks = (f: Finding) => f.severity === 'fail' && (forLaunch || f.code !== 'NEEDS_GPU');
   let parserError: MedtuneError | null = null;
   // LLaMA-Factory's parser takes seconds: only when nothing else stops the launch.
-  if (!findings.some(blocks)) {
+  if (!blockingFindings(findings, forLaunch).length) {
     try {
       await preflight(
         app.ws,
@@ -216,7 +209,7 @@ export async function planTrain(app: App, choices: TrainChoices, opts: PlanOptio
       findings.push(finding('PARSER_REFUSED', 'fail', err.problem, err.next, 'LLaMA-Factory'));
     }
   }
-  const blocking = findings.filter(blocks);
+  const blocking = blockingFindings(findings, forLaunch);
   return { request, plan, findings, blocking, ok: blocking.length === 0, parserError };
 }
 
@@ -240,7 +233,7 @@ export async function startTrain(
     request = opts.checked.request;
     // A fresh plan: a new run id and timestamp, the same config.
     plan = await planRun(app.ws, venv, request, { gpus: await app.gpus() });
-    const hard = blockingFindings(plan, true);
+    const hard = blockingFindings(plan.findings, true);
     if (hard.length) await preflight(app.ws, venv, plan);
   } else {
     request = await resolveTrainRequest(app, choices);
