@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
+import { compactTimestamp } from '../core/format.js';
 import {
   proofHolds,
   rowModality,
@@ -141,12 +142,9 @@ export async function compareModels(
     image_max_pixels: px.max,
     image_min_pixels: px.min,
   };
-  const createdAt = new Date().toISOString();
-  const file = join(
-    ownerDir(ws, tuned),
-    'compares',
-    `${createdAt.replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}-${process.pid}.json`,
-  );
+  const now = new Date();
+  const createdAt = now.toISOString();
+  const file = join(ownerDir(ws, tuned), 'compares', `${compactTimestamp(now)}-${process.pid}.json`);
   const specFile = file.replace(/\.json$/, '.spec.json');
   await writeJsonAtomic(specFile, spec);
   const r = await runHelper('infer', ['compare', '--spec', specFile], {

@@ -5,7 +5,7 @@
  * LLaMA-Factory's predict_results.json and generated_predictions.jsonl, and eval.json (written last, atomically).
  */
 import { existsSync } from 'node:fs';
-import { execa } from 'execa';
+import { llamafactoryCommand, runLlamafactory } from './llamafactory.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
@@ -26,7 +26,7 @@ import { commandLine, parseOverride, toYaml } from '../core/trainconfig.js';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
 import { readDatasetInfo } from './datasetinfo.js';
 import { tailLines } from './files.js';
-import { helperEnv, runHelper } from './helpers.js';
+import { runHelper } from './helpers.js';
 import { readDatasetRows } from './datasets.js';
 import type { Progress } from './helpers.js';
 import { defaultEvalDataset, resolveModel, summary, type ModelSpec, type ModelTarget } from './modelref.js';
@@ -65,8 +65,6 @@ export interface EvalResult {
   dir: string;
   report: EvalReport;
 }
-
-const stamp = compactTimestamp;
 
 /** The settings the target was trained with, so the eval sees images and prompts as training did. */
 function trainSettings(t: ModelTarget): { template: string; cutoffLen: number; imageMaxPixels?: number; imageMinPixels?: number } {
@@ -150,7 +148,7 @@ export async function evaluate(
   // A plain model's folder is left alone: its evals go to <workspace>/evals/<model>/.
   const owner = resolved.exportDir ?? resolved.runDir;
   const evalsDir = owner ? join(owner, 'evals') : join(ws.root, 'evals', basename(resolved.modelDir));
-  const name = `${stamp(createdAt)}${req.base ? '-base' : ''}`;
+  const name = `${compactTimestamp(createdAt)}${req.base ? '-base' : ''}`;
   let dir = join(evalsDir, name);
   for (let i = 2; existsSync(dir); i++) dir = join(evalsDir, `${name}-${i}`);
   await mkdir(dir, { recursive: true });
@@ -181,27 +179,20 @@ export async function evaluate(
     stdout: join(dir, 'stdout.log'),
     stderr: join(dir, 'stderr.log'),
   };
-  const command = [join(venv.bin, 'llamafactory-cli'), 'train', files.yaml];
-  const env = { HF_HUB_OFFLINE: '1', PYTHONUNBUFFERED: '1' };
+  const { command, env } = llamafactoryCommand(venv, 'train', files.yaml);
   const line = commandLine(command, env);
   await writeFileAtomic(files.yaml, toYaml(config, `written by medtune: ${doing} on ${dataset}\n  ${line}`));
 
   onProgress('starting', 0, null, 'llamafactory-cli (imports take a few seconds)');
-  const poll = setInterval(() => {
-    void predictProgress(dir).then((p) => p && onProgress(p.phase, p.done, p.total));
-  }, 500);
-  const r = await execa(command[0]!, command.slice(1), {
+  const { exitCode: code } = await runLlamafactory(venv, {
+    verb: 'train',
+    yaml: files.yaml,
     cwd: ws.root,
-    env: { ...helperEnv(venv), ...env },
-    extendEnv: false,
-    stdin: 'ignore',
-    stdout: { file: files.stdout, append: true },
-    stderr: { file: files.stderr, append: true },
-    cancelSignal: signal,
-    forceKillAfterDelay: 5_000,
-    reject: false,
-  }).finally(() => clearInterval(poll));
-  const code = r.exitCode ?? (r.failed && !r.isCanceled ? 127 : null);
+    stdout: files.stdout,
+    stderr: files.stderr,
+    signal,
+    onPoll: () => void predictProgress(dir).then((p) => p && onProgress(p.phase, p.done, p.total)),
+  });
   if (signal?.aborted) throw new MedtuneError({ doing, problem: 'cancelled', next: `partial logs in ${dir}`, code: 'CANCELLED' });
   if (code !== 0 || !existsSync(files.predictions) || !existsSync(files.results)) {
     throw new MedtuneError({
@@ -243,7 +234,8 @@ export async function evaluate(
 // ---------------------------------------------------------------------------------------------------------
 // The demo's learning check
 
-export interface LearningCheck {
+/** The learning check's verdict: what the demo reports. */
+export interface LearningVerdict {
   /** Share of held-out images whose modality the tuned model names correctly, 0..1. */
   tunedAccuracy: number | null;
   baseAccuracy: number | null;
@@ -254,8 +246,16 @@ export interface LearningCheck {
   steps: number | null;
   target: number;
   passed: boolean;
+}
+
+export interface LearningCheck extends LearningVerdict {
   tuned: { dir: string; metrics: EvalMetrics };
   base: { dir: string; metrics: EvalMetrics };
+}
+
+export function learningVerdict(c: LearningCheck): LearningVerdict {
+  const { tunedAccuracy, baseAccuracy, chance, samples, steps, target, passed } = c;
+  return { tunedAccuracy, baseAccuracy, chance, samples, steps, target, passed };
 }
 
 /** The accuracy the demo's tiny model must reach on held-out images: far above the base's chance level. */

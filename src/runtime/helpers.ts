@@ -1,11 +1,12 @@
 /** Runs a Python helper (python/medtune_py/<name>.py) in the venv and reads its NDJSON events. */
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { MedtuneError } from '../core/errors.js';
 import { LineSplitter, parseHelperLine, type ErrorEvent, type HelperEvent, type ResultEvent } from '../core/protocol.js';
 import { cacheRoot, PYTHON_DIR } from './paths.js';
+import { tailLines } from './files.js';
 import type { Venv } from './venv.js';
 
 export interface HelperOptions {
@@ -33,15 +34,6 @@ export function helperEnv(venv: Venv, extra: NodeJS.ProcessEnv = {}): NodeJS.Pro
     HF_HUB_DISABLE_TELEMETRY: '1',
     TOKENIZERS_PARALLELISM: 'false',
   };
-}
-
-async function tail(file: string, lines = 20): Promise<string[]> {
-  try {
-    const text = await readFile(file, 'utf8');
-    return text.trimEnd().split('\n').slice(-lines);
-  } catch {
-    return [];
-  }
 }
 
 /** Runs `python -m medtune_py.<name> args…`; resolves with the result event, rejects with a MedtuneError. */
@@ -100,7 +92,7 @@ export async function runHelper(name: string, args: string[], opts: HelperOption
   throw new MedtuneError({
     doing: opts.doing,
     problem: `the Python helper ${name} failed: ${why}`,
-    details: await tail(stderrFile, 15),
+    details: await tailLines(stderrFile, 15),
     next: `full log: ${stderrFile}; \`medtune doctor\` checks the environment`,
     code: 'HELPER_FAILED',
   });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../src/runtime/manifest.js';
-import { BIN, DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
+import { BIN, DATASET, lastJson, makeWorkspace, medtune, killStrayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 
 // Only the trainer (llamafactory-cli) crashes, not medtune's own Python helpers (the preflight check).
 const CRASH_ONCE = `import os, sys
@@ -33,13 +33,7 @@ describe('supervisor: early launch failure', () => {
     await writeFile(join(site, 'sitecustomize.py'), CRASH_ONCE);
   });
   afterAll(async () => {
-    for (const pid of strayProcesses(t.ws)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killStrayProcesses(t.ws);
     await t.cleanup();
   });
 
