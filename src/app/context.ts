@@ -2,7 +2,7 @@
  * The application's handle on one workspace: what every use case needs (the workspace, the environment, the
  * venv once it is found, the GPUs once they are listed). Both faces create one and pass it to the use cases.
  */
-import { listGpus, type GpuInfo } from '../runtime/doctor.js';
+import { listGpus, type GpuInfo } from '../runtime/gpu-monitor.js';
 import { requireVenv, type Venv } from '../runtime/venv.js';
 import { resolveWorkspace, workspaceAt, type Workspace } from '../runtime/workspace.js';
 

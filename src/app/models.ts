@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseConfigYaml, type Profile, type TrainConfig } from '../core/trainconfig.js';
-import { runHelper } from '../runtime/helpers.js';
+import { runHelper } from '../runtime/pythonhelper.js';
 import { buildTinyModel, fetchModel, listModels, type FetchOptions, type ModelEntry, type TinyModelOptions } from '../runtime/models.js';
 import { TEMPLATES_DIR } from '../runtime/paths.js';
 import { loadProfiles } from '../runtime/planner.js';

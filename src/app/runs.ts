@@ -10,7 +10,7 @@ import { tailLines } from '../runtime/files.js';
 import { listRunIds, readManifest, resolveRunDir, runPaths } from '../runtime/manifest.js';
 import type { SkippedCheckpoint } from '../runtime/checkpoints.js';
 import { resumeRun, stopRun, type StopOptions } from '../runtime/runcontrol.js';
-import { followRunDir, readRunDir, readRunRecords, streamRunRecords, type RunFollower } from '../runtime/runreader.js';
+import { followRunDir, readRunDir, readRunRecords, streamRunRecords, type RunFollower } from '../runtime/rundir.js';
 import { listServers } from '../runtime/serve.js';
 import type { ServerRecord } from '../core/serve.js';
 import type { App } from './context.js';

@@ -9,7 +9,7 @@ import { MedtuneError } from '../core/errors.js';
 import { datasetNameProblem, entryNames, sharegptEntry, type DataProgress, type PrepareResult } from '../core/dataset.js';
 import { readDatasetInfo, updateDatasetInfo } from './datasetinfo.js';
 import type { PrepareOptions } from './datasets.js';
-import { runHelper } from './helpers.js';
+import { runHelper } from './pythonhelper.js';
 import { cacheRoot } from './paths.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';

@@ -21,7 +21,7 @@ import { writeJsonAtomic } from './atomic.js';
 import { resolveImages, type ScanOptions } from './scans.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
-import { relayProgress, runHelper, type Progress } from './helpers.js';
+import { relayProgress, runHelper, type Progress } from './pythonhelper.js';
 import { checkImages, defaultEvalDataset, imagePixels, resolveModel, summary, type ModelSpec, type ModelTarget } from './modelref.js';
 import { readDatasetRows } from './datasets.js';
 

@@ -28,7 +28,7 @@ import type { HelperEvent } from '../core/protocol.js';
 import { parseDatasetRows, type DatasetRow } from '../core/evalreport.js';
 import { readDatasetInfo, updateDatasetInfo } from './datasetinfo.js';
 import { requireRoom, treeBytes } from './diskwatch.js';
-import { runHelper } from './helpers.js';
+import { runHelper } from './pythonhelper.js';
 import { isScanFolder, scanDatasetArgs } from './scans.js';
 import { cacheRoot, TEMPLATES_DIR } from './paths.js';
 import type { Venv } from './venv.js';

@@ -19,16 +19,16 @@ import {
   type EvalSample,
   type SampleScores,
 } from '../core/evalreport.js';
-import { parseConsole } from '../core/console.js';
+import { parseConsole } from '../core/trainerconsole.js';
 import { templateOf } from '../core/families.js';
 import { compactTimestamp } from '../core/format.js';
 import { commandLine, parseOverride, toYaml } from '../core/trainconfig.js';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
 import { readDatasetInfo } from './datasetinfo.js';
 import { tailLines } from './files.js';
-import { runHelper } from './helpers.js';
+import { runHelper } from './pythonhelper.js';
 import { readDatasetRows } from './datasets.js';
-import type { Progress } from './helpers.js';
+import type { Progress } from './pythonhelper.js';
 import { defaultEvalDataset, resolveModel, summary, type ModelSpec, type ModelTarget } from './modelref.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';

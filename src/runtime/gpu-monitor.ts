@@ -204,6 +204,19 @@ export async function readHostSample(prev: CpuTimes | null): Promise<{ sample: H
   };
 }
 
+export interface GpuInfo {
+  index: number;
+  name: string;
+  memoryTotalMiB: number | null;
+}
+
+/** One-shot GPU listing through the monitor's careful nvidia-smi parser (field fallbacks, [N/A] cells, quoting). */
+export async function listGpus(env: NodeJS.ProcessEnv = process.env): Promise<{ gpus: GpuInfo[]; reason?: string }> {
+  const probe = await probeGpus(env);
+  if (!probe.ok) return { gpus: [], reason: probe.reason };
+  return { gpus: probe.sample.gpus.map((g) => ({ index: g.index, name: g.name ?? '?', memoryTotalMiB: g.memoryTotalMiB })) };
+}
+
 export type GpuSnapshot =
   | { mode: 'gpu'; sample: GpuSample; processes: GpuProcessView[]; droppedFields: string[]; ignoredDevices: string[] }
   | { mode: 'host'; reason: string; host: HostSample };

@@ -6,7 +6,7 @@ import { MedtuneError } from '../core/errors.js';
 import { resolveImages, type ScanOptions } from './scans.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
-import { relayProgress, runHelper, type Progress } from './helpers.js';
+import { relayProgress, runHelper, type Progress } from './pythonhelper.js';
 import { checkImages, imagePixels, resolveModel, summary, type ModelSpec, type ModelTarget } from './modelref.js';
 import { askServer, findServerFor } from './serve.js';
 

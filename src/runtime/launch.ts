@@ -7,7 +7,7 @@ import { MedtuneError } from '../core/errors.js';
 import type { RunManifest } from '../core/run.js';
 import type { RunPlan, TrainRequest } from '../core/runplan.js';
 import { PACKAGE_ROOT } from './paths.js';
-import { helperEnv } from './helpers.js';
+import { helperEnv } from './pythonhelper.js';
 import { runPaths, writeManifest } from './manifest.js';
 import { readSettings } from './settings.js';
 import { claimRunDir } from './runclaim.js';

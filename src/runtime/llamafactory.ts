@@ -1,7 +1,7 @@
 /** `llamafactory-cli <verb> <yaml>` run to its end in the venv (eval's predict, export's merge), offline, into log files. */
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { helperEnv } from './helpers.js';
+import { helperEnv } from './pythonhelper.js';
 import type { Venv } from './venv.js';
 
 export interface LlamafactoryRun {

@@ -24,7 +24,7 @@ import {
 } from '../core/models.js';
 import type { ProgressEvent } from '../core/protocol.js';
 import { readJsonIfExists, writeJsonAtomic } from './atomic.js';
-import { runHelper } from './helpers.js';
+import { runHelper } from './pythonhelper.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 

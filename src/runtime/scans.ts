@@ -19,7 +19,7 @@ import {
   type RefusedScan,
   type ScanKind,
 } from '../core/scans.js';
-import { runHelper } from './helpers.js';
+import { runHelper } from './pythonhelper.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 

@@ -28,7 +28,7 @@ import {
   ServerRecord,
 } from '../core/serve.js';
 import { readJsonIfExists, withLock, writeFileAtomic, writeJsonAtomic } from './atomic.js';
-import { helperEnv } from './helpers.js';
+import { helperEnv } from './pythonhelper.js';
 import { imagePixels, resolveModel, summary, type ModelSpec, type ModelTarget } from './modelref.js';
 import { PACKAGE_ROOT } from './paths.js';
 import { isAlive, signalGroup } from './proctree.js';

@@ -6,7 +6,7 @@ import { MedtuneError } from '../core/errors.js';
 import type { ProgressEvent } from '../core/protocol.js';
 import { VerifyReport } from '../core/verify.js';
 import { readJsonIfExists } from './atomic.js';
-import { runHelper } from './helpers.js';
+import { runHelper } from './pythonhelper.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 

@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MedtuneError } from '../../src/core/errors.js';
 import { ensureVenv, requireVenv, type Venv } from '../../src/runtime/venv.js';
-import { helperEnv, runHelper } from '../../src/runtime/helpers.js';
+import { helperEnv, runHelper } from '../../src/runtime/pythonhelper.js';
 import { workspaceAt } from '../../src/runtime/workspace.js';
 import { lastJson, medtune } from './harness.js';
 

@@ -25,7 +25,7 @@ const ALLOWED_FACE_IMPORTS: Record<string, string> = {
   'cli/commands/serve.ts -> runtime/serve.ts': 'serve: moving to src/app',
   'cli/commands/serve.ts -> runtime/venv.ts': 'serve: moving to src/app',
   'ui/ask/runtime-ask.ts -> runtime/atomic.ts': 'Ask: moving to src/app',
-  'ui/ask/runtime-ask.ts -> runtime/helpers.ts': 'Ask: moving to src/app',
+  'ui/ask/runtime-ask.ts -> runtime/pythonhelper.ts': 'Ask: moving to src/app',
   'ui/ask/runtime-ask.ts -> runtime/infer.ts': 'Ask: moving to src/app',
   'ui/ask/runtime-ask.ts -> runtime/manifest.ts': 'Ask: moving to src/app',
   'ui/ask/runtime-ask.ts -> runtime/models.ts': 'Ask: moving to src/app',

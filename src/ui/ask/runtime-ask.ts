@@ -5,7 +5,7 @@ import { scanKindOf } from '../../core/scans.js';
 import { transcriptName, type Transcript } from '../../core/transcript.js';
 import type { RgbImage } from '../../core/halfblock.js';
 import { writeJsonAtomic } from '../../runtime/atomic.js';
-import { runHelper } from '../../runtime/helpers.js';
+import { runHelper } from '../../runtime/pythonhelper.js';
 import { ask } from '../../runtime/infer.js';
 import { listModels } from '../../runtime/models.js';
 import { listRunIds, readManifest } from '../../runtime/manifest.js';

@@ -8,7 +8,7 @@ import { MedtuneError } from '../core/errors.js';
 import type { RunManifest, RunView, TrainerRecord } from '../core/run.js';
 import { TERMINAL_STATUSES } from '../core/run.js';
 import { buildRunView, type RunResults } from '../core/runview.js';
-import { ConsoleTracker, type ConsoleState } from '../core/console.js';
+import { ConsoleTracker, type ConsoleState } from '../core/trainerconsole.js';
 import { num, recordsFromTrainerState } from '../core/trainerlog.js';
 import { emptySummary, summarizeRecords, type TrainerLogSummary } from '../core/trainersummary.js';
 import { followFile, readAll, readHeadTail, type Follower } from './follow.js';
