@@ -64,11 +64,11 @@ export async function thumbnails(app: App, paths: string[], maxSide: number): Pr
   const out = new Map<string, Thumbnail>();
   const existing = paths.filter((p) => existsSync(p));
   if (existing.length === 0) return out;
-  const ev = await runHelper('thumbnails', ['--max-side', String(maxSide), ...existing], {
+  const { images } = await runHelper('thumbnails', ['--max-side', String(maxSide), ...existing], Thumbnails, {
     venv: await app.venv(),
     doing: 'decoding images for the preview',
   });
-  for (const img of Thumbnails.parse(ev).images) {
+  for (const img of images) {
     if ('rgb' in img) out.set(img.path, { width: img.width, height: img.height, rgb: new Uint8Array(Buffer.from(img.rgb, 'base64')) });
   }
   return out;

@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
 import { compactTimestamp } from '../core/format.js';
 import {
+  CompareHelperResult,
   proofHolds,
   rowModality,
   rowQuestion,
   rowReference,
   sideMetrics,
   type CompareItem,
-  type SampleScores,
   type SideMetrics,
   type WeightProof,
 } from '../core/evalreport.js';
@@ -57,13 +57,6 @@ export interface CompareReport {
 }
 
 export const DEFAULT_PROMPT = 'Describe this medical image.';
-
-interface HelperCompareItem {
-  base: { answer: string };
-  tuned: { answer: string };
-  baseScores: SampleScores | null;
-  tunedScores: SampleScores | null;
-}
 
 function ownerDir(ws: Workspace, t: ModelTarget): string {
   return t.exportDir ?? t.runDir ?? ws.root;
@@ -147,14 +140,14 @@ export async function compareModels(
   const file = join(ownerDir(ws, tuned), 'compares', `${compactTimestamp(now)}-${process.pid}.json`);
   const specFile = file.replace(/\.json$/, '.spec.json');
   await writeJsonAtomic(specFile, spec);
-  const r = await runHelper('infer', ['compare', '--spec', specFile], {
+  const r = await runHelper('infer', ['compare', '--spec', specFile], CompareHelperResult, {
     venv,
     doing,
     signal,
     env: { HF_HUB_OFFLINE: '1' },
     onEvent: relayProgress(onProgress),
   });
-  const proof = r.proof as WeightProof;
+  const { proof } = r;
   const held = proofHolds(proof);
   if (!held.ok)
     throw new MedtuneError({
@@ -163,7 +156,7 @@ export async function compareModels(
       next: 'check that the run trained and that --base is the model it was trained from',
       code: 'BASE_EQUALS_TUNED',
     });
-  const answers = r.items as HelperCompareItem[];
+  const answers = r.items;
   const items: CompareItem[] = sources.map((s, i) => {
     const a = answers[i]!;
     const expected = s.expected ?? (s.reference !== null ? labelModality(s.reference) : null);

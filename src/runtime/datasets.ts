@@ -128,22 +128,14 @@ export async function prepareDataset(ws: Workspace, venv: Venv, opts: PrepareOpt
   });
   const scans = source !== null && (opts.captions !== undefined || (await isScanFolder(source)));
   const args = scans ? scanDatasetArgs(ws, opts, join(TEMPLATES_DIR, 'questions')) : prepareArgs(ws, opts);
-  const ev = await runHelper(scans ? 'scan_dataset' : 'data_prepare', args, {
+  const result = await runHelper(scans ? 'scan_dataset' : 'data_prepare', args, HelperResult, {
     venv,
     doing,
     onEvent: relay(onProgress, opts.onLog),
     signal: opts.signal,
   });
-  const parsed = HelperResult.safeParse(ev);
-  if (!parsed.success) {
-    throw new MedtuneError({
-      doing,
-      problem: `the data_prepare helper returned an unexpected result: ${parsed.error.issues[0]?.message}`,
-      code: 'HELPER_PROTOCOL',
-    });
-  }
-  const entries = await registerDataset(ws, opts.name, parsed.data.val > 0);
-  return { ...parsed.data, entries };
+  const entries = await registerDataset(ws, opts.name, result.val > 0);
+  return { ...result, entries };
 }
 
 /** Runs LLaMA-Factory's row checks (and image decoding) over `name` and `name_val`. */
@@ -155,16 +147,12 @@ export async function checkDataset(
   signal?: AbortSignal,
 ): Promise<CheckResult> {
   const doing = `checking dataset ${name}`;
-  const ev = await runHelper('data_check', ['--data-dir', ws.dataDir, '--name', name], { venv, doing, onEvent: relay(onProgress), signal });
-  const parsed = CheckResult.safeParse(ev);
-  if (!parsed.success) {
-    throw new MedtuneError({
-      doing,
-      problem: `the data_check helper returned an unexpected result: ${parsed.error.issues[0]?.message}`,
-      code: 'HELPER_PROTOCOL',
-    });
-  }
-  return parsed.data;
+  return runHelper('data_check', ['--data-dir', ws.dataDir, '--name', name], CheckResult, {
+    venv,
+    doing,
+    onEvent: relay(onProgress),
+    signal,
+  });
 }
 
 /** Manifests of the prepared datasets in data/, by folder name (folders without a readable manifest are left out). */

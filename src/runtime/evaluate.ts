@@ -17,7 +17,7 @@ import {
   parsePredictResults,
   type EvalMetrics,
   type EvalSample,
-  type SampleScores,
+  MetricsHelperResult,
 } from '../core/evalreport.js';
 import { parseConsole } from '../core/trainerconsole.js';
 import { templateOf } from '../core/families.js';
@@ -207,14 +207,14 @@ export async function evaluate(
   onProgress('scoring', 0, null, 'per-sample BLEU-4 / ROUGE and modality');
   const preds = parsePredictions(await readFile(files.predictions, 'utf8'));
   const results = parsePredictResults(JSON.parse(await readFile(files.results, 'utf8')) as Record<string, unknown>);
-  const scored = await runHelper('metrics', ['--pairs', files.predictions], {
+  const scored = await runHelper('metrics', ['--pairs', files.predictions], MetricsHelperResult, {
     venv,
     doing: `${doing}: scoring each sample`,
     signal,
     stderrFile: join(dir, 'metrics.log'),
   });
   const rows = await readDatasetRows(ws, dataset);
-  const samples = buildEvalSamples(preds, rows, (scored.samples as SampleScores[] | undefined) ?? []);
+  const samples = buildEvalSamples(preds, rows, scored.samples ?? []);
   const report: EvalReport = {
     version: 1,
     createdAt: createdAt.toISOString(),

@@ -2,6 +2,7 @@
  * `ask`: one streamed question about one or more images, to a model server of this workspace that serves the
  * model when one is up, else to the model loaded here (python/medtune_py/infer.py).
  */
+import { z } from 'zod';
 import { MedtuneError } from '../core/errors.js';
 import { resolveImages, type ScanOptions } from './scans.js';
 import type { Venv } from './venv.js';
@@ -9,6 +10,16 @@ import type { Workspace } from './workspace.js';
 import { relayProgress, runHelper, type Progress } from './pythonhelper.js';
 import { checkImages, imagePixels, resolveModel, summary, type ModelSpec, type ModelTarget } from './modelref.js';
 import { askServer, findServerFor } from './serve.js';
+
+/** What the ask helper (python/medtune_py/infer.py ask) returns. */
+const AskHelperResult = z.object({
+  answer: z.string(),
+  tokens: z.number(),
+  prompt_tokens: z.number(),
+  seconds: z.number(),
+  first_token_seconds: z.number().nullable().optional(),
+  device: z.string().optional(),
+});
 
 export interface AskRequest {
   model: string | ModelSpec | ModelTarget;
@@ -115,7 +126,7 @@ export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<A
     ...images.flatMap((i) => ['--image', i]),
   ];
   if (target.adapterDir) args.push('--adapter', target.adapterDir);
-  const r = await runHelper('infer', args, {
+  const r = await runHelper('infer', args, AskHelperResult, {
     venv,
     doing: `asking ${target.label}`,
     signal: req.signal,
@@ -126,12 +137,12 @@ export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<A
     },
   });
   return {
-    answer: String(r.answer ?? ''),
-    tokens: Number(r.tokens ?? 0),
-    promptTokens: Number(r.prompt_tokens ?? 0),
-    seconds: Number(r.seconds ?? 0),
-    firstTokenSeconds: typeof r.first_token_seconds === 'number' ? r.first_token_seconds : null,
-    device: String(r.device ?? ''),
+    answer: r.answer,
+    tokens: r.tokens,
+    promptTokens: r.prompt_tokens,
+    seconds: r.seconds,
+    firstTokenSeconds: r.first_token_seconds ?? null,
+    device: r.device ?? '',
     question: req.question,
     images,
     notes,

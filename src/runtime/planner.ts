@@ -9,6 +9,7 @@ import { mkdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MedtuneError } from '../core/errors.js';
+import { ResultEvent } from '../core/protocol.js';
 import { compactTimestamp } from '../core/format.js';
 import { textConfigOf } from '../core/estimate.js';
 import { blockingError, blockingFindings, planRunConfig, planRunFromFacts, type RunPlan, type TrainRequest } from '../core/runplan.js';
@@ -229,7 +230,12 @@ export async function preflight(
     await writeFile(file, plan.distributed.launchOnlyKeys.length ? toYaml(checked) : plan.yaml);
     const gpuOnly = !forLaunch && plan.findings.some((f) => f.code === 'NEEDS_GPU');
     const args = ['--mode', 'train', '--yaml', file, '--label', `the train config of run ${plan.id}`, ...(gpuOnly ? ['--cpu-check'] : [])];
-    await runHelper('check_args', args, { venv, doing: 'checking the train config with LLaMA-Factory', cwd: ws.root, timeoutMs: 180_000 });
+    await runHelper('check_args', args, ResultEvent, {
+      venv,
+      doing: 'checking the train config with LLaMA-Factory',
+      cwd: ws.root,
+      timeoutMs: 180_000,
+    });
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

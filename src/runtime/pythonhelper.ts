@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
+import type { z } from 'zod';
 import { MedtuneError } from '../core/errors.js';
 import { LineSplitter, parseHelperLine, type ErrorEvent, type HelperEvent, type ResultEvent } from '../core/protocol.js';
 import { cacheRoot, PYTHON_DIR } from './paths.js';
@@ -36,8 +37,11 @@ export function helperEnv(venv: Venv, extra: NodeJS.ProcessEnv = {}): NodeJS.Pro
   };
 }
 
-/** Runs `python -m medtune_py.<name> args…`; resolves with the result event, rejects with a MedtuneError. */
-export async function runHelper(name: string, args: string[], opts: HelperOptions): Promise<ResultEvent> {
+/**
+ * Runs `python -m medtune_py.<name> args…`; resolves with its result event checked against `schema`, rejects with
+ * a MedtuneError (the helper's own error, HELPER_FAILED, or HELPER_PROTOCOL for a result of another shape).
+ */
+export async function runHelper<S extends z.ZodType>(name: string, args: string[], schema: S, opts: HelperOptions): Promise<z.infer<S>> {
   const stderrFile =
     opts.stderrFile ?? join(cacheRoot(), 'logs', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.log`);
   await mkdir(dirname(stderrFile), { recursive: true });
@@ -70,7 +74,17 @@ export async function runHelper(name: string, args: string[], opts: HelperOption
   const r = await child;
   split.flush().forEach(handle);
   await new Promise<void>((res) => errStream.end(res));
-  if (r.exitCode === 0 && result) return result;
+  if (r.exitCode === 0 && result) {
+    const parsed = schema.safeParse(result);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0];
+    throw new MedtuneError({
+      doing: opts.doing,
+      problem: `the Python helper ${name} returned an unexpected result: ${issue ? `${issue.path.join('.') || 'result'}: ${issue.message}` : 'invalid'}`,
+      next: 'the helpers in python/ and this medtune do not match: reinstall medtune, then `medtune doctor`',
+      code: 'HELPER_PROTOCOL',
+    });
+  }
   if (lastError) {
     throw new MedtuneError({
       doing: opts.doing,

@@ -1,6 +1,7 @@
 /** The Ask screen's source on a real workspace: runtime model resolution, scans, ask, servers, transcripts. */
 import { readdir } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
+import { ResultEvent } from '../../core/protocol.js';
 import { scanKindOf } from '../../core/scans.js';
 import { transcriptName, type Transcript } from '../../core/transcript.js';
 import type { RgbImage } from '../../core/halfblock.js';
@@ -63,7 +64,7 @@ export function createRuntimeAskSource(root: string): AskSource {
     async prepare(files, scan, signal) {
       const r = await resolveImages(ws, venv, files, scan, 'preparing the images');
       const shown = r.images.slice(0, 4);
-      const ev = await runHelper('thumbnails', ['--max-side', '64', ...shown], {
+      const ev = await runHelper('thumbnails', ['--max-side', '64', ...shown], ResultEvent, {
         venv: await venv(),
         doing: 'drawing the previews',
         signal,
