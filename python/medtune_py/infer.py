@@ -1,12 +1,12 @@
 """Asks a vision-language model about images: one streamed question (`ask`) or the same questions to a base and a
 tuned model (`compare`).
 
-    python -m medtune_py.infer ask --model DIR [--adapter DIR] --image A [--image B …] --question TEXT
-        [--max-new-tokens N] [--image-max-pixels N] [--image-min-pixels N]
+    python -m medtune_py.infer ask --model DIR [--adapter DIR] [--image A [--image B …]] --question TEXT
+        [--max-new-tokens N] [--temperature T] [--top-p P] [--image-max-pixels N] [--image-min-pixels N]
     python -m medtune_py.infer compare --spec SPEC.json
 
 `ask` emits one `token` event per decoded piece of text as it is generated, then a result with the whole answer.
-Several --image flags put several images into one question, in order.
+Several --image flags put several images into one question, in order; none asks about text alone.
 
 `compare` reads SPEC.json: {"base": {"model": DIR}, "tuned": {"model": DIR, "adapter": DIR|null},
 "items": [{"images": [...], "question": ..., "reference": ...|null}], "max_new_tokens": N,
@@ -16,7 +16,7 @@ side really is the base model: the base folder holds no adapter and nothing atta
 weights of LoRA-targetable layers hash the same as the base model's files on disk; and the tuned side's differ.
 Identical weights end the helper with BASE_EQUALS_TUNED instead of a comparison that would compare nothing.
 
-Decoding is greedy (do_sample off) on the GPU when there is one, else the CPU; images are scaled into
+Decoding is greedy (do_sample off) unless `ask` gets a temperature above 0, on the GPU when there is one, else the CPU; images are scaled into
 [image_min_pixels, image_max_pixels] keeping their aspect ratio, as LLaMA-Factory does for training.
 """
 from __future__ import annotations
@@ -121,8 +121,10 @@ def assert_plain(loaded: Loaded, role: str) -> None:
                       "this is a bug in medtune: please report it with the command you ran")
 
 
-def generate(loaded: Loaded, images: list, question: str, max_new_tokens: int, on_text=None) -> dict[str, Any]:
-    """Greedy answer to one question about `images`; `on_text` receives decoded pieces as they arrive."""
+def generate(loaded: Loaded, images: list, question: str, max_new_tokens: int, on_text=None,
+             temperature: float = 0.0, top_p: float = 1.0) -> dict[str, Any]:
+    """The answer to one question about `images` (greedy at temperature 0, else sampled); `on_text` receives
+    decoded pieces as they arrive. `cut` says the answer stopped at max_new_tokens rather than at its end."""
     import torch
     from transformers import TextIteratorStreamer
 
@@ -131,7 +133,8 @@ def generate(loaded: Loaded, images: list, question: str, max_new_tokens: int, o
     prompt = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False)
     inputs = processor(text=[prompt], images=images or None, return_tensors="pt").to(model.device)
     prompt_len = inputs["input_ids"].shape[1]
-    kwargs: dict[str, Any] = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else dict(do_sample=False)
+    kwargs: dict[str, Any] = dict(**inputs, max_new_tokens=max_new_tokens, **sampling)
     started = time.monotonic()
     first: list[float] = []
     if on_text is None:
@@ -162,7 +165,10 @@ def generate(loaded: Loaded, images: list, question: str, max_new_tokens: int, o
         out = holder["out"]
     new = out[0, prompt_len:]
     answer = processor.decode(new, skip_special_tokens=True).strip()
-    return {"answer": answer, "tokens": int(new.shape[0]), "prompt_tokens": int(prompt_len),
+    eos = model.generation_config.eos_token_id
+    eos_ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
+    cut = int(new.shape[0]) >= max_new_tokens and int(new[-1]) not in eos_ids
+    return {"answer": answer, "tokens": int(new.shape[0]), "prompt_tokens": int(prompt_len), "cut": cut,
             "seconds": round(time.monotonic() - started, 3),
             "first_token_seconds": round(first[0], 3) if first else None}
 
@@ -274,7 +280,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     loaded = load(args.model, args.adapter, role="model")
     protocol.progress("generate", 0, args.max_new_tokens, unit="tokens", message="generating", force=True)
     out = generate(loaded, images, args.question, args.max_new_tokens,
-                   on_text=lambda text: protocol.emit("token", text=text))
+                   on_text=lambda text: protocol.emit("token", text=text), temperature=args.temperature, top_p=args.top_p)
     protocol.result(**out, model=args.model, adapter=args.adapter, images=args.image, question=args.question,
                     device=device())
     return 0
@@ -347,6 +353,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ask.add_argument("--image", action="append", default=[], help="an image (repeat for several, in order)")
     ask.add_argument("--question", required=True)
     ask.add_argument("--max-new-tokens", type=int, default=256)
+    ask.add_argument("--temperature", type=float, default=0.0, help="0: greedy; above 0: sampled")
+    ask.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (with a temperature above 0)")
     ask.add_argument("--image-max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
     ask.add_argument("--image-min-pixels", type=int, default=DEFAULT_MIN_PIXELS)
     cmp = sub.add_parser("compare", help="the same questions to a base and a tuned model")

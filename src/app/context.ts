@@ -4,7 +4,7 @@
  */
 import { listGpus, type GpuInfo } from '../runtime/gpu-monitor.js';
 import { requireVenv, type Venv } from '../runtime/venv.js';
-import { resolveWorkspace, workspaceAt, type Workspace } from '../runtime/workspace.js';
+import { findWorkspace, workspaceAt, type FindWorkspaceRequest, type FoundWorkspace, type Workspace } from '../runtime/workspace.js';
 
 export interface App {
   ws: Workspace;
@@ -41,12 +41,16 @@ export function createApp(ws: Workspace, opts: { env?: NodeJS.ProcessEnv; venv?:
   };
 }
 
-/** The App on the workspace a face was pointed at: --workspace beats $MEDTUNE_WORKSPACE beats the current directory. */
-export function openApp(workspaceFlag?: string, opts: { env?: NodeJS.ProcessEnv } = {}): App {
-  return createApp(resolveWorkspace(workspaceFlag, opts.env ?? process.env), opts);
+/**
+ * The App on the workspace a command works on (runtime/workspace.ts findWorkspace: -w, $MEDTUNE_WORKSPACE, a path
+ * argument, the nearest above, the only one below), and how it was found.
+ */
+export function openApp(req: FindWorkspaceRequest = {}): { app: App; found: FoundWorkspace } {
+  const found = findWorkspace(req);
+  return { app: createApp(found.ws, { env: req.env }), found };
 }
 
-/** The App on the workspace at this folder. */
+/** The application on the workspace at `root` (a face that knows the folder only, such as the TUI's Ask screen). */
 export function appAt(root: string, opts: { env?: NodeJS.ProcessEnv; venv?: Venv } = {}): App {
   return createApp(workspaceAt(root), opts);
 }

@@ -16,6 +16,7 @@ import {
   type PrepareOptions,
   type PreviewOptions,
 } from '../runtime/datasets.js';
+import { markWorkspace } from '../runtime/workspace.js';
 import type { App } from './context.js';
 import { ignoreProgress, type OnProgress } from './events.js';
 
@@ -29,6 +30,7 @@ export async function prepareData(
 ): Promise<PrepareResult> {
   const opts = { ...req, name: req.name ?? defaultDatasetName(req.source), signal };
   const venv = await app.venv();
+  await markWorkspace(app.ws);
   // A benchmark keeps its own splits and questions; every other source goes through the data_prepare helper.
   return parseDataSource(req.source).kind === 'bench'
     ? prepareBenchDataset(app.ws, venv, opts, onProgress)

@@ -5,10 +5,14 @@
  * TUI and can be attached to.
  */
 import { join } from 'node:path';
+import { VAL_SUFFIX } from '../core/dataset.js';
 import { pct } from '../core/evalreport.js';
 import { MedtuneError } from '../core/errors.js';
+import { TINY_TRAIN_VALUES } from '../core/models.js';
+import { cmd, type NextStep } from '../core/nextstep.js';
+import { overridesOf } from '../core/trainconfig.js';
 import { watchRun } from '../runtime/attach.js';
-import { prepareDataset } from '../runtime/datasets.js';
+import { prepareDataset, readDatasetRows } from '../runtime/datasets.js';
 import { buildTinyModel } from '../runtime/models.js';
 import { ensureVenv, type Venv } from '../runtime/venv.js';
 import { learningVerdict, type LearningVerdict } from '../runtime/evaluate.js';
@@ -27,15 +31,7 @@ import { startTrain } from './train.js';
 export const DEMO_TRAIN = {
   dataset: 'medtrinity-sample',
   epochs: 10,
-  overrides: [
-    'lora_rank=64',
-    'lora_alpha=128',
-    'learning_rate=5.0e-3',
-    'logging_steps=5',
-    'save_steps=100',
-    'save_total_limit=2',
-    'warmup_steps=0.05',
-  ],
+  overrides: [...overridesOf(TINY_TRAIN_VALUES), 'logging_steps=5', 'save_steps=100', 'save_total_limit=2', 'warmup_steps=0.05'],
   valRatio: 0.2,
 };
 
@@ -58,6 +54,23 @@ export interface DemoResult {
   learningCheck: LearningVerdict | null;
   /** Seconds per step. */
   times: Record<string, number>;
+  /** A held-out image of the demo's dataset, for the `ask` it suggests. */
+  sampleImage?: string | null;
+}
+
+/** What to try after the demo, each a command that works in its workspace. */
+export function demoNextSteps(res: DemoResult): { why: string; step: NextStep }[] {
+  const out: { why: string; step: NextStep }[] = [{ why: 'the runs, exports and servers', step: cmd('runs') }];
+  if (res.export) {
+    const model = `export:${res.export.name}`;
+    const question = 'Which imaging modality is this?';
+    out.push({ why: 'score the export on the held-out split', step: cmd('eval', model, '-n', '8') });
+    if (res.sampleImage) out.push({ why: 'ask it about a held-out image', step: cmd('ask', model, '--image', res.sampleImage, question) });
+    out.push({ why: 'ask it without an image', step: cmd('ask', model, 'What is a CT scan?') });
+    out.push({ why: 'serve it (OpenAI-compatible API)', step: cmd('serve', model) });
+  }
+  out.push({ why: 'open the TUI on this workspace', step: cmd() });
+  return out;
 }
 
 /** The venv the demo needs, built if missing (minutes on a fresh machine, with per-package progress). */
@@ -113,7 +126,7 @@ export function jobError(s: JobState): MedtuneError {
   return new MedtuneError({
     doing: `running the ${s.kind} job ${s.id}`,
     problem: `it ended ${s.status}`,
-    next: `medtune attach ${s.id}`,
+    next: ['see ', cmd('attach', s.id)],
     code: 'JOB_ENDED',
   });
 }
@@ -221,5 +234,9 @@ export async function runDemoJob(app: App, rec: JobRecorder, req: DemoRequest): 
     verify: exported.verify ? { ok: exported.verify.ok, checks: exported.verify.checks } : null,
     learningCheck: learningVerdict(check),
     times,
+    sampleImage: await readDatasetRows(ws, `${name}${VAL_SUFFIX}`).then(
+      (rows) => rows.find((r) => r.images?.length)?.images?.[0] ?? null,
+      () => null,
+    ),
   };
 }

@@ -20,8 +20,3 @@ export async function doctor(app: App): Promise<DoctorReport> {
 export function version(): string {
   return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
-
-/** The API key a model server requires and a client sends: the flag, else $MEDTUNE_API_KEY. */
-export function apiKey(app: App, flag?: string): string | undefined {
-  return flag ?? app.env.MEDTUNE_API_KEY;
-}

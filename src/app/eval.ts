@@ -3,7 +3,6 @@ import { VAL_SUFFIX } from '../core/dataset.js';
 import { evaluate, learningCheck, type EvalRequest, type EvalResult, type LearningCheck } from '../runtime/evaluate.js';
 import { listDatasets } from '../runtime/datasets.js';
 import { compareModels, type CompareReport, type CompareRequest } from '../runtime/compare.js';
-import { ask as askModel, type AskRequest, type AskResult } from '../runtime/infer.js';
 import type { App } from './context.js';
 import { ignoreProgress, type OnProgress } from './events.js';
 
@@ -47,8 +46,4 @@ export async function compare(
 ): Promise<CompareReport> {
   const dataset = req.dataset !== undefined && req.heldOut ? await heldOutEntry(app, req.dataset) : req.dataset;
   return compareModels(app.ws, await app.venv(), { ...req, dataset }, relay(onProgress), signal);
-}
-
-export async function ask(app: App, req: Omit<AskRequest, 'onProgress'>, onProgress: OnProgress = ignoreProgress): Promise<AskResult> {
-  return askModel(app.ws, await app.venv(), { ...req, onProgress: relay(onProgress) });
 }

@@ -4,7 +4,7 @@
  * never in a face.
  */
 export { appAt, createApp, openApp, type App } from './context.js';
-export { apiKey, doctor, setup, version } from './environment.js';
+export { doctor, setup, version } from './environment.js';
 export { gpuMonitor, gpuSnapshot, gpuWatch, type GpuWatch, type GpuWatchRequest } from './gpu.js';
 export { ignoreProgress, prefixed, type OnProgress, type ProgressEvent } from './events.js';
 export {
@@ -20,8 +20,8 @@ export {
 export {
   attachRun,
   createRunReader,
+  latestRun,
   listRuns,
-  modelServers,
   resume,
   runDir,
   runLogTail,
@@ -44,10 +44,38 @@ export {
   type ExportRequest,
   type ExportSummary,
 } from './exports.js';
-export { ask, checkLearning, compare, evaluateTarget, heldOutEntry } from './eval.js';
+export { checkLearning, compare, evaluateTarget, heldOutEntry } from './eval.js';
+export {
+  ASK_MAX_NEW_TOKENS,
+  ask,
+  askTargets,
+  GREEDY,
+  listImageDir,
+  prepareImages,
+  saveTranscript,
+  serverApiKey,
+  type AskRequest,
+  type AskResult,
+  type AskTarget,
+  type DirListing,
+  type FileKind,
+  type PreparedImages,
+  type Sampling,
+} from './ask.js';
 export { check, checkFindings, dataSources, datasets, prepareData, preview, type PrepareRequest } from './data.js';
-export { DEMO_STEPS, DEMO_TRAIN, demoRun, jobError, readyVenv, startDemo, type DemoRequest, type DemoResult } from './demo.js';
+export {
+  DEMO_STEPS,
+  DEMO_TRAIN,
+  demoNextSteps,
+  demoRun,
+  jobError,
+  readyVenv,
+  startDemo,
+  type DemoRequest,
+  type DemoResult,
+} from './demo.js';
 export { findJobDir, listJobIds, listJobs, readJobView, stopJob, watchJob, JOB_TERMINAL, type JobState, type JobStep } from './jobs.js';
 export { describeProcesses, killRunProcess, runProcessOwners, type KillSignal, type ProcessInfo } from './processes.js';
 export { fetchBaseModel, models, profiles, thumbnails, tinyModel, type ProfileView, type Thumbnail } from './models.js';
 export { BENCH_MAX_NEW_TOKENS, benchEval, type BenchEvalRequest, type BenchEvalResult } from './bench.js';
+export { ASK_EXAMPLE, serve, servers, serverSteps, stopServing, type ListedServer, type ServeRequest, type StopWhich } from './serve.js';

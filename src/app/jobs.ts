@@ -17,7 +17,7 @@ import { PACKAGE_ROOT } from '../runtime/paths.js';
 import { spawnSupervisor } from '../runtime/launch.js';
 import { stopRun } from '../runtime/runcontrol.js';
 import type { Venv } from '../runtime/venv.js';
-import type { Workspace } from '../runtime/workspace.js';
+import { markWorkspace, type Workspace } from '../runtime/workspace.js';
 import type { App } from './context.js';
 import type { ProgressEvent } from './events.js';
 
@@ -94,6 +94,7 @@ export async function startJob(
       code: 'NOT_BUILT',
     });
   }
+  await markWorkspace(app.ws);
   const base = `${compactTimestamp(new Date())}-${kind}`;
   let id = base;
   for (let i = 2; existsSync(join(app.ws.jobsDir, id)); i++) id = `${base}-${i}`;

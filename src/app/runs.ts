@@ -3,16 +3,23 @@
  * stopping and resuming. Jobs (the demo) are runs too, and attach follows them the same way.
  */
 import { stat } from 'node:fs/promises';
+import { MedtuneError } from '../core/errors.js';
 import { basename, dirname, join } from 'node:path';
-import { ATTEMPT_MARK, TERMINAL_STATUSES, type RunManifest, type RunView, type TrainerRecord } from '../core/run.js';
+import {
+  ATTEMPT_MARK,
+  latestStatuses,
+  TERMINAL_STATUSES,
+  type RunLeaves,
+  type RunManifest,
+  type RunView,
+  type TrainerRecord,
+} from '../core/run.js';
 import { watchRun } from '../runtime/attach.js';
 import { tailLines } from '../runtime/files.js';
-import { listRunIds, readManifest, resolveRunDir, runPaths } from '../runtime/manifest.js';
-import type { SkippedCheckpoint } from '../runtime/checkpoints.js';
+import { listRunIds, newestRun, readManifest, resolveRunDir, runPaths } from '../runtime/manifest.js';
+import { runLeaves, type SkippedCheckpoint } from '../runtime/checkpoints.js';
 import { resumeRun, stopRun, type StopOptions } from '../runtime/runcontrol.js';
 import { followRunDir, readRunDir, readRunRecords, streamRunRecords, type RunFollower } from '../runtime/rundir.js';
-import { listServers } from '../runtime/serve.js';
-import type { ServerRecord } from '../core/serve.js';
 import type { App } from './context.js';
 import { findJobDir } from './jobs.js';
 
@@ -153,8 +160,14 @@ export async function attachRun(app: App, ref: string, onView: (v: RunView) => v
   return watchRun(await runOrOutputDir(app, ref), onView, { signal });
 }
 
-export async function stop(app: App, ref: string, opts: StopOptions = {}): Promise<{ manifest: RunManifest; signals: string[] }> {
-  return stopRun(app.ws, ref, opts);
+/** Stops a run; `leaves` says what it left to continue from (a checkpoint, the adapter saved at the stop). */
+export async function stop(
+  app: App,
+  ref: string,
+  opts: StopOptions = {},
+): Promise<{ manifest: RunManifest; signals: string[]; leaves: RunLeaves }> {
+  const r = await stopRun(app.ws, ref, opts);
+  return { ...r, leaves: await runLeaves(r.manifest) };
 }
 
 export async function resume(app: App, ref: string): Promise<{ manifest: RunManifest; checkpoint: string; skipped: SkippedCheckpoint[] }> {
@@ -187,7 +200,26 @@ export async function runLogTail(app: App, ref: string, log: LogName, lines: num
   return { file, lines: await tailLines(file, lines, Math.max(64 * 1024, lines * 2048)) };
 }
 
-/** The workspace's model servers (`medtune serve`), listed beside its runs. */
-export async function modelServers(app: App): Promise<(ServerRecord & { dir: string })[]> {
-  return listServers(app.ws);
+/**
+ * The run `latest` means for a verb (core/run.ts latestStatuses), with a line saying which it took; a face prints
+ * the line. Throws when there is none, naming the newest run of another status to use by name.
+ */
+export async function latestRun(app: App, verb: string): Promise<{ id: string; line: string }> {
+  const statuses = latestStatuses(verb);
+  const m = await newestRun(app.ws, statuses);
+  const what = statuses ? `the newest ${statuses.join(' or ')} run` : 'the newest run';
+  if (m) return { id: m.id, line: `latest = run ${m.id} (${what})` };
+  const any = await newestRun(app.ws, null);
+  // Named, a stopped or failed run is used as it is: only worth saying when it saved an adapter.
+  const usable = any && (await runLeaves(any)).adapter !== null;
+  const named =
+    any && `medtune ${verb} ${verb === 'compare' ? '--tuned ' : ''}${any.id}${verb === 'ask' ? ' "QUESTION" --image FILE' : ''}`;
+  throw new MedtuneError({
+    doing: `choosing the latest run for ${verb}`,
+    problem: any
+      ? `no run has completed yet (the newest, ${any.id}, is ${any.status}${usable ? '' : ' and saved no adapter'})`
+      : `no runs in ${app.ws.runsDir}`,
+    next: usable ? `name it to use it anyway: \`${named}\`` : 'train one with `medtune train`',
+    code: 'NO_RUN',
+  });
 }

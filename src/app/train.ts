@@ -7,16 +7,19 @@ import { VAL_SUFFIX } from '../core/dataset.js';
 import { MedtuneError } from '../core/errors.js';
 import { finding, type Finding } from '../core/findings.js';
 import { mixOverrides, type DatasetWeight } from '../core/mix.js';
-import { TINY_MODEL_DIR } from '../core/models.js';
+import { modelTrainValues, TINY_MODEL_DIR } from '../core/models.js';
 import type { RunManifest } from '../core/run.js';
 import { wallTimeText } from '../core/walltime.js';
-import { chooseProfile, parseOverride } from '../core/trainconfig.js';
+import { chooseProfile, overridesOf, parseOverride } from '../core/trainconfig.js';
 import { checkDataset, listDatasets } from '../runtime/datasets.js';
 import { launchRun } from '../runtime/launch.js';
 import { loadProfiles, planRun, preflight } from '../runtime/planner.js';
 import type { DistributedRequest } from '../core/distributed.js';
 import { blockingError, blockingFindings, type RunPlan, type TrainRequest } from '../core/runplan.js';
+import { runLeaves } from '../runtime/checkpoints.js';
+import { readManifest, resolveRunDir } from '../runtime/manifest.js';
 import { readSettings } from '../runtime/settings.js';
+import { markWorkspace } from '../runtime/workspace.js';
 import type { App } from './context.js';
 import { ignoreProgress, type OnProgress } from './events.js';
 
@@ -36,6 +39,8 @@ export interface TrainChoices extends DistributedRequest {
   overrides?: string[];
   autoResume?: number;
   name?: string;
+  /** A run whose saved adapter the new run starts from (LLaMA-Factory's adapter_name_or_path); its model and datasets by default. */
+  from?: string;
 }
 
 /** What a form shows before anything is chosen (the same defaults a bare `medtune train` uses). */
@@ -65,13 +70,25 @@ const nameOf = (d: string | DatasetWeight) => (typeof d === 'string' ? d : d.nam
 
 /** The one TrainRequest a set of choices means, from either face. */
 export async function resolveTrainRequest(app: App, choices: TrainChoices): Promise<TrainRequest> {
+  const from = choices.from === undefined ? null : await startingAdapter(app, choices.from);
   const defaults = await trainDefaults(app);
+  if (from) Object.assign(defaults, { model: from.model, datasets: from.datasets });
   const datasets = choices.datasets?.length ? choices.datasets : defaults.datasets;
   const names = datasets.map(nameOf);
   const weighted = datasets.filter((d): d is DatasetWeight => typeof d !== 'string');
-  const overrides = [...(choices.overrides ?? []), ...(weighted.length === datasets.length ? mixOverrides(weighted) : [])];
+  const model = choices.model ?? defaults.model;
+  // The model's own values (the tiny model's rank and rate) sit between the profile and medtune.yaml's overrides.
+  const settings = (await readSettings(app.ws)).overrides ?? [];
+  const set = new Set([...settings, ...(choices.overrides ?? [])].map((o) => parseOverride(o)[0]));
+  const policy = overridesOf(Object.fromEntries(Object.entries(modelTrainValues(model)).filter(([k]) => !set.has(k))));
+  const overrides = [
+    ...policy,
+    ...(from ? [`adapter_name_or_path=${from.adapter}`] : []),
+    ...(choices.overrides ?? []),
+    ...(weighted.length === datasets.length ? mixOverrides(weighted) : []),
+  ];
   return {
-    model: choices.model ?? defaults.model,
+    model,
     datasets: names,
     evalDataset: choices.evalDataset === undefined ? await heldOutEvalDataset(app, names, overrides) : (choices.evalDataset ?? undefined),
     profile: choices.profile ?? defaults.profile,
@@ -86,6 +103,28 @@ export async function resolveTrainRequest(app: App, choices: TrainChoices): Prom
     autoResume: choices.autoResume,
     name: choices.name,
   };
+}
+
+/** The adapter a run left (at a graceful stop, at its end, or in a checkpoint), for `train --from`. */
+async function startingAdapter(app: App, ref: string): Promise<{ adapter: string; model: string; datasets: string[] }> {
+  const m = await readManifest(await resolveRunDir(app.ws, ref));
+  if (!m)
+    throw new MedtuneError({
+      doing: `starting from run ${ref}`,
+      problem: 'its run.json is missing',
+      next: 'check `medtune runs`',
+      code: 'NO_RUN',
+    });
+  const leaves = await runLeaves(m);
+  if (!leaves.adapter) {
+    throw new MedtuneError({
+      doing: `starting from run ${m.id}`,
+      problem: `${m.outputDir} holds no adapter (no adapter_model.safetensors in it or in a checkpoint)`,
+      next: leaves.checkpoint ? `continue it with \`medtune resume ${m.id}\`` : 'start a new run with `medtune train`',
+      code: 'NO_ADAPTER',
+    });
+  }
+  return { adapter: leaves.adapter, model: m.model, datasets: m.datasets };
 }
 
 /**
@@ -242,6 +281,7 @@ export async function startTrain(
     await preflight(app.ws, venv, plan, (_phase, message) => onProgress({ phase: 'checking', done: 0, total: null, message }));
   }
   onProgress({ phase: 'launching', done: 0, total: null, message: 'starting the supervisor' });
+  await markWorkspace(app.ws);
   const manifest = await launchRun(app.ws, venv, request, plan);
   return { manifest, plan };
 }

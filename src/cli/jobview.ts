@@ -1,5 +1,6 @@
 /** Text rendering of a supervised job (the demo, an export) for the CLI: steps as they finish, then the result. */
-import { jobError, watchJob, type DemoResult, type ExportJobResult, type JobState } from '../app/index.js';
+import { demoNextSteps, jobError, watchJob, type DemoResult, type ExportJobResult, type JobState } from '../app/index.js';
+import type { NextStep } from '../core/nextstep.js';
 import type { Reporter } from './output.js';
 import { pct } from '../core/evalreport.js';
 import { formatDuration } from '../core/format.js';
@@ -22,7 +23,10 @@ export function createJobPrinter(r: Reporter): (s: JobState) => void {
   };
 }
 
-export function demoLines(res: DemoResult): string[] {
+/** Renders a next step as the command to paste where the user stands. */
+export type StepRenderer = (s: NextStep) => string;
+
+export function demoLines(res: DemoResult, step: StepRenderer): string[] {
   const c = res.learningCheck;
   const learned = c
     ? `tuned ${pct(c.tunedAccuracy)} vs base ${pct(c.baseAccuracy)} (chance ${pct(c.chance)}) of ${c.samples} held-out images named with the right modality, after ${c.steps} steps`
@@ -41,12 +45,13 @@ export function demoLines(res: DemoResult): string[] {
       .map(([k, v]) => `${k} ${v}s`)
       .join(', ')}`,
     '',
-    'next: `medtune` opens the TUI on this workspace (cd into it or pass -w).',
+    'next:',
+    ...demoNextSteps(res).map((n) => `  ${step(n.step)}\n      ${n.why}`),
   ];
 }
 
-function resultLines(s: JobState): string[] {
-  if (s.kind === 'demo') return demoLines(s.result as unknown as DemoResult);
+function resultLines(s: JobState, step: StepRenderer): string[] {
+  if (s.kind === 'demo') return demoLines(s.result as unknown as DemoResult, step);
   if (s.kind === 'export') {
     const r = s.result as unknown as ExportJobResult;
     return [
@@ -59,13 +64,13 @@ function resultLines(s: JobState): string[] {
 }
 
 /** Follows a job to its end and prints its result; the exit code says whether it succeeded. */
-export async function reportJob(dir: string, r: Reporter, venvSeconds?: number): Promise<number> {
+export async function reportJob(dir: string, r: Reporter, step: StepRenderer, venvSeconds?: number): Promise<number> {
   const final = await watchJob(dir, createJobPrinter(r));
   r.done();
   if (final.status !== 'completed' || !final.result) throw jobError(final);
   const res = final.result as { ok?: boolean; times?: Record<string, number> };
   const out = venvSeconds !== undefined && res.times ? { ...res, times: { venv: venvSeconds, ...res.times } } : res;
   const shown = { ...final, result: out as Record<string, unknown> };
-  r.result({ ...out, job: final.id }, resultLines(shown));
+  r.result({ ...out, job: final.id }, resultLines(shown, step));
   return res.ok === false ? 1 : 0;
 }

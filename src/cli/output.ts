@@ -1,6 +1,7 @@
 /**
  * CLI output: human text with live progress on stderr, or (with --json) exactly one JSON object on stdout.
- * Progress redraws in place on a TTY and prints a line per phase / 10% step otherwise, so logs stay readable.
+ * Progress redraws in place on a TTY. Otherwise (a log, a pipe) it draws no frames: a plain line per phase and
+ * 10% step, and none at all with --json, whose reader wants the JSON alone.
  */
 import { formatDuration, progressBar, percent } from '../core/format.js';
 import { formatError, MedtuneError } from '../core/errors.js';
@@ -40,15 +41,16 @@ export function createReporter(opts: { json?: boolean; stream?: NodeJS.WriteStre
       if (!started.has(phase)) started.set(phase, Date.now());
       const elapsed = (Date.now() - started.get(phase)!) / 1000;
       const counts = total ? `${done}/${total}` : done ? String(done) : '';
-      const line = `${phase} ${progressBar(done, total, 26, tick++)} ${percent(done, total)} ${counts} ${formatDuration(elapsed)}${message ? `  ${displaySafe(message)}` : ''}`;
+      const tail = `${formatDuration(elapsed)}${message ? `  ${displaySafe(message)}` : ''}`;
       if (tty) {
         const cols = err.columns ?? 100;
+        const line = `${phase} ${progressBar(done, total, 26, tick++)} ${percent(done, total)} ${counts} ${tail}`;
         err.write(`\r\x1b[2K${line.slice(0, cols - 1)}`);
         live = true;
-      } else {
+      } else if (!json) {
         const decile = total ? Math.floor((done / total) * 10) : -1;
         if (phase !== lastPhase || decile !== lastDecile) {
-          err.write(`${line}\n`);
+          err.write(`${[phase, total ? `${percent(done, total)} ${counts}` : counts, tail].filter(Boolean).join(' ')}\n`);
           lastPhase = phase;
           lastDecile = decile;
         }
@@ -79,13 +81,15 @@ export function createReporter(opts: { json?: boolean; stream?: NodeJS.WriteStre
 }
 
 /** Prints an error the way the user needs it; with --json, as a JSON object on stdout. */
-export function reportError(err: unknown, json: boolean): void {
+export function reportError(err: unknown, json: boolean, workspaceFlag: string | null = null): void {
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
   if (json) {
     const body =
-      err instanceof MedtuneError ? err.toJSON() : { error: true, code: 'INTERNAL', problem: String((err as Error)?.message ?? err) };
+      err instanceof MedtuneError
+        ? err.describe(workspaceFlag)
+        : { error: true, code: 'INTERNAL', problem: String((err as Error)?.message ?? err) };
     process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
   }
-  process.stderr.write(`${formatError(err)}\n`);
+  process.stderr.write(`${formatError(err, workspaceFlag)}\n`);
   if (process.env.MEDTUNE_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
 }

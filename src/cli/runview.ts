@@ -31,7 +31,8 @@ export function createRunPrinter(r: Reporter): (v: RunView) => void {
       lastAttempts = v.attempts;
     }
     if (!seen.has(v.status) && v.status !== 'saving') {
-      if (seen.size) r.step(`run ${v.status}`);
+      // A ✓ only for what went well: the summary that follows says why a run failed.
+      if (seen.size) (v.status === 'failed' ? r.warn : r.step)(`run ${v.status}`);
       seen.add(v.status);
     }
     if (v.checkpoints.length > lastCkpts) {

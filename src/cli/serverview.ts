@@ -1,7 +1,8 @@
 /** One line per model server, for `serve` and `runs`. */
-import type { ServerRecord } from '../core/serve.js';
+import type { ListedServer } from '../app/index.js';
 
-export function serverLine(s: ServerRecord): string {
+/** `here`: the current workspace; a server started from another folder says which. */
+export function serverLine(s: ListedServer, here?: string): string {
   const live = s.status === 'ready' || s.status === 'starting';
-  return `${s.id.padEnd(40)} ${s.status.padEnd(10)} ${live ? s.url : ''}${s.keyRequired ? ' (key)' : ''}  ${s.model.label}`;
+  return `${s.id.padEnd(40)} ${s.status.padEnd(10)} ${live ? s.url : ''}${s.keyRequired ? ' (key)' : ''}  ${s.model.label}${here !== undefined && s.workspace !== here ? `  (from ${s.workspace})` : ''}`;
 }

@@ -16,6 +16,25 @@ export interface AttemptEnd {
   /** The ends of the attempt's stdout and stderr (64 KiB each is plenty). */
   stdoutTail?: string;
   stderrTail?: string;
+  /** The run's id, for advice that names a command. */
+  runId?: string;
+  /** Whether a checkpoint the run can resume from exists: advice names `medtune resume` only then. */
+  resumable?: boolean;
+}
+
+/** Stands in a rule's advice for the command that continues the run (see continueWith). */
+const CONTINUE = '{continue}';
+
+/** The command that continues a run after the cause is fixed: resume from a checkpoint, or a new run when there is none. */
+function continueWith(end: AttemptEnd): string {
+  const id = end.runId ?? 'RUN';
+  return end.resumable === false
+    ? `start a new run with \`medtune train\` and the same options (no checkpoint was saved, so there is nothing to resume; \`medtune logs ${id}\` shows the whole log)`
+    : `\`medtune resume ${id}\` continues from the latest checkpoint`;
+}
+
+function withContinue(cause: FailureCause, end: AttemptEnd): FailureCause {
+  return cause.next.includes(CONTINUE) ? { ...cause, next: cause.next.replace(CONTINUE, continueWith(end)) } : cause;
 }
 
 const MAX_EVIDENCE = 400;
@@ -48,7 +67,9 @@ const OOM_NEXT =
   'Lower per_device_train_batch_size (raise gradient_accumulation_steps to keep the effective batch), lower ' +
   'image_max_pixels (e.g. 262144 → 131072) or cutoff_len, keep gradient checkpointing on (do not set ' +
   'disable_gradient_checkpointing), set freeze_vision_tower: true, or use QLoRA (quantization_bit: 4) or ' +
-  'DeepSpeed ZeRO-3 with offload; then `medtune resume`.';
+  'DeepSpeed ZeRO-3 with offload; then ' +
+  CONTINUE +
+  '.';
 
 /** Ordered: a rank's own error comes before the collective failures it causes on the other ranks. */
 const RULES: Rule[] = [
@@ -66,7 +87,9 @@ const RULES: Rule[] = [
     summary: () => 'The disk (or quota) filled up while saving; the checkpoint being written is incomplete.',
     next:
       "Free space on output_dir's filesystem (check with `df -h`), lower save_total_limit or set save_only_model: " +
-      'true, then `medtune resume` (it restarts from the latest complete checkpoint).',
+      'true; then ' +
+      CONTINUE +
+      '.',
   },
   {
     code: 'VERSION_CHECK',
@@ -224,7 +247,9 @@ function signalOf(end: AttemptEnd): string | null {
 const HOST_OOM_NEXT =
   'Check the kernel log (`dmesg -T | grep -i -E "killed process|out of memory"` or `journalctl -k`). Lower ' +
   'preprocessing_num_workers and dataloader_num_workers, image_max_pixels or per_device_train_batch_size, or use a ' +
-  'machine with more RAM; then `medtune resume`.';
+  'machine with more RAM; then ' +
+  CONTINUE +
+  '.';
 
 function bySignal(signal: string, who: string): FailureCause {
   switch (signal) {
@@ -239,19 +264,19 @@ function bySignal(signal: string, who: string): FailureCause {
       return {
         code: 'NATIVE_CRASH',
         summary: `${who} crashed in native code (${signal}).`,
-        next: 'Run `medtune doctor` to check the venv, torch build and GPU driver, then `medtune resume`.',
+        next: `Run \`medtune doctor\` to check the venv, torch build and GPU driver; then ${CONTINUE}.`,
       };
     case 'SIGABRT':
       return {
         code: 'ABORTED',
         summary: `${who} aborted (SIGABRT) without saving: LLaMA-Factory stops gracefully on SIGABRT only once training has started and with LLAMABOARD_ENABLED=1.`,
-        next: 'Look at the end of stderr for the native error; `medtune resume` continues from the latest checkpoint.',
+        next: `Look at the end of stderr for the native error; ${CONTINUE}.`,
       };
     default:
       return {
         code: 'KILLED',
         summary: `${who} was stopped by ${signal} from outside medtune (a scheduler, a shutdown or a manual kill).`,
-        next: '`medtune resume` continues from the latest checkpoint.',
+        next: `Once it is safe to run again, ${CONTINUE}.`,
       };
   }
 }
@@ -261,6 +286,11 @@ function bySignal(signal: string, who: string): FailureCause {
  * was asked to stop it).
  */
 export function diagnoseFailure(end: AttemptEnd): FailureCause | undefined {
+  const cause = diagnose(end);
+  return cause && withContinue(cause, end);
+}
+
+function diagnose(end: AttemptEnd): FailureCause | undefined {
   if (end.stopRequested) return undefined;
   const signal = signalOf(end);
   if (end.exitCode === 0 && !signal) return undefined;
@@ -279,7 +309,7 @@ export function diagnoseFailure(end: AttemptEnd): FailureCause | undefined {
     return {
       code: 'WORKER_FAILED',
       summary: `Worker rank ${root.rank} exited with code ${root.exitCode} under torchrun.`,
-      next: `Read that rank's traceback in stderr (lines starting with [rank${root.rank}]:); \`medtune resume\` once fixed.`,
+      next: `Read that rank's traceback in stderr (lines starting with [rank${root.rank}]:); once fixed, ${CONTINUE}.`,
       evidence: lastException(own) ?? evidence,
     };
   }
@@ -289,11 +319,22 @@ export function diagnoseFailure(end: AttemptEnd): FailureCause | undefined {
     const evidence = lastException(text);
     return evidence ? { ...cause, evidence } : cause;
   }
-  const evidence = lastException(end.stderrTail ?? '') ?? lastException(end.stdoutTail ?? '') ?? lastLine(text);
+  // A Python exception ends the run the same way every time (a value LLaMA-Factory or the model refuses when it
+  // builds them): it is the cause, and no automatic retry or resume would change it.
+  const exception = lastException(end.stderrTail ?? '') ?? lastException(end.stdoutTail ?? '');
+  if (exception) {
+    return {
+      code: 'PYTHON_ERROR',
+      summary: `The trainer stopped on a Python error: ${exception}`,
+      next: `Fix what the error names (a --set value, the dataset or the model), then start a new run with \`medtune train\`; \`medtune logs ${end.runId ?? 'RUN'}\` shows the whole traceback.`,
+      evidence: exception,
+    };
+  }
+  const evidence = lastLine(text);
   return {
     code: 'UNKNOWN',
     summary: `The trainer exited with code ${end.exitCode ?? 'unknown'}${evidence ? `: ${evidence}` : ''}.`,
-    next: 'Read the end of stderr (`medtune logs <run>`); once fixed, `medtune resume` continues from the latest checkpoint.',
+    next: `Read the end of stderr (\`medtune logs ${end.runId ?? 'RUN'}\`); once fixed, ${CONTINUE}.`,
     ...(evidence ? { evidence } : {}),
   };
 }

@@ -14,6 +14,7 @@
  *   and on a CPU-only cluster counts CPUs as the devices, so N CPUs ask for 10·N: it can never be placed without GPUs.
  */
 import { MedtuneError } from './errors.js';
+import { trainOptions } from './options.js';
 import type { TrainConfig } from './trainconfig.js';
 
 export const ENGINES = ['ddp', 'deepspeed-z2', 'deepspeed-z3', 'deepspeed-z3-offload', 'fsdp', 'ray'] as const;
@@ -142,10 +143,15 @@ export function parseEngine(text: string): Engine {
   throw bad(`no engine "${text}"`, `use one of: ${ENGINES.join(', ')}`);
 }
 
+/** Samples per process per optimizer step: per-device batch × gradient accumulation. */
+function perStepBatch(config: Readonly<Record<string, unknown>>): number {
+  const o = trainOptions(config);
+  return o.per_device_train_batch_size * o.gradient_accumulation_steps;
+}
+
 /** "2 × 4 × 8 = 64": processes × per-device batch × gradient accumulation = samples per optimizer step. */
 export function effectiveBatchText(processes: number, config: Readonly<Record<string, unknown>>): string {
-  const batch = Number(config.per_device_train_batch_size ?? 1);
-  const accumulation = Number(config.gradient_accumulation_steps ?? 1);
+  const { per_device_train_batch_size: batch, gradient_accumulation_steps: accumulation } = trainOptions(config);
   return `${processes} × ${batch} × ${accumulation} = ${processes * batch * accumulation}`;
 }
 
@@ -209,7 +215,7 @@ export function planDistributed(input: DistributedInput): DistributedPlan {
     // LLaMA-Factory calls ray.init(**ray_init_kwargs): "auto" joins the running cluster instead of starting a local one.
     config.ray_init_kwargs = { address: 'auto' };
     reasons.push(`Ray: ${workers} worker(s), one GPU each, on the running cluster (ray.init(address="auto"))`);
-    const batch = Number(input.config.per_device_train_batch_size ?? 1) * Number(input.config.gradient_accumulation_steps ?? 1);
+    const batch = perStepBatch(input.config);
     return {
       engine,
       distributed: true,
@@ -317,7 +323,7 @@ export function planDistributed(input: DistributedInput): DistributedPlan {
       });
     }
   }
-  const batch = Number(input.config.per_device_train_batch_size ?? 1) * Number(input.config.gradient_accumulation_steps ?? 1);
+  const batch = perStepBatch(input.config);
   return {
     engine,
     distributed,

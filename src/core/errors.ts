@@ -1,3 +1,5 @@
+import { adviceSteps, renderAdvice, type Advice, type NextStep } from './nextstep.js';
+
 /**
  * Errors that explain themselves: what medtune was doing, what went wrong, what to do next.
  * Every user-facing failure is a MedtuneError; the CLI prints it without a stack trace.
@@ -7,8 +9,8 @@ export interface MedtuneErrorInit {
   doing: string;
   /** What went wrong, in the user's words. */
   problem: string;
-  /** What to do next: a command, a key to change, a flag to pass. */
-  next?: string;
+  /** What to do next: a command (as a NextStep, so a face can render it for where the user stands), a key to change, a flag. */
+  next?: Advice;
   /** A stable machine-readable code, e.g. "VENV_MISSING". */
   code?: string;
   /** Extra lines of context (a stderr tail, a list of bad rows). */
@@ -19,7 +21,7 @@ export interface MedtuneErrorInit {
 export class MedtuneError extends Error {
   readonly doing: string;
   readonly problem: string;
-  readonly next: string | undefined;
+  readonly advice: Advice | undefined;
   readonly code: string;
   readonly details: string[];
 
@@ -28,29 +30,45 @@ export class MedtuneError extends Error {
     this.name = 'MedtuneError';
     this.doing = init.doing;
     this.problem = init.problem;
-    this.next = init.next;
+    this.advice = init.next;
     this.code = init.code ?? 'ERROR';
     this.details = init.details ?? [];
   }
 
+  /** The advice as text, its commands without `-w` (faces render it with `formatError`'s workspace flag). */
+  get next(): string | undefined {
+    return renderAdvice(this.advice, null);
+  }
+
+  /** The commands the advice names. */
+  get steps(): NextStep[] {
+    return adviceSteps(this.advice);
+  }
+
   toJSON(): Record<string, unknown> {
+    return this.describe(null);
+  }
+
+  /** The JSON form, its commands rendered with the `-w` they need from where the user stands. */
+  describe(workspaceFlag: string | null): Record<string, unknown> {
     return {
       error: true,
       code: this.code,
       doing: this.doing,
       problem: this.problem,
-      next: this.next ?? null,
+      next: renderAdvice(this.advice, workspaceFlag) ?? null,
       details: this.details,
     };
   }
 }
 
-/** Renders an error as the three lines a person needs. */
-export function formatError(err: unknown): string {
+/** Renders an error as the three lines a person needs; `workspaceFlag`: the `-w` its commands need from here. */
+export function formatError(err: unknown, workspaceFlag: string | null = null): string {
   if (err instanceof MedtuneError) {
     const lines = [`✗ While ${err.doing}: ${err.problem}`];
     for (const d of err.details) lines.push(`  ${d}`);
-    if (err.next) lines.push(`→ ${err.next}`);
+    const next = renderAdvice(err.advice, workspaceFlag);
+    if (next) lines.push(`→ ${next}`);
     return lines.join('\n');
   }
   const message = err instanceof Error ? err.message : String(err);

@@ -154,6 +154,11 @@ export function rowReference(row: DatasetRow): string | null {
 }
 
 /** The modality a row is labelled with: the pipeline's own field when present, else derived from the caption. */
+/** The modalities a dataset's rows name, each once: the label set chance is taken from. */
+export function labelSetOf(rows: readonly DatasetRow[]): string[] {
+  return [...new Set(rows.map(rowModality).filter((m): m is string => m !== null))].sort();
+}
+
 export function rowModality(row: DatasetRow): string | null {
   if (row.modality && row.modality !== 'other') return row.modality;
   const ref = rowReference(row);
@@ -225,8 +230,12 @@ export function buildEvalSamples(
   });
 }
 
-export function evalMetrics(results: PredictResults, samples: readonly EvalSample[]): EvalMetrics {
-  const m = scoreModalities(samples.map((s) => ({ expected: s.expectedModality, predicted: s.predictedModality })));
+/** `labelSet`: the modalities of the whole dataset, from which chance is taken (see scoreModalities). */
+export function evalMetrics(results: PredictResults, samples: readonly EvalSample[], labelSet?: readonly string[]): EvalMetrics {
+  const m = scoreModalities(
+    samples.map((s) => ({ expected: s.expectedModality, predicted: s.predictedModality })),
+    labelSet,
+  );
   return {
     bleu4: results.bleu4,
     rouge1: results.rouge1,
@@ -257,7 +266,13 @@ export interface CompareItem {
   tunedModality: string | null;
   baseScores: SampleScores | null;
   tunedScores: SampleScores | null;
+  /** The answer stopped at the token limit, not at its end (absent in reports written before it was kept). */
+  baseCut?: boolean;
+  tunedCut?: boolean;
 }
+
+/** An answer as shown: a cut one ends with "…", so nobody reads a sentence the limit broke off as the model's last word. */
+export const shownAnswer = (text: string, cut: boolean | undefined): string => (cut ? `${text}…` : text);
 
 export interface SideMetrics {
   bleu4: number | null;
@@ -287,8 +302,9 @@ export const CompareHelperResult = z.object({
   proof: WeightProof,
   items: z.array(
     z.object({
-      base: z.object({ answer: z.string() }),
-      tuned: z.object({ answer: z.string() }),
+      // cut: the answer stopped at max_new_tokens.
+      base: z.object({ answer: z.string(), cut: z.boolean().optional() }),
+      tuned: z.object({ answer: z.string(), cut: z.boolean().optional() }),
       baseScores: SampleScores.nullable(),
       tunedScores: SampleScores.nullable(),
     }),
@@ -443,8 +459,8 @@ export function formatCompareLines(
       it.expectedModality === null ? '' : ` ${m === it.expectedModality ? '✓' : '✗'} ${m ?? 'no modality'}`;
     lines.push(
       ...sideBySide(
-        { title: `base${tag(it.baseModality)}`, text: it.base },
-        { title: `tuned${tag(it.tunedModality)}`, text: it.tuned },
+        { title: `base${tag(it.baseModality)}`, text: shownAnswer(it.base, it.baseCut) },
+        { title: `tuned${tag(it.tunedModality)}`, text: shownAnswer(it.tuned, it.tunedCut) },
         width,
       ),
     );

@@ -72,12 +72,16 @@ export interface ModalityScore {
   accuracy: number | null;
   /** Answers that named no modality at all. */
   unnamed: number;
-  /** Accuracy of always guessing uniformly among the modalities present: 1 / their count. */
+  /**
+   * Accuracy of guessing uniformly among the label set's modalities: 1 / their count. The label set is the whole
+   * dataset's when given (a subset, e.g. `eval -n 8`, may hold fewer modalities than the task has), else the
+   * modalities present.
+   */
   chance: number | null;
   perModality: Record<string, { correct: number; total: number }>;
 }
 
-export function scoreModalities(pairs: readonly ModalityPair[]): ModalityScore {
+export function scoreModalities(pairs: readonly ModalityPair[], labelSet?: readonly string[]): ModalityScore {
   const perModality: Record<string, { correct: number; total: number }> = {};
   let correct = 0;
   let scored = 0;
@@ -94,6 +98,6 @@ export function scoreModalities(pairs: readonly ModalityPair[]): ModalityScore {
       slot.correct++;
     }
   }
-  const kinds = Object.keys(perModality).length;
+  const kinds = labelSet?.length ? new Set(labelSet).size : Object.keys(perModality).length;
   return { correct, scored, accuracy: scored ? correct / scored : null, unnamed, chance: kinds ? 1 / kinds : null, perModality };
 }

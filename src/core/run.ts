@@ -1,4 +1,5 @@
 /** A training run as medtune records it (runs/<id>/run.json) and as every viewer sees it (RunView). */
+import { cmd, renderStep, type NextStep } from './nextstep.js';
 import { z } from 'zod';
 
 export const RunStatus = z.enum(['queued', 'preparing', 'training', 'saving', 'stopping', 'stopped', 'failed', 'completed']);
@@ -87,7 +88,8 @@ export interface EarlyFailureFacts {
 /**
  * Causes a second launch may not meet (a crash in native code, a killed or aborted process, an unrecognised exit
  * such as "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so"). Configuration, data, version and memory
- * problems (CONFIG_INVALID, DATASET_*, VERSION_CHECK, MODULE_MISSING, CUDA_OOM, …) fail the same way every time.
+ * problems (CONFIG_INVALID, DATASET_*, VERSION_CHECK, MODULE_MISSING, CUDA_OOM, a PYTHON_ERROR such as a value the
+ * model refuses when it is built, …) fail the same way every time.
  */
 const TRANSIENT_AT_LAUNCH = new Set(['UNKNOWN', 'NATIVE_CRASH', 'KILLED', 'ABORTED', 'WORKER_FAILED', 'HOST_OOM', 'NCCL']);
 
@@ -225,4 +227,58 @@ export interface RunView {
   checkpoints: number[];
   cause: FailureCause | null;
   updatedAt: string | null;
+}
+
+/** What a stopped (or failed) run leaves, as gathered from its output_dir. */
+export interface RunLeaves {
+  /** The checkpoint `medtune resume` continues from (optimizer state and all). */
+  checkpoint: string | null;
+  /** A LoRA adapter to start a new run from (`medtune train --from`): output_dir after a graceful stop, or a checkpoint. */
+  adapter: string | null;
+}
+
+/** What a run that ended without completing left, and the commands that continue it (best first). */
+export interface ContinueAdvice {
+  /** What is on disk, one line each. */
+  left: string[];
+  /** Only commands that work from there: resume from a checkpoint, else a new run from the saved adapter, else a new run. */
+  next: { step: NextStep; why: string }[];
+}
+
+export function continueAdvice(id: string, leaves: RunLeaves): ContinueAdvice {
+  const next: ContinueAdvice['next'] = [];
+  if (leaves.checkpoint) next.push({ step: cmd('resume', id), why: 'continues from the checkpoint' });
+  if (leaves.adapter) next.push({ step: cmd('train', '--from', id), why: 'a new run that starts from the saved adapter' });
+  if (!leaves.checkpoint && !leaves.adapter) next.push({ step: cmd('train'), why: 'a new run' });
+  if (leaves.adapter) next.push({ step: cmd('export', id), why: 'merge the adapter as it is' });
+  return {
+    left: [
+      leaves.adapter ? `adapter saved: ${leaves.adapter}` : 'no adapter was saved',
+      leaves.checkpoint ? `resumable checkpoint: ${leaves.checkpoint}` : 'no checkpoint to resume from (none was saved before the stop)',
+    ],
+    next,
+  };
+}
+
+/** The advice as the CLI prints it; `render` turns a step into the command to paste where the user stands. */
+export function continueLines(id: string, leaves: RunLeaves, render: (s: NextStep) => string = (s) => renderStep(s, null)): string[] {
+  const a = continueAdvice(id, leaves);
+  return [...a.left, ...a.next.map((n, i) => `${i === 0 ? 'continue with' : 'or'}:  ${render(n.step)}   (${n.why})`)];
+}
+
+/** The one default name of an export (CLI and TUI): the run id, and `-ckptN` when a checkpoint is merged. */
+export function defaultExportName(runId: string, checkpoint: number | null | undefined): string {
+  return `${runId}${checkpoint === null || checkpoint === undefined ? '' : `-ckpt${checkpoint}`}`;
+}
+
+/** The verbs that use a trained model: for them `latest` is the newest completed run. */
+export const MODEL_VERBS = ['eval', 'export', 'ask', 'compare'] as const;
+
+/**
+ * What `latest` means for a verb: `eval`, `export`, `ask` and `compare` take the newest completed run (a stopped or
+ * failed one only when named); the verbs that watch or steer runs (`status`, `attach`, `stop`, `logs`, `resume`)
+ * take the newest run of any status.
+ */
+export function latestStatuses(verb: string): readonly RunStatus[] | null {
+  return (MODEL_VERBS as readonly string[]).includes(verb) ? ['completed'] : null;
 }

@@ -7,6 +7,7 @@ import type { DistributedPlan, DistributedRequest } from './distributed.js';
 import { MedtuneError } from './errors.js';
 import { loraParamCount, planDisk, totalSteps, type DiskPlan, type TextConfig } from './estimate.js';
 import { finding, type Finding } from './findings.js';
+import { checkTrainValues, optionsError, trainOptions, type ModelFacts } from './options.js';
 import { autoPreprocessingWorkers } from './tokcache.js';
 import { buildTrainConfig, chooseProfile, commandLine, lintTrainConfig, toYaml, type Profile, type TrainConfig } from './trainconfig.js';
 import type { VramEstimate } from './vram.js';
@@ -67,6 +68,8 @@ export interface RunConfigInput {
   settingsOverrides: readonly string[];
   gpus: readonly PlanGpu[];
   modelDir: string;
+  /** The model's positions and module names, which some values are checked against (`--set lora_target=…`). */
+  modelFacts: ModelFacts;
   runDir: string;
   dataDir: string;
   /** CPU cores of this host (for `preprocessing_num_workers: auto`). */
@@ -76,6 +79,7 @@ export interface RunConfigInput {
 /**
  * The profile (`auto`: by the smallest GPU's memory; CPU without one), the eval defaults (every save_steps on the
  * held-out entry) and the config: template < profile < medtune's fills < medtune.yaml < the request's overrides.
+ * Every value medtune describes is checked here, against the model too, before anything reads it (OPTION_INVALID).
  */
 export function planRunConfig(input: RunConfigInput): { request: TrainRequest; profile: Profile; config: TrainConfig } {
   const { profiles } = input;
@@ -118,12 +122,16 @@ export function planRunConfig(input: RunConfigInput): { request: TrainRequest; p
       per_device_eval_batch_size: profile.values.per_device_train_batch_size ?? 1,
     });
   }
-  const { config } = buildTrainConfig({
+  const built = buildTrainConfig({
     defaults: input.defaults,
     profile,
     fills,
     overrides: [...input.settingsOverrides, ...(req.overrides ?? [])],
   });
+  // Nothing below, nor the disk and GPU memory math after it, may read a NaN.
+  const values = checkTrainValues(built.config, input.modelFacts);
+  if (values.problems.length) throw optionsError(values.problems);
+  const config: TrainConfig = values.config;
   if (req.evalDataset && config.eval_steps === undefined) config.eval_steps = config.save_steps ?? 500;
   // GPU profiles say `preprocessing_num_workers: auto`: one tokenizing process per core, at most 16.
   if (config.preprocessing_num_workers === 'auto') config.preprocessing_num_workers = autoPreprocessingWorkers(input.cores);
@@ -179,27 +187,24 @@ export function planRunFromFacts(f: RunPlanFacts): Omit<RunPlan, 'time'> {
   for (const w of f.busyGpus) findings.push(finding('GPU_BUSY', 'warn', w, undefined, 'GPU'));
   for (const w of f.vram.warnings) findings.push(finding('VRAM_TOO_SMALL', 'warn', w, 'pick a smaller profile or lower the batch', 'VRAM'));
 
+  const o = trainOptions(config);
   // val_size splits the training data: a fraction below 1, a row count above.
-  const valSize = Number(config.val_size ?? 0);
+  const valSize = o.val_size;
   const samples = valSize > 0 ? Math.max(1, valSize < 1 ? Math.round(f.rows * (1 - valSize)) : f.rows - valSize) : f.rows;
   const steps = totalSteps(
     samples,
-    Number(config.per_device_train_batch_size ?? 1),
-    Number(config.gradient_accumulation_steps ?? 1),
-    Number(config.num_train_epochs ?? 1),
+    o.per_device_train_batch_size,
+    o.gradient_accumulation_steps,
+    o.num_train_epochs,
     f.distributed.worldSize,
-    Number(config.max_steps ?? 0) || undefined,
+    o.max_steps ?? undefined,
   );
   let disk: DiskPlan | null = null;
   if (f.textConfig) {
-    const saves = Math.floor(steps / Math.max(1, Number(config.save_steps ?? 500)));
-    disk = planDisk(
-      loraParamCount(f.textConfig, Number(config.lora_rank ?? 8)),
-      (config.save_total_limit as number | null) ?? null,
-      saves,
-      f.freeBytes,
-      { saveOnlyModel: config.save_only_model === true },
-    );
+    const saves = Math.floor(steps / o.save_steps);
+    disk = planDisk(loraParamCount(f.textConfig, o.lora_rank), o.save_total_limit, saves, f.freeBytes, {
+      saveOnlyModel: o.save_only_model,
+    });
     if (!disk.fits) {
       const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
       findings.push(

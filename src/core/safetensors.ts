@@ -38,3 +38,16 @@ export function shardsOfIndex(index: unknown): string[] {
   if (!map || typeof map !== 'object') return [];
   return [...new Set(Object.values(map).filter((v): v is string => typeof v === 'string'))].sort();
 }
+
+/** The tensor names of a safetensors header (`head` holds at least the 8-byte length and the JSON); null if unreadable. */
+export function tensorNamesOfHeader(head: Uint8Array): string[] | null {
+  if (head.length < 8) return null;
+  const headerLen = Number(new DataView(head.buffer, head.byteOffset, head.byteLength).getBigUint64(0, true));
+  if (headerLen <= 0 || 8 + headerLen > head.length) return null;
+  try {
+    const header = JSON.parse(new TextDecoder().decode(head.subarray(8, 8 + headerLen))) as Record<string, unknown>;
+    return Object.keys(header).filter((k) => k !== '__metadata__');
+  } catch {
+    return null;
+  }
+}

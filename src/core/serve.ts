@@ -73,8 +73,36 @@ export const ServerRecord = z.object({
   exitCode: z.number().nullable(),
   signal: z.string().nullable(),
   command: z.array(z.string()),
+  /** The server's default decoding (a request's own temperature / top_p win); absent in records before it was kept. */
+  sampling: z.object({ temperature: z.number(), topP: z.number() }).optional(),
 });
 export type ServerRecord = z.infer<typeof ServerRecord>;
+
+/**
+ * How a model picks its tokens. Temperature 0 is greedy decoding (the same answer every time, as `eval` scores
+ * it); above 0 the answer is sampled from the tokens whose probabilities add up to top_p.
+ */
+export interface Sampling {
+  temperature: number;
+  topP: number;
+}
+
+/** medtune's default everywhere (ask, eval, serve): greedy. top_p only matters once temperature is above 0. */
+export const GREEDY: Sampling = { temperature: 0, topP: 0.7 };
+
+/** Which sampling setting cannot be used and why, or null. */
+export function samplingProblem(s: Partial<Sampling>): { key: keyof Sampling; problem: string } | null {
+  if (s.temperature !== undefined && !(Number.isFinite(s.temperature) && s.temperature >= 0 && s.temperature <= 2))
+    return { key: 'temperature', problem: `temperature ${s.temperature} is outside 0…2 (0: greedy)` };
+  if (s.topP !== undefined && !(Number.isFinite(s.topP) && s.topP > 0 && s.topP <= 1))
+    return { key: 'topP', problem: `top-p ${s.topP} is outside (0, 1]` };
+  return null;
+}
+
+/** "greedy" or "temperature 0.7, top-p 0.9". */
+export function describeSampling(s: Sampling): string {
+  return s.temperature === 0 ? 'greedy (temperature 0)' : `sampled: temperature ${s.temperature}, top-p ${s.topP}`;
+}
 
 export const LIVE_SERVER_STATUSES: readonly ServerStatus[] = ['starting', 'ready', 'stopping'];
 
@@ -106,6 +134,8 @@ export function imageMime(head: Uint8Array): string | null {
 export class ChatStreamParser {
   private rest = '';
   done = false;
+  /** The last finish_reason the server sent ("stop", or "length" when the answer was cut at max_tokens). */
+  finishReason: string | null = null;
   feed(chunk: string): string[] {
     const text = this.rest + chunk;
     const lines = text.split(/\r?\n/);
@@ -119,7 +149,9 @@ export class ChatStreamParser {
         continue;
       }
       try {
-        const parsed = JSON.parse(data) as { choices?: { delta?: { content?: string | null } }[] };
+        const parsed = JSON.parse(data) as { choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[] };
+        const finish = parsed.choices?.[0]?.finish_reason;
+        if (finish) this.finishReason = finish;
         const piece = parsed.choices?.[0]?.delta?.content;
         if (piece) out.push(piece);
       } catch {

@@ -7,8 +7,9 @@ import { z } from 'zod';
 import { MedtuneError } from './errors.js';
 import { DEFAULT_FAMILY, familyOfTemplate, imageTokens, templateOf, type Speedup } from './families.js';
 import { finding, type Finding } from './findings.js';
+import { trainOptions, type ConfigValue } from './options.js';
 
-export type ConfigValue = string | number | boolean | null | ConfigValue[] | { [k: string]: ConfigValue };
+export type { ConfigValue } from './options.js';
 export type TrainConfig = Record<string, ConfigValue>;
 
 export const Profile = z.object({
@@ -96,8 +97,7 @@ export function lintTrainConfig(config: TrainConfig, opts: { hasGpu: boolean }):
       ),
     );
   }
-  const maxPx = Number(config.image_max_pixels ?? 589824);
-  const cutoff = Number(config.cutoff_len ?? 2048);
+  const { image_max_pixels: maxPx, cutoff_len: cutoff } = trainOptions(config);
   // Truncating through image tokens breaks samples; how many tokens an image takes depends on the family.
   const family = familyOfTemplate(templateOf(config)) ?? DEFAULT_FAMILY;
   const tokens = imageTokens(family, maxPx);

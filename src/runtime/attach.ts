@@ -2,6 +2,8 @@
 import type { RunView } from '../core/run.js';
 import { ENDED_VIEW_STATUSES } from '../core/run.js';
 import { followRunDir, readRunDir } from './rundir.js';
+import { readManifest } from './manifest.js';
+import { attemptSupervisorAlive } from './reconcile.js';
 
 export interface WatchOptions {
   signal?: AbortSignal;
@@ -21,12 +23,21 @@ const isTerminal = (v: RunView) => ENDED_VIEW_STATUSES.includes(v.status) || v.s
 export async function watchRun(dir: string, onView: (v: RunView) => void, opts: WatchOptions = {}): Promise<RunView> {
   let done!: () => void;
   const ended = new Promise<void>((resolve) => (done = resolve));
+  // An attempt that failed is not the end while its supervisor lives: it may start another (a launch retry, an
+  // automatic resume), and the run's end is that one's.
+  const endIfOver = (v: RunView) => {
+    if (!isTerminal(v)) return;
+    void readManifest(dir)
+      .then((m) => !m || !attemptSupervisorAlive(m))
+      .catch(() => true)
+      .then((over) => over && done());
+  };
   const follower = await followRunDir(dir, (v) => {
     onView(v);
-    if (isTerminal(v)) done();
+    endIfOver(v);
   });
   opts.signal?.addEventListener('abort', () => done(), { once: true });
-  if (follower.view && isTerminal(follower.view)) done();
+  if (follower.view) endIfOver(follower.view);
   await ended;
   await follower.close();
   const final = await readRunDir(dir);

@@ -137,3 +137,29 @@ export async function resumableCheckpoint(outputDir: string, opts: { saveOnlyMod
   }
   return { path: null, skipped };
 }
+
+/** Whether a folder holds a LoRA adapter (what LLaMA-Factory saves into output_dir at the end, or at a graceful stop). */
+export async function holdsAdapter(dir: string): Promise<boolean> {
+  for (const name of ['adapter_model.safetensors', 'adapter_model.bin']) {
+    if (
+      await stat(join(dir, name)).then(
+        (s) => s.isFile(),
+        () => false,
+      )
+    )
+      return true;
+  }
+  return false;
+}
+
+/** What an ended run leaves to continue from: its resumable checkpoint, and the adapter in output_dir or a checkpoint. */
+export async function runLeaves(m: {
+  outputDir: string;
+  trainYaml: string;
+}): Promise<{ checkpoint: string | null; adapter: string | null }> {
+  const checkpoint = (await resumableCheckpoint(m.outputDir, { saveOnlyModel: await savesOnlyModel(m.trainYaml) })).path;
+  if (await holdsAdapter(m.outputDir)) return { checkpoint, adapter: m.outputDir };
+  const saved = (await listCheckpoints(m.outputDir)).filter((c) => c.complete).reverse();
+  for (const c of saved) if (await holdsAdapter(c.path)) return { checkpoint, adapter: c.path };
+  return { checkpoint, adapter: null };
+}

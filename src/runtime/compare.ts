@@ -171,6 +171,8 @@ export async function compareModels(
       tunedModality: answerModality(a.tuned.answer),
       baseScores: a.baseScores,
       tunedScores: a.tunedScores,
+      baseCut: a.base.cut === true,
+      tunedCut: a.tuned.cut === true,
     };
   });
   const report: CompareReport = {

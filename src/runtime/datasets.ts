@@ -8,6 +8,7 @@ import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { MedtuneError } from '../core/errors.js';
+import { cmd } from '../core/nextstep.js';
 import {
   CheckResult,
   DatasetManifest,
@@ -230,7 +231,7 @@ export async function previewDataset(ws: Workspace, entry: string, opts: Preview
     throw new MedtuneError({
       doing: `previewing dataset ${entry}`,
       problem: e ? `${entry} is not a local file entry` : `${entry} is not registered in ${ws.datasetInfo}`,
-      next: `registered: ${Object.keys(info).join(', ') || 'none'} (see \`medtune data list\`)`,
+      next: [`registered: ${Object.keys(info).join(', ') || 'none'} (see `, cmd('data', 'list'), ')'],
       code: 'UNKNOWN_DATASET',
     });
   }
@@ -277,7 +278,22 @@ export interface DataSourceInfo {
   description: string;
   available: boolean;
   detail?: string;
+  /** The dataset name `data prepare` gives it without --name ('' for a path: it follows the path). */
+  defaultName: string;
+  /** The source is a path the user gives (a folder, parquet files, DICOM/NIfTI scans): `id` is not passed on. */
+  path?: boolean;
 }
+
+/** Local files, named by their path: what `data prepare --source PATH` takes. */
+export const LOCAL_SOURCE: DataSourceInfo = {
+  id: 'local',
+  label: 'Local files (a path)',
+  description:
+    'a folder of images with a captions file, a parquet file or folder of them, a folder of DICOM/NIfTI scans, or a benchmark copy (bench:ID:DIR)',
+  available: true,
+  defaultName: '',
+  path: true,
+};
 
 /** Where `data prepare` can read from on this machine. */
 export function listDataSources(env: NodeJS.ProcessEnv = process.env): DataSourceInfo[] {
@@ -288,11 +304,16 @@ export function listDataSources(env: NodeJS.ProcessEnv = process.env): DataSourc
     : token
       ? 'HF_TOKEN is set (the dataset is gated: accept its conditions first)'
       : 'gated: set HF_TOKEN after accepting the conditions on the dataset page';
-  return DATA_SOURCES.map((e) =>
-    e.hub
-      ? { id: e.id, label: e.label, description: e.description, available: !offline, detail: hubDetail }
-      : { id: e.id, label: e.label, description: e.description, available: true },
-  );
+  return [
+    ...DATA_SOURCES.map((e) => ({
+      id: e.id,
+      label: e.label,
+      description: e.description,
+      defaultName: e.defaultName,
+      ...(e.hub ? { available: !offline, detail: hubDetail } : { available: true }),
+    })),
+    LOCAL_SOURCE,
+  ];
 }
 
 /** The rows of a registered dataset entry, with image paths made absolute. */
@@ -303,7 +324,7 @@ export async function readDatasetRows(ws: Workspace, entry: string): Promise<Dat
     throw new MedtuneError({
       doing: `reading dataset ${entry}`,
       problem: `${entry} is not a file dataset registered in ${ws.datasetInfo}`,
-      next: `registered: ${Object.keys(info).join(', ') || 'none'}; see \`medtune data list\``,
+      next: [`registered: ${Object.keys(info).join(', ') || 'none'}; see `, cmd('data', 'list')],
       code: 'DATASET_UNDEFINED',
     });
   }

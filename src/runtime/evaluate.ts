@@ -9,10 +9,12 @@ import { llamafactoryCommand, runLlamafactory } from './llamafactory.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
+import { cmd } from '../core/nextstep.js';
 import {
   buildEvalSamples,
   buildPredictConfig,
   evalMetrics,
+  labelSetOf,
   parsePredictions,
   parsePredictResults,
   type EvalMetrics,
@@ -132,7 +134,7 @@ export async function evaluate(
     throw new MedtuneError({
       doing,
       problem: 'no held-out dataset: the target has no run dataset with a _val split',
-      next: 'pass --dataset NAME (see `medtune data list`)',
+      next: ['pass --dataset NAME (see ', cmd('data', 'list'), ')'],
       code: 'NO_DATASET',
     });
   const info = await readDatasetInfo(ws);
@@ -222,7 +224,7 @@ export async function evaluate(
     dataset,
     limit: req.limit ?? null,
     seconds: Math.round((Date.now() - started) / 100) / 10,
-    metrics: evalMetrics(results, samples),
+    metrics: evalMetrics(results, samples, labelSetOf(rows)),
     samples,
     files,
     command: line,

@@ -10,6 +10,8 @@ import { mkdir, readFile, rename, rm, writeFile, readdir } from 'node:fs/promise
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MedtuneError } from '../core/errors.js';
+import { cmd } from '../core/nextstep.js';
+import { defaultExportName } from '../core/run.js';
 import { templateOf } from '../core/families.js';
 import { parseConfigYaml, parseOverride, toYaml, commandLine, type TrainConfig } from '../core/trainconfig.js';
 import { isAdapterDir, tailLines, tailText } from './files.js';
@@ -60,7 +62,12 @@ export async function exportRun(
   const runDir = await resolveRunDir(ws, req.run);
   const m = await readManifest(runDir);
   if (!m)
-    throw new MedtuneError({ doing: `exporting ${req.run}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
+    throw new MedtuneError({
+      doing: `exporting ${req.run}`,
+      problem: 'run.json is missing',
+      next: ['check ', cmd('runs')],
+      code: 'NO_RUN',
+    });
   const adapter = req.checkpoint !== undefined ? join(m.outputDir, `checkpoint-${req.checkpoint}`) : m.outputDir;
   if (!isAdapterDir(adapter)) {
     const ckpts = (await readdir(m.outputDir).catch(() => [] as string[])).filter((e) => /^checkpoint-\d+$/.test(e));
@@ -73,7 +80,7 @@ export async function exportRun(
       code: 'NO_ADAPTER',
     });
   }
-  const name = req.name ?? `${m.id}${req.checkpoint !== undefined ? `-ckpt${req.checkpoint}` : ''}`;
+  const name = req.name ?? defaultExportName(m.id, req.checkpoint);
   const dir = join(ws.exportsDir, name);
   if (existsSync(dir)) {
     throw new MedtuneError({

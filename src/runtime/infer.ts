@@ -4,6 +4,8 @@
  */
 import { z } from 'zod';
 import { MedtuneError } from '../core/errors.js';
+import { cmd } from '../core/nextstep.js';
+import type { Sampling } from '../core/serve.js';
 import { resolveImages, type ScanOptions } from './scans.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
@@ -18,14 +20,18 @@ const AskHelperResult = z.object({
   prompt_tokens: z.number(),
   seconds: z.number(),
   first_token_seconds: z.number().nullable().optional(),
+  /** The answer stopped at max_new_tokens. */
+  cut: z.boolean().optional(),
   device: z.string().optional(),
 });
 
 export interface AskRequest {
   model: string | ModelSpec | ModelTarget;
+  /** None: a question about text alone. */
   images: string[];
   question: string;
-  maxNewTokens?: number;
+  maxNewTokens: number;
+  sampling: Sampling;
   /** How scans among the images are turned into what the model sees. */
   scan?: ScanOptions;
   /**
@@ -44,6 +50,8 @@ export interface AskResult {
   promptTokens: number;
   seconds: number;
   firstTokenSeconds: number | null;
+  /** The answer stopped at maxNewTokens, not at its end (unknown from a server: false). */
+  cut: boolean;
   device: string;
   question: string;
   images: string[];
@@ -56,17 +64,17 @@ const isTarget = (m: AskRequest['model']): m is ModelTarget => typeof m === 'obj
 
 export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<AskResult> {
   const doing = 'asking the model';
-  if (!req.images.length)
-    throw new MedtuneError({ doing, problem: 'no image given', next: 'pass one or more --image FILE', code: 'NO_IMAGE' });
   if (!req.question.trim())
     throw new MedtuneError({
       doing,
       problem: 'the question is empty',
-      next: 'write the question after the model: medtune ask MODEL --image a.png "What is shown?"',
+      next: ['write the question after the model: ', cmd('ask', 'MODEL', '--image', 'a.png', 'What is shown?')],
       code: 'NO_QUESTION',
     });
   checkImages(req.images, doing);
-  const { images, notes } = await resolveImages(ws, venv, req.images, req.scan, doing);
+  const { images, notes } = req.images.length
+    ? await resolveImages(ws, venv, req.images, req.scan, doing)
+    : { images: [] as string[], notes: [] as string[] };
   const mode = req.server ?? 'auto';
   // An explicit server may serve a model this workspace does not hold: MODEL then only names it.
   const target = typeof mode === 'object' ? null : isTarget(req.model) ? req.model : await resolveModel(ws, req.model);
@@ -76,13 +84,14 @@ export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<A
         ? { url: (mode as { url: string }).url.replace(/\/+$/, ''), apiKey: (mode as { apiKey?: string }).apiKey }
         : await findServerFor(ws, target).then((s) => (s && !s.keyRequired ? { url: s.url, apiKey: undefined } : null));
     if (live) {
-      req.onProgress?.('generate', 0, req.maxNewTokens ?? 256, `asking the server at ${live.url}`);
+      req.onProgress?.('generate', 0, req.maxNewTokens, `asking the server at ${live.url}`);
       const r = await askServer({
         url: live.url,
         apiKey: live.apiKey,
         images,
         question: req.question,
         maxNewTokens: req.maxNewTokens,
+        sampling: req.sampling,
         onToken: req.onToken,
         signal: req.signal,
       });
@@ -101,6 +110,7 @@ export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<A
         promptTokens: 0,
         seconds: Math.round(r.seconds * 1000) / 1000,
         firstTokenSeconds: r.firstTokenSeconds,
+        cut: r.cut,
         device: `server ${live.url}`,
         question: req.question,
         images,
@@ -118,7 +128,11 @@ export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<A
     '--question',
     req.question,
     '--max-new-tokens',
-    String(req.maxNewTokens ?? 256),
+    String(req.maxNewTokens),
+    '--temperature',
+    String(req.sampling.temperature),
+    '--top-p',
+    String(req.sampling.topP),
     '--image-max-pixels',
     String(px.max),
     '--image-min-pixels',
@@ -142,6 +156,7 @@ export async function ask(ws: Workspace, venv: Venv, req: AskRequest): Promise<A
     promptTokens: r.prompt_tokens,
     seconds: r.seconds,
     firstTokenSeconds: r.first_token_seconds ?? null,
+    cut: r.cut === true,
     device: r.device ?? '',
     question: req.question,
     images,

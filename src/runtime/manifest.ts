@@ -2,8 +2,9 @@
 import { readdir } from 'node:fs/promises';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cmd } from '../core/nextstep.js';
 import { MedtuneError } from '../core/errors.js';
-import { RunManifest, runRootPids } from '../core/run.js';
+import { RunManifest, runRootPids, type RunStatus } from '../core/run.js';
 import { isAlive, processTreePids } from './proctree.js';
 import { readJsonIfExists, withLock, writeJsonAtomic } from './atomic.js';
 import type { Workspace } from './workspace.js';
@@ -92,7 +93,7 @@ export async function resolveRunDir(ws: Workspace, ref: string): Promise<string>
     problem: matches.length
       ? `"${ref}" matches ${matches.length} runs (${matches.slice(0, 4).join(', ')})`
       : `no run "${ref}" in ${ws.runsDir}`,
-    next: matches.length ? 'give more of the id' : 'list runs with `medtune runs`',
+    next: matches.length ? 'give more of the id' : ['list the runs with ', cmd('runs')],
     code: matches.length ? 'AMBIGUOUS_RUN' : 'NO_RUN',
   });
 }
@@ -134,4 +135,14 @@ export function runProcessPids(ws: Workspace, runDirs?: readonly string[]): Set<
     }
   }
   return processTreePids(roots);
+}
+
+/** The newest run whose status is one of `statuses` (any status when null), or null. */
+export async function newestRun(ws: Workspace, statuses: readonly RunStatus[] | null): Promise<RunManifest | null> {
+  const ids = await listRunIds(ws);
+  for (let i = ids.length - 1; i >= 0; i--) {
+    const m = await readManifest(join(ws.runsDir, ids[i]!)).catch(() => null);
+    if (m && (!statuses || statuses.includes(m.status))) return m;
+  }
+  return null;
 }

@@ -8,6 +8,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { VAL_SUFFIX } from '../core/dataset.js';
 import { MedtuneError } from '../core/errors.js';
+import { cmd } from '../core/nextstep.js';
 import type { TrainConfig } from '../core/trainconfig.js';
 import { readDatasetInfo } from './datasetinfo.js';
 import { isAdapterDir, isModelDir } from './files.js';
@@ -54,7 +55,7 @@ async function fromRun(ws: Workspace, ref: string, checkpoint: number | null): P
   const runDir = await resolveRunDir(ws, ref);
   const m = await readManifest(runDir);
   if (!m)
-    throw new MedtuneError({ doing: `opening run ${ref}`, problem: 'run.json is missing', next: 'check `medtune runs`', code: 'NO_RUN' });
+    throw new MedtuneError({ doing: `opening run ${ref}`, problem: 'run.json is missing', next: ['check ', cmd('runs')], code: 'NO_RUN' });
   const adapterDir = checkpoint !== null ? join(m.outputDir, `checkpoint-${checkpoint}`) : m.outputDir;
   if (!isAdapterDir(adapterDir)) {
     throw new MedtuneError({
@@ -63,7 +64,7 @@ async function fromRun(ws: Workspace, ref: string, checkpoint: number | null): P
       next:
         m.status === 'completed'
           ? 'pass --checkpoint N for one of its checkpoints'
-          : `wait for it (\`medtune attach ${m.id}\`) or use one of its checkpoints`,
+          : ['wait for it (', cmd('attach', m.id), ') or use one of its checkpoints'],
       code: 'NO_ADAPTER',
     });
   }
@@ -115,7 +116,7 @@ export async function resolveModel(ws: Workspace, ref: string | ModelSpec, opts:
       throw new MedtuneError({
         doing: `opening ${ref.kind} ${ref.name}`,
         problem: `${dir} holds no model (no config.json)`,
-        next: ref.kind === 'export' ? 'list exports with `medtune runs`' : 'list models with `medtune model list`',
+        next: ref.kind === 'export' ? ['list exports with ', cmd('runs')] : ['list models with ', cmd('model', 'list')],
         code: 'NO_MODEL',
       });
     return ref.kind === 'export'

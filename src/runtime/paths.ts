@@ -9,6 +9,13 @@ export const PYTHON_DIR = join(PACKAGE_ROOT, 'python');
 export const TEMPLATES_DIR = join(PACKAGE_ROOT, 'templates');
 export const REQUIREMENTS_FILE = join(PYTHON_DIR, 'requirements.txt');
 
+/** Where medtune keeps what is about this machine rather than a workspace (the registry of running servers). */
+export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.MEDTUNE_STATE_DIR) return resolve(env.MEDTUNE_STATE_DIR);
+  const xdg = env.XDG_STATE_HOME ? resolve(env.XDG_STATE_HOME) : join(homedir(), '.local', 'state');
+  return join(xdg, 'medtune');
+}
+
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.MEDTUNE_CACHE) return resolve(env.MEDTUNE_CACHE);
   const xdg = env.XDG_CACHE_HOME ? resolve(env.XDG_CACHE_HOME) : join(homedir(), '.cache');

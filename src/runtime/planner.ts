@@ -12,6 +12,7 @@ import { MedtuneError } from '../core/errors.js';
 import { ResultEvent } from '../core/protocol.js';
 import { compactTimestamp } from '../core/format.js';
 import { textConfigOf } from '../core/estimate.js';
+import { trainOptions } from '../core/options.js';
 import { blockingError, blockingFindings, planRunConfig, planRunFromFacts, type RunPlan, type TrainRequest } from '../core/runplan.js';
 import { parseConfigYaml, Profiles, toYaml, type Profile, type TrainConfig } from '../core/trainconfig.js';
 import { TEMPLATES_DIR } from './paths.js';
@@ -26,6 +27,7 @@ import { checkVram } from './vramcheck.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 import { tokenizedPathFor } from './tokcache.js';
+import { readModelFacts } from './weights.js';
 import { planWallTime } from './walltime.js';
 import { checkNodeLaunch, launchCommand, planNodeLaunch, relaunchArgs } from './distributed.js';
 
@@ -130,6 +132,7 @@ export async function planRun(ws: Workspace, venv: Venv, request: TrainRequest, 
     settingsOverrides: settings.overrides ?? [],
     gpus,
     modelDir,
+    modelFacts: await readModelFacts(modelDir),
     runDir,
     dataDir: ws.dataDir,
     cores: availableParallelism(),
@@ -181,7 +184,7 @@ export async function planRun(ws: Workspace, venv: Venv, request: TrainRequest, 
     gpus,
     busyGpus: gpus.length ? await busyGpuWarnings(ws, req.gpus) : [],
     vram,
-    rows: await countSamples(ws, req.datasets, Number(config.max_samples ?? 0) || undefined),
+    rows: await countSamples(ws, req.datasets, trainOptions(config).max_samples ?? undefined),
     textConfig,
     freeBytes,
     outputDir: resolve(String(config.output_dir)),

@@ -48,6 +48,13 @@ function lookUp(pid: number | undefined, recorded: ProcIdentity): ProcLiveness {
   return liveness(alive, recorded, alive ? procIdentity(pid) : null);
 }
 
+/** Whether the supervisor of a run's last attempt still lives (checked by its start time, not its pid alone). */
+export function attemptSupervisorAlive(m: RunManifest): boolean {
+  const a = m.attempts[m.attempts.length - 1];
+  if (!a?.supervisorPid) return false;
+  return lookUp(a.supervisorPid, { bootId: a.bootId, startTicks: a.supervisorStartTicks }) === 'alive';
+}
+
 async function lastLoggedStep(outputDir: string): Promise<{ step: number; totalSteps: number | null }> {
   const got = await readHeadTail(join(outputDir, 'trainer_log.jsonl'), 0, 16 * 1024).catch(() => null);
   const lines = got?.text.split('\n') ?? [];

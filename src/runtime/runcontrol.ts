@@ -14,7 +14,7 @@ import { isAlive, RunTree, signalPid } from './proctree.js';
 import { readManifest, resolveRunDir, updateManifest } from './manifest.js';
 import { reconcileRun } from './reconcile.js';
 import { checkpointRoom, estimatedCheckpointBytes } from './diskwatch.js';
-import { resumableCheckpoint, savesOnlyModel, type SkippedCheckpoint } from './checkpoints.js';
+import { holdsAdapter, resumableCheckpoint, savesOnlyModel, type SkippedCheckpoint } from './checkpoints.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 import { clearIncompleteTokenized } from './tokcache.js';
@@ -138,9 +138,10 @@ export async function resumeRun(
       doing: `resuming ${m.id}`,
       problem: choice.skipped.length ? `no checkpoint in ${m.outputDir} can be resumed` : `no checkpoint in ${m.outputDir}`,
       details: choice.skipped.map((s) => `checkpoint-${s.step}: ${s.reason}`),
-      next: choice.skipped.some((s) => /optimizer|scheduler/.test(s.reason))
-        ? `start a fresh run with \`medtune train\`, or train from these weights with a fresh optimizer: --set adapter_name_or_path=${choice.skipped[0]!.path}`
-        : `start a fresh run with \`medtune train\`; lower save_steps so a crash loses less`,
+      next:
+        (await holdsAdapter(m.outputDir)) || choice.skipped.length
+          ? `start a new run from the adapter it saved: \`medtune train --from ${m.id}\` (a fresh optimizer); lower save_steps so a stop or crash loses less`
+          : `start a new run with \`medtune train\`; lower save_steps so a stop or crash loses less`,
       code: 'NO_CHECKPOINT',
     });
   }

@@ -3,6 +3,10 @@
  * as a detached process tree under a small supervisor (serve-main.ts), like a training run. Everything about a
  * server is in servers/<id>/: server.json (status, address, pids), serve.yaml, stdout.log, stderr.log.
  *
+ * Servers hold ports, so they are machine-wide: each one started also leaves a pointer to its folder in the
+ * user's state folder (servers/<id>.json under `stateRoot`), and `listServers` shows the live ones of every
+ * workspace; a pointer whose server is no longer alive is removed when it is next read.
+ *
  * The API key, when there is one, is handed to the server through its environment and shown to the user once;
  * it is never written to a file. Request logging (API_VERBOSE) is off so that questions and images never reach
  * the logs, and the server reads no local files (ALLOW_LOCAL_FILES=0): images travel as data URLs.
@@ -10,11 +14,12 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { MedtuneError } from '../core/errors.js';
+import { cmd } from '../core/nextstep.js';
 import { templateForModelType } from '../core/models.js';
 import {
   ChatStreamParser,
@@ -22,15 +27,18 @@ import {
   clientHost,
   DEFAULT_HOST,
   DEFAULT_PORT,
+  GREEDY,
   imageMime,
   keyPolicy,
   LIVE_SERVER_STATUSES,
+  samplingProblem,
   ServerRecord,
+  type Sampling,
 } from '../core/serve.js';
 import { readJsonIfExists, withLock, writeFileAtomic, writeJsonAtomic } from './atomic.js';
 import { helperEnv } from './pythonhelper.js';
 import { imagePixels, resolveModel, summary, type ModelSpec, type ModelTarget } from './modelref.js';
-import { PACKAGE_ROOT } from './paths.js';
+import { PACKAGE_ROOT, stateRoot } from './paths.js';
 import { isAlive, signalGroup } from './proctree.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
@@ -54,19 +62,51 @@ export async function updateServer(dir: string, fn: (r: ServerRecord) => void): 
   });
 }
 
-/** Every server of the workspace, newest first; a live status whose supervisor is gone reads as `exited`. */
-export async function listServers(ws: Workspace): Promise<(ServerRecord & { dir: string })[]> {
-  const names = await readdir(serversDir(ws)).catch(() => [] as string[]);
-  const out: (ServerRecord & { dir: string })[] = [];
-  for (const name of names.sort().reverse()) {
-    const dir = join(serversDir(ws), name);
-    const r = await readServer(dir);
-    if (!r) continue;
-    if (LIVE_SERVER_STATUSES.includes(r.status) && !isAlive(r.supervisorPid ?? undefined) && !isAlive(r.pid ?? undefined))
-      r.status = 'exited';
-    out.push({ ...r, dir });
+/** A server as listed: its record, its folder, and the workspace it was started from. */
+export type ListedServer = ServerRecord & { dir: string; workspace: string };
+
+/** The machine's registry of servers: one pointer file per server started from any folder. */
+export const registryDir = (env: NodeJS.ProcessEnv = process.env) => join(stateRoot(env), 'servers');
+
+async function readListed(dir: string): Promise<ListedServer | undefined> {
+  const r = await readServer(dir);
+  if (!r) return undefined;
+  if (LIVE_SERVER_STATUSES.includes(r.status) && !isAlive(r.supervisorPid ?? undefined) && !isAlive(r.pid ?? undefined))
+    r.status = 'exited';
+  return { ...r, dir, workspace: dirname(dirname(dir)) };
+}
+
+/** The live servers of the whole machine, from the registry; pointers to servers that are gone are removed. */
+export async function machineServers(env: NodeJS.ProcessEnv = process.env): Promise<ListedServer[]> {
+  const reg = registryDir(env);
+  const names = await readdir(reg).catch(() => [] as string[]);
+  const out: ListedServer[] = [];
+  for (const name of names
+    .filter((n) => n.endsWith('.json'))
+    .sort()
+    .reverse()) {
+    const file = join(reg, name);
+    const ptr = await readJsonIfExists<{ dir?: unknown }>(file).catch(() => undefined);
+    const r = typeof ptr?.dir === 'string' ? await readListed(ptr.dir) : undefined;
+    if (r && isLive(r)) out.push(r);
+    else await rm(file, { force: true });
   }
   return out;
+}
+
+/**
+ * Every server of the workspace (newest first, ended ones too), then the live ones started from other folders;
+ * a live status whose supervisor is gone reads as `exited`.
+ */
+export async function listServers(ws: Workspace, env: NodeJS.ProcessEnv = process.env): Promise<ListedServer[]> {
+  const names = await readdir(serversDir(ws)).catch(() => [] as string[]);
+  const out: ListedServer[] = [];
+  for (const name of names.sort().reverse()) {
+    const r = await readListed(join(serversDir(ws), name));
+    if (r) out.push(r);
+  }
+  const own = new Set(out.map((s) => s.dir));
+  return [...out, ...(await machineServers(env)).filter((s) => !own.has(s.dir))];
 }
 
 export const isLive = (r: ServerRecord) => LIVE_SERVER_STATUSES.includes(r.status);
@@ -115,6 +155,8 @@ export interface ServeRequest {
   apiKey?: string;
   /** Refuse to generate a key (then only a loopback bind is allowed). */
   noApiKey?: boolean;
+  /** The default decoding of requests that name none; default greedy. */
+  sampling?: Partial<Sampling>;
   /** How long to wait for the model to load; default 10 minutes. */
   readyTimeoutMs?: number;
   onProgress?: (message: string) => void;
@@ -147,6 +189,10 @@ export async function startServer(ws: Workspace, venv: Venv, req: ServeRequest):
       });
     port = await freePort(host);
   }
+  const sampling: Sampling = { ...GREEDY, ...req.sampling };
+  const bad = samplingProblem(sampling);
+  if (bad)
+    throw new MedtuneError({ doing, problem: bad.problem, next: 'pass --temperature 0…2 and --top-p in (0, 1]', code: 'BAD_SAMPLING' });
   const template = await templateOf(target);
   const px = imagePixels(target);
   const id = `${stamp()}-${basename(target.ref)
@@ -162,6 +208,10 @@ export async function startServer(ws: Workspace, venv: Venv, req: ServeRequest):
     infer_backend: 'huggingface',
     image_max_pixels: px.max,
     image_min_pixels: px.min,
+    // LLaMA-Factory's own default samples (temperature 0.95): a request without a temperature then gets garbled
+    // text from a small model. Temperature 0 turns sampling off unless the request asks for it.
+    temperature: sampling.temperature,
+    top_p: sampling.topP,
   };
   await writeFileAtomic(yamlFile, toYaml(config, { version: '1.1' }));
   const modelName = basename(target.ref);
@@ -183,8 +233,10 @@ export async function startServer(ws: Workspace, venv: Venv, req: ServeRequest):
     exitCode: null,
     signal: null,
     command,
+    sampling,
   };
   await writeJsonAtomic(recordFile(dir), record);
+  await writeJsonAtomic(join(registryDir(), `${id}.json`), { dir });
   const env: NodeJS.ProcessEnv = {
     ...helperEnv(venv),
     API_HOST: host,
@@ -270,26 +322,42 @@ export async function stopServer(dir: string, graceMs = 10_000): Promise<ServerR
   });
 }
 
-/** Stops the named server (an id or id prefix), or every live one of the workspace. */
-export async function stopServers(ws: Workspace, id?: string): Promise<ServerRecord[]> {
-  const all = await listServers(ws);
-  const picked = id ? all.filter((s) => s.id === id || s.id.startsWith(id)) : all.filter(isLive);
-  if (id && !picked.length)
+/**
+ * Which servers `serve --stop` stops: `all` (every live one of the machine), an id or id prefix (of any
+ * workspace), or none (the live ones of this workspace).
+ */
+export type StopWhich = { all: true } | { id: string } | { workspace: true };
+
+/** Stops the servers `which` names; returns them with the live servers of other folders that were left running. */
+export async function stopServers(
+  ws: Workspace,
+  which: StopWhich,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ stopped: ListedServer[]; elsewhere: ListedServer[] }> {
+  const all = await listServers(ws, env);
+  const picked =
+    'id' in which
+      ? all.filter((s) => s.id === which.id || s.id.startsWith(which.id))
+      : 'all' in which
+        ? all.filter(isLive)
+        : all.filter((s) => isLive(s) && s.workspace === ws.root);
+  if ('id' in which && !picked.length)
     throw new MedtuneError({
-      doing: `stopping server ${id}`,
-      problem: 'no such server',
-      next: 'see `medtune runs` for the servers of this workspace',
+      doing: `stopping server ${which.id}`,
+      problem: 'no server of this machine has that id',
+      next: ['see ', cmd('serve'), ' for the servers of this workspace and the live ones of the machine'],
       code: 'NO_SERVER',
     });
-  const out: ServerRecord[] = [];
+  const stopped: ListedServer[] = [];
   for (const s of picked) {
     const r = isLive(s) ? await stopServer(s.dir) : s;
-    if (r) out.push(r);
+    if (r) stopped.push({ ...r, dir: s.dir, workspace: s.workspace });
   }
-  return out;
+  const done = new Set(picked.map((s) => s.dir));
+  return { stopped, elsewhere: all.filter((s) => isLive(s) && !done.has(s.dir)) };
 }
 
-/** A live, ready server of this workspace that serves exactly this model (same weights, same adapter). */
+/** A live, ready server of this machine that serves exactly this model (same weights, same adapter). */
 export async function findServerFor(ws: Workspace, target: ModelTarget): Promise<ServerRecord | null> {
   const all = await listServers(ws);
   return all.find((s) => s.status === 'ready' && s.model.model === target.modelDir && s.model.adapter === target.adapterDir) ?? null;
@@ -319,13 +387,16 @@ export interface ServerAskRequest {
   /** Images ready for the model (scans already converted). */
   images: string[];
   question: string;
-  maxNewTokens?: number;
+  maxNewTokens: number;
+  sampling: Sampling;
   onToken?: (text: string) => void;
   signal?: AbortSignal;
 }
 
 /** One streamed chat completion with image parts; resolves with the whole answer. */
-export async function askServer(req: ServerAskRequest): Promise<{ answer: string; seconds: number; firstTokenSeconds: number | null }> {
+export async function askServer(
+  req: ServerAskRequest,
+): Promise<{ answer: string; seconds: number; firstTokenSeconds: number | null; cut: boolean }> {
   const doing = `asking the server at ${req.url}`;
   const started = Date.now();
   const images = await Promise.all(req.images.map((i) => readImage(i, doing)));
@@ -338,8 +409,9 @@ export async function askServer(req: ServerAskRequest): Promise<{ answer: string
         model: 'medtune',
         messages: [chatMessage(images, req.question)],
         stream: true,
-        max_tokens: req.maxNewTokens ?? 256,
-        temperature: 0,
+        max_tokens: req.maxNewTokens,
+        temperature: req.sampling.temperature,
+        ...(req.sampling.temperature > 0 ? { top_p: req.sampling.topP } : {}),
       }),
       signal: req.signal,
     });
@@ -347,7 +419,7 @@ export async function askServer(req: ServerAskRequest): Promise<{ answer: string
     throw new MedtuneError({
       doing,
       problem: `the server cannot be reached (${(err as Error).message})`,
-      next: 'check it with `medtune runs`, or start one with `medtune serve MODEL`',
+      next: ['check it with ', cmd('serve'), ', or start one with ', cmd('serve', 'MODEL')],
       code: 'SERVER_UNREACHABLE',
     });
   }
@@ -371,7 +443,7 @@ export async function askServer(req: ServerAskRequest): Promise<{ answer: string
       req.onToken?.(piece);
     }
   }
-  return { answer: answer.trim(), seconds: (Date.now() - started) / 1000, firstTokenSeconds: first };
+  return { answer: answer.trim(), seconds: (Date.now() - started) / 1000, firstTokenSeconds: first, cut: parser.finishReason === 'length' };
 }
 
 export const serverExists = (dir: string) => existsSync(recordFile(dir));

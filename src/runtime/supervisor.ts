@@ -166,15 +166,19 @@ export async function supervise(runDir: string, firstResumeFrom?: string): Promi
     } else {
       status = 'failed';
       const stderrTail = await tailText(paths.stderr);
+      // Advice names `medtune resume` only where a checkpoint can be resumed.
+      const resumable = !!(await resumableCheckpoint(paths.outputDir, { saveOnlyModel: await savesOnlyModel(after.trainYaml) })).path;
       cause = diagnoseFailure({
         exitCode,
         signal,
         stdoutTail: await tailText(paths.stdout),
         stderrTail,
+        runId: after.id,
+        resumable,
       }) ?? {
         code: 'UNKNOWN',
         summary: `llamafactory-cli ended with code ${exitCode} (signal ${signal ?? 'none'})`,
-        next: `read ${paths.stderr}; \`medtune resume\` continues from the last checkpoint`,
+        next: `read ${paths.stderr}`,
       };
     }
     // A CUDA OOM names the next smaller setting that fits the card (core/vram.ts).

@@ -6,6 +6,7 @@
 import { open, readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { imageSizeFromHeader } from '../core/imagesize.js';
+import { trainOptions } from '../core/options.js';
 import {
   estimateWallTime,
   imagePatches,
@@ -115,11 +116,12 @@ export async function planWallTime(p: WallTimePlan): Promise<WallTimeEstimate | 
     .then((t) => JSON.parse(t) as Record<string, unknown>)
     .catch(() => ({}));
   const limits = pixelLimits(p.config, processor, shape);
-  const data = await measureDataShape(p.ws, p.datasets, limits, Number(p.config.cutoff_len ?? 2048));
+  const o = trainOptions(p.config);
+  const data = await measureDataShape(p.ws, p.datasets, limits, o.cutoff_len);
   if (!data) return null;
-  const perStep = Number(p.config.per_device_train_batch_size ?? 1) * Number(p.config.gradient_accumulation_steps ?? 1) * p.devices;
-  const maxSteps = Number(p.config.max_steps ?? 0);
-  const epochs = Number(p.config.num_train_epochs ?? 1);
+  const perStep = o.per_device_train_batch_size * o.gradient_accumulation_steps * p.devices;
+  const maxSteps = o.max_steps ?? 0;
+  const epochs = o.num_train_epochs;
   return estimateWallTime({
     profile: p.profile,
     config: p.config,

@@ -2,7 +2,8 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
-import { SAFETENSORS_PROBE_BYTES, safetensorsProblem, shardsOfIndex } from '../core/safetensors.js';
+import { SAFETENSORS_PROBE_BYTES, safetensorsProblem, shardsOfIndex, tensorNamesOfHeader } from '../core/safetensors.js';
+import { moduleNamesOf, type ModelFacts } from '../core/options.js';
 
 async function checkFile(path: string): Promise<string | null> {
   const st = await stat(path).catch(() => null);
@@ -81,4 +82,44 @@ export async function checkModelWeights(dir: string, what: { doing: string; fix:
       code: 'WEIGHTS_INCOMPLETE',
     });
   }
+}
+
+/** The tensor names of a model folder's weights (from the index, else the header of model.safetensors); null if unknown. */
+async function tensorNames(dir: string): Promise<string[] | null> {
+  const index = await readFile(join(dir, 'model.safetensors.index.json'), 'utf8').catch(() => null);
+  if (index !== null) {
+    try {
+      const map = (JSON.parse(index) as { weight_map?: Record<string, unknown> }).weight_map;
+      return map && typeof map === 'object' ? Object.keys(map) : null;
+    } catch {
+      return null;
+    }
+  }
+  const fh = await open(join(dir, 'model.safetensors'), 'r').catch(() => null);
+  if (!fh) return null;
+  try {
+    const len = Buffer.alloc(8);
+    await fh.read(len, 0, 8, 0);
+    const headerLen = Number(len.readBigUInt64LE(0));
+    if (headerLen <= 0 || headerLen > 100 * 2 ** 20) return null;
+    const head = Buffer.alloc(8 + headerLen);
+    await fh.read(head, 0, head.length, 0);
+    return tensorNamesOfHeader(head);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** What the option checks need to know of a model: its positions (config.json) and its module names (its weights). */
+export async function readModelFacts(dir: string): Promise<ModelFacts> {
+  const config = await readFile(join(dir, 'config.json'), 'utf8')
+    .then((t) => JSON.parse(t) as Record<string, unknown>)
+    .catch(() => ({}) as Record<string, unknown>);
+  const text = (config.text_config && typeof config.text_config === 'object' ? config.text_config : config) as Record<string, unknown>;
+  const positions = text.max_position_embeddings ?? config.max_position_embeddings;
+  const names = await tensorNames(dir);
+  return {
+    maxPositions: typeof positions === 'number' && positions > 0 ? positions : null,
+    moduleNames: names ? moduleNamesOf(names) : null,
+  };
 }

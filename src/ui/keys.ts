@@ -64,6 +64,9 @@ const dataViews: KeyBinding[] = [
   { action: 'prevView', keys: ['shift-tab'], label: 'prev view', help: 'previous view', bar: false, pairOf: 'nextView' },
 ];
 
+/** Keys that start a value in a focused number field of a form. */
+export const TYPE_KEYS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '.', '-'] as const;
+
 export const KEYMAP: Record<Scope, readonly KeyBinding[]> = {
   global: [
     ...SCREENS.map(
@@ -133,7 +136,17 @@ export const KEYMAP: Record<Scope, readonly KeyBinding[]> = {
   ],
   train: [
     ...move('fields'),
-    { action: 'edit', keys: ['enter'], label: 'edit', help: 'edit the selected field' },
+    ...TYPE_KEYS.map(
+      (k, i): KeyBinding => ({
+        action: `type:${k}`,
+        keys: [k],
+        barKeys: '0-9',
+        label: 'type',
+        help: 'start typing a new value into the selected number field (screen numbers work on the other rows)',
+        ...(i > 0 ? { bar: false, pairOf: `type:${TYPE_KEYS[0]}` } : {}),
+      }),
+    ),
+    { action: 'edit', keys: ['enter'], label: 'edit', help: 'edit the selected field (also: just type a number)' },
     { action: 'prevChoice', keys: ['left'], barKeys: '←→', label: 'choose', help: 'previous choice (model, profile, schedule…)' },
     { action: 'nextChoice', keys: ['right'], label: 'choose', help: 'next choice', bar: false, pairOf: 'prevChoice' },
     {

@@ -5,10 +5,11 @@
  */
 import { basename, join } from 'node:path';
 import type { CheckResult } from '../core/dataset.js';
-import type { SideMetrics } from '../core/evalreport.js';
+import { shownAnswer, type SideMetrics } from '../core/evalreport.js';
 import type { Finding } from '../core/findings.js';
 import { overridesOf, type TrainConfig } from '../core/trainconfig.js';
 import { describeScale } from '../core/distributed.js';
+import { continueAdvice } from '../core/run.js';
 import type { FieldValue } from '../core/trainform.js';
 import {
   checkFindings,
@@ -128,7 +129,8 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
       return { runId: manifest.id };
     },
     async stopRun(id, o) {
-      await stop(app, id, { now: o.now });
+      const r = await stop(app, id, { now: o.now });
+      return { status: r.manifest.status, advice: r.manifest.status === 'completed' ? null : continueAdvice(r.manifest.id, r.leaves) };
     },
     async describeProcesses(pids) {
       return describeProcesses(app, pids);
@@ -268,10 +270,11 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
           sample: req.samples[i] ?? i,
           question: item.question,
           reference: item.reference,
-          base: item.base,
-          tuned: item.tuned,
+          base: shownAnswer(item.base, item.baseCut),
+          tuned: shownAnswer(item.tuned, item.tunedCut),
           image: item.images[0] ? (images.get(item.images[0]) ?? null) : null,
         })),
+        dataset: report.dataset,
       };
     },
 

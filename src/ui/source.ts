@@ -12,7 +12,7 @@
  *   progress through `onProgress` and stop early when `signal` aborts.
  * - Failures reject with a MedtuneError (doing / problem / next), which the screen shows in place.
  */
-import type { RunView } from '../core/run.js';
+import type { ContinueAdvice, RunView } from '../core/run.js';
 import type { RgbImage } from '../core/halfblock.js';
 import type { DatasetWeight } from '../core/mix.js';
 import type { FieldValue } from '../core/trainform.js';
@@ -67,6 +67,10 @@ export interface DataSource {
   /** False when it cannot be used on this machine (e.g. no local copy); `detail` says why. */
   available: boolean;
   detail?: string;
+  /** The dataset name `data prepare` gives it without --name ('' for a path source: it follows the path). */
+  defaultName: string;
+  /** The user gives a path (a folder, parquet files, DICOM/NIfTI scans); it is the source passed on. */
+  path?: boolean;
 }
 
 export interface PrepareRequest {
@@ -146,6 +150,11 @@ export interface TrainPlan {
   ok: boolean;
   /** Processes and effective batch: "ddp: 2 process(es); effective batch 2 × 4 × 8 = 64". */
   scale?: string;
+}
+
+export interface StopResult {
+  status: string;
+  advice: ContinueAdvice | null;
 }
 
 export interface LaunchResult {
@@ -229,6 +238,8 @@ export interface CompareResult {
   base: CompareSide;
   tuned: CompareSide;
   items: CompareItem[];
+  /** The dataset entry the questions came from (its held-out `_val` split when it has one). */
+  dataset: string | null;
 }
 
 export interface StopOptions {
@@ -257,7 +268,8 @@ export interface WorkspaceSource {
   readRun(id: string): Promise<RunView>;
   readLog(id: string, lines: number): Promise<LogTail>;
   startTrain(params: TrainParams): Promise<LaunchResult>;
-  stopRun(id: string, opts: StopOptions): Promise<void>;
+  /** Stops a run; what it left and the commands that continue it (none for a run that completed meanwhile). */
+  stopRun(id: string, opts: StopOptions): Promise<StopResult>;
   resumeRun(id: string): Promise<LaunchResult>;
   /** The form's starting choices, decided as `medtune train` decides them. */
   trainDefaults(): Promise<TrainDefaults>;

@@ -13,8 +13,8 @@ export interface TaskResults {
   export: ExportResult;
   compare: CompareResult;
   demo: LaunchResult;
-  /** A run control action (stop, kill, resume). */
-  control: LaunchResult | void;
+  /** A run control action (stop, kill, resume): the notice it ends with. */
+  control: string;
 }
 export type TaskKind = keyof TaskResults;
 

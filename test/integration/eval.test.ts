@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_TRAIN } from '../../src/app/demo.js';
 import { labelModality } from '../../src/core/modality.js';
+import { GREEDY } from '../../src/core/serve.js';
 import { learningCheck, LEARNING_TARGET, type LearningCheck } from '../../src/runtime/evaluate.js';
 import { ask } from '../../src/runtime/infer.js';
 import { DATASET, lastJson, makeWorkspace, medtune, strayProcesses, type TestWorkspace } from './harness.js';
@@ -222,6 +223,7 @@ describe('eval, compare and ask on the tiny model', () => {
         images,
         question: 'What is shown?',
         maxNewTokens: 24,
+        sampling: GREEDY,
         onToken: (p) => pieces.push(p),
       });
       expect(pieces.length).toBeGreaterThan(1);

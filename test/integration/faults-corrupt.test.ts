@@ -153,7 +153,7 @@ describe('faults: corrupt or hand-edited workspace files', () => {
       /no checkpoint .* can be resumed/,
       /checkpoint-30: optimizer.pt is missing/,
       /checkpoint-20: optimizer.pt is missing/,
-      /adapter_name_or_path=/,
+      /medtune train --from /,
     );
     const m = JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')) as { status: string; attempts: unknown[] };
     expect(m.status).toBe('failed');

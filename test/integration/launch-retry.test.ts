@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../src/runtime/manifest.js';
+import { attemptSupervisorAlive } from '../../src/runtime/reconcile.js';
 import { BIN, DATASET, lastJson, makeWorkspace, medtune, killStrayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 
 // Only the trainer (llamafactory-cli) crashes, not medtune's own Python helpers (the preflight check).
@@ -64,8 +65,13 @@ describe('supervisor: early launch failure', () => {
     );
     expect(r.exitCode, r.all).toBe(0);
     const dir = join(t.ws.runsDir, lastJson<{ id: string }>(r.stdout).id);
+    // Ended: a terminal status and no supervisor left to start another attempt (between a failed attempt and its
+    // retry, run.json says "failed" for a moment).
     await waitUntil(
-      async () => ['completed', 'failed', 'stopped'].includes((await readManifest(dir))?.status ?? ''),
+      async () => {
+        const m = await readManifest(dir);
+        return !!m && ['completed', 'failed', 'stopped'].includes(m.status) && !attemptSupervisorAlive(m);
+      },
       10 * 60_000,
       'the run to end',
     );
@@ -95,6 +101,38 @@ describe('supervisor: early launch failure', () => {
       expect(attach.all).toMatch(/automatic retry: attempt 1 failed at launch and left nothing behind/);
     },
     15 * 60_000,
+  );
+
+  it(
+    "an attached `train` follows the retry to the run's real end (not the first attempt's failure)",
+    async () => {
+      const marker = join(t.ws.root, 'crashed-once-attached');
+      const r = await execa(
+        process.execPath,
+        [
+          BIN,
+          '-w',
+          t.ws.root,
+          'train',
+          '--model',
+          t.modelDir,
+          '--dataset',
+          DATASET,
+          '--profile',
+          'cpu',
+          '--set',
+          'max_steps=3',
+          '--name',
+          'attached',
+        ],
+        { reject: false, all: true, timeout: 10 * 60_000, env: { CI: '1', PYTHONPATH: site, MEDTUNE_TEST_CRASH_ONCE: marker } },
+      );
+      expect(existsSync(marker)).toBe(true);
+      expect(r.all).toMatch(/attempt 2 started \(automatic retry: attempt 1 failed at launch and left nothing behind\)/);
+      expect(r.all).toMatch(/✓ run \S+: completed/);
+      expect(r.exitCode, r.all).toBe(0);
+    },
+    12 * 60_000,
   );
 
   it(

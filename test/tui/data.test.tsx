@@ -105,3 +105,30 @@ it('mixes datasets with weights and takes the mix to Train', async () => {
   const train = await tui.waitFor('New training run');
   expect(train).toMatch(/datasets\s+‹ medtrinity-sample 33% \+ mt-ct 6/);
 });
+
+it('offers every source the CLI takes, each with a valid default name; a path source takes a folder or files', async () => {
+  const src = workspace();
+  src.sources = [
+    ...src.sources.slice(0, 1),
+    // As the real list has them (src/core/datasources.ts): a Hub source's name is not its id.
+    { id: 'hub:25M_demo', label: 'MedTrinity-25M demo (Hub)', description: '161,630 rows', available: true, defaultName: 'medtrinity-demo' },
+    ...src.sources.slice(2),
+  ];
+  tui = await openData(src);
+  await tui.press(KEY.tab, KEY.tab);
+  await tui.waitFor('‹ demo sample set ›');
+  await tui.press(KEY.right);
+  let s = await tui.waitFor('‹ MedTrinity-25M demo (Hub) ›');
+  expect(s).toMatch(/dataset name\s+medtrinity-demo\s/);
+  expect(s).toContain('press p to prepare');
+  await tui.press(KEY.right);
+  s = await tui.waitFor('‹ Local files (a path) ›');
+  expect(s).toMatch(/path\s+–\s+give a folder or a file/);
+  expect(s).toContain('fix the fields above, then press p');
+  await tui.press(KEY.down, KEY.enter, ...'/data/scans/chest_ct', KEY.enter);
+  s = await tui.waitFor(/dataset name\s+chest_ct\s/);
+  expect(s).toContain('press p to prepare');
+  await tui.press('p');
+  await tui.waitFor('✓ dataset chest_ct ready');
+  expect(src.callsTo('prepareData')[0]!.args[0]).toEqual({ source: '/data/scans/chest_ct', name: 'chest_ct', limit: null, valRatio: 0.05 });
+});

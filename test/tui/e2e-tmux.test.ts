@@ -285,10 +285,11 @@ describe('medtune TUI end to end in tmux', () => {
         tui.press('e');
         const s = await tui.waitFor('the verification', /✓ verified:|✗ verification failed/, 300_000, TASK_FAILED);
         // The folder is shortened in the middle at 80 columns; its name ends the line.
-        expect(s, s).toMatch(new RegExp(`✓ verified: /.*${runId.slice(-12)}-merged$`, 'm'));
+        expect(s, s).toMatch(new RegExp(`✓ verified: /.*${runId.slice(-12)}$`, 'm'));
         for (const check of ['files', 'processor', 'chat_template', 'model', 'generate']) expect(s).toMatch(new RegExp(`✓ ${check}\\s`));
         expect(s).not.toContain('✗');
-        expect(existsSync(join(ws.exportsDir, `${runId}-merged`, 'verify.json'))).toBe(true);
+        // The same default name as `medtune export RUN`.
+        expect(existsSync(join(ws.exportsDir, runId, 'verify.json'))).toBe(true);
       });
 
       await step('quit', async () => {

@@ -26,25 +26,26 @@ it('exports a run\'s final adapter or a checkpoint with live progress and shows 
   let s = await tui.waitFor('press e to export');
   expect(s).toMatch(/▸ run\s+‹ r-done ›\s+completed, 2 ckpts/);
   expect(s).toMatch(/checkpoint\s+‹ final adapter ›/);
-  expect(s).toMatch(/export name\s+r-done-merged/);
+  // The same default name as `medtune export r-done` (core/run.ts defaultExportName).
+  expect(s).toMatch(/export name\s+r-done\s/);
   expect(s).toMatch(/device\s+‹ cpu ›/);
   expect(s).toContain('✓ old-merged');
   expect(s).not.toContain('r-new');
   await tui.press(KEY.down, KEY.right);
   s = await tui.waitFor('checkpoint-200');
-  expect(s).toMatch(/export name\s+r-done-ckpt200-merged/);
+  expect(s).toMatch(/export name\s+r-done-ckpt200/);
   await tui.press(KEY.down, KEY.down, KEY.right, KEY.down, KEY.enter, KEY.backspace, '2', KEY.enter);
   s = await tui.waitFor(/device\s+‹ auto ›/);
   await tui.press('e');
-  s = await tui.waitFor('⟳ exporting r-done-ckpt200-merged · merging');
-  expect(s).toMatch(/merging █+░+ 37% 3\/8$/m);
+  s = await tui.waitFor('⟳ exporting r-done-ckpt200 · merging');
+  expect(s).toMatch(/merging █+░+ 37% 3\/8( layer 3\/8)?$/m);
   gate.resolve();
   s = await tui.waitFor('✓ verified');
-  expect(s).toContain('✓ verified: /ws/demo/exports/r-done-ckpt200-merged');
+  expect(s).toContain('✓ verified: /ws/demo/exports/r-done-ckpt200');
   expect(s).toMatch(/✓ files\s+config, safetensors/);
   expect(s).toMatch(/✓ answers\s+"The image shows a chest CT\."/);
   expect(s).toContain('✓ exported and verified');
-  expect(src.callsTo('exportRun')[0]!.args[0] as ExportRequest).toEqual({ runId: 'r-done', checkpoint: 200, name: 'r-done-ckpt200-merged', device: 'auto', shardSizeGB: 2 });
+  expect(src.callsTo('exportRun')[0]!.args[0] as ExportRequest).toEqual({ runId: 'r-done', checkpoint: 200, name: 'r-done-ckpt200', device: 'auto', shardSizeGB: 2 });
 });
 
 it('refuses a bad export name as it is typed', async () => {
@@ -80,7 +81,8 @@ it('asks the base and the tuned model and shows their answers side by side', asy
   gate.resolve();
   s = await tui.waitFor('answer 1/2');
   const header = s.split('\n').find((l) => l.includes('answer 1/2'))!;
-  expect(header).toContain('sample 2');
+  // The questions come from the held-out split, and the screen says so.
+  expect(header).toContain('sample 2 of medtrinity-sample_val (held-out)');
   const cols = s.split('\n').find((l) => l.includes('Base'))!;
   expect(cols).toMatch(/▀+\s+Base model tiny-qwen2-vl\s+Tuned run r-done/);
   expect(s).toMatch(/modality 0\/2\s+modality 2\/2 · ROUGE-L 0\.41/);
@@ -119,5 +121,22 @@ it('keeps the answer counter whole when the question is long', async () => {
   await tui.waitFor('press a to ask');
   await tui.press('a');
   const s = await tui.waitFor('answer 1/3');
-  expect(s).toContain('answer 1/3 · sample 1 · Which imaging technique');
+  expect(s).toContain('answer 1/3 · sample 1 of medtrinity-sample_val (held-out) · Which imaging');
+});
+
+it('wraps answers at words (no line starts with a space) and marks one cut at the token limit', async () => {
+  const src = workspace();
+  const compare = src.compare.bind(src);
+  src.compare = async (req, onProgress) => {
+    const r = await compare(req, onProgress);
+    return { ...r, items: r.items.map((i) => ({ ...i, tuned: 'Axial chest CT with an eight millimetre nodule in the right upper lobe and…' })) };
+  };
+  tui = renderApp({ source: src, initialScreen: 'compare' });
+  await tui.waitFor('press a to ask');
+  await tui.press('a');
+  const s = await tui.waitFor('lobe and…');
+  const lines = s.split('\n');
+  const from = lines.findIndex((l) => l.includes('Axial chest CT'));
+  const col = lines[from]!.indexOf('Axial');
+  for (const l of lines.slice(from, from + 4)) expect(l.slice(col, col + 1)).not.toBe(' ');
 });

@@ -1,5 +1,5 @@
 /** An in-memory WorkspaceSource: screens render from given data, and actions are recorded. */
-import type { RunView, TrainerRecord } from '../../src/core/run.js';
+import { continueAdvice, type RunView, type TrainerRecord } from '../../src/core/run.js';
 import { MedtuneError } from '../../src/core/errors.js';
 import { summarizeRecords } from '../../src/core/trainersummary.js';
 import type { GpuReading } from '../../src/core/gpu.js';
@@ -25,6 +25,7 @@ import type {
   PreviewRequest,
   ProfileSummary,
   StopOptions,
+  StopResult,
   TrainParams,
   TrainPlan,
   WorkspaceInfo,
@@ -142,13 +143,28 @@ export class FakeSource implements WorkspaceSource {
     { name: 'lora-1gpu', description: 'Qwen2-VL-2B LoRA on one 24 GB GPU', defaults: { cutoff_len: 2048, per_device_train_batch_size: 2 } },
   ];
   sources: DataSource[] = [
-    { id: 'demo', label: 'demo sample set', description: '200 synthetic scans with questions and answers', available: true },
+    {
+      id: 'demo',
+      label: 'demo sample set',
+      description: '200 synthetic scans with questions and answers',
+      available: true,
+      defaultName: 'demo',
+    },
     {
       id: 'medtrinity',
       label: 'MedTrinity-25M (local copy)',
       description: 'parquet shards in the HF cache',
       available: false,
       detail: 'no local copy found in ~/.cache/huggingface',
+      defaultName: 'medtrinity-demo',
+    },
+    {
+      id: 'local',
+      label: 'Local files (a path)',
+      description: 'a folder, parquet files or DICOM/NIfTI scans',
+      available: true,
+      defaultName: '',
+      path: true,
     },
   ];
   logs = new Map<string, string[]>();
@@ -202,8 +218,10 @@ export class FakeSource implements WorkspaceSource {
     ];
     return { runId: 'r-new' };
   }
-  async stopRun(id: string, opts: StopOptions) {
+  async stopRun(id: string, opts: StopOptions): Promise<StopResult> {
     this.record('stopRun', id, opts);
+    // Stopped before its first checkpoint, with the adapter LLaMA-Factory saves at a graceful stop.
+    return { status: 'stopped', advice: continueAdvice(id, { checkpoint: null, adapter: `/ws/demo/runs/${id}/output` }) };
   }
   async resumeRun(id: string): Promise<LaunchResult> {
     this.record('resumeRun', id);
@@ -303,6 +321,7 @@ export class FakeSource implements WorkspaceSource {
         tuned: 'Axial chest CT; 8 mm nodule in the right upper lobe.',
         image: gradientImage(),
       })),
+      dataset: req.dataset ? `${req.dataset}_val` : null,
     };
   }
   /** What the real source would read from /proc, by pid; a pid not here is not visible (user and command null). */

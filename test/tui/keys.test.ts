@@ -40,7 +40,9 @@ describe('the key map', () => {
     '%s leaves the global keys (screen numbers, ?, q) alone',
     (scope) => {
       const global = new Set(KEYMAP.global.filter((b) => b.action !== 'back').flatMap((b) => b.keys));
-      expect(KEYMAP[scope].flatMap((b) => b.keys).filter((key) => global.has(key))).toEqual([]);
+      // Digits typed on a focused number field of a form are its value; screen numbers work from every other row.
+      const own = KEYMAP[scope].filter((b) => !b.action.startsWith('type:'));
+      expect(own.flatMap((b) => b.keys).filter((key) => global.has(key))).toEqual([]);
     },
   );
 

@@ -81,8 +81,9 @@ it('s stops gracefully, k asks before killing, r resumes', async () => {
   const src = workspace();
   tui = await watch(src, 'r-train');
   await tui.press('s');
-  let s = await tui.waitFor('stop requested');
-  expect(s).toContain('✓ stop requested: r-train saves at the next step, then ends');
+  // What the stop left, as `medtune stop` says it: no checkpoint yet, so a new run from the saved adapter.
+  let s = await tui.waitFor('✓ r-train stopped');
+  expect(s).toContain('✓ r-train stopped · continue: medtune train --from r-train');
   expect(src.callsTo('stopRun')[0]!.args).toEqual(['r-train', { now: false }]);
   await tui.press('k');
   s = await tui.waitFor('Kill r-train now?');
@@ -93,7 +94,7 @@ it('s stops gracefully, k asks before killing, r resumes', async () => {
   await tui.press('k');
   await tui.waitFor('Kill r-train now?');
   await tui.press('y');
-  await tui.waitFor('✓ r-train killed');
+  await tui.waitFor('✓ r-train stopped');
   expect(src.callsTo('stopRun')[1]!.args).toEqual(['r-train', { now: true }]);
 
   await tui.press(KEY.esc);

@@ -31,7 +31,9 @@ it('shows model, profile, datasets and the main parameters with the profile\'s v
   expect(s).toMatch(/datasets\s+‹ medtrinity-sample ›/);
   expect(s).toMatch(/epochs\s+1\n/);
   expect(s).toMatch(/cutoff length\s+1024/);
-  expect(s).toMatch(/learning rate\s+0\.0001/);
+  // The tiny model's own values (core/models.ts), as `medtune train --model tiny-qwen2-vl` layers them.
+  expect(s).toMatch(/learning rate\s+0\.005/);
+  expect(s).toMatch(/LoRA rank\s+64/);
   expect(s).toMatch(/LR schedule\s+‹ cosine ›/);
   expect(s).toContain('↑↓ fields  ←→ choose  p pre-flight');
   await tui.press(KEY.down, KEY.right);
@@ -64,8 +66,8 @@ it('validates as you type: a bad value turns red at once and pre-flight goes awa
   await tui.press(KEY.down, KEY.down, KEY.down, KEY.enter);
   await tui.waitFor('enter done  esc cancel');
   await tui.press(KEY.ctrlU, '0');
-  let s = await tui.waitFor('must be > 0');
-  expect(s).toMatch(/learning rate\s+0▏\s+must be > 0/);
+  let s = await tui.waitFor('a number above 0');
+  expect(s).toMatch(/learning rate\s+0▏\s+a number above 0 and at most 1/);
   await tui.press('x');
   s = await tui.waitFor('not a number');
   await tui.press(KEY.enter);
@@ -114,7 +116,7 @@ it('runs the pre-flight, shows checks, YAML and command, and launches into the r
   expect(params.model).toBe('tiny-qwen2-vl');
   expect(params.profile).toBe('cpu-tiny');
   expect(params.datasets).toEqual([{ name: 'medtrinity-sample', weight: 1 }]);
-  expect(params.overrides).toMatchObject({ learning_rate: 1e-4, num_train_epochs: 1, cutoff_len: 1024, lr_scheduler_type: 'cosine', image_max_pixels: '768*768' });
+  expect(params.overrides).toMatchObject({ learning_rate: 5e-3, lora_rank: 64, num_train_epochs: 1, cutoff_len: 1024, lr_scheduler_type: 'cosine', image_max_pixels: 589824 });
   expect(src.callsTo('planTrain')[0]!.args[0]).toEqual(params);
 });
 
@@ -180,14 +182,14 @@ it('on a host with two GPUs offers the GPU choice, shows processes × batch × a
   let s = await tui.waitFor('press p for a pre-flight');
   expect(s).toMatch(/GPUs\s+‹ all 2 ›/);
   await tui.press(KEY.down, KEY.down);
-  s = await tui.waitFor(/▸ GPUs\s+‹ all 2 ›\s+effective batch 2 × 1 × 8 = 16 · one process per GPU/);
+  s = await tui.waitFor(/▸ GPUs\s+‹ all 2 ›\s+effective batch 2 × 2 × 8 = 32 · one process per GPU/);
   await tui.press('p');
   s = await tui.waitFor('pre-flight passed');
   expect(s).toContain('ddp: 2 process(es); effective batch 2 × 1 × 8 = 16');
   expect((src.callsTo('planTrain')[0]!.args[0] as TrainParams).gpus).toBeUndefined();
   await tui.press('v', KEY.right);
   s = await tui.waitFor(/GPUs\s+‹ 0 ›/);
-  expect(s).toContain('effective batch 1 × 1 × 8 = 8');
+  expect(s).toContain('effective batch 1 × 2 × 8 = 16');
   await tui.press(KEY.right, KEY.right);
   s = await tui.waitFor(/GPUs\s+‹ all 2 ›/);
   await tui.press(KEY.left);
@@ -200,4 +202,46 @@ it('on a host with two GPUs offers the GPU choice, shows processes × batch × a
 it('on a host with one GPU there is no GPU row', async () => {
   tui = await openTrain(workspace());
   expect(tui.screen()).not.toMatch(/GPUs\s+‹/);
+});
+
+it('edits a number field by just typing on it, and the key bar says so', async () => {
+  const src = workspace();
+  tui = await openTrain(src, 100, 40);
+  await tui.press(KEY.down, KEY.down, KEY.down);
+  let s = await tui.waitFor(/▸ learning rate/);
+  expect(s).toContain('0-9 type');
+  await tui.press('2', 'e', '-', '4');
+  s = await tui.waitFor(/learning rate\s+2e-4▏/);
+  expect(s).toContain('enter done');
+  await tui.press(KEY.enter);
+  await tui.waitFor('press p for a pre-flight');
+  await tui.press('p');
+  await tui.waitFor('pre-flight passed');
+  expect((src.callsTo('planTrain')[0]!.args[0] as TrainParams).overrides.learning_rate).toBe(2e-4);
+});
+
+it('adds keys the form has no row for, checked as --set checks them', async () => {
+  const src = workspace();
+  tui = await openTrain(src, 110, 40);
+  // The last row: model, profile, datasets, the parameter rows, then "more keys".
+  await tui.press(KEY.up, KEY.enter, ...'lora_dropout=2');
+  let s = await tui.waitFor('lora_dropout must be a number at least 0');
+  await tui.press(KEY.enter);
+  s = await tui.waitFor('fix the fields in red');
+  expect(s).not.toContain('p pre-flight');
+  await tui.press(KEY.enter, KEY.ctrlU, ...'lora_dropout=0.05 lora_target=q_proj,v_proj', KEY.enter);
+  s = await tui.waitFor('press p for a pre-flight');
+  await tui.press('p');
+  await tui.waitFor('pre-flight passed');
+  expect((src.callsTo('planTrain')[0]!.args[0] as TrainParams).overrides).toMatchObject({ lora_dropout: 0.05, lora_target: 'q_proj,v_proj' });
+});
+
+it("takes LoRA rank and learning rate from the model's policy: the tiny model's learn, a real model keeps the profile's", async () => {
+  tui = await openTrain(workspace(), 100, 40);
+  let s = tui.screen();
+  expect(s).toMatch(/LoRA rank\s+64/);
+  await tui.press(KEY.right);
+  s = await tui.waitFor(/model\s+‹ Qwen2-VL/);
+  expect(s).toMatch(/LoRA rank\s+8\s/);
+  expect(s).toMatch(/learning rate\s+0\.0001/);
 });

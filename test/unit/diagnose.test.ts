@@ -225,8 +225,37 @@ describe('diagnoseFailure by exit status', () => {
       stderrTail:
         'Traceback (most recent call last):\n  File "a.py", line 3, in f\n    g()\nKeyError: \'pixel_values\'\n 50%|█████     | 5/10 [00:05<00:05,  1.02s/it]',
     });
-    expect(cause).toMatchObject({ code: 'UNKNOWN', evidence: "KeyError: 'pixel_values'" });
+    expect(cause).toMatchObject({ code: 'PYTHON_ERROR', evidence: "KeyError: 'pixel_values'" });
     expect(cause?.summary).toContain("KeyError: 'pixel_values'");
+  });
+
+  it('a Python exception is the cause, with advice to fix and start a new run, never to resume', () => {
+    const cause = diagnoseFailure({
+      exitCode: 1,
+      signal: null,
+      runId: 'r1',
+      resumable: false,
+      stderrTail:
+        'Traceback (most recent call last):\n  File "peft/tuners/lora/layer.py", line 1, in update_layer\nValueError: `r` should be a positive integer value but the value passed is 0\n',
+    })!;
+    expect(cause.code).toBe('PYTHON_ERROR');
+    expect(cause.summary).toContain('`r` should be a positive integer');
+    expect(cause.next).toContain('`medtune train`');
+    expect(cause.next).toContain('`medtune logs r1`');
+    expect(cause.next).not.toContain('resume');
+  });
+
+  it.each([
+    { end: { exitCode: null, signal: 'SIGKILL' } },
+    { end: { exitCode: null, signal: 'SIGSEGV' } },
+    { end: { exitCode: 2, signal: null, stderrTail: 'Segmentation fault' } },
+    { end: { exitCode: 1, signal: null, stderrTail: 'torch.OutOfMemoryError: CUDA out of memory.' } },
+  ])('advice names `medtune resume` only when a checkpoint can be resumed ($end.signal $end.exitCode)', ({ end }) => {
+    const withCkpt = diagnoseFailure({ ...end, runId: 'r1', resumable: true })!;
+    expect(withCkpt.next).toContain('`medtune resume r1`');
+    const without = diagnoseFailure({ ...end, runId: 'r1', resumable: false })!;
+    expect(without.next).not.toMatch(/medtune resume/);
+    expect(without.next).toContain('start a new run with `medtune train`');
   });
 
   it("a torchrun worker's unrecognised error: WORKER_FAILED, with that rank's exception", () => {

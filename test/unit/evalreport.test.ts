@@ -157,6 +157,8 @@ describe('eval samples and metrics', () => {
       chance: 0.5,
     });
     expect(m.modalityAccuracy).toBeCloseTo(1 / 3);
+    // Chance from the dataset's label set (five modalities), not from the three samples'.
+    expect(evalMetrics(parsePredictResults({}), samples, ['CT', 'MRI', 'X-ray', 'ultrasound', 'PET']).chance).toBeCloseTo(0.2);
     const text = formatEvalLines({ target: 'run X', dataset: 'd_val', dir: '/o', metrics: m, samples }).join('\n');
     expect(text).toContain('modality accuracy 33.3% (1/3; chance 50.0%; 1 answers named none)');
     expect(text).toContain('BLEU-4 1.00');

@@ -20,6 +20,7 @@ describe('shouldRetryLaunch: a failure before the first step that left nothing b
     ['saved a checkpoint', { newCheckpoint: true }, false],
     ['a dataset error fails the same way every time', { causeCode: 'DATASET_UNDEFINED' }, false],
     ['a CUDA OOM is no launch accident', { causeCode: 'CUDA_OOM' }, false],
+    ['a Python exception (lora_rank=0 in model construction) fails the same way every time', { causeCode: 'PYTHON_ERROR' }, false],
     ['stopped by the user', { status: 'stopped' }, false],
     ['completed', { status: 'completed' }, false],
     ["a job (the demo's steps) that failed because its run was stopped", { kind: 'job', causeCode: 'UNKNOWN' }, false],

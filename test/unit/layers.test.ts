@@ -20,19 +20,6 @@ const SRC = join(import.meta.dirname, '..', '..', 'src');
 const ALLOWED_FACE_IMPORTS: Record<string, string> = {
   // Starting the TUI's process: the first read of a long log runs on worker threads while the main thread draws.
   'cli/commands/tui.ts -> runtime/trainerlogfile.ts': 'process start',
-  // Until the Ask and serve use cases move into src/app (they are being moved on another branch): remove these
-  // entries when they land.
-  'cli/commands/serve.ts -> runtime/serve.ts': 'serve: moving to src/app',
-  'cli/commands/serve.ts -> runtime/venv.ts': 'serve: moving to src/app',
-  'ui/ask/runtime-ask.ts -> runtime/atomic.ts': 'Ask: moving to src/app',
-  'ui/ask/runtime-ask.ts -> runtime/pythonhelper.ts': 'Ask: moving to src/app',
-  'ui/ask/runtime-ask.ts -> runtime/infer.ts': 'Ask: moving to src/app',
-  'ui/ask/runtime-ask.ts -> runtime/manifest.ts': 'Ask: moving to src/app',
-  'ui/ask/runtime-ask.ts -> runtime/models.ts': 'Ask: moving to src/app',
-  'ui/ask/runtime-ask.ts -> runtime/scans.ts': 'Ask: moving to src/app',
-  'ui/ask/runtime-ask.ts -> runtime/serve.ts': 'Ask: moving to src/app',
-  'ui/ask/runtime-ask.ts -> runtime/venv.ts': 'Ask: moving to src/app',
-  'ui/ask/runtime-ask.ts -> runtime/workspace.ts': 'Ask: moving to src/app',
 };
 
 /** Packages and node modules that read or change the world: never in core. */

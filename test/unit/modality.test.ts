@@ -70,6 +70,16 @@ describe('modality accuracy', () => {
     });
   });
 
+  it('takes chance from the whole label set, not from the modalities a subset happens to hold', () => {
+    const subset = [
+      { expected: 'CT', predicted: 'CT' },
+      { expected: 'CT', predicted: 'MRI' },
+    ];
+    expect(scoreModalities(subset).chance).toBe(1);
+    expect(scoreModalities(subset, ['CT', 'MRI', 'X-ray', 'CT']).chance).toBeCloseTo(1 / 3);
+    expect(scoreModalities(subset, []).chance).toBe(1);
+  });
+
   it('has no accuracy when nothing is scorable', () => {
     expect(scoreModalities([{ expected: null, predicted: 'CT' }])).toMatchObject({ scored: 0, accuracy: null, chance: null });
   });

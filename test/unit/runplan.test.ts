@@ -38,6 +38,7 @@ function configInput(req: Partial<TrainRequest>, gpus: PlanGpu[] = []): RunConfi
     settingsOverrides: [],
     gpus,
     modelDir: '/ws/models/tiny',
+    modelFacts: { maxPositions: 4096, moduleNames: new Set(['q_proj', 'v_proj']) },
     runDir: '/ws/runs/r1',
     dataDir: '/ws/data',
     cores: 8,
@@ -103,6 +104,9 @@ describe('planRunConfig', () => {
   it.each([
     [{ profile: 'nope' }, 'BAD_PROFILE'],
     [{ datasets: [] }, 'NO_DATASET'],
+    [{ overrides: ['learning_rate=fast'] }, 'BAD_OPTION'],
+    [{ overrides: ['cutoff_len=8192'] }, 'BAD_OPTION'],
+    [{ overrides: ['lora_target=w_proj'] }, 'BAD_OPTION'],
   ])('refuses %j with %s', (req, code) => {
     expect(() => planRunConfig(configInput(req))).toThrow(expect.objectContaining({ code }));
   });
@@ -122,7 +126,7 @@ describe('planRunFromFacts', () => {
   });
 
   it('counts steps from the rows less val_size', () => {
-    const input = configInput({ overrides: ['val_size=0.2', 'per_device_train_batch_size=4'] });
+    const input = configInput({ overrides: ['val_size=0.2', 'per_device_train_batch_size=4', 'gradient_accumulation_steps=1'] });
     const plan = planRunFromFacts(facts(input));
     expect([plan.samples, plan.totalSteps]).toEqual([80, 20]);
   });

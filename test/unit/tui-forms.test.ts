@@ -1,14 +1,7 @@
 /** The pure helpers behind the TUI's forms: parameter checks, dataset mixes, sample lists, log levels. */
 import { describe, expect, it } from 'vitest';
-import {
-  checkField,
-  checkForm,
-  cycleChoice,
-  evalPixels,
-  TRAIN_FIELDS,
-  type ChoiceField,
-  type FieldSpec,
-} from '../../src/core/trainform.js';
+import { checkField, checkForm, cycleChoice, TRAIN_FIELDS, type FieldSpec } from '../../src/core/trainform.js';
+import { evalPixels } from '../../src/core/options.js';
 import { mixOverrides, mixShares, nudgeWeight } from '../../src/core/mix.js';
 import { parseIndexList } from '../../src/core/indexlist.js';
 import { classifyLogLine, lastRedraw } from '../../src/core/loglines.js';
@@ -19,13 +12,13 @@ const spec = (key: string): FieldSpec => TRAIN_FIELDS.find((f) => f.key === key)
 describe('checkField', () => {
   it.each([
     ['learning_rate', '1e-4', { ok: true, value: 1e-4 }],
-    ['learning_rate', '0', { ok: false, message: 'must be > 0' }],
+    ['learning_rate', '0', { ok: false, message: 'a number above 0 and at most 1' }],
     ['learning_rate', 'abc', { ok: false, message: 'not a number' }],
     ['learning_rate', '', { ok: false, message: 'required' }],
-    ['learning_rate', '2', { ok: false, message: 'must be ≤ 1' }],
+    ['learning_rate', '2', { ok: false, message: 'a number above 0 and at most 1' }],
     ['num_train_epochs', '0.5', { ok: true, value: 0.5 }],
-    ['per_device_train_batch_size', '2.5', { ok: false, message: 'must be a whole number' }],
-    ['per_device_train_batch_size', '0', { ok: false, message: 'must be ≥ 1' }],
+    ['per_device_train_batch_size', '2.5', { ok: false, message: 'a whole number at least 1 and at most 1024' }],
+    ['per_device_train_batch_size', '0', { ok: false, message: 'a whole number at least 1 and at most 1024' }],
     ['val_size', '0', { ok: true, value: 0 }],
     ['max_samples', '', { ok: true, value: null }],
     ['max_samples', ' 500 ', { ok: true, value: 500 }],
@@ -33,12 +26,20 @@ describe('checkField', () => {
     [
       'lr_scheduler_type',
       'wavy',
-      { ok: false, message: 'one of cosine, linear, constant, constant_with_warmup, polynomial, inverse_sqrt' },
+      { ok: false, message: 'one of cosine, linear, constant, constant_with_warmup, polynomial, inverse_sqrt, cosine_with_restarts' },
     ],
-    ['image_max_pixels', '768*768', { ok: true, value: '768*768' }],
-    ['image_max_pixels', '16384', { ok: true, value: '16384' }],
-    ['image_max_pixels', '768x768', { ok: false, message: 'write it as a product, e.g. 768*768' }],
-    ['image_max_pixels', '10*10', { ok: false, message: 'between 784 and 16777216 pixels' }],
+    ['image_max_pixels', '768*768', { ok: true, value: 589824 }],
+    ['image_max_pixels', '16384', { ok: true, value: 16384 }],
+    [
+      'image_max_pixels',
+      '768x768',
+      { ok: false, message: 'a pixel count at least 784 and at most 16777216 (a number or a product such as 768*768)' },
+    ],
+    [
+      'image_max_pixels',
+      '10*10',
+      { ok: false, message: 'a pixel count at least 784 and at most 16777216 (a number or a product such as 768*768)' },
+    ],
   ])('%s = %j', (key, text, expected) => {
     expect(checkField(spec(key), text)).toEqual(expected);
   });
@@ -50,7 +51,7 @@ describe('checkField', () => {
     ['a b', false],
     ['', false],
   ])('name %j ok=%s', (text, ok) => {
-    expect(checkField({ key: 'n', label: 'n', kind: 'name', default: '', help: '' }, text).ok).toBe(ok);
+    expect(checkField({ key: 'n', label: 'n', type: 'name', default: null, help: '', section: 'prepare' }, text).ok).toBe(ok);
   });
 });
 
@@ -65,6 +66,9 @@ describe('checkForm', () => {
     const r = checkForm({ learning_rate: 'x', val_size: '1' });
     expect(Object.keys(r.errors).sort()).toEqual(['learning_rate', 'val_size']);
   });
+  it('takes its untouched values from the defaults it is given (model and profile policy)', () => {
+    expect(checkForm({}, TRAIN_FIELDS, { lora_rank: 64 }).values.lora_rank).toBe(64);
+  });
 });
 
 it.each([
@@ -75,9 +79,9 @@ it.each([
 ])('evalPixels(%j)', (text, v) => expect(evalPixels(text)).toBe(v));
 
 it('cycles choices both ways, wrapping', () => {
-  const s = spec('lr_scheduler_type') as ChoiceField;
+  const s = spec('lr_scheduler_type');
   expect(cycleChoice(s, 'cosine', 1)).toBe('linear');
-  expect(cycleChoice(s, 'cosine', -1)).toBe('inverse_sqrt');
+  expect(cycleChoice(s, 'cosine', -1)).toBe('cosine_with_restarts');
   expect(cycleChoice(s, 'nope', 1)).toBe('cosine');
 });
 

@@ -1,5 +1,7 @@
+import { VAL_SUFFIX } from '../../core/dataset.js';
 import type { Command } from 'commander';
-import { action, progressTo } from '../command.js';
+import { action, optionFlag, pickRun, progressTo } from '../command.js';
+import { settingOption } from '../../core/options.js';
 import { compare } from '../../app/index.js';
 import { formatCompareLines } from '../../core/evalreport.js';
 import { positive } from './eval.js';
@@ -11,9 +13,10 @@ export function register(program: Command): void {
   const cmd = program
     .command('compare')
     .description('the same questions to the base and the tuned model, answers side by side, with references and metrics')
-    .requiredOption(
+    .option(
       '-t, --tuned <run|export>',
-      'the tuned model: a run id (adapter on its base) or an export name (export:NAME when a run has the same id)',
+      'the tuned model: a run id (adapter on its base), an export name (export:NAME when a run has the same id), or latest (the newest completed run)',
+      'latest',
     )
     .option(
       '-b, --base <model>',
@@ -26,8 +29,8 @@ export function register(program: Command): void {
     .option('-p, --prompt <text>', "the question for every image (default: each row's own question)")
     .option('-d, --dataset <name>', "dataset entry for questions and reference captions (default: the run's dataset + _val)")
     .option('-n, --limit <n>', 'how many dataset rows', positive, 4)
-    .option('--max-new-tokens <n>', 'longest answer, in tokens', positive, 128)
     .option('--json', 'print the comparison as JSON');
+  optionFlag(cmd, settingOption('compare', 'tokens'), { withDefault: true });
   addScanOptions(cmd).action(
     action(
       async (
@@ -45,11 +48,12 @@ export function register(program: Command): void {
         },
       ) => {
         const r = ctx.reporter;
+        const tuned = await pickRun(ctx, 'compare', opts.tuned);
         const report = await compare(
           ctx.app,
           {
             base: opts.base,
-            tuned: opts.tuned,
+            tuned,
             images: opts.images,
             prompt: opts.prompt,
             dataset: opts.dataset,
@@ -59,7 +63,9 @@ export function register(program: Command): void {
           },
           progressTo(r),
         );
-        r.step(`${report.items.length} questions answered by both models in ${report.seconds} s on ${report.device}`);
+        r.step(
+          `${report.items.length} questions${report.dataset ? ` from ${report.dataset}${report.dataset.endsWith(VAL_SUFFIX) ? ' (held-out rows the tuned model never saw)' : ''}` : ''} answered by both models in ${report.seconds} s on ${report.device}`,
+        );
         const width = Math.max(60, Math.min(process.stdout.columns ?? 100, 160));
         r.result(report, [
           ...formatCompareLines(

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { action, progressTo } from '../command.js';
+import { action, optionFlag, progressTo } from '../command.js';
+import { settingOption } from '../../core/options.js';
 import { check, datasets, prepareData, preview } from '../../app/index.js';
 import type { PrepareOptions } from '../../runtime/datasets.js';
 import { LANGS, MODALITIES, checkSummaryLines, formatCounts, mergeHistograms, prepareSummaryLines, type Lang } from '../../core/dataset.js';
@@ -12,12 +13,6 @@ function int(min: number) {
     if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected a whole number ≥ ${min}`);
     return n;
   };
-}
-
-function ratio(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('expected a number from 0 up to (not including) 1');
-  return n;
 }
 
 function lang(v: string): Lang {
@@ -36,7 +31,7 @@ type PrepareFlags = Omit<PrepareOptions, 'name' | 'unitRows' | 'signal' | 'onLog
 export function register(program: Command): void {
   const data = program.command('data').description('prepare, list, preview and check datasets (MedTrinity-25M → LLaMA-Factory)');
 
-  data
+  const prep = data
     .command('prepare')
     .description('convert MedTrinity-25M rows into a LLaMA-Factory dataset in data/<name>/ and register it (resumable)')
     .option(
@@ -50,46 +45,37 @@ export function register(program: Command): void {
     )
     .option('--window <w>', 'scan folders: auto, lung, mediastinum, bone, brain, abdomen or CENTER/WIDTH')
     .option('--slices <s>', 'scan folders: middle, N, N,M,… or even:K')
-    .option('-n, --name <name>', 'dataset name; entries <name> (train) and <name>_val (val) go into data/dataset_info.json')
-    .option('--limit <n>', 'keep at most n rows (the first n usable rows in source order)', int(1))
-    .option('--val-ratio <r>', 'share of rows for <name>_val, chosen by a hash of each id (default 0.05)', ratio)
     .option('--modality <list>', `keep only these modalities, comma-separated: ${MODALITIES.join(', ')}`)
     .option('--lang <lang>', 'language of the questions: en, zh or mixed (answers stay as captioned)', lang)
-    .option('--workers <n>', 'parallel worker processes (default: one per CPU core)', int(1))
-    .option('--max-pixels <n>', 'skip images larger than this many pixels (default 4096×4096)', int(1))
     .option('--force', 'replace an existing dataset of this name prepared from other data or options')
-    .option(
-      '--min-free-gib <n>',
-      'GiB to leave free on the disk; the space needed is estimated and checked before starting (default 1)',
-      Number,
-    )
-    .option('--json', 'print the result as JSON')
-    .action(
-      action(async (ctx, opts: PrepareFlags) => {
-        const r = ctx.reporter;
-        const result = await prepareData(
-          ctx.app,
-          {
-            source: opts.source,
-            name: opts.name,
-            limit: opts.limit,
-            valRatio: opts.valRatio,
-            modality: opts.modality,
-            lang: opts.lang,
-            workers: opts.workers,
-            maxPixels: opts.maxPixels,
-            force: opts.force,
-            captions: opts.captions,
-            window: opts.window,
-            slices: opts.slices,
-            minFreeGib: opts.minFreeGib,
-            onLog: (m) => r.info(m),
-          },
-          progressTo(r),
-        );
-        r.result(result, prepareSummaryLines(result));
-      }),
-    );
+    .option('--json', 'print the result as JSON');
+  for (const key of ['name', 'limit', 'valRatio', 'workers', 'maxPixels', 'minFreeGib']) optionFlag(prep, settingOption('prepare', key));
+  prep.action(
+    action(async (ctx, opts: PrepareFlags) => {
+      const r = ctx.reporter;
+      const result = await prepareData(
+        ctx.app,
+        {
+          source: opts.source,
+          name: opts.name,
+          limit: opts.limit,
+          valRatio: opts.valRatio,
+          modality: opts.modality,
+          lang: opts.lang,
+          workers: opts.workers,
+          maxPixels: opts.maxPixels,
+          force: opts.force,
+          captions: opts.captions,
+          window: opts.window,
+          slices: opts.slices,
+          minFreeGib: opts.minFreeGib,
+          onLog: (m) => r.info(m),
+        },
+        progressTo(r),
+      );
+      r.result(result, prepareSummaryLines(result));
+    }),
+  );
 
   data
     .command('list')

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { action, collect, progressTo } from '../command.js';
+import { action, collect, pickRun, progressTo } from '../command.js';
 import { evaluateTarget } from '../../app/index.js';
 import { formatEvalLines } from '../../core/evalreport.js';
 import { MedtuneError } from '../../core/errors.js';
@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .command('eval')
     .argument(
       '[target]',
-      'run id (its adapter on its base), export name (export:NAME when a run has the same id), or model folder; default: the latest run',
+      'run id (its adapter on its base), export name (export:NAME when a run has the same id), or model folder; default: latest, the newest completed run',
       'latest',
     )
     .description(
@@ -51,8 +51,9 @@ export function register(program: Command): void {
     .option('--with-base', 'with --bench: also evaluate the base model on the same questions and keep the per-question differences')
     .option('--json', 'print the report (metrics and per-sample answers) as JSON')
     .action(
-      action(async (ctx, ref: string, opts: EvalFlags) => {
+      action(async (ctx, given: string, opts: EvalFlags) => {
         const r = ctx.reporter;
+        const ref = await pickRun(ctx, 'eval', given);
         if (!opts.bench && (opts.benchSource || opts.withBase)) {
           throw new MedtuneError({
             doing: 'evaluating',

@@ -1,19 +1,21 @@
 import type { Command } from 'commander';
+import { continueLines } from '../../core/run.js';
 import { action } from '../command.js';
 import {
   findJobDir,
   listJobs,
   listRuns,
-  modelServers,
   resume,
   runDir,
   runLogTail,
   runOrOutputDir,
   runStatus,
+  servers,
   stop,
   stopJob,
   streamRunStatus,
 } from '../../app/index.js';
+import { cmd } from '../../core/nextstep.js';
 import { viewSummary } from '../../core/runview.js';
 import { attachAndReport, bar, runLine, runSummary } from '../runview.js';
 import { reportJob } from '../jobview.js';
@@ -33,14 +35,21 @@ export function register(program: Command): void {
           ? views.map(
               (v) => `${v.id.padEnd(40)} ${v.status.padEnd(10)} ${bar(v, 12)} ${runLine(v)}${v.cause ? `  ✗ ${v.cause.summary}` : ''}`,
             )
-          : ['no runs yet: `medtune demo`, or `medtune train --dataset NAME`'];
+          : [
+              `no runs in ${ctx.workspace.root} yet: \`${ctx.step(cmd('demo'))}\` (the whole pipeline on CPU), or \`${ctx.step(cmd('train', '--dataset', 'NAME'))}\``,
+            ];
         for (const j of await listJobs(ctx.app)) {
           const i = j.steps.findIndex((st) => st.status === 'running' || st.status === 'failed');
           const where = i >= 0 ? `step ${i + 1}/${j.steps.length} ${j.steps[i]!.name}` : `${j.steps.length} steps`;
           lines.push(`job ${j.id.padEnd(36)} ${j.status.padEnd(10)} ${where}${j.error ? `  ✗ ${j.error.problem}` : ''}`);
         }
-        const servers = await modelServers(ctx.app);
-        if (servers.length) lines.push('', 'model servers (`medtune serve`):', ...servers.map(serverLine));
+        const all = await servers(ctx.app);
+        if (all.length)
+          lines.push(
+            '',
+            'model servers (`medtune serve`; those of other folders too):',
+            ...all.map((s) => serverLine(s, ctx.workspace.root)),
+          );
         ctx.reporter.result(views.map(viewSummary), lines);
       }),
     );
@@ -76,7 +85,7 @@ export function register(program: Command): void {
     .action(
       action(async (ctx, ref: string) => {
         const job = ref === 'latest' ? null : await findJobDir(ctx.workspace, ref);
-        if (job) return reportJob(job, ctx.reporter);
+        if (job) return reportJob(job, ctx.reporter, ctx.step);
         return attachAndReport(ctx.app, await runOrOutputDir(ctx.app, ref), ref, ctx.reporter);
       }),
     );
@@ -97,12 +106,17 @@ export function register(program: Command): void {
           ctx.reporter.result({ id: s.id, status: s.status }, `✓ job ${s.id} ${s.status}`);
           return;
         }
+        // The run first: a wrong id fails before anything says "stopping".
+        const dir = await runDir(ctx.app, ref);
         ctx.reporter.progress('stopping', 0, null, opts.now ? 'SIGKILL' : 'asking LLaMA-Factory to save and stop');
-        const { manifest, signals } = await stop(ctx.app, ref, { now: opts.now, graceMs: opts.timeout * 1000 });
-        ctx.reporter.result(
-          { id: manifest.id, status: manifest.status, signals },
-          `✓ run ${manifest.id} ${manifest.status}${signals.length ? ` (sent ${signals.join(' → ')})` : ''}\n  resume later with: medtune resume ${manifest.id}`,
-        );
+        const { manifest, signals, leaves } = await stop(ctx.app, dir, { now: opts.now, graceMs: opts.timeout * 1000 });
+        const ended = manifest.status === 'completed';
+        ctx.reporter.result({ id: manifest.id, status: manifest.status, signals, ...leaves }, [
+          `✓ run ${manifest.id} ${manifest.status}${signals.length ? ` (sent ${signals.join(' → ')})` : ''}`,
+          ...(ended
+            ? [`export it:  ${ctx.step(cmd('export', manifest.id))}`]
+            : continueLines(manifest.id, leaves, ctx.step).map((l) => `  ${l}`)),
+        ]);
       }),
     );
 
@@ -118,7 +132,7 @@ export function register(program: Command): void {
         for (const k of skipped) ctx.reporter.step(`skipped checkpoint-${k.step}: ${k.reason}`);
         ctx.reporter.step(`run ${manifest.id} resuming from ${checkpoint}`);
         if (opts.detach) {
-          ctx.reporter.result({ id: manifest.id, checkpoint }, `watch it: medtune attach ${manifest.id}`);
+          ctx.reporter.result({ id: manifest.id, checkpoint }, `watch it: ${ctx.step(cmd('attach', manifest.id))}`);
           return;
         }
         return attachAndReport(ctx.app, await runDir(ctx.app, manifest.id), manifest.id, ctx.reporter);

@@ -30,6 +30,10 @@ export function register(program: Command): void {
     .option('--ray-workers <n>', 'Ray workers (one GPU each) for --engine ray', Number)
     .option('--auto-resume <n>', 'resume automatically after a crash, at most n times', (v) => Number(v))
     .option('--name <suffix>', 'appended to the run id')
+    .option(
+      '--from <run>',
+      'start from the adapter a run saved (at a stop, at its end or in a checkpoint); its model and datasets unless given',
+    )
     .option('--dry-run', 'print the YAML and the exact command, check them, start nothing')
     .option('--detach', 'return as soon as the run has started')
     .option('--json', 'print the result as JSON')
@@ -52,6 +56,7 @@ export function register(program: Command): void {
             rayWorkers?: number;
             autoResume?: number;
             name?: string;
+            from?: string;
             dryRun?: boolean;
             detach?: boolean;
           },
@@ -72,6 +77,7 @@ export function register(program: Command): void {
             rayWorkers: opts.rayWorkers,
             autoResume: opts.autoResume,
             name: opts.name,
+            from: opts.from,
           };
           const checked = await planTrain(ctx.app, choices, { forLaunch: !opts.dryRun, onProgress: progressTo(r) });
           const { plan, request, findings } = checked;

@@ -1,6 +1,8 @@
 import { useContext, useEffect, useMemo, useRef, useState } from 'react';
 import { Box, Text } from 'ink';
 import { parseSlices, WINDOW_PRESET_NAMES } from '../../core/scans.js';
+import { GREEDY, samplingProblem, type Sampling } from '../../core/serve.js';
+import { cutMiddle, wrapWords } from '../../core/textfit.js';
 import { newTranscript, withTurn, type Transcript, type TranscriptAnswer } from '../../core/transcript.js';
 import { useTheme, useUi } from '../context.js';
 import { useKeys } from '../hooks/useKeys.js';
@@ -14,8 +16,17 @@ import type { ScreenProps } from '../screens/types.js';
 import { AskSourceContext, type AskSource, type AskTarget, type DirListing, type PreparedImages } from './source.js';
 import { createRuntimeAskSource } from './runtime-ask.js';
 
-const KEYS = ['a', 'b', 'files', 'window', 'slices', 'question'];
-const TEXT_KEYS = ['slices', 'question'];
+const KEYS = ['a', 'b', 'files', 'window', 'slices', 'question', 'temperature', 'topP'];
+const TEXT_KEYS = ['slices', 'question', 'temperature', 'topP'];
+const NO_IMAGES: PreparedImages = { images: [], notes: [], previews: [] };
+
+/** The sampling fields as numbers, or what is wrong with them. */
+function readSampling(texts: Record<string, string>): { ok: true; sampling: Sampling } | { ok: false; key: keyof Sampling; problem: string } {
+  const num = (k: string, d: number) => (texts[k]?.trim() ? Number(texts[k]) : d);
+  const sampling = { temperature: num('temperature', GREEDY.temperature), topP: num('topP', GREEDY.topP) };
+  const bad = samplingProblem(sampling);
+  return bad ? { ok: false, ...bad } : { ok: true, sampling };
+}
 const WINDOWS = ['auto', ...WINDOW_PRESET_NAMES];
 
 interface Pane {
@@ -52,7 +63,12 @@ export function AskScreen({ width, height }: ScreenProps) {
   const [targets, setTargets] = useState<AskTarget[] | null>(null);
   const [loadError, setLoadError] = useState<unknown>(null);
   const [pick, setPick] = useState({ a: 0, b: 0, window: 0 });
-  const [texts, setTexts] = useState<Record<string, string>>({ slices: 'middle', question: '' });
+  const [texts, setTexts] = useState<Record<string, string>>({
+    slices: 'middle',
+    question: '',
+    temperature: String(GREEDY.temperature),
+    topP: String(GREEDY.topP),
+  });
   const [focus, setFocus] = useState(0);
   const [files, setFiles] = useState<string[]>([]);
   const [picker, setPicker] = useState<{ listing: DirListing | null; selected: number } | null>(null);
@@ -77,6 +93,7 @@ export function AskScreen({ width, height }: ScreenProps) {
   const b = bChoices[Math.min(pick.b, bChoices.length - 1)] ?? null;
   const windowName = WINDOWS[pick.window]!;
   const slices = parseSlices(texts.slices);
+  const sampling = readSampling(texts);
   const question = (texts.question ?? '').trim();
 
   // Attachments and scan settings → what the models receive (scans converted), with previews.
@@ -108,22 +125,26 @@ export function AskScreen({ width, height }: ScreenProps) {
 
   const openDir = (dir: string | null) => src.listDir(dir).then((listing) => setPicker({ listing, selected: 0 }), setLoadError);
 
+  // No attachment: a question about text alone.
+  const ready = files.length ? prepared : NO_IMAGES;
   const runAsk = async () => {
-    if (!a || !prepared) return;
+    if (!a || !ready || !sampling.ok) return;
     const chosen = [a, ...(b ? [b] : [])];
     const ctl = new AbortController();
     abort.current = ctl;
     setBusy(true);
     setSaved(null);
     setPanes(chosen.map((t) => ({ label: t.label, text: '', status: 'waiting', note: t.served ? 'served' : 'loading the model' })));
+    const q = { images: ready.images, question, sampling: sampling.sampling };
     const answers: TranscriptAnswer[] = [];
     // One model after the other: two models loading at once would only compete for the same memory and cores.
     for (const [i, t] of chosen.entries()) {
       const set = (fn: (p: Pane) => Pane) => setPanes((ps) => ps.map((p, j) => (j === i ? fn(p) : p)));
       set((p) => ({ ...p, status: 'answering' }));
       try {
-        const r = await src.ask(t.ref, prepared.images, question, (piece) => set((p) => ({ ...p, text: p.text + piece })), ctl.signal);
-        set((p) => ({ ...p, text: r.answer || p.text, status: 'done', note: `${r.seconds.toFixed(1)} s on ${r.device}` }));
+        const r = await src.ask(t.ref, q, (piece) => set((p) => ({ ...p, text: p.text + piece })), ctl.signal);
+        const note = `${r.seconds.toFixed(1)} s on ${r.device}${r.cut ? ', cut at the token limit' : ''}`;
+        set((p) => ({ ...p, text: `${r.answer || p.text}${r.cut ? '…' : ''}`, status: 'done', note }));
         answers.push({ model: t.label, answer: r.answer, seconds: r.seconds, device: r.device });
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
@@ -132,7 +153,7 @@ export function AskScreen({ width, height }: ScreenProps) {
       }
       if (ctl.signal.aborted) break;
     }
-    const next = withTurn(transcript, { at: new Date().toISOString(), question, images: prepared.images, notes: prepared.notes, answers });
+    const next = withTurn(transcript, { at: new Date().toISOString(), question, images: ready.images, notes: ready.notes, answers });
     setTranscript(next);
     src.saveTranscript(next).then(setSaved, setLoadError);
     setBusy(false);
@@ -149,7 +170,7 @@ export function AskScreen({ width, height }: ScreenProps) {
   const key = KEYS[focus]!;
   const counts: Record<string, number> = { a: all.length, b: bChoices.length, window: WINDOWS.length };
   const choose = (s: 1 | -1) => setPick((p) => ({ ...p, [key]: cycle(p[key as keyof typeof p], counts[key] ?? 0, s) }));
-  const canAsk = !!a && !!prepared && question !== '' && !busy && !preparing;
+  const canAsk = !!a && !!ready && sampling.ok && question !== '' && !busy && !preparing;
 
   const entries = picker?.listing?.entries ?? [];
   const sel = entries[Math.min(picker?.selected ?? 0, Math.max(0, entries.length - 1))];
@@ -173,18 +194,22 @@ export function AskScreen({ width, height }: ScreenProps) {
     stop: busy ? () => abort.current?.abort() : null,
   }, picker ? null : edit.capture);
 
+  // The model rows widen with the screen; a label that still does not fit is cut in its middle (‹ › take 4).
+  const modelW = Math.max(30, Math.min(60, width - 44));
   const formH = KEYS.length + 1;
   const lowerH = Math.max(4, height - formH - 1);
   const fileLabel = files.length ? `${files.length} file${files.length > 1 ? 's' : ''}: ${files.map((f) => f.split('/').pop()).join(', ')}` : 'none (enter: pick)';
   return (
     <Box flexDirection="column" width={width} height={height}>
       <Section title="Ask" right={b ? 'two models, the same question, side by side' : 'a model about images or scans'}>
-        <FormRow label="model" value={a?.label ?? (targets ? 'no model yet' : 'loading…')} choice focused={focus === 0} editing={false} valueWidth={30} help={a?.served ? 'a running `medtune serve` answers' : 'loaded for each question'} />
-        <FormRow label="second model" value={b?.label ?? 'none'} choice focused={focus === 1} editing={false} valueWidth={30} help="e.g. the base beside the tuned model" />
-        <FormRow label="images / scans" value={fileLabel} focused={focus === 2} editing={false} valueWidth={30} help="DICOM files or folders, NIfTI, PNG, JPEG" />
+        <FormRow label="model" value={a ? cutMiddle(a.label, modelW - 4) : targets ? 'no model yet' : 'loading…'} choice focused={focus === 0} editing={false} valueWidth={modelW} help={a?.served ? 'a running `medtune serve` answers' : 'loaded for each question'} />
+        <FormRow label="second model" value={b ? cutMiddle(b.label, modelW - 4) : 'none'} choice focused={focus === 1} editing={false} valueWidth={modelW} help="e.g. the base beside the tuned model" />
+        <FormRow label="images / scans" value={fileLabel} focused={focus === 2} editing={false} valueWidth={30} help="DICOM files or folders, NIfTI, PNG, JPEG; none: ask about text alone" />
         <FormRow label="window" value={windowName} choice focused={focus === 3} editing={false} valueWidth={30} help="CT window for scans (auto: the file's own)" />
         <FormRow label="slices" value={texts.slices ?? ''} focused={focus === 4} editing={edit.editing === 'slices'} valueWidth={30} error={slices.ok ? undefined : slices.problem} help="middle, N, N,M or even:K" />
         <FormRow label="question" value={texts.question ?? ''} focused={focus === 5} editing={edit.editing === 'question'} valueWidth={Math.max(30, width - 24)} />
+        <FormRow label="temperature" value={texts.temperature ?? ''} focused={focus === 6} editing={edit.editing === 'temperature'} valueWidth={30} error={!sampling.ok && sampling.key === 'temperature' ? sampling.problem : undefined} help="0: greedy, the same answer every time; up to 2: sampled" />
+        <FormRow label="top-p" value={texts.topP ?? ''} focused={focus === 7} editing={edit.editing === 'topP'} valueWidth={30} error={!sampling.ok && sampling.key === 'topP' ? sampling.problem : undefined} help="with a temperature above 0: sample from the likeliest tokens adding up to p" />
       </Section>
       {loadError ? <ErrorLines error={loadError} maxLines={3} /> : null}
       <Box height={lowerH} flexDirection="column" overflow="hidden">
@@ -217,7 +242,9 @@ export function AskScreen({ width, height }: ScreenProps) {
               {panes.length ? panes.map((p, i) => (
                 <Box key={i} flexDirection="column" width={Math.floor(width / panes.length)} paddingRight={1} overflow="hidden">
                   <Text wrap="truncate-end"><Text bold underline color={i === 0 ? theme.accent : theme.ok}>{p.label}</Text><Text dimColor> {p.status === 'answering' ? '…' : p.note}</Text></Text>
-                  <Text color={p.status === 'failed' ? theme.error : undefined}>{p.status === 'failed' ? p.note : p.text.trim() || (p.status === 'waiting' ? 'waiting' : p.status === 'done' ? '(no answer)' : '')}</Text>
+                  {wrapWords(p.status === 'failed' ? p.note : p.text.trim() || (p.status === 'waiting' ? 'waiting' : p.status === 'done' ? '(no answer)' : ''), Math.floor(width / panes.length) - 1).map((line, j) => (
+                    <Text key={j} color={p.status === 'failed' ? theme.error : undefined} wrap="truncate-end">{line}</Text>
+                  ))}
                 </Box>
               )) : <Text dimColor>{canAsk ? 'press a to ask' : 'pick a model, attach images or scans, write a question'}</Text>}
             </Box>

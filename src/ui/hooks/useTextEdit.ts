@@ -18,6 +18,8 @@ export interface TextEdit {
   /** The field being typed into, or null. */
   editing: string | null;
   begin: (key: string) => void;
+  /** Starts editing `key` with `text` in place of its value (typing on a focused field). */
+  typeInto: (key: string, text: string) => void;
   /** For useKeys: the `edit` actions and the text capture, both null when not editing. */
   handlers: Handlers;
   capture: TextCapture | null;
@@ -30,7 +32,11 @@ const PRINTABLE = /^[^\u0000-\u001f\u007f]+$/;
 export function useTextEdit(o: TextEditOptions): TextEdit {
   const [editing, setEditing] = useState<{ key: string; original: string } | null>(null);
   const begin = (key: string) => setEditing({ key, original: o.get(key) });
-  if (!editing) return { editing: null, begin, handlers: {}, capture: null };
+  const typeInto = (key: string, text: string) => {
+    setEditing({ key, original: o.get(key) });
+    o.update(key, () => text);
+  };
+  if (!editing) return { editing: null, begin, typeInto, handlers: {}, capture: null };
 
   const moveTo = (step: 1 | -1) => {
     const n = o.keys.length;
@@ -46,6 +52,7 @@ export function useTextEdit(o: TextEditOptions): TextEdit {
   return {
     editing: editing.key,
     begin,
+    typeInto,
     capture,
     handlers: {
       done: () => setEditing(null),

@@ -1,7 +1,10 @@
 import { useState } from 'react';
 import { Box, Text } from 'ink';
+import { VAL_SUFFIX } from '../../core/dataset.js';
 import { parseIndexList } from '../../core/indexlist.js';
-import { checkField, type FieldSpec } from '../../core/trainform.js';
+import { settingOption } from '../../core/options.js';
+import { wrapWords } from '../../core/textfit.js';
+import { checkField } from '../../core/trainform.js';
 import { useTheme, useUi } from '../context.js';
 import { useKeys } from '../hooks/useKeys.js';
 import { usePoll } from '../hooks/usePoll.js';
@@ -15,7 +18,7 @@ import { HalfBlockImage } from '../components/HalfBlockImage.js';
 import type { AnswerModel, CompareItem, CompareRequest, CompareSide } from '../source.js';
 import type { ScreenProps } from './types.js';
 
-const TOKENS: FieldSpec = { key: 'tokens', label: 'max new tokens', kind: 'integer', min: 1, max: 4096, minInclusive: true, default: 128, help: 'longest answer each model may give' };
+const TOKENS = settingOption('compare', 'tokens');
 const KEYS = ['base', 'tuned', 'dataset', 'samples', 'prompt', 'tokens'];
 const TEXT_KEYS = ['samples', 'prompt', 'tokens'];
 
@@ -103,7 +106,7 @@ export function CompareScreen({ width, height }: ScreenProps) {
       </Section>
       <Box flexDirection="column" height={resultH}>
         {task.state && task.state.status !== 'done' ? <TaskView task={task.state} width={width} /> : null}
-        {result && items[cur] ? <Answer item={items[cur]} base={result.base} tuned={result.tuned} index={cur} count={items.length} width={width} height={resultH} /> : (
+        {result && items[cur] ? <Answer item={items[cur]} base={result.base} tuned={result.tuned} dataset={result.dataset} index={cur} count={items.length} width={width} height={resultH} /> : (
           !task.state ? <Text dimColor>{req ? 'press a to ask both models' : 'pick the models and samples above'}</Text> : null
         )}
       </Box>
@@ -113,6 +116,7 @@ export function CompareScreen({ width, height }: ScreenProps) {
 
 interface AnswerProps {
   item: CompareItem;
+  dataset: string | null;
   base: CompareSide;
   tuned: CompareSide;
   index: number;
@@ -126,12 +130,14 @@ function Side({ title, side, text, width, height, color }: { title: string; side
     <Box flexDirection="column" width={width} height={height} paddingRight={1} overflow="hidden">
       <Box height={1} flexShrink={0}><Text wrap="truncate-end"><Text bold underline color={color}>{title}</Text><Text dimColor> {side.label}</Text></Text></Box>
       {side.score ? <Box height={1} flexShrink={0}><Text dimColor wrap="truncate-end">{side.score}</Text></Box> : null}
-      <Box flexShrink={1} overflow="hidden"><Text>{text.trim() === '' ? '(no answer)' : text}</Text></Box>
+      <Box flexShrink={1} flexDirection="column" overflow="hidden">
+        {wrapWords(text.trim() === '' ? '(no answer)' : text.trim(), width - 1).map((line, i) => <Text key={i} wrap="truncate-end">{line}</Text>)}
+      </Box>
     </Box>
   );
 }
 
-function Answer({ item, base, tuned, index, count, width, height }: AnswerProps) {
+function Answer({ item, base, tuned, dataset, index, count, width, height }: AnswerProps) {
   const theme = useTheme();
   const imgCols = item.image ? Math.min(24, Math.floor(width / 4)) : 0;
   const colW = Math.floor((width - imgCols - 2) / 2);
@@ -141,7 +147,7 @@ function Answer({ item, base, tuned, index, count, width, height }: AnswerProps)
       <Box height={1} flexShrink={0}>
         <Box flexShrink={0}>
           <Text bold color={theme.accent}>answer {index + 1}/{count}</Text>
-          <Text dimColor> · sample {item.sample + 1} · </Text>
+          <Text dimColor> · sample {item.sample + 1}{dataset ? ` of ${dataset}${dataset.endsWith(VAL_SUFFIX) ? ' (held-out)' : ' (training rows)'}` : ''} · </Text>
         </Box>
         <Text wrap="truncate-end">{item.question}</Text>
       </Box>

@@ -3,7 +3,8 @@ import { Box, Text } from 'ink';
 import { formatBytes } from '../../core/format.js';
 import { meter } from '../../core/chart.js';
 import { mixShares, nudgeWeight } from '../../core/mix.js';
-import { checkField, type FieldSpec } from '../../core/trainform.js';
+import { checkField, PREPARE_FIELDS } from '../../core/trainform.js';
+import { defaultDatasetName } from '../../core/dataset.js';
 import { useAppState, useTheme, useUi } from '../context.js';
 import { useKeys } from '../hooks/useKeys.js';
 import { usePoll } from '../hooks/usePoll.js';
@@ -184,12 +185,6 @@ function PreviewView(p: ViewProps) {
   );
 }
 
-const PREPARE_FIELDS: readonly FieldSpec[] = [
-  { key: 'name', label: 'dataset name', kind: 'name', default: '', help: 'the dataset_info.json entry and the folder under data/' },
-  { key: 'limit', label: 'rows', kind: 'integer', min: 1, max: 1e9, minInclusive: true, default: null, optional: true, help: 'how many rows to take; empty = all' },
-  { key: 'valRatio', label: 'validation share', kind: 'number', min: 0, max: 0.5, minInclusive: true, default: 0.05, help: 'share of rows written to val.jsonl' },
-];
-const PREPARE_KEYS = ['source', ...PREPARE_FIELDS.map((f) => f.key)];
 
 function PrepareView(p: ViewProps & { onPrepared: () => void }) {
   const { source } = useUi();
@@ -199,14 +194,17 @@ function PrepareView(p: ViewProps & { onPrepared: () => void }) {
   const prepare = useTask('prepare');
   const [srcIdx, setSrcIdx] = useState(0);
   const [focus, setFocus] = useState(0);
-  // No `name` until the user types one: the source's id is the default name.
-  const [texts, setTexts] = useState<Record<string, string>>({ limit: '', valRatio: '0.05' });
+  // No `name` until the user types one: it follows the source (or the path) as `data prepare` names it.
+  const [texts, setTexts] = useState<Record<string, string>>({ limit: '', valRatio: '0.05', path: '' });
   const srcList = sources.data ?? [];
   const src = srcList[Math.min(srcIdx, Math.max(0, srcList.length - 1))];
-  const effective = (t: Record<string, string>, k: string) => (k === 'name' ? t.name ?? src?.id ?? '' : t[k] ?? '');
+  const keys = ['source', ...(src?.path ? ['path'] : []), ...PREPARE_FIELDS.map((f) => f.key)];
+  const defaultName = (t: Record<string, string>) =>
+    src?.path ? (t.path?.trim() ? defaultDatasetName(t.path.trim()) : '') : src?.defaultName ?? '';
+  const effective = (t: Record<string, string>, k: string) => (k === 'name' ? t.name ?? defaultName(t) : t[k] ?? '');
   const text = (k: string) => effective(texts, k);
   const edit = useTextEdit({
-    keys: PREPARE_KEYS,
+    keys,
     isText: (k) => k !== 'source',
     focus,
     setFocus,
@@ -214,15 +212,16 @@ function PrepareView(p: ViewProps & { onPrepared: () => void }) {
     update: (k, fn) => setTexts((t) => ({ ...t, [k]: fn(effective(t, k)) })),
   });
   const checks = PREPARE_FIELDS.map((f) => ({ f, r: checkField(f, text(f.key)) }));
-  const valid = checks.every((c) => c.r.ok) && !!src?.available;
-  const focusedKey = PREPARE_KEYS[focus]!;
+  const pathError = src?.path && !text('path').trim() ? 'give a folder or a file' : undefined;
+  const valid = checks.every((c) => c.r.ok) && !!src?.available && !pathError;
+  const focusedKey = keys[Math.min(focus, keys.length - 1)]!;
 
   const start = () => {
     if (!src) return;
     const limit = checkField(PREPARE_FIELDS[1]!, text('limit'));
     const val = checkField(PREPARE_FIELDS[2]!, text('valRatio'));
     const req = {
-      source: src.id,
+      source: src.path ? text('path').trim() : src.id,
       name: text('name'),
       limit: limit.ok && typeof limit.value === 'number' ? limit.value : null,
       valRatio: val.ok && typeof val.value === 'number' ? val.value : 0,
@@ -238,8 +237,8 @@ function PrepareView(p: ViewProps & { onPrepared: () => void }) {
   useKeys('data-prepare', edit.editing ? edit.handlers : {
     nextView: () => p.cycle(1),
     prevView: () => p.cycle(-1),
-    up: () => setFocus((focus - 1 + PREPARE_KEYS.length) % PREPARE_KEYS.length),
-    down: () => setFocus((focus + 1) % PREPARE_KEYS.length),
+    up: () => setFocus((focus - 1 + keys.length) % keys.length),
+    down: () => setFocus((focus + 1) % keys.length),
     edit: focusedKey !== 'source' ? () => edit.begin(focusedKey) : null,
     prevChoice: focusedKey === 'source' && srcList.length > 1 ? () => setSrcIdx((srcIdx - 1 + srcList.length) % srcList.length) : null,
     nextChoice: focusedKey === 'source' && srcList.length > 1 ? () => setSrcIdx((srcIdx + 1) % srcList.length) : null,
@@ -252,8 +251,12 @@ function PrepareView(p: ViewProps & { onPrepared: () => void }) {
         {sources.error ? <ErrorLines error={sources.error} /> : null}
         <FormRow label="source" value={src ? src.label : sources.loading ? 'reading…' : 'none'} choice focused={focus === 0} editing={false} valueWidth={30}
           error={src && !src.available ? src.detail ?? 'not available here' : undefined} help={src?.description} />
-        {checks.map(({ f, r }, i) => (
-          <FormRow key={f.key} label={f.label} value={text(f.key)} focused={focus === i + 1} editing={edit.editing === f.key} valueWidth={30}
+        {src?.path ? (
+          <FormRow label="path" value={text('path')} focused={focusedKey === 'path'} editing={edit.editing === 'path'} valueWidth={30}
+            error={pathError} help="the folder or file to read (enter to type it)" />
+        ) : null}
+        {checks.map(({ f, r }) => (
+          <FormRow key={f.key} label={f.label} value={text(f.key)} focused={focusedKey === f.key} editing={edit.editing === f.key} valueWidth={30}
             error={r.ok ? undefined : r.message} help={f.help} />
         ))}
       </Section>

@@ -1,6 +1,8 @@
 import { useState } from 'react';
 import { Box, Text } from 'ink';
-import { checkField, type FieldSpec } from '../../core/trainform.js';
+import { checkField } from '../../core/trainform.js';
+import { settingOption } from '../../core/options.js';
+import { defaultExportName } from '../../core/run.js';
 import { useAppState, useTheme, useUi } from '../context.js';
 import { useKeys } from '../hooks/useKeys.js';
 import { usePoll } from '../hooks/usePoll.js';
@@ -15,8 +17,8 @@ import type { ExportRequest } from '../source.js';
 import { sortRuns } from '../view.js';
 import type { ScreenProps } from './types.js';
 
-const NAME: FieldSpec = { key: 'name', label: 'export name', kind: 'name', default: '', help: 'folder under exports/' };
-const SHARD: FieldSpec = { key: 'shard', label: 'shard size (GB)', kind: 'integer', min: 1, max: 100, minInclusive: true, default: 5, help: 'largest safetensors file; smaller shards load with less memory' };
+const NAME = settingOption('export', 'name');
+const SHARD = settingOption('export', 'shard');
 const DEVICES = ['cpu', 'auto'] as const;
 const KEYS = ['run', 'checkpoint', 'name', 'device', 'shard'];
 /** Run ids and export names run to 40 characters; the rest of the line keeps room for a short note. */
@@ -45,7 +47,7 @@ export function ExportScreen({ width, height }: ScreenProps) {
   // null = the final adapter; only a completed run has one.
   const choices: (number | null)[] = run ? [...(run.status === 'completed' ? [null] : []), ...[...run.checkpoints].reverse()] : [];
   const checkpoint = ckpt && ckpt.run === run?.id && choices.includes(ckpt.step) ? ckpt.step : choices[0] ?? null;
-  const defaultName = run ? `${run.id}${checkpoint === null ? '' : `-ckpt${checkpoint}`}-merged` : '';
+  const defaultName = run ? defaultExportName(run.id, checkpoint) : '';
   // No `name` until the user types one: it follows the run and checkpoint until then.
   const text = (t: Record<string, string>, k: string) => (k === 'name' ? t.name ?? defaultName : t[k] ?? '');
   const edit = useTextEdit({

@@ -1,3 +1,4 @@
+import { renderStep } from '../../core/nextstep.js';
 import { useState } from 'react';
 import { Box, Text } from 'ink';
 import { sparkline } from '../../core/chart.js';
@@ -19,6 +20,7 @@ import { statusColor } from '../theme.js';
 import { countText, etaText, isActive, lossText, lrText, percentOf, sortRuns, stepColumnWidth, stepText } from '../view.js';
 import { RunRow } from './RunRow.js';
 import type { ScreenProps } from './types.js';
+import type { StopResult } from '../source.js';
 
 /** The run monitor, or the list of runs to pick one from. */
 export function MonitorScreen(props: ScreenProps) {
@@ -100,26 +102,29 @@ function RunMonitor({ width, height, runId }: ScreenProps & { runId: string }) {
   const [confirmKill, setConfirmKill] = useState(false);
   const v = run.data;
   const active = !!v && isActive(v);
-  const act = (label: string, work: () => Promise<unknown>, done: string) => {
+  const act = <T,>(label: string, work: () => Promise<T>, done: string | ((r: T) => string)) => {
     control.start(label, async () => {
-      await work();
+      const r = await work();
+      return typeof done === 'string' ? done : done(r);
     }, {
-      onDone: () => {
+      onDone: (text) => {
         run.refresh();
-        dispatch({ type: 'notice', notice: { level: 'info', text: done } });
+        dispatch({ type: 'notice', notice: { level: 'info', text } });
       },
     });
   };
+  // What a stop left, in one line: the command that continues the run (core/run.ts continueAdvice).
+  const stopped = (r: StopResult) => `✓ ${runId} ${r.status}${r.advice?.next[0] ? ` · continue: ${renderStep(r.advice.next[0].step, null)}` : ''}`;
 
   useKeys(confirmKill ? 'confirm' : 'monitor', confirmKill ? {
     yes: () => {
       setConfirmKill(false);
-      act(`killing ${runId}`, () => source.stopRun(runId, { now: true }), `✓ ${runId} killed`);
+      act(`killing ${runId}`, () => source.stopRun(runId, { now: true }), stopped);
     },
     no: () => setConfirmKill(false),
   } : {
     stop: active && v.status !== 'stopping' && !control.running
-      ? () => act(`stopping ${runId}`, () => source.stopRun(runId, { now: false }), `✓ stop requested: ${runId} saves at the next step, then ends`)
+      ? () => act(`stopping ${runId}`, () => source.stopRun(runId, { now: false }), stopped)
       : null,
     kill: active && !control.running ? () => setConfirmKill(true) : null,
     resume: v && !active && v.status !== 'completed' && !control.running

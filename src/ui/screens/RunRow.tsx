@@ -1,6 +1,7 @@
 import { Box, Text } from 'ink';
 import type { RunView } from '../../core/run.js';
 import { meter } from '../../core/chart.js';
+import { cutRunId } from '../../core/textfit.js';
 import { useTheme } from '../context.js';
 import { statusColor } from '../theme.js';
 import { etaText, lossText, percentOf, stepColumnWidth, stepText } from '../view.js';
@@ -16,7 +17,7 @@ export function RunRow({ run, width, stepWidth }: { run: RunView; width: number;
   const pct = percentOf(run);
   return (
     <Box height={1} flexShrink={0} width={width}>
-      <Box width={idW} flexShrink={0} marginRight={1}><Text wrap="truncate-middle">{run.id}</Text></Box>
+      <Box width={idW} flexShrink={0} marginRight={1}><Text wrap="truncate-end">{cutRunId(run.id, idW)}</Text></Box>
       <Box width={10} flexShrink={0}><Text color={statusColor(theme, run.status)} bold={run.status === 'failed'}>{run.status}</Text></Box>
       {run.status === 'failed' && run.cause
         ? <Text color={theme.error} wrap="truncate-end">{run.cause.code}: {run.cause.summary}</Text>

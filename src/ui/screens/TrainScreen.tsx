@@ -1,6 +1,8 @@
 import { useState } from 'react';
 import { Box, Text } from 'ink';
-import { checkForm, cycleChoice, defaultText, TRAIN_FIELDS, type FieldSpec } from '../../core/trainform.js';
+import { checkForm, checkMoreKeys, cycleChoice, defaultText, TRAIN_FIELDS, type FieldSpec } from '../../core/trainform.js';
+import { modelTrainValues } from '../../core/models.js';
+import { TYPE_KEYS } from '../keys.js';
 import { mixShares, type DatasetWeight } from '../../core/mix.js';
 import { useAppState, useTheme, useUi } from '../context.js';
 import { useKeys } from '../hooks/useKeys.js';
@@ -19,7 +21,9 @@ import { useGpuState } from '../gpu-context.js';
 import { effectiveBatchText, gpuChoices, processesFor } from '../../core/distributed.js';
 
 const CHOICE_KEYS = ['model', 'profile', 'gpus', 'datasets'] as const;
-const FIELD_KEYS = TRAIN_FIELDS.map((f) => f.key);
+/** The row for keys the form has no row for, written as `--set` takes them: `key=value key=value`. */
+const MORE = 'more';
+const FIELD_KEYS = [...TRAIN_FIELDS.map((f) => f.key), MORE];
 const SPEC = new Map<string, FieldSpec>(TRAIN_FIELDS.map((f) => [f.key, f]));
 /** Wide enough to show the form and the plan side by side. */
 const WIDE = 150;
@@ -70,15 +74,15 @@ export function TrainScreen({ width, height }: ScreenProps) {
   const text = (key: string): string => {
     const typed = state.draft.texts[key];
     if (typed !== undefined) return typed;
-    const fromProfile = profile?.defaults[key];
-    if (fromProfile !== undefined) return String(fromProfile);
+    // The model's own values (the tiny model's rank and rate) over the profile's, as `medtune train` layers them.
     const spec = SPEC.get(key);
-    return spec ? defaultText(spec) : '';
+    return spec ? defaultText(spec, { ...(profile?.defaults ?? {}), ...(model ? modelTrainValues(model) : {}) }) : '';
   };
   const form = checkForm(Object.fromEntries(TRAIN_FIELDS.map((f) => [f.key, text(f.key)])));
-  const formOk = Object.keys(form.errors).length === 0;
+  const more = checkMoreKeys(text(MORE), form.values);
+  const formOk = Object.keys(form.errors).length === 0 && more.ok;
   const params: TrainParams | null = model && profile && dsets.length > 0 && formOk
-    ? { model, profile: profile.name, datasets: dsets, overrides: form.values, ...(gpus ? { gpus } : {}) }
+    ? { model, profile: profile.name, datasets: dsets, overrides: { ...form.values, ...more.values }, ...(gpus ? { gpus } : {}) }
     : null;
   const tag = params ? JSON.stringify(params) : null;
   const planState = plan.state;
@@ -89,7 +93,7 @@ export function TrainScreen({ width, height }: ScreenProps) {
   const spec = SPEC.get(focusedKey);
   const edit = useTextEdit({
     keys: KEYS,
-    isText: (k) => { const s = SPEC.get(k); return !!s && s.kind !== 'choice'; },
+    isText: (k) => k === MORE || SPEC.get(k)?.type !== undefined && SPEC.get(k)?.type !== 'enum',
     focus,
     setFocus,
     get: text,
@@ -106,9 +110,9 @@ export function TrainScreen({ width, height }: ScreenProps) {
     } else if (focusedKey === 'datasets') {
       const next = cycle(datasetNames, dsets.length === 1 ? dsets[0]!.name : undefined, step);
       if (next) dispatch({ type: 'draft', patch: { datasets: [{ name: next, weight: 1 }] } });
-    } else if (spec?.kind === 'choice') dispatch({ type: 'draftText', key: spec.key, update: () => cycleChoice(spec, text(spec.key), step) });
+    } else if (spec?.type === 'enum') dispatch({ type: 'draftText', key: spec.key, update: () => cycleChoice(spec, text(spec.key), step) });
   };
-  const isChoice = (choiceKeys as readonly string[]).includes(focusedKey) || spec?.kind === 'choice';
+  const isChoice = (choiceKeys as readonly string[]).includes(focusedKey) || spec?.type === 'enum';
   // processes × batch × accumulation, as the plan will launch it (one process per chosen GPU).
   const effective = formOk ? effectiveBatchText(processesFor(gpus, hostGpus), form.values) : null;
   const runPlan = () => {
@@ -132,7 +136,11 @@ export function TrainScreen({ width, height }: ScreenProps) {
   const yamlRows = planDone ? yamlRowsFor(planDone, planH) : 0;
   const maxTop = Math.max(0, yamlLines.length - yamlRows);
   const top = Math.min(yamlTop, maxTop);
+  // Digits and a sign typed on a focused number field start a new value; other rows leave them to screen numbers.
+  const typeable = formKeys && !!spec && spec.type !== 'enum';
+  const typing = Object.fromEntries(TYPE_KEYS.map((k) => [`type:${k}`, typeable ? () => edit.typeInto(focusedKey, k) : null]));
   useKeys('train', edit.editing ? edit.handlers : {
+    ...typing,
     up: formKeys ? () => setFocus((focus - 1 + KEYS.length) % KEYS.length) : null,
     down: formKeys ? () => setFocus((focus + 1) % KEYS.length) : null,
     edit: formKeys && !isChoice ? () => edit.begin(focusedKey) : null,
@@ -177,9 +185,11 @@ export function TrainScreen({ width, height }: ScreenProps) {
         ) : null}
         <FormRow label="datasets" value={reading(datasets.loading, dsets.length ? mixText(dsets) : null)} choice focused={KEYS[focus] === 'datasets'} editing={false} valueWidth={Math.max(22, formW - 22)} />
         {TRAIN_FIELDS.map((f) => (
-          <FormRow key={f.key} label={f.label} value={text(f.key)} choice={f.kind === 'choice'} focused={KEYS[focus] === f.key} editing={edit.editing === f.key}
+          <FormRow key={f.key} label={f.label} value={text(f.key)} choice={f.type === 'enum'} focused={KEYS[focus] === f.key} editing={edit.editing === f.key}
             error={form.errors[f.key]} help={f.key === 'gradient_accumulation_steps' && effective ? `${f.help} (now ${effective})` : f.help} />
         ))}
+        <FormRow label="more keys" value={text(MORE)} focused={KEYS[focus] === MORE} editing={edit.editing === MORE} valueWidth={36}
+          error={more.ok ? undefined : more.message} help="any other LLaMA-Factory key, as --set takes it: key=value key=value (enter to edit)" />
       </Section>
       {status}
     </Box>
