@@ -3,7 +3,7 @@
 // Usage: node follow-probe.mjs DIR UPDATES BATCH  → one JSON line on stdout.
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { followRunDir } from '../../dist/runtime/runreader.js';
+import { followRunDir } from '../../dist/runtime/rundir.js';
 
 const [dir, updatesArg, batchArg] = process.argv.slice(2);
 const updates = Number(updatesArg ?? 20);

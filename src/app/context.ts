@@ -2,9 +2,9 @@
  * The application's handle on one workspace: what every use case needs (the workspace, the environment, the
  * venv once it is found, the GPUs once they are listed). Both faces create one and pass it to the use cases.
  */
-import { listGpus, type GpuInfo } from '../runtime/doctor.js';
+import { listGpus, type GpuInfo } from '../runtime/gpu-monitor.js';
 import { requireVenv, type Venv } from '../runtime/venv.js';
-import { workspaceAt, type Workspace } from '../runtime/workspace.js';
+import { findWorkspace, workspaceAt, type FindWorkspaceRequest, type FoundWorkspace, type Workspace } from '../runtime/workspace.js';
 
 export interface App {
   ws: Workspace;
@@ -41,7 +41,16 @@ export function createApp(ws: Workspace, opts: { env?: NodeJS.ProcessEnv; venv?:
   };
 }
 
+/**
+ * The App on the workspace a command works on (runtime/workspace.ts findWorkspace: -w, $MEDTUNE_WORKSPACE, a path
+ * argument, the nearest above, the only one below), and how it was found.
+ */
+export function openApp(req: FindWorkspaceRequest = {}): { app: App; found: FoundWorkspace } {
+  const found = findWorkspace(req);
+  return { app: createApp(found.ws, { env: req.env }), found };
+}
+
 /** The application on the workspace at `root` (a face that knows the folder only, such as the TUI's Ask screen). */
-export function appAt(root: string, opts: { env?: NodeJS.ProcessEnv } = {}): App {
+export function appAt(root: string, opts: { env?: NodeJS.ProcessEnv; venv?: Venv } = {}): App {
   return createApp(workspaceAt(root), opts);
 }

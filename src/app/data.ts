@@ -1,6 +1,8 @@
 /** Datasets: where they can come from, preparing one, listing, previewing and checking them row by row. */
 import type { CheckResult, PrepareResult } from '../core/dataset.js';
 import { defaultDatasetName } from '../core/dataset.js';
+import { parseDataSource } from '../core/datasources.js';
+import { prepareBenchDataset } from '../runtime/bench.js';
 import { finding, type Finding } from '../core/findings.js';
 import {
   checkDataset,
@@ -26,9 +28,13 @@ export async function prepareData(
   onProgress: OnProgress = ignoreProgress,
   signal?: AbortSignal,
 ): Promise<PrepareResult> {
+  const opts = { ...req, name: req.name ?? defaultDatasetName(req.source), signal };
   const venv = await app.venv();
   await markWorkspace(app.ws);
-  return prepareDataset(app.ws, venv, { ...req, name: req.name ?? defaultDatasetName(req.source), signal }, onProgress);
+  // A benchmark keeps its own splits and questions; every other source goes through the data_prepare helper.
+  return parseDataSource(req.source).kind === 'bench'
+    ? prepareBenchDataset(app.ws, venv, opts, onProgress)
+    : prepareDataset(app.ws, venv, opts, onProgress);
 }
 
 export function dataSources(app: App): DataSourceInfo[] {

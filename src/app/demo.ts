@@ -12,10 +12,10 @@ import { TINY_TRAIN_VALUES } from '../core/models.js';
 import { cmd, type NextStep } from '../core/nextstep.js';
 import { overridesOf } from '../core/trainconfig.js';
 import { watchRun } from '../runtime/attach.js';
-import { prepareDataset } from '../runtime/datasets.js';
-import { readDatasetRows } from '../runtime/infer.js';
+import { prepareDataset, readDatasetRows } from '../runtime/datasets.js';
 import { buildTinyModel } from '../runtime/models.js';
 import { ensureVenv, type Venv } from '../runtime/venv.js';
+import { learningVerdict, type LearningVerdict } from '../runtime/evaluate.js';
 import type { App } from './context.js';
 import { checkLearning } from './eval.js';
 import { ignoreProgress, type OnProgress } from './events.js';
@@ -51,15 +51,7 @@ export interface DemoResult {
   run: { id: string; dir: string; status: string; steps: number; firstLoss: number | null; lastLoss: number | null };
   export: { name: string; dir: string } | null;
   verify: { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] } | null;
-  learningCheck: {
-    tunedAccuracy: number | null;
-    baseAccuracy: number | null;
-    chance: number | null;
-    samples: number;
-    steps: number | null;
-    target: number;
-    passed: boolean;
-  } | null;
+  learningCheck: LearningVerdict | null;
   /** Seconds per step. */
   times: Record<string, number>;
   /** A held-out image of the demo's dataset, for the `ask` it suggests. */
@@ -240,15 +232,7 @@ export async function runDemoJob(app: App, rec: JobRecorder, req: DemoRequest): 
     run,
     export: { name: exported.export.name, dir: exported.export.dir },
     verify: exported.verify ? { ok: exported.verify.ok, checks: exported.verify.checks } : null,
-    learningCheck: {
-      tunedAccuracy: check.tunedAccuracy,
-      baseAccuracy: check.baseAccuracy,
-      chance: check.chance,
-      samples: check.samples,
-      steps: check.steps,
-      target: check.target,
-      passed: check.passed,
-    },
+    learningCheck: learningVerdict(check),
     times,
     sampleImage: await readDatasetRows(ws, `${name}${VAL_SUFFIX}`).then(
       (rows) => rows.find((r) => r.images?.length)?.images?.[0] ?? null,

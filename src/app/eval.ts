@@ -2,7 +2,7 @@
 import { VAL_SUFFIX } from '../core/dataset.js';
 import { evaluate, learningCheck, type EvalRequest, type EvalResult, type LearningCheck } from '../runtime/evaluate.js';
 import { listDatasets } from '../runtime/datasets.js';
-import { compareModels, type CompareReport, type CompareRequest } from '../runtime/infer.js';
+import { compareModels, type CompareReport, type CompareRequest } from '../runtime/compare.js';
 import type { App } from './context.js';
 import { ignoreProgress, type OnProgress } from './events.js';
 

@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { finding, type Finding } from '../core/findings.js';
 import { readJsonIfExists } from '../runtime/atomic.js';
 import { exportRun, type ExportResult } from '../runtime/exporter.js';
-import { resolveModel } from '../runtime/infer.js';
+import { resolveModel } from '../runtime/modelref.js';
 import { verifyExport, type VerifyResult } from '../runtime/verify.js';
 import type { App } from './context.js';
 import { evaluateTarget } from './eval.js';

@@ -3,7 +3,9 @@
  * state to screens). Policy — defaults, which dataset is held out, what blocks a launch — lives here and below,
  * never in a face.
  */
-export { appAt, createApp, type App } from './context.js';
+export { appAt, createApp, openApp, type App } from './context.js';
+export { doctor, setup, version } from './environment.js';
+export { gpuMonitor, gpuSnapshot, gpuWatch, type GpuWatch, type GpuWatchRequest } from './gpu.js';
 export { ignoreProgress, prefixed, type OnProgress, type ProgressEvent } from './events.js';
 export {
   planError,
@@ -15,7 +17,21 @@ export {
   type TrainDefaults,
   type TrainPlanResult,
 } from './train.js';
-export { attachRun, createRunReader, latestRun, listRuns, resume, runDir, runOrOutputDir, stop, type RunReader } from './runs.js';
+export {
+  attachRun,
+  createRunReader,
+  latestRun,
+  listRuns,
+  resume,
+  runDir,
+  runLogTail,
+  runOrOutputDir,
+  runStatus,
+  stop,
+  streamRunStatus,
+  type LogName,
+  type RunReader,
+} from './runs.js';
 export {
   EXPORT_PHASES,
   exportAndVerify,
@@ -60,7 +76,7 @@ export {
 } from './demo.js';
 export { findJobDir, listJobIds, listJobs, readJobView, stopJob, watchJob, JOB_TERMINAL, type JobState, type JobStep } from './jobs.js';
 export { describeProcesses, killRunProcess, runProcessOwners, type KillSignal, type ProcessInfo } from './processes.js';
-export { models, profiles, thumbnails, type ProfileView, type Thumbnail } from './models.js';
+export { fetchBaseModel, models, profiles, thumbnails, tinyModel, type ProfileView, type Thumbnail } from './models.js';
 export { BENCH_MAX_NEW_TOKENS, benchEval, type BenchEvalRequest, type BenchEvalResult } from './bench.js';
 export { ASK_EXAMPLE, serve, servers, serverSteps, stopServing, type ListedServer, type ServeRequest, type StopWhich } from './serve.js';
 export { queuePlaces, startQueued, type QueuePlace } from './queue.js';

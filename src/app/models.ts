@@ -4,16 +4,25 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseConfigYaml, type Profile, type TrainConfig } from '../core/trainconfig.js';
-import { runHelper } from '../runtime/helpers.js';
-import { buildTinyModel, fetchModel, listModels, type ModelEntry } from '../runtime/models.js';
+import { runHelper } from '../runtime/pythonhelper.js';
+import { buildTinyModel, fetchModel, listModels, type FetchOptions, type ModelEntry, type TinyModelOptions } from '../runtime/models.js';
 import { TEMPLATES_DIR } from '../runtime/paths.js';
-import { loadProfiles } from '../runtime/runcontrol.js';
+import { loadProfiles } from '../runtime/planner.js';
+import type { Hub } from '../core/models.js';
 import type { App } from './context.js';
-
-export { buildTinyModel, fetchModel };
 
 export async function models(app: App): Promise<ModelEntry[]> {
   return listModels(app.ws);
+}
+
+/** Builds the tiny random Qwen2-VL offline (models/tiny-qwen2-vl unless `opts.out`). */
+export async function tinyModel(app: App, onProgress: Parameters<typeof buildTinyModel>[2], opts: TinyModelOptions = {}) {
+  return buildTinyModel(app.ws, await app.venv(), onProgress, opts);
+}
+
+/** Downloads a base model (a known name or a hub repository id) into models/. */
+export async function fetchBaseModel(app: App, name: string, hub: Hub, opts: FetchOptions = {}) {
+  return fetchModel(app.ws, await app.venv(), name, hub, opts);
 }
 
 export interface ProfileView {
@@ -55,11 +64,11 @@ export async function thumbnails(app: App, paths: string[], maxSide: number): Pr
   const out = new Map<string, Thumbnail>();
   const existing = paths.filter((p) => existsSync(p));
   if (existing.length === 0) return out;
-  const ev = await runHelper('thumbnails', ['--max-side', String(maxSide), ...existing], {
+  const { images } = await runHelper('thumbnails', ['--max-side', String(maxSide), ...existing], Thumbnails, {
     venv: await app.venv(),
     doing: 'decoding images for the preview',
   });
-  for (const img of Thumbnails.parse(ev).images) {
+  for (const img of images) {
     if ('rgb' in img) out.set(img.path, { width: img.width, height: img.height, rgb: new Uint8Array(Buffer.from(img.rgb, 'base64')) });
   }
   return out;

@@ -5,7 +5,7 @@
  */
 import { liveness } from '../core/reconcile.js';
 import { MedtuneError } from '../core/errors.js';
-import { TERMINAL_STATUSES, type RunManifest } from '../core/run.js';
+import { runRoots, type RunManifest } from '../core/run.js';
 import { listRunIds, readManifest } from '../runtime/manifest.js';
 import { descendants, isAlive, listProcesses, processUid, readCmdline, signalPid, userNames } from '../runtime/proctree.js';
 import { procIdentity } from '../runtime/reconcile.js';
@@ -26,16 +26,9 @@ export type KillSignal = 'SIGTERM' | 'SIGKILL';
 
 /** The root pids of a going run that are still the processes the run started (not a reused number). */
 function liveRoots(m: RunManifest): number[] {
-  if (TERMINAL_STATUSES.includes(m.status)) return [];
-  const a = m.attempts[m.attempts.length - 1];
-  if (!a || a.endedAt) return [];
-  const roots = [
-    { pid: a.supervisorPid, startTicks: a.supervisorStartTicks },
-    { pid: a.pid, startTicks: a.pidStartTicks },
-  ];
-  return roots
-    .filter((r): r is { pid: number; startTicks: number | undefined } => typeof r.pid === 'number' && r.pid > 0)
-    .filter((r) => liveness(isAlive(r.pid), { bootId: a.bootId, startTicks: r.startTicks }, procIdentity(r.pid)) === 'alive')
+  const bootId = m.attempts[m.attempts.length - 1]?.bootId;
+  return runRoots(m)
+    .filter((r) => liveness(isAlive(r.pid), { bootId, startTicks: r.startTicks }, procIdentity(r.pid)) === 'alive')
     .map((r) => r.pid);
 }
 

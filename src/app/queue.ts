@@ -2,7 +2,8 @@
 import { basename } from 'node:path';
 import { resolveRunDir } from '../runtime/manifest.js';
 import { queuedRuns, startQueuedRuns } from '../runtime/queue.js';
-import type { LaunchQueueOptions, RunPlan, TrainRequest } from '../runtime/runcontrol.js';
+import type { RunPlan, TrainRequest } from '../core/runplan.js';
+import type { LaunchQueueOptions } from '../runtime/launch.js';
 import type { App } from './context.js';
 
 /** Starts every queued run whose turn has come (every command calls this first; so does each supervisor as its run ends). */

@@ -5,14 +5,23 @@
 import { stat } from 'node:fs/promises';
 import { MedtuneError } from '../core/errors.js';
 import { basename, dirname, join } from 'node:path';
-import { ATTEMPT_MARK, latestStatuses, TERMINAL_STATUSES, type RunLeaves, type RunManifest, type RunView } from '../core/run.js';
+import {
+  ATTEMPT_MARK,
+  latestStatuses,
+  TERMINAL_STATUSES,
+  type RunLeaves,
+  type RunManifest,
+  type RunView,
+  type TrainerRecord,
+} from '../core/run.js';
 import { watchRun } from '../runtime/attach.js';
 import { tailLines } from '../runtime/files.js';
 import { listRunIds, newestRun, readManifest, resolveRunDir, runPaths } from '../runtime/manifest.js';
 import { runLeaves, type SkippedCheckpoint } from '../runtime/checkpoints.js';
 import { resumeRun, stopRun, type StopOptions } from '../runtime/runcontrol.js';
-import { followRunDir, readRunDir, type RunFollower } from '../runtime/runreader.js';
+import { followRunDir, readRunDir, readRunRecords, streamRunRecords, type RunFollower } from '../runtime/rundir.js';
 import type { App } from './context.js';
+import { findJobDir } from './jobs.js';
 
 /** A run nobody has looked at for this long stops being followed. */
 const FOLLOW_IDLE_MS = 30_000;
@@ -163,6 +172,32 @@ export async function stop(
 
 export async function resume(app: App, ref: string): Promise<{ manifest: RunManifest; checkpoint: string; skipped: SkippedCheckpoint[] }> {
   return resumeRun(app.ws, await app.venv(), ref);
+}
+
+/** One run or output_dir as `status` shows it: its view, and its newest `records` trainer_log records when asked. */
+export async function runStatus(
+  app: App,
+  ref: string,
+  opts: { records?: number } = {},
+): Promise<{ view: RunView; records?: TrainerRecord[] }> {
+  const dir = await runOrOutputDir(app, ref);
+  const view = await readRunDir(dir);
+  return opts.records === undefined ? { view } : { view, records: await readRunRecords(dir, Math.max(0, opts.records), view) };
+}
+
+/** Every trainer_log record of a run or output_dir, as written, in order. */
+export async function streamRunStatus(app: App, ref: string, onRecord: (r: TrainerRecord) => void): Promise<void> {
+  await streamRunRecords(await runOrOutputDir(app, ref), onRecord);
+}
+
+export type LogName = 'stderr' | 'stdout' | 'supervisor';
+
+/** The newest lines of a run's (or a job's) log; a log can be gigabytes, so only its end is read. */
+export async function runLogTail(app: App, ref: string, log: LogName, lines: number): Promise<{ file: string; lines: string[] }> {
+  const dir = (ref === 'latest' ? null : await findJobDir(app.ws, ref)) ?? (await resolveRunDir(app.ws, ref));
+  const file = join(dir, log === 'supervisor' ? 'supervisor.log' : `${log}.log`);
+  // tqdm redraws are folded to their last state.
+  return { file, lines: await tailLines(file, lines, Math.max(64 * 1024, lines * 2048)) };
 }
 
 /**

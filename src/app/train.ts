@@ -14,8 +14,10 @@ import { chooseProfile, overridesOf, parseOverride } from '../core/trainconfig.j
 import { checkDataset, listDatasets } from '../runtime/datasets.js';
 import { join } from 'node:path';
 import { queueEntry, startQueued } from './queue.js';
-import { blockingFindings, launchRun, loadProfiles, planRun, preflight, type RunPlan, type TrainRequest } from '../runtime/runcontrol.js';
-import type { DistributedRequest } from '../runtime/distributed.js';
+import { launchRun } from '../runtime/launch.js';
+import { loadProfiles, planRun, preflight } from '../runtime/planner.js';
+import type { DistributedRequest } from '../core/distributed.js';
+import { blockingError, blockingFindings, type RunPlan, type TrainRequest } from '../core/runplan.js';
 import { runLeaves } from '../runtime/checkpoints.js';
 import { readManifest, resolveRunDir } from '../runtime/manifest.js';
 import { readSettings } from '../runtime/settings.js';
@@ -143,11 +145,14 @@ async function heldOutEvalDataset(app: App, datasets: string[], overrides: strin
   return vals.length ? vals.join(',') : undefined;
 }
 
+/** Datasets up to this many rows are checked row by row during a pre-flight; bigger ones on request (`data check`). */
+export const CHECK_ROWS_UP_TO = 5000;
+
 export interface PlanOptions {
   /** false for a dry run: GPU-only settings pass on a machine without a GPU. Default true. */
   forLaunch?: boolean;
-  /** Check every row of datasets up to this many samples (0: no row check). Default 0. */
-  checkRowsUpTo?: number;
+  /** Check every row of the datasets when they have at most CHECK_ROWS_UP_TO samples (bigger ones: a warning). */
+  checkRows?: boolean;
   onProgress?: OnProgress;
   signal?: AbortSignal;
 }
@@ -167,15 +172,8 @@ export interface TrainPlanResult {
 
 /** The error a face reports for a plan that may not launch. */
 export function planError(r: TrainPlanResult): MedtuneError {
-  const first = r.blocking[0];
-  if (first?.code === 'PARSER_REFUSED' && r.parserError) return r.parserError;
-  return new MedtuneError({
-    doing: first?.code === 'DISK_TOO_SMALL' ? 'checking free disk for checkpoints' : 'checking the train config',
-    problem: first?.message ?? 'the plan did not pass its checks',
-    details: r.blocking.slice(1).map((f) => (f.next ? `${f.message} (${f.next})` : f.message)),
-    next: first?.next ?? 'change the profile or the --set overrides',
-    code: first?.code === 'DISK_TOO_SMALL' ? 'DISK_TOO_SMALL' : 'BAD_CONFIG',
-  });
+  if (r.blocking[0]?.code === 'PARSER_REFUSED' && r.parserError) return r.parserError;
+  return blockingError(r.blocking);
 }
 
 /** Builds the config and checks it (medtune's checks, then LLaMA-Factory's parser); writes no run folder. */
@@ -207,7 +205,7 @@ export async function planTrain(app: App, choices: TrainChoices, opts: PlanOptio
         ]),
     ...plan.findings.filter((f) => f.subject !== 'disk' && f.subject !== 'VRAM'),
   ];
-  const rowLimit = opts.checkRowsUpTo ?? 0;
+  const rowLimit = opts.checkRows ? CHECK_ROWS_UP_TO : 0;
   if (rowLimit > 0 && plan.samples <= rowLimit) {
     for (const name of request.datasets) {
       const r = await checkDataset(app.ws, venv, name, (p) => onProgress({ ...p, phase: `checking ${name}` }), opts.signal);
@@ -234,10 +232,9 @@ export async function planTrain(app: App, choices: TrainChoices, opts: PlanOptio
       ),
     );
   }
-  const blocks = (f: Finding) => f.severity === 'fail' && (forLaunch || f.code !== 'NEEDS_GPU');
   let parserError: MedtuneError | null = null;
   // LLaMA-Factory's parser takes seconds: only when nothing else stops the launch.
-  if (!findings.some(blocks)) {
+  if (!blockingFindings(findings, forLaunch).length) {
     try {
       await preflight(
         app.ws,
@@ -253,7 +250,7 @@ export async function planTrain(app: App, choices: TrainChoices, opts: PlanOptio
       findings.push(finding('PARSER_REFUSED', 'fail', err.problem, err.next, 'LLaMA-Factory'));
     }
   }
-  const blocking = findings.filter(blocks);
+  const blocking = blockingFindings(findings, forLaunch);
   return { request, plan, findings, blocking, ok: blocking.length === 0, parserError };
 }
 
@@ -279,7 +276,7 @@ export async function startTrain(
     request = opts.checked.request;
     // A fresh plan: a new run id and timestamp, the same config.
     plan = await planRun(app.ws, venv, request, { gpus: await app.gpus() });
-    const hard = blockingFindings(plan, true);
+    const hard = blockingFindings(plan.findings, true);
     if (hard.length) await preflight(app.ws, venv, plan);
   } else {
     request = await resolveTrainRequest(app, choices);

@@ -1,9 +1,9 @@
 /** Shared plumbing for command modules: workspace resolution and error handling around actions. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { createApp, latestRun, startQueued, type App, type OnProgress } from '../app/index.js';
+import { latestRun, openApp, startQueued, type App, type OnProgress } from '../app/index.js';
 import { commandArg, renderAdvice, renderStep, type Advice, type NextStep } from '../core/nextstep.js';
 import { checkOptionText, describeValid, type OptionSpec } from '../core/options.js';
-import { findWorkspace, type FoundWorkspace, type Workspace } from '../runtime/workspace.js';
+import type { FoundWorkspace, Workspace } from '../runtime/workspace.js';
 import { createReporter, reportError, type Reporter } from './output.js';
 
 export interface ActionContext {
@@ -43,10 +43,11 @@ export function action<A extends unknown[]>(fn: (ctx: ActionContext, ...args: A)
     const command = raw[raw.length - 1] as Command;
     const opts = command.optsWithGlobals() as { workspace?: string; json?: boolean };
     const json = !!opts.json;
+    let app: App;
     let found: FoundWorkspace;
     try {
       const paths = pathArgs(raw.slice(0, -2));
-      found = findWorkspace({ flag: opts.workspace, paths, lenient: needsNoWorkspace(command, paths) });
+      ({ app, found } = openApp({ flag: opts.workspace, paths, lenient: needsNoWorkspace(command, paths) }));
     } catch (err) {
       reportError(err, json);
       process.exitCode = 1;
@@ -59,7 +60,7 @@ export function action<A extends unknown[]>(fn: (ctx: ActionContext, ...args: A)
         `using the workspace ${found.flag} below this folder (\`-w ${commandArg(found.flag ?? '')}\` names it; cd into it to drop the flag)`,
       );
     const ctx: ActionContext = {
-      app: createApp(workspace),
+      app,
       workspace,
       reporter,
       json,

@@ -2,13 +2,13 @@
  * `medtune` entry: every file in ./commands registers its verbs; `medtune` with no verb opens the TUI.
  * Command modules export `register(program)` and an optional `order` that sets their place in --help.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { reportError } from './output.js';
 import { MedtuneError } from '../core/errors.js';
-import { PACKAGE_ROOT } from '../runtime/paths.js';
+import { version } from '../app/index.js';
 
 export interface CommandModule {
   register(program: Command): void;
@@ -40,7 +40,7 @@ export async function buildProgram(): Promise<Command> {
     .description(
       'Fine-tune vision-language models on medical images with LLaMA-Factory, from one terminal.\nRun `medtune` with no command to open the TUI.',
     )
-    .version((JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version, '-V, --version')
+    .version(version(), '-V, --version')
     .option('-w, --workspace <dir>', 'workspace folder (default: $MEDTUNE_WORKSPACE or the current directory)')
     .showHelpAfterError('(add --help for usage)')
     .configureHelp({ sortSubcommands: false });

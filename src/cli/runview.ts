@@ -3,7 +3,7 @@ import type { Finding } from '../core/findings.js';
 import type { RunView } from '../core/run.js';
 import { formatDuration, progressBar } from '../core/format.js';
 import type { Reporter } from './output.js';
-import { watchRun } from '../runtime/attach.js';
+import { attachRun, type App } from '../app/index.js';
 import { viewSummary } from '../core/runview.js';
 
 export function runLine(v: RunView): string {
@@ -68,14 +68,14 @@ export function bar(v: RunView, width = 20): string {
  * Watches a run until it ends, printing progress; Ctrl-C detaches (the run goes on). Rings the terminal bell
  * when the run ends, prints the summary and returns the exit code.
  */
-export async function attachAndReport(dir: string, id: string, r: Reporter): Promise<number> {
+export async function attachAndReport(app: App, dir: string, id: string, r: Reporter): Promise<number> {
   const onSigint = () => {
     r.done();
     process.stderr.write(`\ndetached: the run goes on. Reattach with \`medtune attach ${id}\`.\n`);
     process.exit(130);
   };
   process.once('SIGINT', onSigint);
-  const final = await watchRun(dir, createRunPrinter(r));
+  const final = await attachRun(app, dir, createRunPrinter(r));
   process.off('SIGINT', onSigint);
   if (process.stderr.isTTY) process.stderr.write('\x07');
   r.result(viewSummary(final), runSummary(final));

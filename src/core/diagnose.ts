@@ -4,7 +4,7 @@
  * really print (recorded in test/fixtures/llamafactory/).
  */
 import type { FailureCause } from './run.js';
-import { logMessage } from './console.js';
+import { logMessage } from './milestones.js';
 
 export interface AttemptEnd {
   /** The process's exit code; null when a signal ended it. */

@@ -51,6 +51,17 @@ export const MIN_DDP_TIMEOUT_S = 86_400;
  */
 export const LAUNCH_ONLY_KEYS = ['deepspeed', 'ddp_backend'];
 
+/** How many processes on which nodes a person asked for (flags or the TUI's form); undefined: this host's default. */
+export interface DistributedRequest {
+  gpus?: string;
+  nproc?: number;
+  nnodes?: number;
+  nodeRank?: number;
+  master?: string;
+  engine?: Engine;
+  rayWorkers?: number;
+}
+
 export interface DistributedInput {
   /** CUDA_VISIBLE_DEVICES as given (`0,1`, or GPU UUIDs). */
   gpus?: string;

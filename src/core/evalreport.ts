@@ -3,6 +3,7 @@
  * what LLaMA-Factory's predict path writes (predict_results.json, generated_predictions.jsonl), medtune's
  * modality accuracy on top, and the terminal rendering of both reports (CJK-aware wrapping, side by side).
  */
+import { z } from 'zod';
 import stringWidth from 'string-width';
 import { answerModality, labelModality, scoreModalities, type ModalityScore } from './modality.js';
 import type { TrainConfig } from './trainconfig.js';
@@ -167,12 +168,9 @@ export function rowModality(row: DatasetRow): string | null {
 // ---------------------------------------------------------------------------------------------------------
 // The eval report
 
-export interface SampleScores {
-  'bleu-4': number;
-  'rouge-1': number;
-  'rouge-2': number;
-  'rouge-l': number;
-}
+/** Per-sample scores as the metrics helper (python/medtune_py/metrics.py) reports them. */
+export const SampleScores = z.object({ 'bleu-4': z.number(), 'rouge-1': z.number(), 'rouge-2': z.number(), 'rouge-l': z.number() });
+export type SampleScores = z.infer<typeof SampleScores>;
 
 export interface EvalSample {
   index: number;
@@ -285,18 +283,37 @@ export interface SideMetrics {
 }
 
 /** The evidence that the two sides are different weights, and that the base side is the base on disk. */
-export interface WeightProof {
-  tensor: string;
-  baseSha256: string;
-  tunedSha256: string;
+export const WeightProof = z.object({
+  tensor: z.string(),
+  baseSha256: z.string(),
+  tunedSha256: z.string(),
   /** The same tensor read straight from the base model's safetensors, or null when it could not be matched. */
-  baseOnDiskSha256: string | null;
+  baseOnDiskSha256: z.string().nullable(),
   /** ‖W_tuned − W_base‖ / ‖W_base‖ for that tensor. */
-  relativeChange: number;
+  relativeChange: z.number(),
   /** Of the candidate LoRA-targetable tensors compared, how many differ. */
-  differing: number;
-  compared: number;
-}
+  differing: z.number(),
+  compared: z.number(),
+});
+export type WeightProof = z.infer<typeof WeightProof>;
+
+/** What the compare helper (python/medtune_py/infer.py compare) returns. */
+export const CompareHelperResult = z.object({
+  proof: WeightProof,
+  items: z.array(
+    z.object({
+      // cut: the answer stopped at max_new_tokens.
+      base: z.object({ answer: z.string(), cut: z.boolean().optional() }),
+      tuned: z.object({ answer: z.string(), cut: z.boolean().optional() }),
+      baseScores: SampleScores.nullable(),
+      tunedScores: SampleScores.nullable(),
+    }),
+  ),
+  device: z.string().optional(),
+});
+
+/** What the metrics helper returns: one score set per prediction. */
+export const MetricsHelperResult = z.object({ samples: z.array(SampleScores).optional() });
 
 const mean = (xs: number[]): number | null => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
 

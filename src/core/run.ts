@@ -48,6 +48,26 @@ export const Attempt = z.object({
 });
 export type Attempt = z.infer<typeof Attempt>;
 
+/**
+ * The processes a run owns, as roots of process trees: its newest attempt's supervisor and trainer (the GPU view
+ * marks the whole tree of each as the run's). None once the run has ended: its pids may belong to others by now.
+ */
+export function runRoots(m: { status: RunStatus; attempts: readonly Attempt[] }): { pid: number; startTicks: number | undefined }[] {
+  if (TERMINAL_STATUSES.includes(m.status)) return [];
+  const last = m.attempts[m.attempts.length - 1];
+  if (!last || last.endedAt) return [];
+  const roots = [
+    { pid: last.supervisorPid, startTicks: last.supervisorStartTicks },
+    { pid: last.pid, startTicks: last.pidStartTicks },
+  ];
+  return roots.filter((r): r is { pid: number; startTicks: number | undefined } => typeof r.pid === 'number' && r.pid > 0);
+}
+
+/** The pids of runRoots. */
+export function runRootPids(m: { status: RunStatus; attempts: readonly Attempt[] }): number[] {
+  return runRoots(m).map((r) => r.pid);
+}
+
 /** A failure this soon after launch, with nothing written, is retried once (a flaky import, a library load race). */
 export const EARLY_FAILURE_S = 60;
 

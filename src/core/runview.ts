@@ -4,7 +4,7 @@
  */
 import type { PhaseProgress, RunManifest, RunStatus, RunView, TrainerRecord, ViewStatus } from './run.js';
 import { TERMINAL_STATUSES } from './run.js';
-import type { ConsoleState } from './console.js';
+import type { ConsoleState } from './trainerconsole.js';
 import { etaSeconds, paceFromRecords } from './eta.js';
 import type { PaceOptions } from './eta.js';
 import { summarizeRecords, type TrainerLogSummary } from './trainersummary.js';

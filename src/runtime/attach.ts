@@ -1,7 +1,7 @@
 /** Watching a run from files alone: follow its folder, hand each new view to the caller until it ends. */
 import type { RunView } from '../core/run.js';
 import { ENDED_VIEW_STATUSES } from '../core/run.js';
-import { followRunDir, readRunDir } from './runreader.js';
+import { followRunDir, readRunDir } from './rundir.js';
 import { readManifest } from './manifest.js';
 import { attemptSupervisorAlive } from './reconcile.js';
 

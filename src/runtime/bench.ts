@@ -7,9 +7,9 @@ import { z } from 'zod';
 import { BENCH_IDS, benchmark, parseBenchSource, type Benchmark, type BenchSplit } from '../core/bench.js';
 import { MedtuneError } from '../core/errors.js';
 import { datasetNameProblem, entryNames, sharegptEntry, type DataProgress, type PrepareResult } from '../core/dataset.js';
-import { withLock, writeJsonAtomic } from './atomic.js';
-import { readDatasetInfo, type PrepareOptions } from './datasets.js';
-import { runHelper } from './helpers.js';
+import { readDatasetInfo, updateDatasetInfo } from './datasetinfo.js';
+import type { PrepareOptions } from './datasets.js';
+import { runHelper } from './pythonhelper.js';
 import { cacheRoot } from './paths.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
@@ -115,7 +115,7 @@ export async function prepareBench(
   if (wanted.includes('validation')) args.push('--optional-splits', 'validation');
   if (opts.sourceDir) args.push('--source', isAbsolute(opts.sourceDir) ? opts.sourceDir : resolve(opts.sourceDir));
   if (opts.force) args.push('--force');
-  const ev = await runHelper('bench_prepare', args, {
+  const prepared = await runHelper('bench_prepare', args, BenchPrepared, {
     venv,
     doing,
     signal: opts.signal,
@@ -123,24 +123,16 @@ export async function prepareBench(
       if (e.event === 'progress') onProgress?.({ phase: e.phase, done: e.done ?? 0, total: e.total ?? null, message: e.message });
     },
   });
-  const parsed = BenchPrepared.safeParse(ev);
-  if (!parsed.success)
-    throw new MedtuneError({
-      doing,
-      problem: `the bench_prepare helper returned an unexpected result: ${parsed.error.issues[0]?.message}`,
-      code: 'HELPER_PROTOCOL',
-    });
   const entries: Partial<Record<BenchSplit, string>> = {};
-  await withLock(ws.datasetInfo, async () => {
-    const info = await readDatasetInfo(ws);
-    for (const [split, c] of Object.entries(parsed.data.splits) as [BenchSplit, z.infer<typeof SplitCounts>][]) {
+  await updateDatasetInfo(ws, (info) => {
+    for (const [split, c] of Object.entries(prepared.splits) as [BenchSplit, z.infer<typeof SplitCounts>][]) {
       const entry = opts.entryNames?.[split] ?? defaultEntry(opts.name, split);
       info[entry] = sharegptEntry(c.file);
       entries[split] = entry;
     }
-    await writeJsonAtomic(ws.datasetInfo, info);
+    return info;
   });
-  return { ...parsed.data, entries };
+  return { ...prepared, entries };
 }
 
 /**

@@ -4,10 +4,63 @@
  * has weights and trainer_state.json, and the HF Trainer would silently resume it with a fresh optimizer and
  * scheduler. medtune resumes from the newest checkpoint that is whole, and says why it skipped the newer ones.
  */
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { listCheckpoints } from './runreader.js';
+import { readAll } from './follow.js';
+import { nonEmptyFile } from './files.js';
+
+export interface CheckpointInfo {
+  step: number;
+  path: string;
+  /** trainer_state.json (written last by the Trainer) parses and model or adapter weights are there. */
+  complete: boolean;
+}
+
+// Full, LoRA and sharded layouts; DeepSpeed keeps its shards in global_step<N>/ and names them in `latest`.
+const WEIGHTS = [
+  'adapter_model.safetensors',
+  'adapter_model.bin',
+  'model.safetensors',
+  'model.safetensors.index.json',
+  'pytorch_model.bin',
+  'pytorch_model.bin.index.json',
+  'latest',
+];
+
+async function checkpointComplete(path: string): Promise<boolean> {
+  const state = await readAll(join(path, 'trainer_state.json')).catch(() => null);
+  if (state === null) return false;
+  try {
+    const parsed: unknown = JSON.parse(state);
+    if (parsed === null || typeof parsed !== 'object' || typeof (parsed as { global_step?: unknown }).global_step !== 'number')
+      return false;
+  } catch {
+    return false;
+  }
+  for (const name of WEIGHTS) if (await nonEmptyFile(join(path, name))) return true;
+  return false;
+}
+
+/** The `checkpoint-N` folders of an output_dir, by step; none when the folder does not exist. */
+export async function listCheckpoints(outputDir: string): Promise<CheckpointInfo[]> {
+  const entries = await readdir(outputDir, { withFileTypes: true }).catch(() => []);
+  const out: CheckpointInfo[] = [];
+  for (const e of entries) {
+    const m = /^checkpoint-(\d+)$/.exec(e.name);
+    if (!m || !e.isDirectory()) continue;
+    const path = join(outputDir, e.name);
+    out.push({ step: Number(m[1]), path, complete: await checkpointComplete(path) });
+  }
+  return out.sort((a, b) => a.step - b.step);
+}
+
+/** The path of the newest complete checkpoint, or null. */
+export async function latestCompleteCheckpoint(outputDir: string): Promise<string | null> {
+  const all = await listCheckpoints(outputDir);
+  for (let i = all.length - 1; i >= 0; i--) if (all[i]?.complete) return all[i]?.path ?? null;
+  return null;
+}
 
 export interface SkippedCheckpoint {
   step: number;

@@ -7,7 +7,6 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseBenchSource } from '../core/bench.js';
 import { MedtuneError } from '../core/errors.js';
 import { cmd } from '../core/nextstep.js';
 import {
@@ -17,22 +16,20 @@ import {
   datasetNameProblem,
   entryNames,
   listingsFor,
-  parseDatasetInfo,
   previewRow,
   sourceKind,
   withDatasetEntries,
   type DataProgress,
-  type DatasetInfo,
   type DatasetListing,
   type Lang,
   type PrepareResult,
   type PreviewRow,
 } from '../core/dataset.js';
 import type { HelperEvent } from '../core/protocol.js';
-import { withLock, writeJsonAtomic } from './atomic.js';
-import { prepareBenchDataset } from './bench.js';
+import { parseDatasetRows, type DatasetRow } from '../core/evalreport.js';
+import { readDatasetInfo, updateDatasetInfo } from './datasetinfo.js';
 import { requireRoom, treeBytes } from './diskwatch.js';
-import { runHelper } from './helpers.js';
+import { runHelper } from './pythonhelper.js';
 import { isScanFolder, scanDatasetArgs } from './scans.js';
 import { cacheRoot, TEMPLATES_DIR } from './paths.js';
 import type { Venv } from './venv.js';
@@ -82,33 +79,9 @@ function relay(onProgress?: OnProgress, onLog?: (m: string) => void): (e: Helper
   };
 }
 
-/** dataset_info.json as entries; {} when it does not exist yet; a clear error (and no write) when it is broken. */
-export async function readDatasetInfo(ws: Workspace): Promise<DatasetInfo> {
-  let text: string;
-  try {
-    text = await readFile(ws.datasetInfo, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw err;
-  }
-  try {
-    return parseDatasetInfo(text);
-  } catch (err) {
-    throw new MedtuneError({
-      doing: `reading ${ws.datasetInfo}`,
-      problem: `it is not a valid dataset_info.json: ${(err as Error).message}`,
-      next: 'fix the file by hand (medtune never overwrites a file it cannot read), then run the command again',
-      code: 'BAD_DATASET_INFO',
-    });
-  }
-}
-
 /** Sets the entries of `name` in dataset_info.json, under its lock, leaving every other entry as it was. */
 export async function registerDataset(ws: Workspace, name: string, hasVal: boolean): Promise<{ train: string; val: string | null }> {
-  await withLock(ws.datasetInfo, async () => {
-    const info = await readDatasetInfo(ws);
-    await writeJsonAtomic(ws.datasetInfo, withDatasetEntries(info, name, hasVal));
-  });
+  await updateDatasetInfo(ws, (info) => withDatasetEntries(info, name, hasVal));
   const names = entryNames(name);
   return { train: names.train, val: hasVal ? names.val : null };
 }
@@ -140,12 +113,11 @@ export function prepareArgs(ws: Workspace, opts: PrepareOptions): string[] {
   return args;
 }
 
-/** Converts a source into data/<name>/ and registers it; resumes an interrupted run of the same command. */
+/** Converts a source (not a benchmark's: bench.ts) into data/<name>/ and registers it; resumes an interrupted run of the same command. */
 export async function prepareDataset(ws: Workspace, venv: Venv, opts: PrepareOptions, onProgress?: OnProgress): Promise<PrepareResult> {
   const doing = `preparing dataset ${opts.name}`;
   const nameProblem = datasetNameProblem(opts.name);
   if (nameProblem) throw new MedtuneError({ doing, problem: nameProblem, next: 'pass another --name', code: 'BAD_NAME' });
-  if (parseBenchSource(opts.source)) return prepareBenchDataset(ws, venv, opts, onProgress);
   // Fail before a long conversion, not after it, when the registry cannot be updated.
   await readDatasetInfo(ws);
   // Images are copied as they are: the output is about the size of a local source.
@@ -157,22 +129,14 @@ export async function prepareDataset(ws: Workspace, venv: Venv, opts: PrepareOpt
   });
   const scans = source !== null && (opts.captions !== undefined || (await isScanFolder(source)));
   const args = scans ? scanDatasetArgs(ws, opts, join(TEMPLATES_DIR, 'questions')) : prepareArgs(ws, opts);
-  const ev = await runHelper(scans ? 'scan_dataset' : 'data_prepare', args, {
+  const result = await runHelper(scans ? 'scan_dataset' : 'data_prepare', args, HelperResult, {
     venv,
     doing,
     onEvent: relay(onProgress, opts.onLog),
     signal: opts.signal,
   });
-  const parsed = HelperResult.safeParse(ev);
-  if (!parsed.success) {
-    throw new MedtuneError({
-      doing,
-      problem: `the data_prepare helper returned an unexpected result: ${parsed.error.issues[0]?.message}`,
-      code: 'HELPER_PROTOCOL',
-    });
-  }
-  const entries = await registerDataset(ws, opts.name, parsed.data.val > 0);
-  return { ...parsed.data, entries };
+  const entries = await registerDataset(ws, opts.name, result.val > 0);
+  return { ...result, entries };
 }
 
 /** Runs LLaMA-Factory's row checks (and image decoding) over `name` and `name_val`. */
@@ -184,16 +148,12 @@ export async function checkDataset(
   signal?: AbortSignal,
 ): Promise<CheckResult> {
   const doing = `checking dataset ${name}`;
-  const ev = await runHelper('data_check', ['--data-dir', ws.dataDir, '--name', name], { venv, doing, onEvent: relay(onProgress), signal });
-  const parsed = CheckResult.safeParse(ev);
-  if (!parsed.success) {
-    throw new MedtuneError({
-      doing,
-      problem: `the data_check helper returned an unexpected result: ${parsed.error.issues[0]?.message}`,
-      code: 'HELPER_PROTOCOL',
-    });
-  }
-  return parsed.data;
+  return runHelper('data_check', ['--data-dir', ws.dataDir, '--name', name], CheckResult, {
+    venv,
+    doing,
+    onEvent: relay(onProgress),
+    signal,
+  });
 }
 
 /** Manifests of the prepared datasets in data/, by folder name (folders without a readable manifest are left out). */
@@ -354,4 +314,20 @@ export function listDataSources(env: NodeJS.ProcessEnv = process.env): DataSourc
     })),
     LOCAL_SOURCE,
   ];
+}
+
+/** The rows of a registered dataset entry, with image paths made absolute. */
+export async function readDatasetRows(ws: Workspace, entry: string): Promise<DatasetRow[]> {
+  const info = await readDatasetInfo(ws);
+  const file = info[entry]?.file_name;
+  if (!file) {
+    throw new MedtuneError({
+      doing: `reading dataset ${entry}`,
+      problem: `${entry} is not a file dataset registered in ${ws.datasetInfo}`,
+      next: [`registered: ${Object.keys(info).join(', ') || 'none'}; see `, cmd('data', 'list')],
+      code: 'DATASET_UNDEFINED',
+    });
+  }
+  const rows = parseDatasetRows(await readFile(join(ws.dataDir, file), 'utf8'));
+  return rows.map((r) => ({ ...r, images: (r.images ?? []).map((i) => (isAbsolute(i) ? i : join(ws.dataDir, i))) }));
 }

@@ -5,21 +5,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { ENGINE_TEMPLATE, planDistributed, type DistributedPlan, type Engine } from '../core/distributed.js';
+import { ENGINE_TEMPLATE, planDistributed, type DistributedPlan, type DistributedRequest, type Engine } from '../core/distributed.js';
 import { MedtuneError } from '../core/errors.js';
 import type { TrainConfig } from '../core/trainconfig.js';
 import { PYTHON_DIR, TEMPLATES_DIR } from './paths.js';
 import type { Venv } from './venv.js';
-
-export interface DistributedRequest {
-  gpus?: string;
-  nproc?: number;
-  nnodes?: number;
-  nodeRank?: number;
-  master?: string;
-  engine?: Engine;
-  rayWorkers?: number;
-}
 
 export function engineTemplates(): Partial<Record<Engine, string>> {
   const out: Partial<Record<Engine, string>> = {};

@@ -8,18 +8,12 @@ import type { MedtuneError } from '../core/errors.js';
 import { MIN_PYTHON, findPython } from './python.js';
 import { locateVenv } from './venv.js';
 import { canonicalName } from '../core/requirements.js';
-import { probeGpus } from './gpu-monitor.js';
+import { listGpus, type GpuInfo } from './gpu-monitor.js';
 import { cacheRoot } from './paths.js';
-import { helperEnv } from './helpers.js';
+import { helperEnv } from './pythonhelper.js';
 import type { Workspace } from './workspace.js';
 
 const GiB = 2 ** 30;
-
-export interface GpuInfo {
-  index: number;
-  name: string;
-  memoryTotalMiB: number | null;
-}
 
 export interface DoctorReport {
   ok: boolean;
@@ -42,13 +36,6 @@ export async function freeBytes(path: string): Promise<number | null> {
   } catch {
     return null;
   }
-}
-
-/** One-shot GPU listing through the monitor's careful nvidia-smi parser (field fallbacks, [N/A] cells, quoting). */
-export async function listGpus(env: NodeJS.ProcessEnv = process.env): Promise<{ gpus: GpuInfo[]; reason?: string }> {
-  const probe = await probeGpus(env);
-  if (!probe.ok) return { gpus: [], reason: probe.reason };
-  return { gpus: probe.sample.gpus.map((g) => ({ index: g.index, name: g.name ?? '?', memoryTotalMiB: g.memoryTotalMiB })) };
 }
 
 export async function runDoctor(ws: Workspace, env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {

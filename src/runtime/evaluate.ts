@@ -5,7 +5,7 @@
  * LLaMA-Factory's predict_results.json and generated_predictions.jsonl, and eval.json (written last, atomically).
  */
 import { existsSync } from 'node:fs';
-import { execa } from 'execa';
+import { llamafactoryCommand, runLlamafactory } from './llamafactory.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
@@ -19,17 +19,19 @@ import {
   parsePredictResults,
   type EvalMetrics,
   type EvalSample,
-  type SampleScores,
+  MetricsHelperResult,
 } from '../core/evalreport.js';
-import { parseConsole } from '../core/console.js';
+import { parseConsole } from '../core/trainerconsole.js';
 import { templateOf } from '../core/families.js';
 import { compactTimestamp } from '../core/format.js';
 import { commandLine, parseOverride, toYaml } from '../core/trainconfig.js';
 import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
-import { readDatasetInfo } from './datasets.js';
+import { readDatasetInfo } from './datasetinfo.js';
 import { tailLines } from './files.js';
-import { helperEnv, runHelper } from './helpers.js';
-import { defaultEvalDataset, readDatasetRows, resolveModel, summary, type ModelSpec, type ModelTarget, type Progress } from './infer.js';
+import { runHelper } from './pythonhelper.js';
+import { readDatasetRows } from './datasets.js';
+import type { Progress } from './pythonhelper.js';
+import { defaultEvalDataset, resolveModel, summary, type ModelSpec, type ModelTarget } from './modelref.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 
@@ -65,8 +67,6 @@ export interface EvalResult {
   dir: string;
   report: EvalReport;
 }
-
-const stamp = compactTimestamp;
 
 /** The settings the target was trained with, so the eval sees images and prompts as training did. */
 function trainSettings(t: ModelTarget): { template: string; cutoffLen: number; imageMaxPixels?: number; imageMinPixels?: number } {
@@ -150,7 +150,7 @@ export async function evaluate(
   // A plain model's folder is left alone: its evals go to <workspace>/evals/<model>/.
   const owner = resolved.exportDir ?? resolved.runDir;
   const evalsDir = owner ? join(owner, 'evals') : join(ws.root, 'evals', basename(resolved.modelDir));
-  const name = `${stamp(createdAt)}${req.base ? '-base' : ''}`;
+  const name = `${compactTimestamp(createdAt)}${req.base ? '-base' : ''}`;
   let dir = join(evalsDir, name);
   for (let i = 2; existsSync(dir); i++) dir = join(evalsDir, `${name}-${i}`);
   await mkdir(dir, { recursive: true });
@@ -181,27 +181,20 @@ export async function evaluate(
     stdout: join(dir, 'stdout.log'),
     stderr: join(dir, 'stderr.log'),
   };
-  const command = [join(venv.bin, 'llamafactory-cli'), 'train', files.yaml];
-  const env = { HF_HUB_OFFLINE: '1', PYTHONUNBUFFERED: '1' };
+  const { command, env } = llamafactoryCommand(venv, 'train', files.yaml);
   const line = commandLine(command, env);
   await writeFileAtomic(files.yaml, toYaml(config, `written by medtune: ${doing} on ${dataset}\n  ${line}`));
 
   onProgress('starting', 0, null, 'llamafactory-cli (imports take a few seconds)');
-  const poll = setInterval(() => {
-    void predictProgress(dir).then((p) => p && onProgress(p.phase, p.done, p.total));
-  }, 500);
-  const r = await execa(command[0]!, command.slice(1), {
+  const { exitCode: code } = await runLlamafactory(venv, {
+    verb: 'train',
+    yaml: files.yaml,
     cwd: ws.root,
-    env: { ...helperEnv(venv), ...env },
-    extendEnv: false,
-    stdin: 'ignore',
-    stdout: { file: files.stdout, append: true },
-    stderr: { file: files.stderr, append: true },
-    cancelSignal: signal,
-    forceKillAfterDelay: 5_000,
-    reject: false,
-  }).finally(() => clearInterval(poll));
-  const code = r.exitCode ?? (r.failed && !r.isCanceled ? 127 : null);
+    stdout: files.stdout,
+    stderr: files.stderr,
+    signal,
+    onPoll: () => void predictProgress(dir).then((p) => p && onProgress(p.phase, p.done, p.total)),
+  });
   if (signal?.aborted) throw new MedtuneError({ doing, problem: 'cancelled', next: `partial logs in ${dir}`, code: 'CANCELLED' });
   if (code !== 0 || !existsSync(files.predictions) || !existsSync(files.results)) {
     throw new MedtuneError({
@@ -216,14 +209,14 @@ export async function evaluate(
   onProgress('scoring', 0, null, 'per-sample BLEU-4 / ROUGE and modality');
   const preds = parsePredictions(await readFile(files.predictions, 'utf8'));
   const results = parsePredictResults(JSON.parse(await readFile(files.results, 'utf8')) as Record<string, unknown>);
-  const scored = await runHelper('metrics', ['--pairs', files.predictions], {
+  const scored = await runHelper('metrics', ['--pairs', files.predictions], MetricsHelperResult, {
     venv,
     doing: `${doing}: scoring each sample`,
     signal,
     stderrFile: join(dir, 'metrics.log'),
   });
   const rows = await readDatasetRows(ws, dataset);
-  const samples = buildEvalSamples(preds, rows, (scored.samples as SampleScores[] | undefined) ?? []);
+  const samples = buildEvalSamples(preds, rows, scored.samples ?? []);
   const report: EvalReport = {
     version: 1,
     createdAt: createdAt.toISOString(),
@@ -243,7 +236,8 @@ export async function evaluate(
 // ---------------------------------------------------------------------------------------------------------
 // The demo's learning check
 
-export interface LearningCheck {
+/** The learning check's verdict: what the demo reports. */
+export interface LearningVerdict {
   /** Share of held-out images whose modality the tuned model names correctly, 0..1. */
   tunedAccuracy: number | null;
   baseAccuracy: number | null;
@@ -254,8 +248,16 @@ export interface LearningCheck {
   steps: number | null;
   target: number;
   passed: boolean;
+}
+
+export interface LearningCheck extends LearningVerdict {
   tuned: { dir: string; metrics: EvalMetrics };
   base: { dir: string; metrics: EvalMetrics };
+}
+
+export function learningVerdict(c: LearningCheck): LearningVerdict {
+  const { tunedAccuracy, baseAccuracy, chance, samples, steps, target, passed } = c;
+  return { tunedAccuracy, baseAccuracy, chance, samples, steps, target, passed };
 }
 
 /** The accuracy the demo's tiny model must reach on held-out images: far above the base's chance level. */

@@ -5,7 +5,7 @@
  */
 import { requireRoom, treeBytes } from './diskwatch.js';
 import { existsSync } from 'node:fs';
-import { execa } from 'execa';
+import { llamafactoryCommand, runLlamafactory } from './llamafactory.js';
 import { mkdir, readFile, rename, rm, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -15,7 +15,6 @@ import { defaultExportName } from '../core/run.js';
 import { templateOf } from '../core/families.js';
 import { parseConfigYaml, parseOverride, toYaml, commandLine, type TrainConfig } from '../core/trainconfig.js';
 import { isAdapterDir, tailLines, tailText } from './files.js';
-import { helperEnv } from './helpers.js';
 import { TEMPLATES_DIR } from './paths.js';
 import { readManifest, resolveRunDir } from './manifest.js';
 import type { Venv } from './venv.js';
@@ -116,35 +115,30 @@ export async function exportRun(
     config[k] = v;
   }
   const yamlFile = join(pending, 'export.yaml');
-  const command = [join(venv.bin, 'llamafactory-cli'), 'export', yamlFile];
-  const env = { HF_HUB_OFFLINE: '1', PYTHONUNBUFFERED: '1' };
   const log = join(runDir, `export-${name}.log`);
   const started = Date.now();
   // LLaMA-Factory writes into export_dir itself; point it at the pending folder and rename afterwards.
   await writeFile(yamlFile, toYaml({ ...config, export_dir: pending }, `written by medtune: merge of run ${m.id}`));
-  const poll = setInterval(() => {
-    void tailText(log, 16 * 1024).then((text) => {
-      for (const l of text.split(/[\r\n]+/).reverse()) {
-        const p = exportPhase(l);
-        if (p) {
-          onPhase(p);
-          break;
-        }
-      }
-    });
-  }, 500);
-  const r = await execa(command[0]!, command.slice(1), {
+  const { command, env } = llamafactoryCommand(venv, 'export', yamlFile);
+  const r = await runLlamafactory(venv, {
+    verb: 'export',
+    yaml: yamlFile,
     cwd: ws.root,
-    env: { ...helperEnv(venv), ...env },
-    extendEnv: false,
-    stdin: 'ignore',
-    stdout: { file: log, append: true },
-    stderr: { file: log, append: true },
-    cancelSignal: signal,
-    forceKillAfterDelay: 5_000,
-    reject: false,
-  }).finally(() => clearInterval(poll));
-  if (r.isCanceled) {
+    stdout: log,
+    stderr: log,
+    signal,
+    onPoll: () =>
+      void tailText(log, 16 * 1024).then((text) => {
+        for (const l of text.split(/[\r\n]+/).reverse()) {
+          const p = exportPhase(l);
+          if (p) {
+            onPhase(p);
+            break;
+          }
+        }
+      }),
+  });
+  if (r.canceled) {
     await rm(pending, { recursive: true, force: true });
     throw new MedtuneError({
       doing: `exporting run ${m.id}`,
@@ -153,7 +147,7 @@ export async function exportRun(
       code: 'CANCELLED',
     });
   }
-  const code = r.exitCode ?? (r.failed ? 127 : 0);
+  const code = r.exitCode;
   if (code !== 0) {
     const tail = await tailLines(log, 12);
     await rm(pending, { recursive: true, force: true });

@@ -1,10 +1,16 @@
 /** Small file questions asked in many places, answered once: is this a model or an adapter folder, what are a log's last lines. */
 import { existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Bytes read from the end of a log for a tail: enough for a traceback, small for a 10 GB log. */
 export const TAIL_BYTES = 64 * 1024;
+
+/** A file that exists and holds at least one byte. */
+export async function nonEmptyFile(path: string): Promise<boolean> {
+  const st = await stat(path).catch(() => null);
+  return st?.isFile() === true && st.size > 0;
+}
 
 /** A folder transformers can load a model from (it has config.json). */
 export function isModelDir(dir: string): boolean {

@@ -33,7 +33,6 @@ import {
   type GpuSample,
   type HostSample,
 } from '../core/gpu.js';
-import { descendants, listProcesses } from './proctree.js';
 
 export interface GpuMonitorOptions {
   /** The -lms period of the nvidia-smi child, and of host samples in the fallback (default 1000). */
@@ -121,14 +120,6 @@ export async function probeGpus(env: NodeJS.ProcessEnv = process.env): Promise<G
   }
 }
 
-/** The run's root pids and all their descendants, from /proc. */
-export function processTreePids(roots: readonly number[]): Set<number> {
-  const procs = listProcesses();
-  const out = new Set<number>();
-  for (const root of roots) for (const p of descendants(root, procs)) out.add(p.pid);
-  return out;
-}
-
 /**
  * CUDA_VISIBLE_DEVICES as a live process sees it (from /proc/<pid>/environ): null when the process is gone
  * or not readable, undefined when the variable is unset (every GPU).
@@ -211,6 +202,19 @@ export async function readHostSample(prev: CpuTimes | null): Promise<{ sample: H
       load1: load !== undefined && os.platform() !== 'win32' ? load : null,
     },
   };
+}
+
+export interface GpuInfo {
+  index: number;
+  name: string;
+  memoryTotalMiB: number | null;
+}
+
+/** One-shot GPU listing through the monitor's careful nvidia-smi parser (field fallbacks, [N/A] cells, quoting). */
+export async function listGpus(env: NodeJS.ProcessEnv = process.env): Promise<{ gpus: GpuInfo[]; reason?: string }> {
+  const probe = await probeGpus(env);
+  if (!probe.ok) return { gpus: [], reason: probe.reason };
+  return { gpus: probe.sample.gpus.map((g) => ({ index: g.index, name: g.name ?? '?', memoryTotalMiB: g.memoryTotalMiB })) };
 }
 
 export type GpuSnapshot =

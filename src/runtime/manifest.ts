@@ -4,8 +4,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cmd } from '../core/nextstep.js';
 import { MedtuneError } from '../core/errors.js';
-import { RunManifest, TERMINAL_STATUSES, type RunStatus } from '../core/run.js';
-import { descendants, isAlive, listProcesses } from './proctree.js';
+import { RunManifest, runRootPids, type RunStatus } from '../core/run.js';
+import { isAlive, processTreePids } from './proctree.js';
 import { readJsonIfExists, withLock, writeJsonAtomic } from './atomic.js';
 import type { Workspace } from './workspace.js';
 
@@ -112,32 +112,29 @@ export async function listRunIds(ws: Workspace): Promise<string[]> {
 }
 
 /**
- * Pids of every live process of the workspace's active runs (trainers and their children), read synchronously
- * so the GPU monitor can call it on each process poll to mark the run's own GPU processes.
+ * Pids of every live process of these runs (each run's roots, core/run.ts `runRootPids`, and their descendants),
+ * read synchronously so the GPU monitor can call it on each process poll to mark the run's own GPU processes.
+ * No folders: every run of the workspace.
  */
-export function activeRunPids(ws: Workspace): Set<number> {
-  const out = new Set<number>();
-  let ids: string[];
-  try {
-    ids = readdirSync(ws.runsDir);
-  } catch {
-    return out;
+export function runProcessPids(ws: Workspace, runDirs?: readonly string[]): Set<number> {
+  let dirs = runDirs;
+  if (!dirs) {
+    try {
+      dirs = readdirSync(ws.runsDir).map((id) => join(ws.runsDir, id));
+    } catch {
+      return new Set();
+    }
   }
   const roots: number[] = [];
-  for (const id of ids) {
+  for (const dir of dirs) {
     try {
-      const m = JSON.parse(readFileSync(join(ws.runsDir, id, 'run.json'), 'utf8')) as RunManifest;
-      if (TERMINAL_STATUSES.includes(m.status)) continue;
-      const pid = m.attempts[m.attempts.length - 1]?.pid;
-      if (pid && isAlive(pid)) roots.push(pid);
+      const m = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunManifest;
+      for (const pid of runRootPids(m)) if (isAlive(pid)) roots.push(pid);
     } catch {
       // not a run folder, or run.json mid-rename
     }
   }
-  if (!roots.length) return out;
-  const procs = listProcesses();
-  for (const r of roots) for (const p of descendants(r, procs)) out.add(p.pid);
-  return out;
+  return processTreePids(roots);
 }
 
 /** The newest run whose status is one of `statuses` (any status when null), or null. */

@@ -24,7 +24,7 @@ import {
 } from '../core/models.js';
 import type { ProgressEvent } from '../core/protocol.js';
 import { readJsonIfExists, writeJsonAtomic } from './atomic.js';
-import { runHelper } from './helpers.js';
+import { runHelper } from './pythonhelper.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 
@@ -135,7 +135,7 @@ export async function buildTinyModel(
 ): Promise<TinyModelResult> {
   const out = resolve(opts.out ?? join(ws.modelsDir, TINY_MODEL_DIR));
   const seed = opts.seed ?? 0;
-  const result = await runHelper('tiny_model', ['--out', out, '--seed', String(seed)], {
+  const parsed = await runHelper('tiny_model', ['--out', out, '--seed', String(seed)], TinyModelResult, {
     venv,
     doing: `building the tiny Qwen2-VL model in ${out}`,
     env: { HF_HUB_OFFLINE: '1', ...opts.env },
@@ -143,7 +143,6 @@ export async function buildTinyModel(
       if (e.event === 'progress') onProgress?.(e);
     },
   });
-  const parsed = TinyModelResult.parse(result);
   await writeJsonAtomic(join(out, MODEL_RECORD), {
     name: TINY_MODEL_NAME,
     source: 'built',
@@ -224,7 +223,7 @@ export async function fetchModel(ws: Workspace, venv: Venv, name: string, hub: H
   const probe = opts.probeTimeoutS ?? 5;
   const args = ['--repo-id', target.repoId, '--hub', hub, '--out', target.dir, '--probe-timeout', String(probe)];
   if (opts.revision) args.push('--revision', opts.revision);
-  const result = await runHelper('fetch_model', args, {
+  const parsed = await runHelper('fetch_model', args, FetchHelperResult, {
     venv,
     doing: `fetching ${target.title} (${target.repoId}) from ${HUB_TITLES[hub]}`,
     // Short per-request timeouts (unless the user set their own): a dead connection fails the download
@@ -239,7 +238,6 @@ export async function fetchModel(ws: Workspace, venv: Venv, name: string, hub: H
       if (e.event === 'progress') opts.onProgress?.(e);
     },
   });
-  const parsed = FetchHelperResult.parse(result);
   const known = findKnownModel(name);
   await writeJsonAtomic(join(target.dir, MODEL_RECORD), {
     name: known?.name ?? target.repoId,

@@ -41,6 +41,15 @@ export function listProcesses(): ProcInfo[] {
   return out;
 }
 
+/** The roots and all their descendants, from /proc. */
+export function processTreePids(roots: readonly number[]): Set<number> {
+  const out = new Set<number>();
+  if (!roots.length) return out;
+  const procs = listProcesses();
+  for (const root of roots) for (const p of descendants(root, procs)) out.add(p.pid);
+  return out;
+}
+
 /** The root and all its descendants, parents before children. */
 export function descendants(root: number, procs: ProcInfo[] = listProcesses()): ProcInfo[] {
   const byParent = new Map<number, ProcInfo[]>();

@@ -13,9 +13,9 @@ import { withLock } from './atomic.js';
 import { listRunIds, readManifest, updateManifest } from './manifest.js';
 import { isWaiting } from './queuestate.js';
 import { reconcileRun } from './reconcile.js';
-import { spawnSupervisor } from './runcontrol.js';
+import { spawnSupervisor } from './launch.js';
 import { clearIncompleteTokenized } from './tokcache.js';
-import { listGpus } from './doctor.js';
+import { listGpus } from './gpu-monitor.js';
 import { requireVenv, type Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 

@@ -12,7 +12,7 @@ import { TERMINAL_STATUSES } from '../core/run.js';
 import { decodeTrainerLine } from '../core/trainerlog.js';
 import { isAlive } from './proctree.js';
 import { readHeadTail } from './follow.js';
-import { listCheckpoints } from './runreader.js';
+import { listCheckpoints } from './checkpoints.js';
 import { readManifest, updateManifest } from './manifest.js';
 
 let bootIdCache: string | undefined;

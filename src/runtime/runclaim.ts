@@ -5,7 +5,7 @@
  */
 import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RunPlan } from './runcontrol.js';
+import type { RunPlan } from '../core/runplan.js';
 import { isAlive } from './proctree.js';
 
 /** The same plan under another id: every path under runs/<old id> now points under runs/<new id>. */

@@ -9,7 +9,7 @@ import type { BenchScore, CompareInput } from '../core/runcompare.js';
 import type { RunView } from '../core/run.js';
 import { parseConfigYaml, type TrainConfig } from '../core/trainconfig.js';
 import { readManifest } from './manifest.js';
-import { readRunDir } from './runreader.js';
+import { readRunDir } from './rundir.js';
 
 async function readText(path: string): Promise<string | null> {
   return readFile(path, 'utf8').catch(() => null);

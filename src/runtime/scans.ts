@@ -19,7 +19,7 @@ import {
   type RefusedScan,
   type ScanKind,
 } from '../core/scans.js';
-import { runHelper } from './helpers.js';
+import { runHelper } from './pythonhelper.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 
@@ -82,20 +82,14 @@ export async function convertScans(
   const doing = 'converting scans into images';
   const args = checkScanOptions(opts, doing);
   if (!inputs.length) return [];
-  const ev = await runHelper(
+  const converted = await runHelper(
     'scans',
     ['convert', '--out', scansDir(ws), `--window=${args.window}`, `--slices=${args.slices}`, ...inputs.map((i) => resolve(i))],
+    ScanResult,
     { venv, doing, signal },
   );
-  const parsed = ScanResult.safeParse(ev);
-  if (!parsed.success)
-    throw new MedtuneError({
-      doing,
-      problem: `the scans helper returned an unexpected result: ${parsed.error.issues[0]?.message}`,
-      code: 'HELPER_PROTOCOL',
-    });
   return inputs.map((input, i) => {
-    const items = parsed.data.items.filter((it) => it.input === i);
+    const items = converted.items.filter((it) => it.input === i);
     return { input, scans: items.filter((it): it is ConvertedScan => !isRefused(it)), refused: items.filter(isRefused) };
   });
 }

@@ -36,8 +36,8 @@ import {
   type Sampling,
 } from '../core/serve.js';
 import { readJsonIfExists, withLock, writeFileAtomic, writeJsonAtomic } from './atomic.js';
-import { helperEnv } from './helpers.js';
-import { imagePixels, resolveModel, summary, type ModelSpec, type ModelTarget } from './infer.js';
+import { helperEnv } from './pythonhelper.js';
+import { imagePixels, resolveModel, summary, type ModelSpec, type ModelTarget } from './modelref.js';
 import { PACKAGE_ROOT, stateRoot } from './paths.js';
 import { isAlive, signalGroup } from './proctree.js';
 import type { Venv } from './venv.js';

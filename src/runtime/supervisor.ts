@@ -11,7 +11,7 @@ import { attemptBanner, shouldRetryLaunch, type Attempt, type FailureCause, type
 import { diagnoseFailure } from '../core/diagnose.js';
 import { resumableCheckpoint, savesOnlyModel } from './checkpoints.js';
 import { tailText } from './files.js';
-import { latestCompleteCheckpoint } from './runreader.js';
+import { latestCompleteCheckpoint } from './checkpoints.js';
 import { readManifest, runPaths, updateManifest, type RunPaths } from './manifest.js';
 import { readSettings } from './settings.js';
 import { workspaceAt } from './workspace.js';

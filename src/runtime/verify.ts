@@ -3,10 +3,11 @@ import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MedtuneError } from '../core/errors.js';
+import { ResultEvent } from '../core/protocol.js';
 import type { ProgressEvent } from '../core/protocol.js';
 import { VerifyReport } from '../core/verify.js';
 import { readJsonIfExists } from './atomic.js';
-import { runHelper } from './helpers.js';
+import { runHelper } from './pythonhelper.js';
 import type { Venv } from './venv.js';
 import type { Workspace } from './workspace.js';
 
@@ -72,7 +73,7 @@ export async function verifyExport(opts: VerifyOptions): Promise<VerifyResult> {
   // A report left by an earlier check must never pass for this one's.
   await rm(out, { force: true });
   try {
-    await runHelper('verify_export', args, {
+    await runHelper('verify_export', args, ResultEvent, {
       venv: opts.venv,
       doing: `verifying the export in ${exportDir}`,
       env: { HF_HUB_OFFLINE: '1', ...opts.env },

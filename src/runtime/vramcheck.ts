@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { FailureCause, RunManifest } from '../core/run.js';
 import { estimateVram, nextSmallerSetting, vramInputs, type VramEstimate } from '../core/vram.js';
-import { listGpus } from './doctor.js';
+import { listGpus } from './gpu-monitor.js';
 
 /** Bytes of a model folder's weight files (safetensors or .bin, sharded or not). */
 export async function modelWeightsBytes(modelDir: string): Promise<number> {

@@ -17,7 +17,7 @@ import {
   sampleTokens,
   type WallTimeEstimate,
 } from '../core/walltime.js';
-import { readDatasetInfo } from './datasets.js';
+import { readDatasetInfo } from './datasetinfo.js';
 import type { Workspace } from './workspace.js';
 
 /** Rows read per dataset: the mean of 64 rows of one dataset varies by a few percent. */

@@ -54,9 +54,6 @@ export interface RuntimeSourceOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Datasets up to this many rows are checked row by row during a pre-flight; bigger ones on request (Data › c). */
-const CHECK_ROWS_IN_PREFLIGHT = 5000;
-
 /** A finding as a line of a check list: titled by its subject. */
 export function checkItem(f: Finding): CheckItem {
   return {
@@ -120,7 +117,7 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
       return trainDefaults(app);
     },
     async planTrain(params, onProgress, signal) {
-      const r = await planTrain(app, trainChoices(ws, params), { checkRowsUpTo: CHECK_ROWS_IN_PREFLIGHT, onProgress, signal });
+      const r = await planTrain(app, trainChoices(ws, params), { checkRows: true, onProgress, signal });
       if (r.ok) passed.set(JSON.stringify(params), r);
       const envArgs = Object.entries(r.plan.env).map(([k, v]) => `${k}=${v}`);
       return {

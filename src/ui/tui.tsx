@@ -6,6 +6,7 @@ import { themeFromEnv } from './theme.js';
 import { loadForTerminal, onAlternateScreen } from './ink-loader.js';
 import type { WorkspaceSource } from './source.js';
 import type { ScreenId } from './keys.js';
+import type { GpuMonitorOptions } from '../runtime/gpu-monitor.js';
 
 export interface OpenTuiOptions {
   source: WorkspaceSource;
@@ -13,8 +14,8 @@ export interface OpenTuiOptions {
   stdout?: NodeJS.WriteStream;
   stdin?: NodeJS.ReadStream;
   env?: NodeJS.ProcessEnv;
-  /** Pids of the workspace's running trainers, so the GPU panels mark the run's own processes. */
-  ownPids?: () => ReadonlySet<number>;
+  /** What the GPU panels watch: the workspace's going runs' processes are marked as the run's (app/gpu.ts). */
+  gpuOptions?: GpuMonitorOptions;
 }
 
 export async function openTui(opts: OpenTuiOptions): Promise<void> {
@@ -23,7 +24,7 @@ export async function openTui(opts: OpenTuiOptions): Promise<void> {
   const [{ render }, { App }] = await loadForTerminal(() => Promise.all([import('ink'), import('./App.js')]));
   await onAlternateScreen(stdout, async () => {
     try {
-      const app = render(<App source={opts.source} theme={themeFromEnv(opts.env)} initialScreen={opts.initialScreen} gpuOptions={opts.ownPids ? { ownPids: opts.ownPids } : undefined} />, {
+      const app = render(<App source={opts.source} theme={themeFromEnv(opts.env)} initialScreen={opts.initialScreen} gpuOptions={opts.gpuOptions} />, {
         stdout,
         stdin,
         // q and Ctrl-C go through the key map, so tasks are cancelled before Ink lets go of the terminal.

@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MedtuneError } from '../../src/core/errors.js';
+import { ResultEvent } from '../../src/core/protocol.js';
 import { ensureVenv, requireVenv, type Venv } from '../../src/runtime/venv.js';
-import { helperEnv, runHelper } from '../../src/runtime/helpers.js';
+import { helperEnv, runHelper } from '../../src/runtime/pythonhelper.js';
 import { workspaceAt } from '../../src/runtime/workspace.js';
 import { lastJson, medtune } from './harness.js';
 
@@ -64,7 +65,7 @@ describe('managed venv, doctor and helper runner', () => {
   it('the helper runner turns a helper error event into a MedtuneError with its next step', async () => {
     const bad = join(tmp, 'bad.yaml');
     await writeFile(bad, 'stage: sft\nno_such_key: 1\n');
-    const err = await runHelper('check_args', ['--mode', 'train', '--yaml', bad], { venv, doing: 'checking a config' }).catch(
+    const err = await runHelper('check_args', ['--mode', 'train', '--yaml', bad], ResultEvent, { venv, doing: 'checking a config' }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(MedtuneError);
@@ -74,7 +75,7 @@ describe('managed venv, doctor and helper runner', () => {
   }, 120_000);
 
   it('a crashing helper fails with the tail of its stderr', async () => {
-    const err = await runHelper('check_args', ['--mode', 'train'], {
+    const err = await runHelper('check_args', ['--mode', 'train'], ResultEvent, {
       venv,
       doing: 'checking a config',
       stderrFile: join(tmp, 'crash.log'),

@@ -14,7 +14,7 @@ import { requireVenv, type Venv } from '../../src/runtime/venv.js';
 import { workspaceAt, type Workspace } from '../../src/runtime/workspace.js';
 import { prepareDataset } from '../../src/runtime/datasets.js';
 import { MedtuneError } from '../../src/core/errors.js';
-import { helperEnv } from '../../src/runtime/helpers.js';
+import { helperEnv } from '../../src/runtime/pythonhelper.js';
 import { execa } from 'execa';
 
 const KEYS = [

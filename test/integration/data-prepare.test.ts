@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireVenv, type Venv } from '../../src/runtime/venv.js';
 import { workspaceAt, type Workspace } from '../../src/runtime/workspace.js';
 import { checkDataset, listDatasets, prepareDataset, previewDataset } from '../../src/runtime/datasets.js';
-import { helperEnv } from '../../src/runtime/helpers.js';
+import { helperEnv } from '../../src/runtime/pythonhelper.js';
 import { PACKAGE_ROOT } from '../../src/runtime/paths.js';
 import type { PrepareResult } from '../../src/core/dataset.js';
 import { lastJson, medtune } from './harness.js';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireVenv, type Venv } from '../../src/runtime/venv.js';
 import { workspaceAt, type Workspace } from '../../src/runtime/workspace.js';
 import { prepareArgs, prepareDataset, type PrepareOptions } from '../../src/runtime/datasets.js';
-import { helperEnv } from '../../src/runtime/helpers.js';
+import { helperEnv } from '../../src/runtime/pythonhelper.js';
 import { listProcesses } from '../../src/runtime/proctree.js';
 import type { PrepareResult } from '../../src/core/dataset.js';
 

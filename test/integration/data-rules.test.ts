@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { requireVenv } from '../../src/runtime/venv.js';
-import { helperEnv } from '../../src/runtime/helpers.js';
+import { helperEnv } from '../../src/runtime/pythonhelper.js';
 
 const MODALITY_CASES: [string, string][] = [
   ['The image is a non-contrasted computed tomography (CT) scan of the brain, showing the cerebral structures.', 'CT'],

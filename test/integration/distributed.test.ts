@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../src/runtime/manifest.js';
 import { descendants, isAlive } from '../../src/runtime/proctree.js';
-import { DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
+import { DATASET, lastJson, makeWorkspace, medtune, killStrayProcesses, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 
 interface Status {
   id: string;
@@ -72,13 +72,7 @@ describe('distributed training on CPU (gloo)', () => {
     t = await makeWorkspace('dist');
   }, 600_000);
   afterAll(async () => {
-    for (const pid of strayProcesses(t.ws)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killStrayProcesses(t.ws);
     await t.cleanup();
   });
 

@@ -162,7 +162,9 @@ describe('experiments: trackers, the queue, comparison, sweeps', () => {
     expect(cmp.differing.map((d) => d.key)).not.toContain('output_dir');
     // The curve of the first run is the loss TensorBoard recorded.
     expect(cmp.runs[0]!.curves.loss.steps).toEqual([1, 2, 3]);
-    cmp.runs[0]!.curves.loss.values.forEach((v, i) => expect(v).toBeCloseTo(tb.loss[i]![1], 3));
+    cmp.runs[0]!.curves.loss.values.forEach((v, i) => {
+      expect(v).toBeCloseTo(tb.loss[i]![1], 3);
+    });
     for (const r of cmp.runs) {
       expect(r.curves.evalLoss.steps).toEqual([3]);
       expect(r.scores.wallSeconds).toBeGreaterThan(0);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { claimRunDir, rebasePlan } from '../../src/runtime/runclaim.js';
-import type { RunPlan } from '../../src/runtime/runcontrol.js';
+import type { RunPlan } from '../../src/core/runplan.js';
 
 describe('run id claim', () => {
   const dirs: string[] = [];

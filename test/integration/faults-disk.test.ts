@@ -15,7 +15,7 @@ import { prepareDataset } from '../../src/runtime/datasets.js';
 import { buildTinyModel } from '../../src/runtime/models.js';
 import { requireVenv } from '../../src/runtime/venv.js';
 import { workspaceAt, type Workspace } from '../../src/runtime/workspace.js';
-import { DATASET, lastJson, medtune, strayProcesses, waitUntil } from './harness.js';
+import { DATASET, lastJson, medtune, killStrayProcesses, strayProcesses, waitUntil } from './harness.js';
 
 interface Status {
   id: string;
@@ -54,13 +54,7 @@ describe('faults: the disk fills during a run', () => {
   });
   afterAll(async () => {
     if (mounted) {
-      for (const pid of strayProcesses(ws)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
+      killStrayProcesses(ws);
       await execa('umount', [mount], { reject: false });
     }
     rmSync(mount, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helperEnv } from '../../src/runtime/helpers.js';
+import { helperEnv } from '../../src/runtime/pythonhelper.js';
 import { PACKAGE_ROOT } from '../../src/runtime/paths.js';
 import { requireVenv } from '../../src/runtime/venv.js';
 import { workspaceAt, type Workspace } from '../../src/runtime/workspace.js';

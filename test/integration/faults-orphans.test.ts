@@ -11,7 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendants, isAlive, listProcesses } from '../../src/runtime/proctree.js';
 import { workspaceAt, type Workspace } from '../../src/runtime/workspace.js';
-import { BIN, DATASET, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
+import { BIN, DATASET, makeWorkspace, medtune, killStrayProcesses, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 
 function cmdline(pid: number): string {
   try {
@@ -63,13 +63,7 @@ describe('faults: no process left behind', () => {
     scratch = await mkdtemp(join(tmpdir(), 'medtune-orphans-'));
   });
   afterAll(async () => {
-    for (const pid of strayProcesses(t.ws)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    killStrayProcesses(t.ws);
     await t.cleanup();
     await rm(scratch, { recursive: true, force: true });
   });

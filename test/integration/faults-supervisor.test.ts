@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../src/runtime/manifest.js';
 import { isAlive } from '../../src/runtime/proctree.js';
-import { DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
+import { DATASET, lastJson, makeWorkspace, medtune, killStrayProcesses, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 
 const TRAIN = [
   'train',
@@ -47,13 +47,7 @@ describe('faults: the supervisor is killed', () => {
     expect(strayProcesses(t.ws)).toEqual([]);
   });
   afterAll(async () => {
-    for (const pid of strayProcesses(t.ws)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    killStrayProcesses(t.ws);
     await t.cleanup();
   });
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diagnoseFailure } from '../../src/core/diagnose.js';
 import type { RunManifest } from '../../src/core/run.js';
 import { PACKAGE_ROOT } from '../../src/runtime/paths.js';
-import { planRun } from '../../src/runtime/runcontrol.js';
+import { planRun } from '../../src/runtime/planner.js';
 import { requireVenv, type Venv } from '../../src/runtime/venv.js';
 import { withOomAdvice } from '../../src/runtime/vramcheck.js';
 import { workspaceAt, type Workspace } from '../../src/runtime/workspace.js';

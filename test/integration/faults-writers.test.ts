@@ -7,7 +7,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
+import {
+  BIN,
+  DATASET,
+  lastJson,
+  makeWorkspace,
+  medtune,
+  killStrayProcesses,
+  strayProcesses,
+  waitUntil,
+  type TestWorkspace,
+} from './harness.js';
 
 /** The busy-GPU findings of a `train --dry-run --json`, as their messages. */
 const busy = (stdout: string): string[] =>
@@ -26,13 +36,7 @@ describe('faults: two writers', () => {
     expect(strayProcesses(t.ws)).toEqual([]);
   });
   afterAll(async () => {
-    for (const pid of strayProcesses(t.ws)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    killStrayProcesses(t.ws);
     await t.cleanup();
   });
 

@@ -67,6 +67,17 @@ export function strayProcesses(ws: Workspace): number[] {
   return out;
 }
 
+/** SIGKILLs every process of the workspace still alive: a failed test must not leave a trainer running on the CI machine. */
+export function killStrayProcesses(ws: Workspace): void {
+  for (const pid of strayProcesses(ws)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 export async function waitUntil(cond: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {

@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../src/runtime/manifest.js';
 import { attemptSupervisorAlive } from '../../src/runtime/reconcile.js';
-import { BIN, DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
+import { BIN, DATASET, lastJson, makeWorkspace, medtune, killStrayProcesses, waitUntil, type TestWorkspace } from './harness.js';
 
 // Only the trainer (llamafactory-cli) crashes, not medtune's own Python helpers (the preflight check).
 const CRASH_ONCE = `import os, sys
@@ -34,13 +34,7 @@ describe('supervisor: early launch failure', () => {
     await writeFile(join(site, 'sitecustomize.py'), CRASH_ONCE);
   });
   afterAll(async () => {
-    for (const pid of strayProcesses(t.ws)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killStrayProcesses(t.ws);
     await t.cleanup();
   });
 

@@ -7,7 +7,17 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../src/runtime/manifest.js';
-import { BIN, DATASET, lastJson, makeWorkspace, medtune, strayProcesses, waitUntil, type TestWorkspace } from './harness.js';
+import {
+  BIN,
+  DATASET,
+  lastJson,
+  makeWorkspace,
+  medtune,
+  killStrayProcesses,
+  strayProcesses,
+  waitUntil,
+  type TestWorkspace,
+} from './harness.js';
 
 // ~60 steps of a few hundred ms each on 2 cores: long enough to interrupt, short enough for CI.
 const TRAIN = [
@@ -48,13 +58,7 @@ describe('detached runs: kill, resume, stop', () => {
   });
   afterAll(async () => {
     // A failed test must not leave a trainer running on the CI machine.
-    for (const pid of strayProcesses(t.ws)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killStrayProcesses(t.ws);
     await t.cleanup();
   });
 

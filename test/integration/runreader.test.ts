@@ -18,7 +18,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MedtuneError } from '../../src/core/errors.js';
 import { RunManifest } from '../../src/core/run.js';
 import type { RunView } from '../../src/core/run.js';
-import { followRunDir, latestCompleteCheckpoint, listCheckpoints, readRunContents, readRunDir } from '../../src/runtime/runreader.js';
+import { latestCompleteCheckpoint, listCheckpoints } from '../../src/runtime/checkpoints.js';
+import { followRunDir, readRunContents, readRunDir } from '../../src/runtime/rundir.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'llamafactory');
 const FAR_FUTURE = Date.parse('2100-01-01T00:00:00Z');

@@ -7,7 +7,7 @@ import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readRunDir, readRunRecords, streamRunRecords } from '../../src/runtime/runreader.js';
+import { readRunDir, readRunRecords, streamRunRecords } from '../../src/runtime/rundir.js';
 import { outputDirWriterAlive, readTrainerLogTail } from '../../src/runtime/trainerlogfile.js';
 import { parseTrainerLog } from '../../src/core/trainerlog.js';
 import type { TrainerRecord } from '../../src/core/run.js';

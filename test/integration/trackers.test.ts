@@ -127,7 +127,9 @@ describe('trackers: TensorBoard, W&B offline, MLflow file store, board', () => {
     expect(logged.map(([s]) => s)).toEqual([1, 2]);
     for (const got of [wandbLoss, mlflowLoss]) {
       expect(got.map(([s]) => s)).toEqual([1, 2]);
-      got.forEach(([, v], i) => expect(v).toBeCloseTo(logged[i]![1]!, 3));
+      got.forEach(([, v], i) => {
+        expect(v).toBeCloseTo(logged[i]![1]!, 3);
+      });
     }
 
     // TensorBoard on the workspace, loopback only, lists the run's event files; --stop ends it.

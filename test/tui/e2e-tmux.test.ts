@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workspaceAt, type Workspace } from '../../src/runtime/workspace.js';
 import { PACKAGE_ROOT } from '../../src/runtime/paths.js';
-import { BIN, strayProcesses, waitUntil } from '../integration/harness.js';
+import { BIN, killStrayProcesses, strayProcesses, waitUntil } from '../integration/harness.js';
 
 const SOCKET = `medtune-e2e-${process.pid}`;
 const COLUMNS = 80;
@@ -175,13 +175,7 @@ describe('medtune TUI end to end in tmux', () => {
   afterAll(async () => {
     if (!root) return;
     // Trainers and supervisors first, so nothing writes into the workspace while it is removed.
-    for (const pid of strayProcesses(ws)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killStrayProcesses(ws);
     spawnSync('tmux', ['-L', SOCKET, 'kill-server']);
     await rm(root, { recursive: true, force: true });
     await rm(confDir, { recursive: true, force: true });

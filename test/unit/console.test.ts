@@ -1,17 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  ConsoleParser,
-  ConsoleTracker,
-  logMessage,
-  parseClock,
-  parseConsole,
-  parseProgressBar,
-  parsePythonDict,
-  phaseName,
-  type ConsoleEvent,
-} from '../../src/core/console.js';
+import { logMessage } from '../../src/core/milestones.js';
+import { parsePythonDict } from '../../src/core/pydict.js';
+import { parseClock, parseProgressBar } from '../../src/core/tqdm.js';
+import { ConsoleParser, ConsoleTracker, parseConsole, phaseName, type ConsoleEvent } from '../../src/core/trainerconsole.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'llamafactory');
 const fixture = (p: string) => readFileSync(join(FIX, p), 'utf8');

@@ -12,7 +12,7 @@ import {
 import { dataSourceArg, defaultNameOf, parseDataSource } from '../../src/core/datasources.js';
 import { chooseProfile, lintTrainConfig, overridesOf, type Profile } from '../../src/core/trainconfig.js';
 import { ATTEMPT_MARK, attemptBanner } from '../../src/core/run.js';
-import { ConsoleParser } from '../../src/core/console.js';
+import { ConsoleParser } from '../../src/core/trainerconsole.js';
 import { compactTimestamp } from '../../src/core/format.js';
 
 describe('model families', () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RunManifest, type TrainerRecord } from '../../src/core/run.js';
 import { buildRunView, type RunViewInput } from '../../src/core/runview.js';
-import { initialConsoleState, parseConsole, type ConsoleState } from '../../src/core/console.js';
+import { initialConsoleState, parseConsole, type ConsoleState } from '../../src/core/trainerconsole.js';
 import { parseTrainerLog } from '../../src/core/trainerlog.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'llamafactory');

@@ -1,10 +1,9 @@
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action, progressTo } from '../command.js';
-import { createApp, DEMO_TRAIN, startDemo } from '../../app/index.js';
+import { DEMO_TRAIN, openApp, startDemo } from '../../app/index.js';
 import { renderStep } from '../../core/nextstep.js';
 import { reportJob } from '../jobview.js';
-import { reachFlag, workspaceAt } from '../../runtime/workspace.js';
 
 export const order = 1;
 
@@ -25,9 +24,9 @@ export function register(program: Command): void {
         const r = ctx.reporter;
         const { origin, ws } = ctx.found;
         const own = origin === 'flag' || origin === 'env' || (origin === 'above' && basename(ws.root) === DEMO_DIR);
-        const app = own ? ctx.app : createApp(workspaceAt(resolve(DEMO_DIR)));
-        const flag = reachFlag(app.ws.root, process.cwd());
-        const step = (s: Parameters<typeof renderStep>[0]) => renderStep(s, flag);
+        // Opened by its folder: the -w its printed commands need comes with it.
+        const { app, found } = openApp({ flag: own ? ws.root : resolve(DEMO_DIR) });
+        const step = (s: Parameters<typeof renderStep>[0]) => renderStep(s, found.flag);
         r.info(`medtune demo in ${app.ws.root}`);
         const job = await startDemo(app, { epochs: opts.epochs }, progressTo(r));
         r.step(`python venv ready (${job.venvSeconds} s)`);

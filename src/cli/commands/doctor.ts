@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { action } from '../command.js';
-import { runDoctor } from '../../runtime/doctor.js';
+import { doctor } from '../../app/index.js';
 
 export const order = 11;
 
@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .action(
       action(async (ctx) => {
         ctx.reporter.progress('checking');
-        const report = await runDoctor(ctx.workspace);
+        const report = await doctor(ctx.app);
         const lines = report.checks.map(
           (c) => `${MARK[c.level]} ${c.name.padEnd(22)} ${c.detail}${c.fix && c.level !== 'ok' ? `\n  → ${c.fix}` : ''}`,
         );

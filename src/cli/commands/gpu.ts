@@ -1,12 +1,8 @@
 /** `medtune gpu`: live GPU panels full-screen, or one snapshot (`--once`, `--json`). */
-import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { gpuSnapshot, gpuWatch } from '../../app/index.js';
 import { MedtuneError } from '../../core/errors.js';
-import { readTrainerLogSummary } from '../../runtime/trainerlogfile.js';
 import { decodeClockEventReasons, gib, toSnapshotJson, type GpuProcessView, type GpuSample } from '../../core/gpu.js';
-import { processTreePids, readGpuSnapshot, visibleDevicesOf, type GpuMonitorOptions } from '../../runtime/gpu-monitor.js';
-import { readManifest, resolveRunDir } from '../../runtime/manifest.js';
-import type { Workspace } from '../../runtime/workspace.js';
 import { action } from '../command.js';
 
 export const order = 70;
@@ -17,39 +13,6 @@ interface GpuFlags {
   run?: string;
   devices?: string;
   interval: string;
-}
-
-interface RunContext {
-  title: string;
-  options: GpuMonitorOptions;
-  readPeak: () => Promise<number | null>;
-}
-
-/** The run's process tree, the GPUs it sees (its recorded env, else its live environment) and its trainer log. */
-async function runContext(ws: Workspace, ref: string): Promise<RunContext> {
-  const dir = await resolveRunDir(ws, ref);
-  const m = await readManifest(dir);
-  if (!m)
-    throw new MedtuneError({
-      doing: `watching the GPUs of run ${ref}`,
-      problem: `${dir}/run.json is missing`,
-      next: 'list runs with `medtune runs`',
-      code: 'NO_RUN',
-    });
-  const last = m.attempts[m.attempts.length - 1];
-  const roots = [last?.supervisorPid, last?.pid].filter((p): p is number => typeof p === 'number');
-  let visibleDevices: string | undefined = m.env.CUDA_VISIBLE_DEVICES;
-  if (visibleDevices === undefined && last?.pid) {
-    const live = await visibleDevicesOf(last.pid);
-    if (live !== null) visibleDevices = live;
-  }
-  const log = join(resolve(m.cwd, m.outputDir), 'trainer_log.jsonl');
-  return {
-    title: `run ${m.id}${visibleDevices !== undefined ? ` · CUDA_VISIBLE_DEVICES=${visibleDevices}` : ''}`,
-    options: { ownPids: () => processTreePids(roots), visibleDevices },
-    // The bounded summary (cached for large logs), not a whole parse every poll: a log of a long run is huge.
-    readPeak: async () => (await readTrainerLogSummary(log).catch(() => null))?.summary.peakVramGiB ?? null,
-  };
 }
 
 function sampleLines(sample: GpuSample, processes: readonly GpuProcessView[], peak: number | null): string[] {
@@ -95,11 +58,9 @@ export function register(program: Command): void {
             code: 'BAD_OPTION',
           });
         }
-        const run = flags.run ? await runContext(ctx.workspace, flags.run) : null;
-        const options: GpuMonitorOptions = { ...run?.options, intervalMs };
-        if (flags.devices !== undefined) options.visibleDevices = flags.devices;
+        const watch = await gpuWatch(ctx.app, { run: flags.run, devices: flags.devices, intervalMs });
         if (flags.once || ctx.json) {
-          const [snap, peak] = await Promise.all([readGpuSnapshot(options), run ? run.readPeak() : Promise.resolve(null)]);
+          const [snap, peak] = await Promise.all([gpuSnapshot(watch), watch.readPeak ? watch.readPeak() : Promise.resolve(null)]);
           if (snap.mode === 'host') {
             const h = snap.host;
             ctx.reporter.result(
@@ -138,11 +99,7 @@ export function register(program: Command): void {
           return;
         }
         const { openGpuScreen } = await import('../../ui/gpu/openGpuScreen.js');
-        await openGpuScreen({
-          options,
-          title: run?.title ?? (flags.devices !== undefined ? `CUDA_VISIBLE_DEVICES=${flags.devices}` : 'all GPUs'),
-          readPeak: run?.readPeak,
-        });
+        await openGpuScreen({ options: watch.options, title: watch.title, readPeak: watch.readPeak });
       }),
     );
 }

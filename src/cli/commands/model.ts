@@ -1,7 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { action } from '../command.js';
-import { requireVenv } from '../../runtime/venv.js';
-import { buildTinyModel, fetchModel, listModels } from '../../runtime/models.js';
+import { fetchBaseModel, models as listModels, tinyModel } from '../../app/index.js';
 import { describeProgress, formatParams, HUB_TITLES, HUBS, KNOWN_MODELS, type Hub } from '../../core/models.js';
 import { formatBytes } from '../../core/format.js';
 
@@ -39,9 +38,8 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(
       action(async (ctx, opts: { out?: string; seed?: number }) => {
-        const venv = await requireVenv();
         const r = ctx.reporter;
-        const result = await buildTinyModel(ctx.workspace, venv, (p) => r.progress(p.phase, p.done, p.total, p.message), {
+        const result = await tinyModel(ctx.app, (p) => r.progress(p.phase, p.done, p.total, p.message), {
           out: opts.out,
           seed: opts.seed,
         });
@@ -59,7 +57,7 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(
       action(async (ctx) => {
-        const models = await listModels(ctx.workspace);
+        const models = await listModels(ctx.app);
         const known = KNOWN_MODELS.map((m) => ({
           name: m.name,
           title: m.title,
@@ -107,9 +105,8 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(
       action(async (ctx, name: string, opts: { hub: Hub; revision?: string }) => {
-        const venv = await requireVenv();
         const r = ctx.reporter;
-        const result = await fetchModel(ctx.workspace, venv, name, opts.hub, {
+        const result = await fetchBaseModel(ctx.app, name, opts.hub, {
           revision: opts.revision,
           onProgress: (p) => r.progress(p.phase, p.done, p.total, describeProgress(p)),
         });

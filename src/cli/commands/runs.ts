@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { continueLines } from '../../core/run.js';
 import { action } from '../command.js';
@@ -11,14 +10,15 @@ import {
   listRuns,
   resume,
   runDir,
+  runLogTail,
   runOrOutputDir,
+  runStatus,
   servers,
   stop,
   stopJob,
+  streamRunStatus,
 } from '../../app/index.js';
 import { cmd } from '../../core/nextstep.js';
-import { tailLines } from '../../runtime/files.js';
-import { readRunDir, readRunRecords, streamRunRecords } from '../../runtime/runreader.js';
 import { viewSummary } from '../../core/runview.js';
 import { attachAndReport, bar, runLine, runSummary } from '../runview.js';
 import { reportJob } from '../jobview.js';
@@ -103,15 +103,12 @@ export function register(program: Command): void {
     .option('--ndjson', 'print every trainer_log record as written, one JSON object a line (for piping)')
     .action(
       action(async (ctx, ref: string, opts: { records?: boolean; limit: number; ndjson?: boolean }) => {
-        const dir = await runOrOutputDir(ctx.app, ref);
         if (opts.ndjson) {
-          await streamRunRecords(dir, (r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+          await streamRunStatus(ctx.app, ref, (r) => process.stdout.write(`${JSON.stringify(r)}\n`));
           return;
         }
-        const v = await readRunDir(dir);
-        const summary = opts.records
-          ? { ...viewSummary(v), records: await readRunRecords(dir, Math.max(0, opts.limit), v) }
-          : viewSummary(v);
+        const { view: v, records } = await runStatus(ctx.app, ref, { records: opts.records ? opts.limit : undefined });
+        const summary = records ? { ...viewSummary(v), records } : viewSummary(v);
         ctx.reporter.result(summary, [
           ...runSummary(v),
           `  attempts: ${v.attempts}${v.writers > 1 ? ` (${v.writers} processes wrote at once)` : ''}, records: ${v.recordCount}, checkpoints: ${v.checkpoints.join(', ') || 'none'}${v.peakVramGiB !== null ? `, peak VRAM ${v.peakVramGiB.toFixed(1)} GiB` : ''}`,
@@ -128,7 +125,7 @@ export function register(program: Command): void {
       action(async (ctx, ref: string) => {
         const job = ref === 'latest' ? null : await findJobDir(ctx.workspace, ref);
         if (job) return reportJob(job, ctx.reporter, ctx.step);
-        return attachAndReport(await runOrOutputDir(ctx.app, ref), ref, ctx.reporter);
+        return attachAndReport(ctx.app, await runOrOutputDir(ctx.app, ref), ref, ctx.reporter);
       }),
     );
 
@@ -184,7 +181,7 @@ export function register(program: Command): void {
           ctx.reporter.result({ id: manifest.id, checkpoint }, `watch it: ${ctx.step(cmd('attach', manifest.id))}`);
           return;
         }
-        return attachAndReport(await runDir(ctx.app, manifest.id), manifest.id, ctx.reporter);
+        return attachAndReport(ctx.app, await runDir(ctx.app, manifest.id), manifest.id, ctx.reporter);
       }),
     );
 
@@ -197,10 +194,8 @@ export function register(program: Command): void {
     .option('-n, --lines <n>', 'last n lines', (v) => Number(v), 60)
     .action(
       action(async (ctx, ref: string, opts: { stdout?: boolean; supervisor?: boolean; lines: number }) => {
-        const dir = (ref === 'latest' ? null : await findJobDir(ctx.workspace, ref)) ?? (await runDir(ctx.app, ref));
-        const file = join(dir, opts.supervisor ? 'supervisor.log' : opts.stdout ? 'stdout.log' : 'stderr.log');
-        // A log can be gigabytes: read its end only (tqdm redraws are folded to their last state).
-        const lines = await tailLines(file, opts.lines, Math.max(64 * 1024, opts.lines * 2048));
+        const log = opts.supervisor ? 'supervisor' : opts.stdout ? 'stdout' : 'stderr';
+        const { file, lines } = await runLogTail(ctx.app, ref, log, opts.lines);
         process.stdout.write(`${lines.join('\n')}\n`);
         process.stderr.write(`(${file}: last ${lines.length} lines)\n`);
       }),

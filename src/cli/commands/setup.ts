@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { action, collect } from '../command.js';
+import { setup } from '../../app/index.js';
 import { TRACKER_NAMES } from '../../core/trackers.js';
-import { extraPackages, installExtras } from '../../runtime/extras.js';
-import { ensureVenv, type SetupEvent } from '../../runtime/venv.js';
+import type { SetupEvent } from '../../runtime/venv.js';
 
 export const order = 10;
 
@@ -28,7 +28,6 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(
       action(async (ctx, opts: { force?: boolean; wheels?: string; systemTorch?: boolean; with?: string[] }) => {
-        if (opts.with) extraPackages(opts.with);
         const r = ctx.reporter;
         const started = Date.now();
         let phase = 'setup';
@@ -36,7 +35,8 @@ export function register(program: Command): void {
         let current = '';
         const timer = setInterval(() => r.progress(phase, packages, null, current), 500);
         try {
-          const { venv, built } = await ensureVenv({
+          const { venv, built, extras } = await setup({
+            with: opts.with,
             force: opts.force,
             wheels: opts.wheels ? resolve(opts.wheels) : undefined,
             systemTorch: opts.systemTorch,
@@ -54,7 +54,6 @@ export function register(program: Command): void {
               }
             },
           });
-          const extras = opts.with ? await installExtras(venv, opts.with, (e) => e.kind === 'phase' && r.step(e.message)) : {};
           clearInterval(timer);
           const seconds = Math.round((Date.now() - started) / 1000);
           if (Object.keys(extras).length)

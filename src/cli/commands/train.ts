@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { action, collect, progressTo } from '../command.js';
-import { planError, planTrain, startTrain, type TrainChoices } from '../../app/index.js';
-import { runPaths } from '../../runtime/manifest.js';
+import { planError, planTrain, runDir, startTrain, type TrainChoices } from '../../app/index.js';
+import { cmd } from '../../core/nextstep.js';
 import { attachAndReport, findingLine } from '../runview.js';
 import { describeScale, ENGINES, parseEngine } from '../../core/distributed.js';
 
@@ -120,12 +120,12 @@ export function register(program: Command): void {
           }
           const queue = opts.queue || opts.after !== undefined ? { ...(opts.after ? { after: opts.after } : {}) } : undefined;
           const { manifest } = await startTrain(ctx.app, choices, { checked, onProgress: progressTo(r), queue });
-          const dir = runPaths(`${ctx.workspace.runsDir}/${manifest.id}`).dir;
+          const dir = await runDir(ctx.app, manifest.id);
           if (queue && manifest.queue) {
             r.result({ id: manifest.id, dir, status: manifest.status, queue: manifest.queue }, [
               `run ${manifest.id} queued${manifest.queue.after ? ` after ${manifest.queue.after}` : ''}: it starts by itself when its turn comes (this terminal may close)`,
-              'see the queue:  medtune runs',
-              `take it off:    medtune stop ${manifest.id}`,
+              `see the queue:  ${ctx.step(cmd('runs'))}`,
+              `take it off:    ${ctx.step(cmd('stop', manifest.id))}`,
             ]);
             return;
           }
@@ -137,7 +137,7 @@ export function register(program: Command): void {
             ]);
             return;
           }
-          return attachAndReport(dir, manifest.id, r);
+          return attachAndReport(ctx.app, dir, manifest.id, r);
         },
       ),
     );

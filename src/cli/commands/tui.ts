@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { MedtuneError } from '../../core/errors.js';
 import { action, type ActionContext } from '../command.js';
-import { activeRunPids } from '../../runtime/manifest.js';
+import { gpuWatch } from '../../app/index.js';
 import { readLongLogsOffMainThread } from '../../runtime/trainerlogfile.js';
 
 export const order = 0;
@@ -22,7 +22,7 @@ async function run(ctx: ActionContext): Promise<void> {
   const source = createRuntimeSource(ctx.workspace);
   // The runs are read while Ink loads and draws its first frame; the Home screen's first request joins that read.
   void source.listRuns().catch(() => undefined);
-  await openTui({ source, ownPids: () => activeRunPids(ctx.workspace) });
+  await openTui({ source, gpuOptions: (await gpuWatch(ctx.app)).options });
 }
 
 /** `medtune` with no command, and `medtune tui`, open the terminal UI on the workspace. */

@@ -1,6 +1,6 @@
 import { Box, Text } from 'ink';
 import { classifyLogLine, lastRedraw } from '../../core/loglines.js';
-import { logMessage } from '../../core/console.js';
+import { logMessage } from '../../core/milestones.js';
 import { useTheme } from '../context.js';
 
 /**

@@ -1,6 +1,7 @@
 /** A live GpuMonitor for the life of a component. */
 import { useEffect, useRef, useState } from 'react';
-import { GpuMonitor, type GpuMonitorOptions, type GpuMonitorState } from '../../runtime/gpu-monitor.js';
+import { gpuMonitor } from '../../app/gpu.js';
+import type { GpuMonitorOptions, GpuMonitorState } from '../../runtime/gpu-monitor.js';
 
 /**
  * Starts a monitor on mount and stops it (and its nvidia-smi child) on unmount. Options are read once; give
@@ -11,7 +12,7 @@ export function useGpuMonitor(options: GpuMonitorOptions = {}): GpuMonitorState 
   const initial = useRef(options);
   const [state, setState] = useState<GpuMonitorState>({ mode: 'starting' });
   useEffect(() => {
-    const monitor = new GpuMonitor(initial.current);
+    const monitor = gpuMonitor(initial.current);
     const off = monitor.subscribe(setState);
     void monitor.start();
     return () => {

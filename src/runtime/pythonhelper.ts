@@ -1,11 +1,13 @@
 /** Runs a Python helper (python/medtune_py/<name>.py) in the venv and reads its NDJSON events. */
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
+import type { z } from 'zod';
 import { MedtuneError } from '../core/errors.js';
 import { LineSplitter, parseHelperLine, type ErrorEvent, type HelperEvent, type ResultEvent } from '../core/protocol.js';
 import { cacheRoot, PYTHON_DIR } from './paths.js';
+import { tailLines } from './files.js';
 import type { Venv } from './venv.js';
 
 export interface HelperOptions {
@@ -35,17 +37,11 @@ export function helperEnv(venv: Venv, extra: NodeJS.ProcessEnv = {}): NodeJS.Pro
   };
 }
 
-async function tail(file: string, lines = 20): Promise<string[]> {
-  try {
-    const text = await readFile(file, 'utf8');
-    return text.trimEnd().split('\n').slice(-lines);
-  } catch {
-    return [];
-  }
-}
-
-/** Runs `python -m medtune_py.<name> args…`; resolves with the result event, rejects with a MedtuneError. */
-export async function runHelper(name: string, args: string[], opts: HelperOptions): Promise<ResultEvent> {
+/**
+ * Runs `python -m medtune_py.<name> args…`; resolves with its result event checked against `schema`, rejects with
+ * a MedtuneError (the helper's own error, HELPER_FAILED, or HELPER_PROTOCOL for a result of another shape).
+ */
+export async function runHelper<S extends z.ZodType>(name: string, args: string[], schema: S, opts: HelperOptions): Promise<z.infer<S>> {
   const stderrFile =
     opts.stderrFile ?? join(cacheRoot(), 'logs', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.log`);
   await mkdir(dirname(stderrFile), { recursive: true });
@@ -78,7 +74,17 @@ export async function runHelper(name: string, args: string[], opts: HelperOption
   const r = await child;
   split.flush().forEach(handle);
   await new Promise<void>((res) => errStream.end(res));
-  if (r.exitCode === 0 && result) return result;
+  if (r.exitCode === 0 && result) {
+    const parsed = schema.safeParse(result);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0];
+    throw new MedtuneError({
+      doing: opts.doing,
+      problem: `the Python helper ${name} returned an unexpected result: ${issue ? `${issue.path.join('.') || 'result'}: ${issue.message}` : 'invalid'}`,
+      next: 'the helpers in python/ and this medtune do not match: reinstall medtune, then `medtune doctor`',
+      code: 'HELPER_PROTOCOL',
+    });
+  }
   if (lastError) {
     throw new MedtuneError({
       doing: opts.doing,
@@ -100,8 +106,17 @@ export async function runHelper(name: string, args: string[], opts: HelperOption
   throw new MedtuneError({
     doing: opts.doing,
     problem: `the Python helper ${name} failed: ${why}`,
-    details: await tail(stderrFile, 15),
+    details: await tailLines(stderrFile, 15),
     next: `full log: ${stderrFile}; \`medtune doctor\` checks the environment`,
     code: 'HELPER_FAILED',
   });
 }
+
+/** Progress as (phase, done, total, message), the shape a helper's progress events are relayed in. */
+export type Progress = (phase: string, done: number, total: number | null, message?: string) => void;
+
+/** Relays a helper's progress events to a Progress callback. */
+export const relayProgress =
+  (p: Progress | undefined) => (e: { event: string; phase?: string; done?: number; total?: number | null; message?: string }) => {
+    if (e.event === 'progress' && e.phase) p?.(e.phase, e.done ?? 0, e.total ?? null, e.message);
+  };

@@ -8,70 +8,15 @@ import { MedtuneError } from '../core/errors.js';
 import type { RunManifest, RunView, TrainerRecord } from '../core/run.js';
 import { TERMINAL_STATUSES } from '../core/run.js';
 import { buildRunView, type RunResults } from '../core/runview.js';
-import { ConsoleTracker, type ConsoleState } from '../core/console.js';
+import { ConsoleTracker, type ConsoleState } from '../core/trainerconsole.js';
 import { num, recordsFromTrainerState } from '../core/trainerlog.js';
 import { emptySummary, summarizeRecords, type TrainerLogSummary } from '../core/trainersummary.js';
 import { followFile, readAll, readHeadTail, type Follower } from './follow.js';
+import { listCheckpoints, type CheckpointInfo } from './checkpoints.js';
+import { nonEmptyFile } from './files.js';
 import { readManifest } from './manifest.js';
 import { reconcileRun } from './reconcile.js';
 import { feederFor, outputDirWriterAlive, readTrainerLogSummary, readTrainerLogTail, streamTrainerRecords } from './trainerlogfile.js';
-
-export interface CheckpointInfo {
-  step: number;
-  path: string;
-  /** trainer_state.json (written last by the Trainer) parses and model or adapter weights are there. */
-  complete: boolean;
-}
-
-// Full, LoRA and sharded layouts; DeepSpeed keeps its shards in global_step<N>/ and names them in `latest`.
-const WEIGHTS = [
-  'adapter_model.safetensors',
-  'adapter_model.bin',
-  'model.safetensors',
-  'model.safetensors.index.json',
-  'pytorch_model.bin',
-  'pytorch_model.bin.index.json',
-  'latest',
-];
-
-async function nonEmptyFile(path: string): Promise<boolean> {
-  const st = await stat(path).catch(() => null);
-  return st?.isFile() === true && st.size > 0;
-}
-
-async function checkpointComplete(path: string): Promise<boolean> {
-  const state = await readAll(join(path, 'trainer_state.json')).catch(() => null);
-  if (state === null) return false;
-  try {
-    const parsed: unknown = JSON.parse(state);
-    if (parsed === null || typeof parsed !== 'object' || typeof (parsed as { global_step?: unknown }).global_step !== 'number')
-      return false;
-  } catch {
-    return false;
-  }
-  for (const name of WEIGHTS) if (await nonEmptyFile(join(path, name))) return true;
-  return false;
-}
-
-/** The `checkpoint-N` folders of an output_dir, by step; none when the folder does not exist. */
-export async function listCheckpoints(outputDir: string): Promise<CheckpointInfo[]> {
-  const entries = await readdir(outputDir, { withFileTypes: true }).catch(() => []);
-  const out: CheckpointInfo[] = [];
-  for (const e of entries) {
-    const m = /^checkpoint-(\d+)$/.exec(e.name);
-    if (!m || !e.isDirectory()) continue;
-    const path = join(outputDir, e.name);
-    out.push({ step: Number(m[1]), path, complete: await checkpointComplete(path) });
-  }
-  return out.sort((a, b) => a.step - b.step);
-}
-
-/** The path of the newest complete checkpoint, or null. */
-export async function latestCompleteCheckpoint(outputDir: string): Promise<string | null> {
-  const all = await listCheckpoints(outputDir);
-  for (let i = all.length - 1; i >= 0; i--) if (all[i]?.complete) return all[i]?.path ?? null;
-  return null;
-}
 
 /** Everything a run's files say, before it is condensed into a RunView. */
 export interface RunDirContents {
