@@ -20,6 +20,7 @@ export {
   EXPORT_PHASES,
   exportAndVerify,
   listExports,
+  planGguf,
   startExportJob,
   verifyFindings,
   type ExportJobRequest,
