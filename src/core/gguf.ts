@@ -206,7 +206,7 @@ export function llamaCppChecks(f: { built: string | null; dir: string; cmake: st
     detail: `not built (only \`export --gguf\` and \`ask gguf:\` need it; expected at ${f.dir})`,
     fix:
       f.cmake && f.cxx
-        ? 'run `medtune setup --gguf` (builds it once, 15-30 min on 2 cores)'
+        ? 'run `medtune setup --gguf` (builds it once; up to an hour on 2 cores)'
         : `${install}, then run \`medtune setup --gguf\``,
   });
   return out;

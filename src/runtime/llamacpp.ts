@@ -154,7 +154,7 @@ export interface LlamaSetupOptions {
   signal?: AbortSignal;
 }
 
-/** Builds llama.cpp if needed (about 15-30 minutes on 2 cores, once); later calls return at once. */
+/** Builds llama.cpp if needed (once per machine: 51 min measured on a busy 2-core machine); later calls return at once. */
 export async function ensureLlamaCpp(venv: Venv, opts: LlamaSetupOptions = {}): Promise<{ llama: LlamaCpp; built: boolean }> {
   const env = opts.env ?? process.env;
   const onEvent = opts.onEvent ?? (() => {});

@@ -39,7 +39,7 @@ describe('export --gguf and ask gguf: on the tiny model', () => {
 
   beforeAll(async () => {
     t = await makeWorkspace('gguf');
-    // Once per machine (15-30 min on 2 cores), then read from the user cache in well under a second.
+    // Once per machine (51 min on a busy 2-core machine), then read from the user cache in well under a second.
     const started = Date.now();
     const { built } = await ensureLlamaCpp(t.venv);
     process.stderr.write(`[gguf] llama.cpp ${built ? 'built' : 'reused'} in ${Math.round((Date.now() - started) / 1000)} s\n`);
