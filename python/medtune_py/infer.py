@@ -16,8 +16,9 @@ side really is the base model: the base folder holds no adapter and nothing atta
 weights of LoRA-targetable layers hash the same as the base model's files on disk; and the tuned side's differ.
 Identical weights end the helper with BASE_EQUALS_TUNED instead of a comparison that would compare nothing.
 
-Decoding is greedy (do_sample off) unless `ask` gets a temperature above 0, on the GPU when there is one, else the CPU; images are scaled into
-[image_min_pixels, image_max_pixels] keeping their aspect ratio, as LLaMA-Factory does for training.
+Decoding is greedy (do_sample off) unless `ask` gets a temperature above 0, on the GPU when there is one, else the
+CPU; images are scaled into [image_min_pixels, image_max_pixels] keeping their aspect ratio, as LLaMA-Factory does
+for training.
 """
 from __future__ import annotations
 

@@ -7,7 +7,9 @@ The result has the real Qwen2-VL architecture, special tokens, chat template and
 exercises every code path of LLaMA-Factory's `qwen2_vl` template (train, export, generate) without the Hub.
 
 Default sizes, and why: text hidden 64 with 4 heads / 2 KV heads (head_dim 16, M-RoPE section [2, 3, 3]),
-FFN 256, 2 layers; ViT embed 32, depth 2, 4 heads; ~1,000-token vocabulary: 276k parameters, 1.2 MB.
+FFN 256, 2 layers; ViT embed 32, depth 3, 4 heads; ~1,000-token vocabulary: 289k parameters, 1.2 MB.
+The ViT has 3 blocks, not 2, because llama.cpp's converter maps the projector's `merger.mlp.2` through the block
+table, which only has as many entries as the ViT has blocks: with 2 the GGUF export (`export --gguf`) fails.
 Measured on the 2-core dev machine (LLaMA-Factory 0.9.5, LoRA rank 8 on every LLM linear, frozen ViT, lr 5e-3,
 batch 2, 112x112 images = 16 image tokens, 204 synthetic scans of 6 modalities, 10 epochs = 1,020 steps; loss is
 the mean of steps 1-50 -> 951-1000; bench/results/tiny-model.md):
@@ -321,7 +323,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--heads", type=int, default=4, help="LLM attention heads")
     p.add_argument("--kv-heads", type=int, default=2, help="LLM key/value heads")
     p.add_argument("--vision-embed", type=int, default=32, help="ViT width")
-    p.add_argument("--vision-depth", type=int, default=2, help="ViT blocks")
+    p.add_argument("--vision-depth", type=int, default=3, help="ViT blocks (at least 3 for a GGUF export)")
     p.add_argument("--vision-heads", type=int, default=4, help="ViT heads")
     p.add_argument("--vocab", type=int, default=2000, help="BPE vocabulary budget (the corpus may yield fewer)")
     return p.parse_args(argv)

@@ -18,6 +18,9 @@ import { listRunIds, readManifest } from '../runtime/manifest.js';
 import { listModels } from '../runtime/models.js';
 import { resolveImages, type ScanOptions } from '../runtime/scans.js';
 import { listServers } from '../runtime/serve.js';
+import { askGguf, GGUF_PREFIX, resolveGgufRef } from '../runtime/gguf.js';
+import { requireLlamaCpp } from '../runtime/llamacpp.js';
+import { cacheRoot } from '../runtime/paths.js';
 import type { App } from './context.js';
 import { ignoreProgress, type OnProgress } from './events.js';
 import { thumbnails } from './models.js';
@@ -141,6 +144,7 @@ export async function ask(app: App, req: AskRequest, onProgress: OnProgress = ig
       next: ['pass --temperature 0…2 and --top-p in (0, 1], e.g. ', cmd('ask', req.model, '--temperature', '0.7', req.question || '…')],
       code: 'BAD_SAMPLING',
     });
+  if (req.model.startsWith(GGUF_PREFIX)) return askGgufModel(app, req, onProgress);
   const server = typeof req.server === 'object' ? { ...req.server, apiKey: serverApiKey(app, req.server.apiKey) } : req.server;
   return askModel(app.ws, await app.venv(), {
     model: req.model,
@@ -154,6 +158,39 @@ export async function ask(app: App, req: AskRequest, onProgress: OnProgress = ig
     signal: req.signal,
     onProgress: (phase, done, total, message) => onProgress({ phase, done, total, message }),
   });
+}
+
+/** `gguf:REF`: the GGUF files through llama.cpp (greedy), what a laptop will run. */
+async function askGgufModel(app: App, req: AskRequest, onProgress: OnProgress): Promise<AskResult> {
+  const doing = `asking ${req.model}`;
+  const target = await resolveGgufRef(app.ws.exportsDir, req.model);
+  const llama = await requireLlamaCpp(doing, app.env);
+  if (!req.images?.length)
+    throw new MedtuneError({ doing, problem: "llama.cpp's multimodal CLI needs an image", next: 'pass --image FILE', code: 'NO_IMAGE' });
+  const { images, notes } = await resolveImages(app.ws, () => app.venv(), req.images, req.scan ?? {}, doing);
+  onProgress({ phase: 'generate', done: 0, total: null, message: `llama.cpp: ${target.label}` });
+  const a = await askGguf(llama, {
+    model: target.model,
+    mmproj: target.mmproj,
+    images,
+    prompt: req.question,
+    maxTokens: req.maxNewTokens ?? ASK_MAX_NEW_TOKENS,
+    log: join(cacheRoot(app.env), 'logs', `llama-mtmd-${process.pid}.log`),
+    signal: req.signal,
+  });
+  return {
+    answer: a.text,
+    tokens: 0,
+    promptTokens: 0,
+    seconds: a.seconds,
+    firstTokenSeconds: null,
+    cut: false,
+    device: `llama.cpp ${llama.marker.version} (CPU)`,
+    question: req.question,
+    images,
+    notes,
+    model: { kind: 'gguf', ref: req.model, label: target.label, model: target.model, adapter: null },
+  };
 }
 
 /** Writes an Ask session's transcript (atomically) into transcripts/ of the workspace; returns its path. */

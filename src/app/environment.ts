@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { extraPackages, installExtras } from '../runtime/extras.js';
+import { ensureLlamaCpp, type LlamaCpp, type LlamaSetupOptions } from '../runtime/llamacpp.js';
 import { runDoctor, type DoctorReport } from '../runtime/doctor.js';
 import { PACKAGE_ROOT } from '../runtime/paths.js';
 import { ensureVenv, type SetupOptions, type Venv } from '../runtime/venv.js';
@@ -28,4 +29,9 @@ export async function doctor(app: App): Promise<DoctorReport> {
 /** medtune's own version (package.json). */
 export function version(): string {
   return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** Builds the pinned llama.cpp (converter, quantiser, multimodal CLI) for `export --gguf`, once per machine. */
+export async function setupLlamaCpp(venv: Venv, opts: LlamaSetupOptions = {}): Promise<{ llama: LlamaCpp; built: boolean }> {
+  return ensureLlamaCpp(venv, opts);
 }

@@ -4,9 +4,15 @@ import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { finding, type Finding } from '../core/findings.js';
 import { readJsonIfExists } from '../runtime/atomic.js';
+import { isModelDir } from '../runtime/files.js';
 import { exportRun, type ExportResult } from '../runtime/exporter.js';
 import { resolveModel } from '../runtime/modelref.js';
-import { verifyExport, type VerifyResult } from '../runtime/verify.js';
+import { firstDatasetImage, verifyExport, type VerifyResult } from '../runtime/verify.js';
+import { MedtuneError } from '../core/errors.js';
+import { estimateGguf, GGUF_TYPES, type GgufEstimate, type GgufType } from '../core/gguf.js';
+import { askGguf, convertToGguf, readGgufShapes, recordGgufVerify, type GgufManifest } from '../runtime/gguf.js';
+import { requireLlamaCpp } from '../runtime/llamacpp.js';
+import { readManifest, resolveRunDir } from '../runtime/manifest.js';
 import type { App } from './context.js';
 import { evaluateTarget } from './eval.js';
 import { startJob, type JobRecorder } from './jobs.js';
@@ -25,11 +31,26 @@ export interface ExportRequest {
   verify?: boolean;
   /** Image for the verification's generation. */
   image?: string;
+  /** Also write GGUF files of these types (llama.cpp, Ollama, LM Studio), with the vision projector. */
+  gguf?: GgufType[];
+}
+
+export interface GgufVerify {
+  ok: boolean;
+  llamaCpp: string;
+  image: string;
+  prompt: string;
+  mmproj: { file: string; bytes: number };
+  models: { type: GgufType; file: string; bytes: number; modelfile: string; answer: string; seconds: number; ok: boolean }[];
+  convertSeconds: number;
+  quantizeSeconds: number;
 }
 
 export interface ExportOutcome {
   export: ExportResult;
   verify: VerifyResult | null;
+  /** The GGUF files, and what llama.cpp answered from each (null answers when not verified). */
+  gguf: { manifest: GgufManifest; verify: GgufVerify | null } | null;
   /** The verification as findings: one per check, the answer, and why it failed. */
   findings: Finding[];
   ok: boolean;
@@ -48,6 +69,124 @@ export function verifyFindings(v: VerifyResult): Finding[] {
   return out;
 }
 
+/** The GGUF choices for a run's model, before anything is merged: size, memory to run, and whether its shapes fit. */
+export async function planGguf(app: App, run: string): Promise<GgufEstimate[]> {
+  const m = await readManifest(await resolveRunDir(app.ws, run));
+  const shapes = m ? await readGgufShapes(m.model) : null;
+  if (!m || !shapes) {
+    throw new MedtuneError({
+      doing: `planning a GGUF export of run ${run}`,
+      problem: m ? `${m.model}/config.json does not describe a Qwen2-VL model (text and vision shapes)` : 'run.json is missing',
+      next: m ? 'medtune writes GGUF for Qwen2-VL models only: export without --gguf' : 'check `medtune runs`',
+      code: m ? 'GGUF_UNSUPPORTED' : 'NO_RUN',
+    });
+  }
+  return GGUF_TYPES.map((t) => estimateGguf(shapes, t));
+}
+
+/** Refuses, before merging, a GGUF type the model's shapes cannot take, naming one that works. */
+async function checkGgufRequest(app: App, req: ExportRequest): Promise<void> {
+  if (!req.gguf?.length) return;
+  const doing = `exporting run ${req.run} to GGUF (${req.gguf.join(', ')})`;
+  const plan = await planGguf(app, req.run);
+  for (const type of req.gguf) {
+    const check = plan.find((e) => e.type === type)!.check;
+    if (!check.ok) {
+      throw new MedtuneError({
+        doing,
+        problem: check.problem,
+        next: `export with --gguf ${check.instead} instead`,
+        code: 'GGUF_TYPE_UNFIT',
+      });
+    }
+  }
+  await requireLlamaCpp(doing, app.env);
+}
+
+/**
+ * The export a GGUF request names when it is already merged (exports/<name>/ with its weights and no gguf/ yet),
+ * so `export RUN --gguf TYPE` after a plain export converts it instead of refusing or merging again.
+ */
+async function mergedExport(app: App, req: ExportRequest): Promise<ExportResult | null> {
+  const m = await readManifest(await resolveRunDir(app.ws, req.run));
+  if (!m) return null;
+  const name = req.name ?? `${m.id}${req.checkpoint !== undefined ? `-ckpt${req.checkpoint}` : ''}`;
+  const dir = join(app.ws.exportsDir, name);
+  if (!isModelDir(dir) || existsSync(join(dir, 'gguf'))) return null;
+  const adapter = req.checkpoint !== undefined ? join(m.outputDir, `checkpoint-${req.checkpoint}`) : m.outputDir;
+  return {
+    name,
+    dir,
+    adapter,
+    base: m.model,
+    yaml: join(dir, 'export.yaml'),
+    log: join(m.outputDir, '..', `export-${name}.log`),
+    seconds: 0,
+    files: (await readdir(dir)).sort(),
+    reused: true,
+  };
+}
+
+/** Converts a merged export to GGUF and asks llama.cpp about one image with each file; records it in verify.json. */
+async function exportGguf(
+  app: App,
+  req: ExportRequest & { gguf: GgufType[] },
+  exported: ExportResult,
+  verify: VerifyResult | null,
+  onProgress: OnProgress,
+  signal?: AbortSignal,
+): Promise<NonNullable<ExportOutcome['gguf']>> {
+  const venv = await app.venv();
+  const llama = await requireLlamaCpp(`converting export ${exported.name} to GGUF`, app.env);
+  const manifest = await convertToGguf({
+    venv,
+    llama,
+    exportDir: exported.dir,
+    types: req.gguf,
+    signal,
+    onProgress: (e) => onProgress({ ...e, phase: `gguf: ${e.phase}` }),
+  });
+  if (req.verify === false) return { manifest, verify: null };
+  const image =
+    req.image ??
+    (verify?.generation && verify.generation.image !== 'synthetic' ? verify.generation.image : await firstDatasetImage(app.ws));
+  if (!image) {
+    throw new MedtuneError({
+      doing: `verifying the GGUF files of ${exported.name}`,
+      problem: 'no image to ask about: the workspace has no dataset images',
+      next: `pass --image FILE (a PNG or JPEG), or skip the check with --no-verify`,
+      code: 'NO_IMAGE',
+    });
+  }
+  const prompt = verify?.generation?.prompt ?? 'Describe this medical image.';
+  const dir = join(exported.dir, 'gguf');
+  const models: GgufVerify['models'] = [];
+  for (const [i, f] of manifest.models.entries()) {
+    onProgress({ phase: `gguf: asking llama.cpp (${f.type})`, done: i, total: manifest.models.length, message: basename(image) });
+    const a = await askGguf(llama, {
+      model: join(dir, f.file),
+      mmproj: join(dir, manifest.mmproj.file),
+      images: [image],
+      prompt,
+      log: join(exported.dir, 'gguf.log'),
+      signal,
+    });
+    models.push({ ...f, answer: a.text, seconds: a.seconds, ok: a.text.length > 0 });
+  }
+  const gguf: GgufVerify = {
+    ok: models.every((m) => m.ok),
+    llamaCpp: manifest.llamaCpp,
+    image,
+    prompt,
+    mmproj: manifest.mmproj,
+    models,
+    convertSeconds: manifest.convertSeconds,
+    quantizeSeconds: manifest.quantizeSeconds,
+  };
+  await recordGgufVerify(join(exported.dir, 'verify.json'), gguf);
+  return { manifest, verify: gguf };
+}
+
 /** Merges (cancellable: `signal` ends the exporter and removes its pending folder), then verifies. */
 export async function exportAndVerify(
   app: App,
@@ -55,6 +194,15 @@ export async function exportAndVerify(
   onProgress: OnProgress = ignoreProgress,
   signal?: AbortSignal,
 ): Promise<ExportOutcome> {
+  await checkGgufRequest(app, req);
+  const merged = req.gguf?.length ? await mergedExport(app, req) : null;
+  if (merged) {
+    // Already merged (and checked when it was): only the GGUF files are new.
+    onProgress({ phase: `converting the existing export ${merged.name}`, done: 0, total: 1 });
+    const verify = await readJsonIfExists<VerifyResult>(join(merged.dir, 'verify.json')).catch(() => undefined);
+    const g = await exportGguf(app, { ...req, gguf: req.gguf! }, merged, verify ?? null, onProgress, signal);
+    return { export: merged, verify: null, gguf: g, findings: g.verify ? ggufFindings(g.verify) : [], ok: g.verify?.ok ?? true };
+  }
   const venv = await app.venv();
   const total = EXPORT_PHASES.length + 1;
   onProgress({ phase: 'starting llamafactory-cli export', done: 0, total });
@@ -65,7 +213,11 @@ export async function exportAndVerify(
     (phase) => onProgress({ phase, done: Math.max(0, EXPORT_PHASES.indexOf(phase as (typeof EXPORT_PHASES)[number])), total }),
     signal,
   );
-  if (req.verify === false) return { export: result, verify: null, findings: [], ok: true };
+  const gguf = req.gguf?.length ? { ...req, gguf: req.gguf } : null;
+  if (req.verify === false) {
+    const g = gguf ? await exportGguf(app, gguf, result, null, onProgress, signal) : null;
+    return { export: result, verify: null, gguf: g, findings: [], ok: true };
+  }
   onProgress({
     phase: 'verifying the export',
     done: EXPORT_PHASES.length,
@@ -81,7 +233,17 @@ export async function exportAndVerify(
     signal,
     env: app.env,
   });
-  return { export: result, verify, findings: verifyFindings(verify), ok: verify.ok };
+  if (!verify.ok || !gguf) return { export: result, verify, gguf: null, findings: verifyFindings(verify), ok: verify.ok };
+  const g = await exportGguf(app, gguf, result, verify, onProgress, signal);
+  return { export: result, verify, gguf: g, findings: [...verifyFindings(verify), ...ggufFindings(g.verify!)], ok: g.verify!.ok };
+}
+
+export function ggufFindings(g: GgufVerify): Finding[] {
+  return g.models.map((m) =>
+    m.ok
+      ? finding('GGUF_ANSWERED', 'ok', `"${m.answer.slice(0, 120)}" (${m.seconds.toFixed(1)} s, ${m.file})`, undefined, `gguf ${m.type}`)
+      : finding('GGUF_NO_ANSWER', 'fail', `llama.cpp gave no answer from ${m.file}`, 'see gguf/gguf.log in the export', `gguf ${m.type}`),
+  );
 }
 
 export interface ExportSummary {

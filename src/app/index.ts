@@ -4,7 +4,7 @@
  * never in a face.
  */
 export { appAt, createApp, openApp, type App } from './context.js';
-export { doctor, setup, version } from './environment.js';
+export { doctor, setup, setupLlamaCpp, version } from './environment.js';
 export { gpuMonitor, gpuSnapshot, gpuWatch, type GpuWatch, type GpuWatchRequest } from './gpu.js';
 export { ignoreProgress, prefixed, type OnProgress, type ProgressEvent } from './events.js';
 export {
@@ -36,6 +36,7 @@ export {
   EXPORT_PHASES,
   exportAndVerify,
   listExports,
+  planGguf,
   startExportJob,
   verifyFindings,
   type ExportJobRequest,

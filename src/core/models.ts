@@ -64,8 +64,8 @@ export const KNOWN_MODELS: readonly KnownModel[] = [
     hubIds: {},
     template: QWEN2_VL.template,
     // Default sizes of python/medtune_py/tiny_model.py.
-    params: 276_096,
-    weightBytes: 1_110_104,
+    params: 288_800,
+    weightBytes: 1_162_112,
     source: 'built',
     modelType: QWEN2_VL.modelTypes[0]!,
   },

@@ -7,6 +7,8 @@ import { checkPackageRanges, diskCheck, parseLlamafactoryEnv, type Check } from 
 import type { MedtuneError } from '../core/errors.js';
 import { MIN_PYTHON, findPython } from './python.js';
 import { locateVenv } from './venv.js';
+import { buildToolsPresent, locateLlamaCpp, LLAMA_CPP_PIN } from './llamacpp.js';
+import { llamaCppChecks } from '../core/gguf.js';
 import { canonicalName } from '../core/requirements.js';
 import { listGpus, type GpuInfo } from './gpu-monitor.js';
 import { cacheRoot } from './paths.js';
@@ -134,6 +136,16 @@ export async function runDoctor(ws: Workspace, env: NodeJS.ProcessEnv = process.
           detail: `none (${gpu.reason ?? 'nvidia-smi listed no GPU'}): training runs on the CPU, fine for the demo only`,
           fix: 'for real runs use a machine with an NVIDIA GPU and its driver (nvidia-smi on PATH)',
         },
+  );
+
+  const llama = await locateLlamaCpp(env);
+  const tools = llama.ready ? { cmake: null, cxx: null } : await buildToolsPresent(env);
+  checks.push(
+    ...llamaCppChecks({
+      built: llama.ready ? `${LLAMA_CPP_PIN.package} ${LLAMA_CPP_PIN.version}'s llama.cpp, built ${llama.ready.marker.createdAt}` : null,
+      dir: llama.dir,
+      ...tools,
+    }),
   );
 
   await mkdir(cacheRoot(env), { recursive: true }).catch(() => undefined);

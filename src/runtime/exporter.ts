@@ -37,6 +37,8 @@ export interface ExportResult {
   log: string;
   seconds: number;
   files: string[];
+  /** An existing export taken as it was (a GGUF conversion of an earlier merge). */
+  reused?: boolean;
 }
 
 /** Phases of an export as its log shows them. */

@@ -39,18 +39,29 @@ export interface VerifyResult extends VerifyReport {
 
 const IMAGE = /\.(png|jpe?g|webp|bmp)$/i;
 
-/** The first image (by name) under data/<dataset>/images of a workspace, if any. */
+/** The first image (by path) under data/<dataset>/images of a workspace, if any; `data prepare` shards them in subfolders. */
 export async function firstDatasetImage(ws: Workspace): Promise<string | undefined> {
   if (!existsSync(ws.dataDir)) return undefined;
   const datasets = (await readdir(ws.dataDir, { withFileTypes: true }))
     .filter((d) => d.isDirectory())
     .map((d) => d.name)
     .sort();
+  const first = async (dir: string, depth: number): Promise<string | undefined> => {
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+    const image = entries.find((e) => e.isFile() && IMAGE.test(e.name));
+    if (image) return join(dir, image.name);
+    if (depth === 0) return undefined;
+    for (const d of entries.filter((e) => e.isDirectory())) {
+      const found = await first(join(dir, d.name), depth - 1);
+      if (found) return found;
+    }
+    return undefined;
+  };
   for (const name of datasets) {
     const dir = join(ws.dataDir, name, 'images');
     if (!existsSync(dir)) continue;
-    const image = (await readdir(dir)).filter((f) => IMAGE.test(f)).sort()[0];
-    if (image) return join(dir, image);
+    const image = await first(dir, 1);
+    if (image) return image;
   }
   return undefined;
 }

@@ -23,6 +23,7 @@ import {
   describeProcesses,
   exportAndVerify,
   killRunProcess,
+  planGguf,
   listExports,
   planTrain,
   prepareData,
@@ -240,11 +241,23 @@ export function createRuntimeSource(ws: Workspace, opts: RuntimeSourceOptions = 
           checkpoint: req.checkpoint ?? undefined,
           name: req.name,
           overrides: [`export_device=${req.device}`, `export_size=${req.shardSizeGB}`],
+          gguf: req.gguf ? [req.gguf] : undefined,
         },
         onProgress,
         signal,
       );
       return { name: r.export.name, dir: r.export.dir, ok: r.ok, checks: r.findings.map(checkItem) };
+    },
+
+    async planGguf(runId) {
+      return (await planGguf(app, runId)).map((e) => ({
+        type: e.type,
+        modelBytes: e.modelBytes,
+        mmprojBytes: e.mmprojBytes,
+        memoryBytes: e.memoryBytes,
+        quality: e.quality,
+        refusal: e.check.ok ? null : { problem: e.check.problem, instead: e.check.instead },
+      }));
     },
 
     async compare(req, onProgress, signal) {

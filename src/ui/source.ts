@@ -17,6 +17,7 @@ import type { ContinueAdvice, RunView } from '../core/run.js';
 import type { RgbImage } from '../core/halfblock.js';
 import type { DatasetWeight } from '../core/mix.js';
 import type { FieldValue } from '../core/trainform.js';
+import type { GgufType } from '../core/gguf.js';
 
 export type { RunView, RgbImage, DatasetWeight };
 
@@ -185,6 +186,20 @@ export interface ExportRequest {
   device: 'cpu' | 'auto';
   /** Shard size in GB. */
   shardSizeGB: number;
+  /** Also write GGUF files of this type (llama.cpp, Ollama, LM Studio); null for none. */
+  gguf: GgufType | null;
+}
+
+/** One GGUF type for a run's model, as the Export screen offers it before anything is written. */
+export interface GgufChoice {
+  type: GgufType;
+  modelBytes: number;
+  mmprojBytes: number;
+  /** Memory to run it (weights, mmproj, a 4k-token KV cache). */
+  memoryBytes: number;
+  quality: string;
+  /** Why the model's shapes cannot take it, and the type that works; null when they can. */
+  refusal: { problem: string; instead: GgufType } | null;
 }
 
 export interface ExportResult {
@@ -290,6 +305,8 @@ export interface WorkspaceSource {
 
   listExports(): Promise<ExportSummary[]>;
   exportRun(req: ExportRequest, onProgress: OnProgress, signal?: AbortSignal): Promise<ExportResult>;
+  /** The GGUF types a run's model can be exported to, with sizes: cheap (reads config.json). */
+  planGguf(runId: string): Promise<GgufChoice[]>;
 
   compare(req: CompareRequest, onProgress: OnProgress, signal?: AbortSignal): Promise<CompareResult>;
 

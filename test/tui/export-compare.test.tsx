@@ -45,7 +45,25 @@ it('exports a run\'s final adapter or a checkpoint with live progress and shows 
   expect(s).toMatch(/✓ files\s+config, safetensors/);
   expect(s).toMatch(/✓ answers\s+"The image shows a chest CT\."/);
   expect(s).toContain('✓ exported and verified');
-  expect(src.callsTo('exportRun')[0]!.args[0] as ExportRequest).toEqual({ runId: 'r-done', checkpoint: 200, name: 'r-done-ckpt200', device: 'auto', shardSizeGB: 2 });
+  expect(src.callsTo('exportRun')[0]!.args[0] as ExportRequest).toEqual({ runId: 'r-done', checkpoint: 200, name: 'r-done-ckpt200', device: 'auto', shardSizeGB: 2, gguf: null });
+});
+
+it('offers GGUF types with their sizes, refuses one the model cannot take naming the one that works, and passes the choice on', async () => {
+  const src = workspace();
+  tui = renderApp({ source: src, initialScreen: 'export' });
+  let s = await tui.waitFor('press e to export');
+  expect(s).toMatch(/gguf \(llama\.cpp\)\s+‹ none ›/);
+  await tui.press(KEY.down, KEY.down, KEY.down, KEY.down, KEY.down, KEY.left);
+  s = await tui.waitFor('‹ q4_k_m ›');
+  expect(s).toContain('use q8_0 (rows ÷256)');
+  expect(s).toContain('pick a run, then press e');
+  await tui.press(KEY.left);
+  s = await tui.waitFor('‹ q8_0 ›');
+  expect(s).toMatch(/‹ q8_0 ›\s+197 KiB\+196 KiB mmproj/);
+  expect(s).toContain('press e to export');
+  await tui.press('e');
+  await tui.waitFor('✓ verified');
+  expect((src.callsTo('exportRun')[0]!.args[0] as ExportRequest).gguf).toBe('q8_0');
 });
 
 it('refuses a bad export name as it is typed', async () => {

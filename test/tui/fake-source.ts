@@ -2,6 +2,7 @@
 import { compareRuns, type Comparison } from '../../src/core/runcompare.js';
 import { continueAdvice, type RunView, type TrainerRecord } from '../../src/core/run.js';
 import { MedtuneError } from '../../src/core/errors.js';
+import { estimateGguf, GGUF_TYPES, ggufShapesOf } from '../../src/core/gguf.js';
 import { summarizeRecords } from '../../src/core/trainersummary.js';
 import type { GpuReading } from '../../src/core/gpu.js';
 import type { GpuMonitorState } from '../../src/runtime/gpu-monitor.js';
@@ -17,6 +18,7 @@ import type {
   ExportResult,
   ExportSummary,
   GpuProcessInfo,
+  GgufChoice,
   LaunchResult,
   LogTail,
   ModelSummary,
@@ -313,6 +315,26 @@ export class FakeSource implements WorkspaceSource {
   }
   async listExports() {
     return this.exports;
+  }
+  /** The tiny model's shapes: q4_k_m does not fit them. */
+  async planGguf(runId: string): Promise<GgufChoice[]> {
+    this.record('planGguf', runId);
+    const shapes = ggufShapesOf({
+      tie_word_embeddings: true,
+      text_config: {
+        hidden_size: 64,
+        intermediate_size: 256,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        vocab_size: 1012,
+      },
+      vision_config: { depth: 3, embed_dim: 32 },
+    })!;
+    return GGUF_TYPES.map((t) => {
+      const e = estimateGguf(shapes, t);
+      return { ...e, refusal: e.check.ok ? null : { problem: e.check.problem, instead: e.check.instead } };
+    });
   }
   async exportRun(req: ExportRequest, onProgress: OnProgress): Promise<ExportResult> {
     this.record('exportRun', req);

@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .command('ask')
     .argument(
       '<model>',
-      'a model folder, a model under models/, a run id (its adapter on its base), "latest" (the newest completed run) or an export name; prefix run:, export: or model: when names collide',
+      'a model folder, a model under models/, a run id (its adapter on its base), "latest" (the newest completed run) or an export name; prefix run:, export: or model: when names collide; gguf:NAME[/TYPE] or gguf:FILE.gguf asks the GGUF files through llama.cpp',
     )
     .argument('<question...>', 'the question (Chinese or English); quote it or not')
     .description(

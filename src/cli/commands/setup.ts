@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { action, collect } from '../command.js';
-import { setup } from '../../app/index.js';
+import { setup, setupLlamaCpp } from '../../app/index.js';
 import { TRACKER_NAMES } from '../../core/trackers.js';
+import type { LlamaBuildEvent } from '../../runtime/llamacpp.js';
 import type { SetupEvent } from '../../runtime/venv.js';
 
 export const order = 10;
@@ -25,9 +26,10 @@ export function register(program: Command): void {
       `add an experiment tracker's package to the venv (repeatable): ${TRACKER_NAMES.filter((n) => n !== 'tensorboard').join(', ')} (tensorboard is pinned); the pins and the venv's name stay as they are`,
       collect,
     )
+    .option('--gguf', 'also build the pinned llama.cpp (converter, quantiser, multimodal CLI) for `export --gguf`; once per machine')
     .option('--json', 'print the result as JSON')
     .action(
-      action(async (ctx, opts: { force?: boolean; wheels?: string; systemTorch?: boolean; with?: string[] }) => {
+      action(async (ctx, opts: { force?: boolean; wheels?: string; systemTorch?: boolean; with?: string[]; gguf?: boolean }) => {
         const r = ctx.reporter;
         const started = Date.now();
         let phase = 'setup';
@@ -55,6 +57,28 @@ export function register(program: Command): void {
             },
           });
           clearInterval(timer);
+          let llamaCpp: { dir: string; built: boolean; seconds: number } | null = null;
+          if (opts.gguf) {
+            const t0 = Date.now();
+            let percent: number | null = null;
+            const tick = setInterval(() => r.progress('building llama.cpp', percent ?? 0, 100, percent === null ? '' : 'compiling'), 1000);
+            try {
+              const { llama, built: llamaBuilt } = await setupLlamaCpp(venv, {
+                onEvent: (e: LlamaBuildEvent) => {
+                  if (e.kind === 'compile') percent = e.percent;
+                  else if (e.phase !== 'done') r.step(e.message);
+                },
+              });
+              llamaCpp = { dir: llama.dir, built: llamaBuilt, seconds: Math.round((Date.now() - t0) / 1000) };
+              r.step(
+                llamaBuilt
+                  ? `llama.cpp built in ${Math.round((Date.now() - t0) / 1000)} s at ${llama.dir}`
+                  : `llama.cpp already built: ${llama.dir}`,
+              );
+            } finally {
+              clearInterval(tick);
+            }
+          }
           const seconds = Math.round((Date.now() - started) / 1000);
           if (Object.keys(extras).length)
             r.step(
@@ -76,6 +100,7 @@ export function register(program: Command): void {
               reused: venv.marker.system?.reused.length ?? 0,
               skipped: venv.marker.skipped ?? [],
               extras: venv.marker.extras ?? {},
+              llamaCpp,
             },
             built
               ? `✓ venv built in ${seconds} s at ${venv.dir}${venv.marker.system ? `\n  on ${venv.marker.system.python}: ${venv.marker.system.torch.map((t) => `${t.name} ${t.version}`).join(', ')} (inside LLaMA-Factory 0.9.5's ranges), ${venv.marker.system.reused.length} more packages reused` : ''}${venv.marker.skipped?.length ? `\n  left out (optional, no wheel): ${venv.marker.skipped.join(', ')}` : ''}\n  next: medtune doctor`

@@ -13,14 +13,17 @@ import { FormRow } from '../components/FormRow.js';
 import { CheckList } from '../components/CheckList.js';
 import { ErrorLines } from '../components/ErrorLines.js';
 import { TaskView } from '../components/TaskView.js';
-import type { ExportRequest } from '../source.js';
+import { GGUF_TYPE_FACTS, GGUF_TYPES, type GgufType } from '../../core/gguf.js';
+import { formatBytes } from '../../core/format.js';
+import type { ExportRequest, GgufChoice } from '../source.js';
 import { sortRuns } from '../view.js';
 import type { ScreenProps } from './types.js';
 
 const NAME = settingOption('export', 'name');
 const SHARD = settingOption('export', 'shard');
 const DEVICES = ['cpu', 'auto'] as const;
-const KEYS = ['run', 'checkpoint', 'name', 'device', 'shard'];
+const GGUF_CHOICES: (GgufType | null)[] = [null, ...GGUF_TYPES];
+const KEYS = ['run', 'checkpoint', 'name', 'device', 'shard', 'gguf'];
 /** Run ids and export names run to 40 characters; the rest of the line keeps room for a short note. */
 const valueWidth = (width: number) => Math.max(22, Math.min(42, width - 46));
 
@@ -41,6 +44,7 @@ export function ExportScreen({ width, height }: ScreenProps) {
   const [ckpt, setCkpt] = useState<{ run: string; step: number | null } | null>(null);
   const [device, setDevice] = useState<(typeof DEVICES)[number]>('cpu');
   const [texts, setTexts] = useState<Record<string, string>>({ shard: '5' });
+  const [gguf, setGguf] = useState<GgufType | null>(null);
 
   const eligible = sortRuns(runs.data ?? []).filter((r) => r.status === 'completed' || r.checkpoints.length > 0);
   const run = eligible.find((r) => r.id === runId) ?? eligible[0];
@@ -58,18 +62,22 @@ export function ExportScreen({ width, height }: ScreenProps) {
     get: (k) => text(texts, k),
     update: (k, fn) => setTexts((t) => ({ ...t, [k]: fn(text(t, k)) })),
   });
+  const ggufPlan = usePoll(`planGguf:${run?.id ?? ''}`, () => (run ? source.planGguf(run.id) : Promise.resolve([])), [run?.id], 'once');
+  const ggufChoice: GgufChoice | undefined = gguf ? ggufPlan.data?.find((c) => c.type === gguf) : undefined;
+  const ggufError = ggufChoice?.refusal && gguf ? `use ${ggufChoice.refusal.instead} (rows ÷${GGUF_TYPE_FACTS[gguf].block})` : undefined;
   const nameCheck = checkField(NAME, text(texts, 'name'));
   const shardCheck = checkField(SHARD, text(texts, 'shard'));
-  const req: ExportRequest | null = run && nameCheck.ok && shardCheck.ok && typeof shardCheck.value === 'number'
-    ? { runId: run.id, checkpoint, name: text(texts, 'name'), device, shardSizeGB: shardCheck.value }
+  const req: ExportRequest | null = run && nameCheck.ok && shardCheck.ok && typeof shardCheck.value === 'number' && !ggufError
+    ? { runId: run.id, checkpoint, name: text(texts, 'name'), device, shardSizeGB: shardCheck.value, gguf }
     : null;
   const key = KEYS[focus]!;
   const choose = (step: 1 | -1) => {
     if (key === 'run' && eligible.length > 0) setRunId(eligible[cycleIndex(run ? eligible.indexOf(run) : 0, eligible.length, step)]!.id);
     if (key === 'checkpoint' && run && choices.length > 0) setCkpt({ run: run.id, step: choices[cycleIndex(choices.indexOf(checkpoint), choices.length, step)]! });
     if (key === 'device') setDevice(DEVICES[cycleIndex(DEVICES.indexOf(device), DEVICES.length, step)]!);
+    if (key === 'gguf') setGguf(GGUF_CHOICES[cycleIndex(GGUF_CHOICES.indexOf(gguf), GGUF_CHOICES.length, step)]!);
   };
-  const isChoice = key === 'run' || key === 'checkpoint' || key === 'device';
+  const isChoice = key === 'run' || key === 'checkpoint' || key === 'device' || key === 'gguf';
 
   useKeys('export', edit.editing ? edit.handlers : {
     up: () => setFocus(cycleIndex(focus, KEYS.length, -1)),
@@ -99,6 +107,8 @@ export function ExportScreen({ width, height }: ScreenProps) {
         <FormRow valueWidth={valueWidth(width)} label={NAME.label} value={text(texts, 'name')} focused={focus === 2} editing={edit.editing === 'name'} error={nameCheck.ok ? undefined : nameCheck.message} help={NAME.help} />
         <FormRow valueWidth={valueWidth(width)} label="device" value={device} choice focused={focus === 3} editing={false} help={device === 'cpu' ? 'merge in RAM: slower, never runs out of GPU memory' : 'merge on the GPU(s): faster, needs free VRAM'} />
         <FormRow valueWidth={valueWidth(width)} label={SHARD.label} value={text(texts, 'shard')} focused={focus === 4} editing={edit.editing === 'shard'} error={shardCheck.ok ? undefined : shardCheck.message} help={SHARD.help} />
+        <FormRow valueWidth={valueWidth(width)} label="gguf (llama.cpp)" value={gguf ?? 'none'} choice focused={focus === 5} editing={false} error={ggufError}
+          help={!gguf ? 'also write GGUF files for Ollama / LM Studio / llama.cpp' : ggufChoice ? `${formatBytes(ggufChoice.modelBytes)}+${formatBytes(ggufChoice.mmprojBytes)} mmproj, ${formatBytes(ggufChoice.memoryBytes)} RAM; ${ggufChoice.quality}` : 'reading the model…'} />
       </Section>
       <Box flexDirection="column" marginTop={1} flexShrink={0}>
         {task.state ? (
