@@ -13,6 +13,7 @@ import { estimateGguf, GGUF_TYPES, type GgufEstimate, type GgufType } from '../c
 import { askGguf, convertToGguf, readGgufShapes, recordGgufVerify, type GgufManifest } from '../runtime/gguf.js';
 import { requireLlamaCpp } from '../runtime/llamacpp.js';
 import { readManifest, resolveRunDir } from '../runtime/manifest.js';
+import { defaultExportName } from '../core/run.js';
 import type { App } from './context.js';
 import { evaluateTarget } from './eval.js';
 import { startJob, type JobRecorder } from './jobs.js';
@@ -110,7 +111,7 @@ async function checkGgufRequest(app: App, req: ExportRequest): Promise<void> {
 async function mergedExport(app: App, req: ExportRequest): Promise<ExportResult | null> {
   const m = await readManifest(await resolveRunDir(app.ws, req.run));
   if (!m) return null;
-  const name = req.name ?? `${m.id}${req.checkpoint !== undefined ? `-ckpt${req.checkpoint}` : ''}`;
+  const name = req.name ?? defaultExportName(m.id, req.checkpoint);
   const dir = join(app.ws.exportsDir, name);
   if (!isModelDir(dir) || existsSync(join(dir, 'gguf'))) return null;
   const adapter = req.checkpoint !== undefined ? join(m.outputDir, `checkpoint-${req.checkpoint}`) : m.outputDir;
