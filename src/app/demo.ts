@@ -148,11 +148,22 @@ export async function runDemoJob(app: App, rec: JobRecorder, req: DemoRequest): 
       rec.progress({ ...e, phase: `${prefix}: ${e.phase}` });
   const venv = await app.venv();
   const ws = app.ws;
-  const name = DEMO_TRAIN.dataset;
-
+  // A dataset of the demo's name that the user prepared with other options (the Data screen's sample set holds out
+  // 5%) stays as it is: the demo prepares its own beside it.
+  let name: string = DEMO_TRAIN.dataset;
   const data = await timed(
     'data',
-    () => prepareDataset(ws, venv, { source: 'sample', name, valRatio: DEMO_TRAIN.valRatio }, progress('data')),
+    async () => {
+      const prepare = (n: string) =>
+        prepareDataset(ws, venv, { source: 'sample', name: n, valRatio: DEMO_TRAIN.valRatio }, progress('data'));
+      try {
+        return await prepare(name);
+      } catch (err) {
+        if (!(err instanceof MedtuneError) || err.code !== 'DATASET_EXISTS') throw err;
+        name = `${DEMO_TRAIN.dataset}-demo`;
+        return prepare(name);
+      }
+    },
     (d) => `${d.train} train / ${d.val} val samples`,
   );
   const model = await timed(

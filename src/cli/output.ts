@@ -1,7 +1,7 @@
 /**
  * CLI output: human text with live progress on stderr, or (with --json) exactly one JSON object on stdout.
  * Progress redraws in place on a TTY. Otherwise (a log, a pipe) it draws no frames: a plain line per phase and
- * 10% step, and none at all with --json, whose reader wants the JSON alone.
+ * 10% step on stderr, so a script reading --json's stdout still sees what a long command (attach) is doing.
  */
 import { formatDuration, progressBar, percent } from '../core/format.js';
 import { formatError, MedtuneError } from '../core/errors.js';
@@ -47,7 +47,7 @@ export function createReporter(opts: { json?: boolean; stream?: NodeJS.WriteStre
         const line = `${phase} ${progressBar(done, total, 26, tick++)} ${percent(done, total)} ${counts} ${tail}`;
         err.write(`\r\x1b[2K${line.slice(0, cols - 1)}`);
         live = true;
-      } else if (!json) {
+      } else {
         const decile = total ? Math.floor((done / total) * 10) : -1;
         if (phase !== lastPhase || decile !== lastDecile) {
           err.write(`${[phase, total ? `${percent(done, total)} ${counts}` : counts, tail].filter(Boolean).join(' ')}\n`);

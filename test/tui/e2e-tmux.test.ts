@@ -196,13 +196,17 @@ describe('medtune TUI end to end in tmux', () => {
         tui.press('p');
         const s = await tui.waitFor(
           'the sample set to be prepared',
-          /✓ sample: \d+ train rows, \d+ val rows, \d+ images/,
+          /✓ medtrinity-sample: \d+ train rows, \d+ val rows, \d+ images/,
           120_000,
           TASK_FAILED,
         );
-        expect(s).toContain('✓ dataset sample ready');
+        expect(s).toContain('✓ dataset medtrinity-sample ready');
         tui.press('Tab', 'Tab');
-        await tui.waitFor('the new entry in the Datasets view', /▸ sample\s+\d+\s+file\s+sample\/train\.jsonl/, 10_000);
+        await tui.waitFor(
+          'the new entry in the Datasets view',
+          /▸ medtrinity-sample\s+\d+\s+file\s+medtrinity-sample\/train\.jsonl/,
+          10_000,
+        );
       });
 
       const demoRun = await step('demo', async () => {
@@ -239,7 +243,7 @@ describe('medtune TUI end to end in tmux', () => {
         // The tiny model the demo built, the first profile, and the first dataset are the form's defaults.
         await tui.waitFor(
           'the Train form with its choices read',
-          (s) => /▸ model\s+‹ tiny-qwen2-vl ›/.test(s) && /profile\s+‹ cpu ›/.test(s) && /datasets\s+‹ sample ›/.test(s),
+          (s) => /▸ model\s+‹ tiny-qwen2-vl ›/.test(s) && /profile\s+‹ cpu ›/.test(s) && /datasets\s+‹ medtrinity-sample ›/.test(s),
           10_000,
         );
         tui.press('Down', 'Down', 'Down', 'Down');
@@ -255,7 +259,7 @@ describe('medtune TUI end to end in tmux', () => {
         const s = await tui.waitFor('the pre-flight', /pre-flight (passed|failed)/, 180_000, TASK_FAILED);
         expect(s, s).toContain('✓ pre-flight passed');
         expect(s).toMatch(/✓ LLaMA-Factory\s+its parser accepted every key/);
-        expect(s).toMatch(/✓ dataset sample\s+\d+ rows, all usable/);
+        expect(s).toMatch(/✓ dataset medtrinity-sample\s+\d+ rows, all usable/);
       });
 
       const runId = await step('train', async () => {
