@@ -3,6 +3,8 @@
  * medtune.yaml, the profile that fits this machine's GPUs (read through the careful nvidia-smi parser), and the
  * held-out `_val` entry as the eval dataset. Both faces get their defaults from here.
  */
+import { TINY_TRAIN_VALUES } from '../../src/core/models.js';
+import { overridesOf } from '../../src/core/trainconfig.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,14 +76,16 @@ describe('the request a set of choices means', () => {
       ],
     });
     expect(unequal.datasets).toEqual(['ct', 'mr']);
-    expect(unequal.overrides).toEqual(['mix_strategy=interleave_under', 'interleave_probs=0.75,0.25']);
+    // The tiny model's own values (the rank that learns on it) come first, as for every run of that model.
+    const tiny = overridesOf(TINY_TRAIN_VALUES);
+    expect(unequal.overrides).toEqual([...tiny, 'mix_strategy=interleave_under', 'interleave_probs=0.75,0.25']);
     const equal = await resolveTrainRequest(app, {
       datasets: [
         { name: 'ct', weight: 1 },
         { name: 'mr', weight: 1 },
       ],
     });
-    expect(equal.overrides).toEqual([]);
+    expect(equal.overrides).toEqual(tiny);
   });
 
   it('fills what was left out from the defaults, and keeps what was chosen', async () => {
