@@ -38,31 +38,17 @@ describe('supervisor: early launch failure', () => {
     await t.cleanup();
   });
 
-  /** `medtune train --detach` of the tiny model with the crashing sitecustomize; the run's folder once it has ended. */
-  async function trainUntilEnded(name: string, marker: string, extra: string[] = []): Promise<string> {
-    const r = await execa(
+  /** `medtune train` of the tiny model for 3 steps, its first launch crashed once by the test's sitecustomize. */
+  const trainCrashingOnce = (marker: string, args: string[]) =>
+    execa(
       process.execPath,
-      [
-        BIN,
-        '-w',
-        t.ws.root,
-        'train',
-        '--model',
-        t.modelDir,
-        '--dataset',
-        DATASET,
-        '--profile',
-        'cpu',
-        '--set',
-        'max_steps=3',
-        ...extra,
-        '--name',
-        name,
-        '--detach',
-        '--json',
-      ],
+      [BIN, '-w', t.ws.root, 'train', '--model', t.modelDir, '--dataset', DATASET, '--profile', 'cpu', '--set', 'max_steps=3', ...args],
       { reject: false, all: true, timeout: 10 * 60_000, env: { CI: '1', PYTHONPATH: site, MEDTUNE_TEST_CRASH_ONCE: marker } },
     );
+
+  /** `medtune train --detach` of the tiny model with the crashing sitecustomize; the run's folder once it has ended. */
+  async function trainUntilEnded(name: string, marker: string, extra: string[] = []): Promise<string> {
+    const r = await trainCrashingOnce(marker, [...extra, '--name', name, '--detach', '--json']);
     expect(r.exitCode, r.all).toBe(0);
     const dir = join(t.ws.runsDir, lastJson<{ id: string }>(r.stdout).id);
     // Ended: a terminal status and no supervisor left to start another attempt (between a failed attempt and its
@@ -107,26 +93,7 @@ describe('supervisor: early launch failure', () => {
     "an attached `train` follows the retry to the run's real end (not the first attempt's failure)",
     async () => {
       const marker = join(t.ws.root, 'crashed-once-attached');
-      const r = await execa(
-        process.execPath,
-        [
-          BIN,
-          '-w',
-          t.ws.root,
-          'train',
-          '--model',
-          t.modelDir,
-          '--dataset',
-          DATASET,
-          '--profile',
-          'cpu',
-          '--set',
-          'max_steps=3',
-          '--name',
-          'attached',
-        ],
-        { reject: false, all: true, timeout: 10 * 60_000, env: { CI: '1', PYTHONPATH: site, MEDTUNE_TEST_CRASH_ONCE: marker } },
-      );
+      const r = await trainCrashingOnce(marker, ['--name', 'attached']);
       expect(existsSync(marker)).toBe(true);
       expect(r.all).toMatch(/attempt 2 started \(automatic retry: attempt 1 failed at launch and left nothing behind\)/);
       expect(r.all).toMatch(/✓ run \S+: completed/);
